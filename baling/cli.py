@@ -1,0 +1,100 @@
+"""``baling``: one command for every part of Baling.
+
+    baling up                         the whole system on one machine
+    baling central                    central alone (settings from CENTRAL_*)
+    baling node KIND --config FILE    one node
+    baling sim eventnode --config F   a simulated node (load and demo)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from edge import logs
+from edge.errors import SettingsError
+
+logger = logging.getLogger(__name__)
+
+# Kinds whose agents exist. Each later issue adds its node here.
+NODE_KINDS: dict[str, str] = {
+    "sim": "firmware_sim.eventnode:SimAgent",
+}
+PLANNED = ("kiosk", "camera", "loop_detector", "signal_controller", "handheld")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="baling", description="Baling (巴陵) device platform")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run broker, central and simulated nodes on this machine")
+    up.add_argument("--data-dir", type=Path, default=Path("data"))
+    up.add_argument("--http-port", type=int, default=8000)
+    up.add_argument("--host", default="127.0.0.1")
+    sub.add_parser("central", help="run central (settings from CENTRAL_* variables)")
+    node = sub.add_parser("node", help="run one node")
+    node.add_argument("kind")
+    node.add_argument("--config", type=Path, required=True)
+    sim = sub.add_parser("sim", help="run a simulator")
+    sim.add_argument("what", choices=["eventnode"])
+    sim.add_argument("--config", type=Path, required=True)
+    sim.add_argument("--total", type=int, default=0, help="emit this many events, then idle")
+    sim.add_argument("--pad", type=int, default=0, help="bytes of padding per event body")
+    return p
+
+
+def run_node(kind: str, config: Path, **extra: int) -> int:
+    """Run a node of ``kind`` from a TOML settings file."""
+    from edge.node import build_agent, run_agent  # noqa: PLC0415
+    from edge.settings import NodeSettings, load_settings  # noqa: PLC0415
+
+    target = NODE_KINDS.get(kind)
+    if target is None:
+        hint = " (not built yet; see its open issue)" if kind in PLANNED else ""
+        print(f"baling: unknown node kind {kind!r}{hint}; built: {sorted(NODE_KINDS)}",
+              file=sys.stderr)
+        return 2
+    module, _, name = target.partition(":")
+    agent_cls = getattr(importlib.import_module(module), name)
+    try:
+        settings = load_settings(NodeSettings, config, kind=kind)
+    except SettingsError as exc:
+        print(f"baling: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    run_agent(build_agent(agent_cls, settings, **extra))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``baling`` command."""
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        from baling.up import up  # noqa: PLC0415 - central's deps load only when needed
+
+        return up(data_dir=args.data_dir, http_port=args.http_port, host=args.host)
+    if args.command == "central":
+        from pydantic import ValidationError  # noqa: PLC0415
+
+        from central.main import Central, bootstrap_admin  # noqa: PLC0415
+        from central.settings import CentralSettings  # noqa: PLC0415
+
+        logs.configure()
+        try:
+            settings = CentralSettings()  # type: ignore[call-arg]
+        except ValidationError as exc:
+            print(f"baling central: bad CENTRAL_* settings: {exc}", file=sys.stderr)
+            return 2
+        central = Central(settings)
+        bootstrap_admin(central.services)
+        central.serve()
+        return 0
+    if args.command == "node":
+        return run_node(args.kind, args.config)
+    return run_node("sim", args.config, total=args.total, pad=args.pad)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Central's REST API: routers by resource, dependencies in :mod:`central.api.deps`."""

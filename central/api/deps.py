@@ -1,0 +1,84 @@
+"""FastAPI dependencies: the services of this app, a DB session, who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from central.auth import Principal, read_token
+from central.errors import AuthError
+from central.link import CentralLink
+from central.live import Broadcaster
+from central.metrics import Metrics
+from central.settings import CentralSettings
+from edge.clock import Clock
+
+
+@dataclass
+class Services:
+    """Everything a request handler may use; built once per app."""
+
+    settings: CentralSettings
+    engine: sa.Engine
+    metrics: Metrics
+    clock: Clock
+    broadcaster: Broadcaster
+    link: CentralLink | None = None
+
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    """Return the app's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    """Open a session for one request."""
+    with Session(services.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _principal(services: ServicesDep, request: Request,
+               token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    token = token or request.query_params.get("token")  # EventSource cannot set headers
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return read_token(token, secret=services.settings.jwt_secret,
+                          now=services.clock.now())
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def require(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that admits admins and the given roles."""
+    allowed = {"admin", *roles}
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"role {principal.role!r} may not do this; "
+                                f"needs one of {sorted(allowed)}")
+        return principal
+
+    return check

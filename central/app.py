@@ -1,0 +1,91 @@
+"""The FastAPI application factory.
+
+``create_app`` takes everything it needs as arguments — settings, engine,
+metrics, the broker link — and builds no engine or settings itself, so tests
+and several workers can build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from central.api import auth as auth_routes
+from central.api import devices, policy
+from central.api.deps import PrincipalDep, Services, ServicesDep
+from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
+from central.link import CommandTimeoutError
+from edge.protocol import PayloadError
+
+logger = logging.getLogger(__name__)
+
+CONSOLE = Path(__file__).parent / "console"
+
+
+def _error(code: int) -> Any:  # noqa: ANN401 - FastAPI handler signature
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    return handler
+
+
+def create_app(services: Services) -> FastAPI:
+    """Build the API and console app around ``services``."""
+    app = FastAPI(title="Baling central", version="0.1.0",
+                  description="数字巴陵 device fleet: registry, policy, ingest, consoles.")
+    app.state.services = services
+    app.include_router(auth_routes.router)
+    app.include_router(devices.router)
+    app.include_router(policy.router)
+    app.add_exception_handler(NotFoundError, _error(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(ConflictError, _error(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(PolicyError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    app.add_exception_handler(PayloadError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    app.add_exception_handler(ValueError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    app.add_exception_handler(AuthError, _error(status.HTTP_401_UNAUTHORIZED))
+    app.add_exception_handler(CommandTimeoutError, _error(status.HTTP_504_GATEWAY_TIMEOUT))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(svc: ServicesDep) -> Response:
+        return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/healthz", tags=["system"])
+    def healthz(svc: ServicesDep) -> dict[str, Any]:
+        """Liveness: the process answers and says whether its broker link is up."""
+        return {"ok": True, "broker": bool(svc.link and svc.link.bus.connected)}
+
+    @app.get("/api/v1/stream", tags=["system"])
+    async def stream(svc: ServicesDep, _p: PrincipalDep) -> StreamingResponse:
+        """Server-sent events: device changes as they are committed."""
+        queue = svc.broadcaster.subscribe()
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                yield "retry: 2000\n\n"
+                while True:
+                    try:
+                        item = await asyncio.wait_for(queue.get(), timeout=15)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+            finally:
+                svc.broadcaster.unsubscribe(queue)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")
+    return app

@@ -1,0 +1,151 @@
+// Baling console shell: login, navigation, live device list. No third-party code.
+"use strict";
+
+const state = { token: sessionStorage.getItem("baling.token"), offset: 0, limit: 50, total: 0, filter: {} };
+const $ = (sel) => document.querySelector(sel);
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (state.token) headers.Authorization = "Bearer " + state.token;
+  const res = await fetch(path, Object.assign({}, options, { headers }));
+  if (res.status === 401) { logout(); throw new Error("未登录或登录已过期"); }
+  const body = res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text();
+  if (!res.ok) throw new Error(typeof body === "object" ? JSON.stringify(body.detail) : body);
+  return body;
+}
+
+function text(value) { return value === null || value === undefined ? "" : String(value); }
+function timeText(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "从未"; }
+
+function deviceRow(d) {
+  const tr = document.createElement("tr");
+  tr.id = "dev-" + d.id;
+  const cells = [
+    d.id, d.kind, d.site,
+    null, timeText(d.last_seen), d.version, d.health_status,
+    d.drift ? (d.config_status === "refused" ? "被拒：" + d.config_reason : "未同步") : "已同步",
+  ];
+  cells.forEach((value, i) => {
+    const td = document.createElement("td");
+    if (i === 3) {
+      const span = document.createElement("span");
+      span.className = "badge " + (d.online ? "on" : "off");
+      span.textContent = d.online ? "在线" : "离线";
+      span.dataset.field = "online";
+      td.appendChild(span);
+    } else {
+      td.textContent = text(value);
+      if (i === 4) td.dataset.field = "last_seen";
+    }
+    tr.appendChild(td);
+  });
+  return tr;
+}
+
+async function loadDevices() {
+  const params = new URLSearchParams({ limit: state.limit, offset: state.offset });
+  for (const [k, v] of Object.entries(state.filter)) if (v) params.set(k, v);
+  const page = await api("/api/v1/devices?" + params);
+  state.total = page.total;
+  const rows = $("#device-rows");
+  rows.replaceChildren(...page.items.map(deviceRow));
+  $("#device-count").textContent = `共 ${page.total} 台`;
+  $("#page-info").textContent = `${page.total ? state.offset + 1 : 0}–${state.offset + page.items.length} / ${page.total}`;
+}
+
+function applyLive(change) {
+  if (change.type !== "device") return;
+  const tr = document.getElementById("dev-" + change.id);
+  if (!tr) return;
+  if ("online" in change) {
+    const badge = tr.querySelector('[data-field="online"]');
+    badge.className = "badge " + (change.online ? "on" : "off");
+    badge.textContent = change.online ? "在线" : "离线";
+  }
+  if (change.last_seen) tr.querySelector('[data-field="last_seen"]').textContent = timeText(change.last_seen);
+  tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
+}
+
+let source = null;
+function connectLive() {
+  if (source) source.close();
+  source = new EventSource("/api/v1/stream?token=" + encodeURIComponent(state.token));
+  source.onopen = () => { $("#live").className = "badge on"; $("#live").textContent = "实时：已连接"; };
+  source.onerror = () => { $("#live").className = "badge off"; $("#live").textContent = "实时：重连中"; };
+  source.onmessage = (ev) => applyLive(JSON.parse(ev.data));
+}
+
+async function loadPolicy() {
+  const layers = await api("/api/v1/policy");
+  $("#policy-rows").replaceChildren(...layers.map((l) => {
+    const tr = document.createElement("tr");
+    for (const v of [l.scope, l.target, l.version, JSON.stringify(l.values)]) {
+      const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td);
+    }
+    return tr;
+  }));
+}
+
+function show(page) {
+  document.querySelectorAll(".page").forEach((el) => { el.hidden = el.id !== "page-" + page; });
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
+  if (page === "devices") loadDevices().catch(alertError);
+  if (page === "policy") loadPolicy().catch(alertError);
+}
+
+function alertError(err) { $("#policy-msg").textContent = err.message; console.error(err); }
+
+async function enter() {
+  const me = await api("/api/v1/auth/me");
+  $("#who").textContent = `${me.username}（${me.role}）`;
+  $("#login").hidden = true;
+  $("#shell").hidden = false;
+  show((location.hash || "#devices").slice(1));
+  connectLive();
+}
+
+function logout() {
+  sessionStorage.removeItem("baling.token");
+  state.token = null;
+  if (source) source.close();
+  $("#shell").hidden = true;
+  $("#login").hidden = false;
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = new FormData(ev.target);
+  const res = await fetch("/api/v1/auth/token", { method: "POST", body: new URLSearchParams(form) });
+  if (!res.ok) { $("#login-error").textContent = "用户名或密码错误"; return; }
+  state.token = (await res.json()).access_token;
+  sessionStorage.setItem("baling.token", state.token);
+  $("#login-error").textContent = "";
+  enter().catch(alertError);
+});
+
+$("#device-filter").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  state.filter = Object.fromEntries(new FormData(ev.target));
+  state.offset = 0;
+  loadDevices().catch(alertError);
+});
+$("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); loadDevices(); });
+$("#next").addEventListener("click", () => { if (state.offset + state.limit < state.total) { state.offset += state.limit; loadDevices(); } });
+$("#logout").addEventListener("click", logout);
+$("#policy-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    const r = await api(`/api/v1/policy/${f.get("scope")}/${encodeURIComponent(f.get("target"))}`, {
+      method: "PUT", headers: { "Content-Type": "application/json" }, body: f.get("values"),
+    });
+    $("#policy-msg").textContent = `已发布第 ${r.version} 版，推送 ${r.published} 台设备`;
+    loadPolicy();
+  } catch (err) { alertError(err); }
+});
+window.addEventListener("hashchange", () => show(location.hash.slice(1)));
+for (const k of ["kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"]) {
+  const o = document.createElement("option"); o.value = k; o.textContent = k; $('#device-filter [name="kind"]').appendChild(o);
+}
+
+if (state.token) enter().catch(() => logout()); else logout();

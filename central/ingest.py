@@ -1,0 +1,254 @@
+"""The ingest worker: broker → triage → one committed batch → acknowledgements.
+
+Each worker holds a manual-ack MQTT 5 link on the shared subscription
+``$share/central/bl/v1/+/event/#`` (plus telemetry), so several workers
+split the load. A message is acknowledged only after its effect is committed;
+if the commit fails (the database restarted) the batch is kept and retried,
+never acknowledged, so the broker keeps it. Duplicates are ignored by event
+id (``INSERT ... ON CONFLICT DO NOTHING``). A message that breaks the
+contract is logged with the reason, counted, and acknowledged so it never
+blocks the good ones behind it.
+
+The presence worker (one per deployment) also takes every node's retained
+state on a plain subscription — retained messages are not delivered on
+shared subscriptions — and marks silent devices offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from central.intake import Accepted, Rejected, triage
+from central.live import Broadcaster
+from central.metrics import Metrics
+from central.models import Device, Event
+from edge.bus import Backoff, PahoBus, Received
+from edge.clock import Clock
+from edge.protocol import topics
+from edge.protocol.messages import StateBody
+
+logger = logging.getLogger(__name__)
+
+_LOUD_PER_REASON = 20  # then rejections of that reason are logged at debug
+
+
+def subscriptions(*, presence: bool) -> list[tuple[str, int]]:
+    """The filters an ingest worker subscribes to."""
+    subs = [(topics.shared(topics.all_events()), 1),
+            (topics.shared(topics.all_telemetry()), 1)]
+    if presence:
+        subs.append((topics.all_states(), 1))
+    return subs
+
+
+@dataclass
+class _Batch:
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    states: dict[str, tuple[StateBody, datetime]] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class IngestWorker:
+    """One ingest worker thread around a manual-ack link."""
+
+    def __init__(self, *, engine: sa.Engine, bus: PahoBus, metrics: Metrics, clock: Clock,
+                 broadcaster: Broadcaster | None = None, batch: int = 500,
+                 flush_s: float = 0.05, max_bytes: int = 64 * 1024,
+                 presence: bool = True, offline_after_s: float = 120.0) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.metrics = metrics
+        self.clock = clock
+        self.broadcaster = broadcaster
+        self.batch = batch
+        self.flush_s = flush_s
+        self.max_bytes = max_bytes
+        self.presence = presence
+        self.offline_after = timedelta(seconds=offline_after_s)
+        self._known: set[str] = set()
+        self._loud: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_sweep = 0.0
+        self._dialect = engine.dialect.name
+
+    def start(self) -> None:
+        """Connect and start the worker thread."""
+        self.bus.start()
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop taking messages; what is not committed stays unacknowledged."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.bus.stop()
+
+    # -- loop ------------------------------------------------------------------
+    def _collect(self) -> list[Received]:
+        out: list[Received] = []
+        deadline = time.monotonic() + self.flush_s
+        while len(out) < self.batch:
+            timeout = deadline - time.monotonic()
+            try:
+                item = (self.bus.inbox.get_nowait() if timeout <= 0
+                        else self.bus.inbox.get(timeout=timeout))
+            except queue.Empty:
+                break
+            if isinstance(item, Received):
+                out.append(item)
+        return out
+
+    def _run(self) -> None:
+        backoff = Backoff(initial=0.2, cap=5.0)
+        pending: list[Received] = []
+        while not self._stop.is_set():
+            if not pending:
+                pending = self._collect()
+            if pending:
+                try:
+                    self.process(pending)
+                except sa.exc.SQLAlchemyError as exc:
+                    self.metrics.db_errors.inc()
+                    delay = backoff.next()
+                    logger.warning("Commit failed (%s); retrying %d messages in %.1fs",
+                                   type(exc).__name__, len(pending), delay)
+                    self._stop.wait(delay)
+                    continue
+                backoff.reset()
+                for msg in pending:
+                    if msg.qos:
+                        self.bus.ack(msg.mid, msg.qos)
+                pending = []
+            if self.presence and time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + 5.0
+                try:
+                    self.sweep()
+                except sa.exc.SQLAlchemyError as exc:
+                    logger.warning("Presence sweep failed: %s", exc)
+
+    # -- one batch ---------------------------------------------------------------
+    def process(self, msgs: list[Received]) -> None:
+        """Triage and commit a batch; raises on database errors (nothing acked)."""
+        started = time.perf_counter()
+        now = self.clock.now()
+        batch = _Batch()
+        accepted: list[Accepted] = []
+        for msg in msgs:
+            result = triage(msg.topic, msg.payload, now=now, max_bytes=self.max_bytes)
+            if isinstance(result, Rejected):
+                self._reject(msg.topic, result.reason, result.detail, batch)
+                continue
+            accepted.append(result)
+        with Session(self.engine) as session:
+            self._check_known(session, {a.envelope.device for a in accepted})
+            for acc in accepted:
+                self._sort(acc, now, batch)
+            inserted = self._insert_events(session, batch)
+            changed = self._update_devices(session, batch)
+            session.commit()
+        for reason, n in batch.rejected.items():
+            self.metrics.rejected.labels(reason).inc(n)
+        self.metrics.stored.inc(inserted)
+        self.metrics.duplicates.inc(len(batch.events) - inserted)
+        self.metrics.batch_size.observe(len(msgs))
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        if self.broadcaster is not None:
+            for item in changed:
+                self.broadcaster.publish(item)
+
+    def _reject(self, topic: str, reason: str, detail: str, batch: _Batch) -> None:
+        batch.rejected[reason] += 1
+        self._loud[reason] += 1
+        level = logging.WARNING if self._loud[reason] <= _LOUD_PER_REASON else logging.DEBUG
+        logger.log(level, "Rejected message on %.120s (%s): %s", topic, reason, detail)
+
+    def _check_known(self, session: Session, devices: set[str]) -> None:
+        missing = devices - self._known
+        if missing:
+            found = session.exec(select(Device.id).where(Device.id.in_(missing))).all()  # type: ignore[attr-defined]
+            self._known.update(found)
+
+    def _sort(self, acc: Accepted, now: datetime, batch: _Batch) -> None:
+        env = acc.envelope
+        self.metrics.received.labels(acc.channel).inc()
+        if env.device not in self._known:
+            self._reject(f"bl/v1/{env.device}/{acc.channel}", "unknown_device",
+                         f"expected a registered device, got {env.device!r}", batch)
+            return
+        if acc.channel == "state" and acc.state is not None:
+            batch.states[env.device] = (acc.state, now)
+        elif acc.channel == "event":
+            batch.events.setdefault(str(env.id), {
+                "id": str(env.id), "device": env.device, "type": env.type, "ts": env.ts,
+                "received_at": now, "body": env.body})
+        batch.seen[env.device] = now
+
+    def _insert_events(self, session: Session, batch: _Batch) -> int:
+        if not batch.events:
+            return 0
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = insert(Event).on_conflict_do_nothing(index_elements=["id"]).returning(Event.id)  # type: ignore[attr-defined]
+        rows = session.execute(stmt, list(batch.events.values())).all()
+        return len(rows)
+
+    def _update_devices(self, session: Session, batch: _Batch) -> list[dict[str, Any]]:
+        changed: list[dict[str, Any]] = []
+        table = Device.__table__  # type: ignore[attr-defined]
+        for device, when in batch.seen.items():
+            values: dict[str, Any] = {"last_seen": when}
+            state = batch.states.get(device)
+            if state is not None:
+                body = state[0]
+                values.update(
+                    online=body.online, version=body.version,
+                    health_status=body.health.status, health=body.health.model_dump(),
+                    reported_version=body.config.version, config_status=body.config.status,
+                    config_reason=body.config.reason)
+            else:
+                values["online"] = True  # it is talking to us, so it is connected
+            session.execute(sa.update(table).where(table.c.id == device).values(**values))
+            changed.append({"type": "device", "id": device,
+                            **{k: (v.isoformat() if isinstance(v, datetime) else v)
+                               for k, v in values.items()}})
+        return changed
+
+    def sweep(self) -> None:
+        """Mark devices offline that have been silent too long."""
+        cutoff = self.clock.now() - self.offline_after
+        table = Device.__table__  # type: ignore[attr-defined]
+        with Session(self.engine) as session:
+            gone = session.execute(
+                sa.update(table).where(table.c.online.is_(True), table.c.last_seen < cutoff)
+                .values(online=False).returning(table.c.id)).all()
+            online = session.execute(
+                sa.select(sa.func.count()).select_from(table).where(table.c.online.is_(True))
+            ).scalar_one()
+            session.commit()
+        self.metrics.devices_online.set(online)
+        for (device,) in gone:
+            logger.info("Device %s silent since before %s: offline", device, cutoff)
+            if self.broadcaster is not None:
+                self.broadcaster.publish({"type": "device", "id": device, "online": False})
+
+
+def make_ingest_link(*, worker_id: str, host: str, port: int, inflight: int,
+                     presence: bool) -> PahoBus:
+    """Build the manual-ack link of one ingest worker (a persistent session)."""
+    return PahoBus(client_id=f"central-ingest-{worker_id}", host=host, port=port,
+                   subscriptions=subscriptions(presence=presence), clean_start=False,
+                   session_expiry=7 * 24 * 3600, manual_ack=True,
+                   receive_maximum=inflight, inflight=100)

@@ -1,0 +1,51 @@
+"""Triage of one incoming MQTT message: what it is, or why it is refused.
+
+Pure: bytes, topic and the receiver's ``now`` in; a :class:`Accepted` or
+:class:`Rejected` value out. The ingest worker does the I/O around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from edge.protocol import PayloadError, check_clock, check_topic, decode
+from edge.protocol.envelope import Envelope
+from edge.protocol.messages import StateBody, parse_body
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A message that follows the contract."""
+
+    channel: str
+    envelope: Envelope
+    state: StateBody | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message dropped, with a metric-friendly reason and a readable detail."""
+
+    reason: str
+    detail: str
+
+
+def triage(topic: str, payload: bytes, *, now: datetime, max_bytes: int,
+           max_ahead: timedelta = timedelta(minutes=5),
+           max_behind: timedelta = timedelta(days=30)) -> Accepted | Rejected:
+    """Decode and check one message.
+
+    State messages skip the clock check: a last will carries the time of the
+    connection it belongs to, which may be long ago.
+    """
+    try:
+        env = decode(payload, max_bytes=max_bytes)
+        parsed = check_topic(topic, env)
+        if parsed.channel == "state":
+            return Accepted(channel="state", envelope=env,
+                            state=parse_body(StateBody, env.body))
+        check_clock(env, now=now, max_ahead=max_ahead, max_behind=max_behind)
+    except PayloadError as exc:
+        return Rejected(reason=exc.reason, detail=str(exc))
+    return Accepted(channel=parsed.channel, envelope=env)

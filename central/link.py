@@ -1,0 +1,117 @@
+"""Central's publishing link: desired configuration out, commands and replies.
+
+Commands go out on ``cmd/{name}`` with an MQTT 5 response topic and
+correlation data; the reply comes back on the node's ``reply`` topic, which
+this link subscribes to (not shared: every API process sees every reply and
+keeps the ones it is waiting for).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from typing import Any
+
+from central.errors import CentralError
+from edge.bus import PahoBus, Received
+from edge.clock import Clock
+from edge.protocol import PayloadError, decode, encode, make, topics
+from edge.protocol.messages import ConfigBody, ReplyBody, parse_body, to_body
+
+logger = logging.getLogger(__name__)
+
+
+class CommandTimeoutError(CentralError, TimeoutError):
+    """No reply came back in time."""
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.reply: ReplyBody | None = None
+
+
+class CentralLink:
+    """One process's link for publishing and for command replies."""
+
+    def __init__(self, *, bus: PahoBus, clock: Clock) -> None:
+        self.bus = bus
+        self.clock = clock
+        self._waiters: dict[bytes, _Waiter] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Connect and start routing replies."""
+        self.bus.start()
+        self._thread = threading.Thread(target=self._run, name="central-link", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Disconnect."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.bus.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self.bus.inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(item, Received) and item.correlation is not None:
+                self._on_reply(item)
+
+    def _on_reply(self, msg: Received) -> None:
+        with self._lock:
+            waiter = self._waiters.get(bytes(msg.correlation or b""))
+        if waiter is None:
+            return
+        try:
+            env = decode(msg.payload)
+            waiter.reply = parse_body(ReplyBody, env.body)
+        except PayloadError as exc:
+            logger.warning("Bad reply on %s: %s", msg.topic, exc)
+            waiter.reply = ReplyBody(command="?", ok=False, error=f"bad reply: {exc}")
+        waiter.done.set()
+
+    def publish_config(self, device_id: str, *, version: str, values: dict[str, Any]) -> None:
+        """Publish a device's desired configuration, retained."""
+        body = ConfigBody(version=version, values=values)
+        env = make(device_id, "config", to_body(body), now=self.clock.now())
+        self.bus.publish(topics.config(device_id), encode(env), qos=1, retain=True)
+
+    def command(self, device_id: str, name: str, args: dict[str, Any], *,
+                timeout: float = 10.0) -> ReplyBody:
+        """Send a command and wait for its reply.
+
+        Raises:
+            CommandTimeoutError: no reply within ``timeout`` seconds.
+        """
+        correlation = uuid.uuid4().bytes
+        waiter = _Waiter()
+        with self._lock:
+            self._waiters[correlation] = waiter
+        try:
+            env = make(device_id, name, args, now=self.clock.now())
+            self.bus.publish(topics.command(device_id, name), encode(env), qos=1,
+                             response_topic=topics.reply(device_id), correlation=correlation)
+            if not waiter.done.wait(timeout) or waiter.reply is None:
+                raise CommandTimeoutError(
+                    f"expected a reply from {device_id} within {timeout}s, got none")
+            return waiter.reply
+        finally:
+            with self._lock:
+                self._waiters.pop(correlation, None)
+
+
+def make_central_link(*, worker_id: str, host: str, port: int, clock: Clock) -> CentralLink:
+    """Build the link an API process publishes through."""
+    bus = PahoBus(client_id=f"central-api-{worker_id}", host=host, port=port,
+                  subscriptions=[(topics.all_replies(), 1)], clean_start=True,
+                  session_expiry=0)
+    return CentralLink(bus=bus, clock=clock)

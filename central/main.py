@@ -1,0 +1,111 @@
+"""Assemble and run central: database, broker link, ingest workers, HTTP.
+
+:class:`Central` wires the parts from :class:`CentralSettings`; ``serve``
+runs uvicorn in the calling thread until SIGINT/SIGTERM. ``baling central``
+and ``baling up`` both use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import uvicorn
+from sqlmodel import Session, select
+
+from central import twin
+from central.api.deps import Services
+from central.app import create_app
+from central.auth import create_operator
+from central.db import make_engine, migrate
+from central.ingest import IngestWorker, make_ingest_link
+from central.link import make_central_link
+from central.live import Broadcaster
+from central.metrics import Metrics
+from central.models import Operator
+from central.settings import CentralSettings
+from edge.clock import Clock, SystemClock
+
+logger = logging.getLogger(__name__)
+
+
+def bootstrap_admin(services: Services) -> tuple[str, str] | None:
+    """Create the first operator if there is none; return its credentials.
+
+    The password is also written to ``<data_dir>/admin-password.txt``
+    (mode 0600) so the operator can find it again.
+    """
+    with Session(services.engine) as session:
+        if session.exec(select(Operator)).first() is not None:
+            return None
+        password = secrets.token_urlsafe(12)
+        create_operator(session, username="admin", password=password, role="admin",
+                        now=services.clock.now())
+    path = services.settings.data_dir / "admin-password.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    logger.info("Created operator 'admin'; password in %s", path)
+    return "admin", password
+
+
+class Central:
+    """One central process: API, publishing link and N ingest workers."""
+
+    def __init__(self, settings: CentralSettings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        self.link = make_central_link(worker_id=settings.worker_id, host=settings.broker_host,
+                                      port=settings.broker_port, clock=self.clock)
+        self.services = Services(settings=settings, engine=engine, metrics=Metrics(),
+                                 clock=self.clock, broadcaster=Broadcaster(), link=self.link)
+        self.workers = [
+            IngestWorker(
+                engine=engine,
+                bus=make_ingest_link(worker_id=f"{settings.worker_id}-{i}",
+                                     host=settings.broker_host, port=settings.broker_port,
+                                     inflight=settings.ingest_inflight, presence=i == 0),
+                metrics=self.services.metrics, clock=self.clock,
+                broadcaster=self.services.broadcaster, batch=settings.ingest_batch,
+                flush_s=settings.ingest_flush_s, max_bytes=settings.max_payload_bytes,
+                presence=i == 0, offline_after_s=settings.offline_after_s)
+            for i in range(settings.workers)
+        ]
+        self.app = create_app(self.services)
+
+    def start(self) -> None:
+        """Connect the link, republish every desired config, start ingest."""
+        self.link.start()
+        with Session(self.services.engine) as session:
+            published = twin.reconcile(session, self.link, force=True)
+        logger.info("Published %d desired configurations", published)
+        for worker in self.workers:
+            worker.start()
+
+    def stop(self) -> None:
+        """Stop ingest and the link."""
+        for worker in self.workers:
+            worker.stop()
+        self.link.stop()
+        self.services.engine.dispose()
+
+    def serve(self) -> None:
+        """Run HTTP in this thread until SIGINT/SIGTERM, with ingest around it."""
+        self.start()
+        try:
+            config = uvicorn.Config(self.app, host=self.settings.http_host,
+                                    port=self.settings.http_port, log_level="warning")
+            uvicorn.Server(config).run()
+        finally:
+            self.stop()
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    """The SQLite URL inside a data directory."""
+    return f"sqlite:///{(data_dir / 'central.sqlite3').resolve()}"

@@ -1,0 +1,80 @@
+"""Central's tables (SQLModel). Alembic migrations in ``central/migrations``
+create them; ``metadata.create_all`` is never used outside tests of migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+ROLES = ("admin", "traffic", "police", "complaints", "technician")
+
+
+class Device(SQLModel, table=True):
+    """A node in the registry, kept current from its state messages."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(index=True, max_length=32)
+    site: str = Field(default="", index=True, max_length=64)
+    lat: float | None = None
+    lon: float | None = None
+    groups: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    version: str = Field(default="", max_length=64)
+    online: bool = Field(default=False, index=True)
+    last_seen: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    health_status: str = Field(default="unknown", max_length=16)
+    health: dict[str, Any] = Field(default_factory=dict,
+                                   sa_column=sa.Column(sa.JSON, nullable=False))
+    desired_version: str = Field(default="", max_length=64)
+    reported_version: str = Field(default="", max_length=64)
+    config_status: str = Field(default="none", max_length=16)
+    config_reason: str = Field(default="", max_length=500)
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+class Event(SQLModel, table=True):
+    """An event from a node, stored exactly once by its envelope id."""
+
+    seq: int | None = Field(default=None, sa_column=sa.Column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+        autoincrement=True))
+    id: str = Field(unique=True, max_length=36)
+    device: str = Field(index=True, max_length=64)
+    type: str = Field(max_length=64)
+    ts: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    received_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    body: dict[str, Any] = Field(default_factory=dict,
+                                 sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class Operator(SQLModel, table=True):
+    """A person who logs in to the consoles."""
+
+    username: str = Field(primary_key=True, max_length=64)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    active: bool = True
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+class PolicyLayer(SQLModel, table=True):
+    """One version of one policy document (fleet, kind, site, group or device)."""
+
+    __table_args__ = (sa.UniqueConstraint("scope", "target", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(index=True, max_length=16)
+    target: str = Field(index=True, max_length=64)
+    version: int
+    values: dict[str, Any] = Field(default_factory=dict,
+                                   sa_column=sa.Column(sa.JSON, nullable=False))
+    author: str = Field(default="", max_length=64)
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; SQLite hands back naive UTC times."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,44 @@
+"""Central's settings (``CENTRAL_*`` environment variables).
+
+Built in ``main()`` and passed down; nothing reads the environment at import
+time. A default or short JWT secret fails fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_WEAK_SECRETS = {"", "secret", "changeme", "change-me", "changethis"}
+
+
+class CentralSettings(BaseSettings):
+    """Everything one central process needs."""
+
+    model_config = SettingsConfigDict(env_prefix="CENTRAL_", extra="forbid")
+
+    database_url: str
+    jwt_secret: Annotated[str, Field(min_length=32)]
+    data_dir: Path = Path("data")
+    broker_host: str = "127.0.0.1"
+    broker_port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    http_host: str = "127.0.0.1"
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    jwt_ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 8 * 3600
+    ingest_batch: Annotated[int, Field(ge=1, le=10000)] = 500
+    ingest_flush_s: Annotated[float, Field(gt=0, le=5)] = 0.05
+    ingest_inflight: Annotated[int, Field(ge=1, le=65535)] = 2000
+    max_payload_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 64 * 1024
+    worker_id: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] = "w1"
+    workers: Annotated[int, Field(ge=0, le=64)] = 1
+    offline_after_s: Annotated[float, Field(ge=5)] = 120.0
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        if value.strip().lower() in _WEAK_SECRETS:
+            raise ValueError("expected a random secret, got a default one")
+        return value

@@ -1,0 +1,276 @@
+"""The agent every node kind builds on: the imperative shell around the link.
+
+It owns the loop that takes bus events off the queue, pumps the outbox into
+the link with a bounded in-flight window, answers commands (MQTT 5 response
+topic and correlation data), applies the desired configuration central
+writes, and publishes retained state (online, version, health) on every
+heartbeat. A kind subclasses :class:`Agent`, sets ``kind`` and ``config_model``,
+and overrides :meth:`Agent.step`, :meth:`Agent.apply_config` and
+:meth:`Agent.faults`. Device I/O belongs to the subclass.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from edge.bus import Bus, BusEvent, LinkDown, LinkUp, Published, Received, Will
+from edge.clock import Clock
+from edge.errors import CommandError, OutboxFullError
+from edge.outbox import Entry, EntryKind, Outbox
+from edge.protocol import envelope, topics
+from edge.protocol.errors import PayloadError
+from edge.protocol.messages import (
+    ConfigBody,
+    ConfigReport,
+    Health,
+    NodeConfig,
+    ReplyBody,
+    StateBody,
+    parse_body,
+    to_body,
+    validate_config,
+)
+from edge.settings import NodeSettings
+
+logger = logging.getLogger(__name__)
+
+CommandHandler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def offline_will(device_id: str, kind: str, version: str, *, clock: Clock) -> Will:
+    """The last will: retained state saying the node is offline."""
+    body = StateBody(online=False, kind=kind, version=version)  # type: ignore[arg-type]
+    env = envelope.make(device_id, "state", to_body(body), now=clock.now())
+    return Will(topic=topics.state(device_id), payload=envelope.encode(env))
+
+
+class Agent:
+    """Shared node runtime; subclasses add their device and events."""
+
+    kind: ClassVar[str] = "sim"
+    config_model: ClassVar[type[NodeConfig]] = NodeConfig
+
+    def __init__(self, *, settings: NodeSettings, bus: Bus, outbox: Outbox,
+                 clock: Clock) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.outbox = outbox
+        self.clock = clock
+        self.config: NodeConfig = self.config_model()
+        self.config_report = ConfigReport()
+        self.commands: dict[str, CommandHandler] = {
+            "ping": lambda _args: {"pong": True},
+            "health": lambda _args: to_body(self.health()),
+        }
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._started = clock.monotonic()
+        self._next_heartbeat = 0.0
+        self._extra_faults: set[str] = set()
+        self.rejected = 0
+
+    # -- what subclasses override ------------------------------------------
+    def step(self) -> None:
+        """Do one slice of the node's own work (read devices, emit events)."""
+
+    def apply_config(self, config: NodeConfig) -> None:
+        """Take a validated configuration into use.
+
+        Raises:
+            CommandError: the device cannot honour it (the refusal is reported).
+        """
+        del config
+
+    def faults(self) -> set[str]:
+        """Return the codes of the node's active faults."""
+        return set()
+
+    # -- producing ---------------------------------------------------------
+    def emit(self, type_: str, body: dict[str, Any], *, priority: int = 0) -> str:
+        """Write an event to the outbox; it is sent when the link allows.
+
+        Raises:
+            OutboxFullError: the disk budget is full of events (a fault is
+                raised on the node's state as well).
+
+        Returns:
+            The event's id.
+        """
+        env = envelope.make(self.settings.device_id, type_, body, now=self.clock.now())
+        self._store([Entry(topic=topics.event(self.settings.device_id, type_),
+                           payload=envelope.encode(env), priority=priority)])
+        return str(env.id)
+
+    def emit_many(self, items: list[tuple[str, dict[str, Any]]], *,
+                  cursor: tuple[str, str] | None = None) -> list[str]:
+        """Write several events in one transaction (same rules as :meth:`emit`).
+
+        ``cursor`` is saved with them atomically (see :meth:`Outbox.put`).
+        """
+        now = self.clock.now()
+        envs = [envelope.make(self.settings.device_id, t, b, now=now) for t, b in items]
+        self._store([Entry(topic=topics.event(e.device, e.type), payload=envelope.encode(e))
+                     for e in envs], cursor=cursor)
+        return [str(e.id) for e in envs]
+
+    def send_telemetry(self, body: dict[str, Any]) -> None:
+        """Queue a measurement; under disk pressure telemetry goes first."""
+        env = envelope.make(self.settings.device_id, "telemetry", body, now=self.clock.now())
+        self._store([Entry(topic=topics.telemetry(self.settings.device_id),
+                           payload=envelope.encode(env), kind="telemetry")])
+
+    def _store(self, entries: list[Entry], cursor: tuple[str, str] | None = None) -> None:
+        try:
+            self.outbox.put(entries, cursor=cursor)
+        except OutboxFullError:
+            if "outbox_full" not in self._extra_faults:
+                logger.error("Outbox full of events; raising fault outbox_full")
+                self._extra_faults.add("outbox_full")
+                self.publish_state()
+            raise
+        self._extra_faults.discard("outbox_full")
+
+    # -- state ---------------------------------------------------------------
+    def health(self) -> Health:
+        """Summarise the node's health."""
+        faults = sorted(self.faults() | self._extra_faults)
+        if self.outbox.dead():
+            faults.append("outbox_refused")
+        return Health(status="fault" if faults else "ok", faults=faults,
+                      outbox_depth=self.outbox.depth, outbox_bytes=self.outbox.bytes,
+                      uptime_s=round(self.clock.monotonic() - self._started, 1))
+
+    def publish_state(self, *, online: bool = True) -> None:
+        """Publish retained state now."""
+        body = StateBody(online=online, kind=self.kind,  # type: ignore[arg-type]
+                         version=self.settings.version, health=self.health(),
+                         config=self.config_report)
+        env = envelope.make(self.settings.device_id, "state", to_body(body),
+                            now=self.clock.now())
+        self.bus.publish(topics.state(self.settings.device_id), envelope.encode(env),
+                         qos=1, retain=True)
+
+    # -- the loop --------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, then go offline cleanly."""
+        self.bus.start()
+        try:
+            while not stop.is_set():
+                self.tick(timeout=0.05)
+        finally:
+            self._shutdown()
+
+    def tick(self, timeout: float = 0.0) -> None:
+        """Handle what arrived, pump the outbox, heartbeat, and step once."""
+        self._drain(timeout)
+        self._pump()
+        now = self.clock.monotonic()
+        if now >= self._next_heartbeat and self.bus.connected:
+            self._next_heartbeat = now + min(self.config.heartbeat_s,
+                                             self.settings.heartbeat_s)
+            self.publish_state()
+        self.step()
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            event: BusEvent = self.bus.inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._handle(event)
+            try:
+                event = self.bus.inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, event: BusEvent) -> None:
+        if isinstance(event, Published):
+            seq = self._inflight.pop(event.mid, None)
+            if seq is None:
+                return
+            if event.ok:
+                self.outbox.ack([seq])
+            else:
+                logger.error("Broker refused outbox entry %d: %s", seq, event.reason)
+                self.outbox.bury(seq, event.reason)
+        elif isinstance(event, LinkUp):
+            self._next_heartbeat = 0.0
+        elif isinstance(event, LinkDown):
+            logger.debug("Link down: %s", event.reason)
+        else:
+            self._on_message(event)
+
+    def _pump(self) -> None:
+        room = self.settings.inflight - len(self._inflight)
+        if room <= 0 or not self.bus.connected:
+            return
+        skip = set(self._inflight.values())
+        for item in self.outbox.peek(room, skip=skip):
+            mid = self.bus.publish(item.topic, item.payload, qos=item.qos)
+            if item.qos == 0:
+                self.outbox.ack([item.seq])
+            else:
+                self._inflight[mid] = item.seq
+
+    # -- what central sends ----------------------------------------------------
+    def _on_message(self, msg: Received) -> None:
+        try:
+            env = envelope.decode(msg.payload)
+            parsed = envelope.check_topic(msg.topic, env)
+        except PayloadError as exc:
+            self.rejected += 1
+            logger.warning("Dropped a bad message on %s: %s", msg.topic, exc)
+            return
+        if parsed.channel == "config":
+            self._on_config(env)
+        elif parsed.channel == "cmd":
+            self._on_command(parsed.name, env, msg)
+
+    def _on_config(self, env: envelope.Envelope) -> None:
+        try:
+            body = parse_body(ConfigBody, env.body)
+            config = validate_config(self.kind, body.values)
+            self.apply_config(config)
+        except (PayloadError, CommandError) as exc:
+            version = str(env.body.get("version", ""))[:64]
+            self.config_report = ConfigReport(version=version, status="refused",
+                                              reason=str(exc))
+            logger.warning("Refused configuration %s: %s", version, exc)
+        else:
+            self.config = config
+            self.config_report = ConfigReport(version=body.version, status="applied")
+            logger.info("Applied configuration %s", body.version)
+        if self.bus.connected:
+            self.publish_state()
+
+    def _on_command(self, name: str, env: envelope.Envelope, msg: Received) -> None:
+        handler = self.commands.get(name)
+        try:
+            if handler is None:
+                raise CommandError(
+                    f"expected a command of {sorted(self.commands)}, got {name!r}")
+            reply = ReplyBody(command=name, ok=True, result=handler(env.body))
+        except CommandError as exc:
+            reply = ReplyBody(command=name, ok=False, error=str(exc))
+            logger.warning("Refused command %s: %s", name, exc)
+        out = envelope.make(self.settings.device_id, "reply", to_body(reply),
+                            now=self.clock.now())
+        own = topics.reply(self.settings.device_id)
+        # A node answers only inside its own subtree (the broker's ACL allows no other).
+        target = msg.response_topic or own
+        if not target.startswith(own.removesuffix("reply")):
+            target = own
+        self.bus.publish(target, envelope.encode(out), qos=1, correlation=msg.correlation)
+
+    def _shutdown(self) -> None:
+        deadline = self.clock.monotonic() + 2.0
+        while self._inflight and self.clock.monotonic() < deadline and self.bus.connected:
+            self._drain(0.05)
+        if self.bus.connected:
+            self.publish_state(online=False)
+        self.bus.stop()
+        self.outbox.close()
+        logger.info("Stopped")

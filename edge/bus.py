@@ -1,0 +1,328 @@
+"""The MQTT 5 link on paho-mqtt 2.x: connect, reconnect, publish, receive.
+
+paho's callbacks run on the network thread started here; they only convert
+what arrived into :class:`Received` / :class:`Published` / :class:`LinkUp` /
+:class:`LinkDown` values and put them on :attr:`PahoBus.inbox`. The owner's
+loop takes them from there. Reconnection uses jittered exponential backoff
+(:class:`Backoff`). What to publish, and when, is left to the caller
+(the outbox pump in :mod:`edge.agent`).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.errors import BusError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message from the broker."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    response_topic: str | None = None
+    correlation: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The broker acknowledged (or refused) one of our QoS 1 publishes."""
+
+    mid: int
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    """The link is connected; ``session_present`` per CONNACK."""
+
+    session_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    """The link was lost or refused."""
+
+    reason: str
+
+
+BusEvent = Received | Published | LinkUp | LinkDown
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """Files for a TLS (optionally mutual TLS) connection."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    """The last will the broker publishes if we vanish."""
+
+    topic: str
+    payload: bytes
+    retain: bool = True
+    qos: int = 1
+
+
+class Backoff:
+    """Jittered exponential backoff ("full jitter").
+
+    Each delay is uniform in ``[base/2, min(cap, base * 2**n)]`` so a county's
+    nodes that lost the broker together do not all return in the same second.
+    """
+
+    def __init__(self, *, initial: float = 0.5, cap: float = 30.0,
+                 rng: random.Random | None = None) -> None:
+        if not 0 < initial <= cap:
+            raise ValueError(f"expected 0 < initial <= cap, got {initial}, {cap}")
+        self._initial = initial
+        self._cap = cap
+        self._attempt = 0
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    def next(self) -> float:
+        """Return the next delay in seconds."""
+        high = min(self._cap, self._initial * 2**self._attempt)
+        self._attempt = min(self._attempt + 1, 30)
+        return self._rng.uniform(min(self._initial / 2, high), high)
+
+    def reset(self) -> None:
+        """Start again from the initial delay (after a good connection)."""
+        self._attempt = 0
+
+
+class Bus(Protocol):
+    """What agents and central need from a message bus."""
+
+    inbox: queue.Queue[BusEvent]
+
+    @property
+    def connected(self) -> bool:
+        """Whether the link is up now."""
+        ...
+
+    def start(self) -> None:
+        """Connect in the background and keep reconnecting."""
+        ...
+
+    def stop(self) -> None:
+        """Disconnect cleanly (no last will) and stop the network thread."""
+        ...
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                response_topic: str | None = None,
+                correlation: bytes | None = None) -> int:
+        """Queue a publish; return its message id."""
+        ...
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a received QoS 1 message (manual-ack links only)."""
+        ...
+
+
+@dataclass
+class _Conn:
+    host: str
+    port: int
+    keepalive: int
+    clean_start: bool
+    session_expiry: int
+    subscriptions: list[tuple[str, int]] = field(default_factory=list)
+    receive_maximum: int | None = None
+
+
+class PahoBus:
+    """An MQTT 5 link on paho-mqtt with its own reconnect loop."""
+
+    def __init__(self, *, client_id: str, host: str, port: int,
+                 subscriptions: list[tuple[str, int]] | None = None,
+                 will: Will | None = None, tls: TlsFiles | None = None,
+                 keepalive: int = 30, clean_start: bool = False,
+                 session_expiry: int = 24 * 3600, inflight: int = 100,
+                 manual_ack: bool = False, receive_maximum: int | None = None,
+                 backoff: Backoff | None = None,
+                 username: str | None = None, password: str | None = None) -> None:
+        self.inbox: queue.Queue[BusEvent] = queue.Queue()
+        self._conn = _Conn(host=host, port=port, keepalive=keepalive,
+                           clean_start=clean_start, session_expiry=session_expiry,
+                           subscriptions=list(subscriptions or []),
+                           receive_maximum=receive_maximum)
+        self._backoff = backoff or Backoff()
+        self._stop = threading.Event()
+        self._up = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id,
+            protocol=paho.MQTTv5, manual_ack=manual_ack,
+        )
+        # Our outbox bounds what is in flight; paho only has to hold that much.
+        self._client.max_inflight_messages_set(inflight)
+        self._client.max_queued_messages_set(0)
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        if tls is not None:
+            self._client.tls_set(
+                ca_certs=str(tls.ca_file),
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if will is not None:
+            self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_publish = self._on_publish
+
+    # -- paho callbacks: convert and enqueue, nothing else -------------------
+    def _on_connect(self, client: paho.Client, _userdata: object, flags: Any,
+                    reason: ReasonCode, _props: Properties | None) -> None:
+        if reason.is_failure:
+            logger.warning("Broker refused the connection: %s", reason)
+            self.inbox.put(LinkDown(reason=str(reason)))
+            return
+        if self._conn.subscriptions:
+            client.subscribe(self._conn.subscriptions)
+        self._up.set()
+        self._backoff.reset()
+        logger.info("Connected to %s:%s", self._conn.host, self._conn.port)
+        self.inbox.put(LinkUp(session_present=bool(flags.session_present)))
+
+    def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: Any,
+                       reason: ReasonCode, _props: Properties | None) -> None:
+        was_up = self._up.is_set()
+        self._up.clear()
+        if was_up:
+            logger.info("Disconnected: %s", reason)
+            self.inbox.put(LinkDown(reason=str(reason)))
+
+    def _on_message(self, _client: paho.Client, _userdata: object,
+                    msg: paho.MQTTMessage) -> None:
+        props = getattr(msg, "properties", None)
+        response = getattr(props, "ResponseTopic", None)
+        correlation = getattr(props, "CorrelationData", None)
+        self.inbox.put(Received(topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos,
+                                retain=bool(msg.retain), mid=msg.mid,
+                                response_topic=response, correlation=correlation))
+
+    def _on_publish(self, _client: paho.Client, _userdata: object, mid: int,
+                    reason: ReasonCode, _props: Properties) -> None:
+        self.inbox.put(Published(mid=mid, ok=not reason.is_failure,
+                                 reason="" if not reason.is_failure else str(reason)))
+
+    # -- the link ----------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """Whether the link is up now."""
+        return self._up.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected or ``timeout`` seconds pass."""
+        return self._up.wait(timeout)
+
+    def start(self) -> None:
+        """Start the network thread; it connects and keeps reconnecting."""
+        if self._thread is not None:
+            raise BusError("expected a stopped link, got one already started")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._conn.session_expiry
+        if self._conn.receive_maximum is not None:
+            # How many unacknowledged QoS 1 messages the broker may push at us;
+            # manual-ack consumers need room for a whole batch.
+            props.ReceiveMaximum = self._conn.receive_maximum
+        self._client.connect(self._conn.host, self._conn.port,
+                             keepalive=self._conn.keepalive,
+                             clean_start=self._conn.clean_start, properties=props)
+
+    def _run(self) -> None:
+        connected_once = False
+        while not self._stop.is_set():
+            try:
+                if connected_once:
+                    self._client.reconnect()
+                else:
+                    self._connect()
+                    connected_once = True
+            except (OSError, ssl.SSLError) as exc:
+                delay = self._backoff.next()
+                logger.warning("Cannot reach %s:%s (%s); retrying in %.1fs",
+                               self._conn.host, self._conn.port, exc, delay)
+                self.inbox.put(LinkDown(reason=str(exc)))
+                self._stop.wait(delay)
+                continue
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                rc = self._client.loop(timeout=0.1)
+            if self._up.is_set() and not self._stop.is_set():
+                self._on_disconnect(self._client, None, None,
+                                    ReasonCode(PacketTypes.DISCONNECT, identifier=0x80),
+                                    None)
+            if not self._stop.is_set():
+                self._stop.wait(self._backoff.next())
+
+    def stop(self) -> None:
+        """Disconnect cleanly and join the network thread."""
+        self._stop.set()
+        if self._up.is_set():
+            self._client.disconnect()
+            for _ in range(10):  # let DISCONNECT leave the socket
+                if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._up.clear()
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                response_topic: str | None = None,
+                correlation: bytes | None = None) -> int:
+        """Queue a publish; paho sends it now or after the next reconnect.
+
+        Returns:
+            The message id that a later :class:`Published` refers to.
+        """
+        props: Properties | None = None
+        if response_topic is not None or correlation is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            if response_topic is not None:
+                props.ResponseTopic = response_topic
+            if correlation is not None:
+                props.CorrelationData = correlation
+        info = self._client.publish(topic, payload, qos=qos, retain=retain,
+                                    properties=props)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise BusError(f"expected paho to queue the publish, got {info.rc.name}")
+        return info.mid
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a received message after its effect is committed."""
+        self._client.ack(mid, qos)

@@ -1,0 +1,157 @@
+"""Bodies of the envelopes every node kind shares, and each kind's config schema.
+
+State (retained, with the LWT), configuration (the device twin written by
+central), command replies and faults. Central validates policy against
+:data:`KIND_CONFIG`, and a node validates what it receives against the same
+model, so both ends agree on what a valid configuration is. Kind-specific
+capabilities extend :class:`NodeConfig` in later issues.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.protocol.errors import PayloadError
+
+Kind = Literal["kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"]
+KINDS: tuple[Kind, ...] = ("kiosk", "camera", "loop_detector", "signal_controller",
+                           "handheld", "sim")
+HealthStatus = Literal["ok", "degraded", "fault"]
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Health(_Body):
+    """A node's health summary: worst status plus the faults behind it."""
+
+    status: HealthStatus = "ok"
+    faults: list[str] = Field(default_factory=list)
+    outbox_depth: int = 0
+    outbox_bytes: int = 0
+    uptime_s: float = 0.0
+
+
+class ConfigReport(_Body):
+    """What a node did with the desired configuration it last received."""
+
+    version: str = ""
+    status: Literal["none", "applied", "refused"] = "none"
+    reason: str = ""
+
+
+class StateBody(_Body):
+    """Retained ``state``: online or not, what runs, and how it is."""
+
+    online: bool
+    kind: Kind
+    version: str = ""
+    health: Health = Field(default_factory=Health)
+    config: ConfigReport = Field(default_factory=ConfigReport)
+
+
+class ConfigBody(_Body):
+    """Retained ``config``: the desired configuration and its version."""
+
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    values: dict[str, Any]
+
+
+class ReplyBody(_Body):
+    """A command's result; ``ok`` false carries the refusal's reason."""
+
+    command: str
+    ok: bool
+    error: str = ""
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class FaultBody(_Body):
+    """A fault raised or cleared by a node."""
+
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    active: bool
+    detail: str = ""
+
+
+class NodeConfig(BaseModel):
+    """Settings every node kind accepts from central."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    heartbeat_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    telemetry_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class SimConfig(NodeConfig):
+    """The simulated event node used by ``baling up`` and the durability tests."""
+
+    event_interval_s: Annotated[float, Field(ge=0.0, le=3600)] = 5.0
+
+
+KIND_CONFIG: dict[str, type[NodeConfig]] = {
+    "kiosk": NodeConfig,
+    "camera": NodeConfig,
+    "loop_detector": NodeConfig,
+    "signal_controller": NodeConfig,
+    "handheld": NodeConfig,
+    "sim": SimConfig,
+}
+
+
+def parse_body(model: type[M], body: dict[str, Any]) -> M:
+    """Validate an envelope body against ``model``.
+
+    Raises:
+        PayloadError: the body does not fit, naming the first offending field.
+    """
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = "body." + ".".join(str(p) for p in first["loc"])
+        got = repr(first.get("input"))[:80]
+        raise PayloadError(f"{field}: {first['msg']}, got {got}", field=field, got=got,
+                           reason="schema") from exc
+
+
+def validate_config(kind: str, values: dict[str, Any]) -> NodeConfig:
+    """Validate configuration values for a node kind.
+
+    Raises:
+        PayloadError: unknown kind, or a value the kind does not accept.
+    """
+    model = KIND_CONFIG.get(kind)
+    if model is None:
+        raise PayloadError(f"expected a kind of {sorted(KIND_CONFIG)}, got {kind!r}",
+                           field="kind", got=kind, reason="kind")
+    return parse_body(model, values)
+
+
+def to_body(model: BaseModel) -> dict[str, Any]:
+    """Dump a body model to JSON-ready values."""
+    return model.model_dump(mode="json")
+
+
+__all__ = [
+    "KINDS",
+    "KIND_CONFIG",
+    "ConfigBody",
+    "ConfigReport",
+    "FaultBody",
+    "Health",
+    "HealthStatus",
+    "Kind",
+    "NodeConfig",
+    "ReplyBody",
+    "SimConfig",
+    "StateBody",
+    "parse_body",
+    "to_body",
+    "validate_config",
+]

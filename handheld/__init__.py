@@ -1,0 +1,1 @@
+"""Not built yet: see the open issue for this capability. Nothing here pretends to work."""
