@@ -58,6 +58,7 @@ class _Batch:
     seen: dict[str, datetime] = field(default_factory=dict)
     states: dict[str, tuple[StateBody, datetime]] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
+    repeats: int = 0
 
 
 class IngestWorker:
@@ -89,6 +90,10 @@ class IngestWorker:
         self.bus.start()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._thread.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the link is up and subscribed."""
+        return self.bus.wait_subscribed(timeout)
 
     def stop(self) -> None:
         """Stop taking messages; what is not committed stays unacknowledged."""
@@ -163,7 +168,7 @@ class IngestWorker:
         for reason, n in batch.rejected.items():
             self.metrics.rejected.labels(reason).inc(n)
         self.metrics.stored.inc(inserted)
-        self.metrics.duplicates.inc(len(batch.events) - inserted)
+        self.metrics.duplicates.inc(len(batch.events) - inserted + batch.repeats)
         self.metrics.batch_size.observe(len(msgs))
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         if self.broadcaster is not None:
@@ -192,6 +197,8 @@ class IngestWorker:
         if acc.channel == "state" and acc.state is not None:
             batch.states[env.device] = (acc.state, now)
         elif acc.channel == "event":
+            if str(env.id) in batch.events:
+                batch.repeats += 1
             batch.events.setdefault(str(env.id), {
                 "id": str(env.id), "device": env.device, "type": env.type, "ts": env.ts,
                 "received_at": now, "body": env.body})

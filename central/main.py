@@ -87,6 +87,9 @@ class Central:
         logger.info("Published %d desired configurations", published)
         for worker in self.workers:
             worker.start()
+        for worker in self.workers:
+            if not worker.wait_ready(10):
+                logger.warning("Ingest worker not subscribed yet; it keeps trying")
 
     def stop(self) -> None:
         """Stop ingest and the link."""

@@ -174,6 +174,7 @@ class PahoBus:
         self._backoff = backoff or Backoff()
         self._stop = threading.Event()
         self._up = threading.Event()
+        self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -197,6 +198,7 @@ class PahoBus:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_publish = self._on_publish
+        self._client.on_subscribe = self._on_subscribe
 
     # -- paho callbacks: convert and enqueue, nothing else -------------------
     def _on_connect(self, client: paho.Client, _userdata: object, flags: Any,
@@ -207,15 +209,25 @@ class PahoBus:
             return
         if self._conn.subscriptions:
             client.subscribe(self._conn.subscriptions)
+        else:
+            self._subscribed.set()
         self._up.set()
         self._backoff.reset()
         logger.info("Connected to %s:%s", self._conn.host, self._conn.port)
         self.inbox.put(LinkUp(session_present=bool(flags.session_present)))
 
+    def _on_subscribe(self, _client: paho.Client, _userdata: object, _mid: int,
+                      reasons: list[ReasonCode], _props: Properties | None) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            logger.error("Broker refused subscriptions: %s", ", ".join(refused))
+        self._subscribed.set()
+
     def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: Any,
                        reason: ReasonCode, _props: Properties | None) -> None:
         was_up = self._up.is_set()
         self._up.clear()
+        self._subscribed.clear()
         if was_up:
             logger.info("Disconnected: %s", reason)
             self.inbox.put(LinkDown(reason=str(reason)))
@@ -243,6 +255,10 @@ class PahoBus:
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected or ``timeout`` seconds pass."""
         return self._up.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Block until the broker has answered our subscriptions."""
+        return self._subscribed.wait(timeout)
 
     def start(self) -> None:
         """Start the network thread; it connects and keeps reconnecting."""

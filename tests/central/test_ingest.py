@@ -1,0 +1,214 @@
+"""Central's ingest, registry and device twin against a real broker and database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from baling.broker import Mosquitto
+from central import registry
+from central.auth import create_operator
+from central.main import Central
+from central.models import Device, Event
+from edge import Agent, CommandError, NodeSettings, PahoBus, SystemClock, build_agent
+from edge.protocol import encode, make, topics
+from edge.protocol.messages import NodeConfig
+from firmware_sim.eventnode import SimAgent
+
+pytestmark = pytest.mark.mqtt
+CLOCK = SystemClock()
+PASSWORD = "correct horse battery"
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def register(central: Central, *ids: str, kind: str = "sim") -> None:
+    with Session(central.services.engine) as s:
+        for device_id in ids:
+            registry.register(s, device_id=device_id, kind=kind, now=CLOCK.now())
+
+
+def stored(central: Central, device: str | None = None) -> list[Event]:
+    with Session(central.services.engine) as s:
+        stmt = select(Event).order_by(Event.seq)  # type: ignore[arg-type]
+        if device:
+            stmt = stmt.where(Event.device == device)
+        return list(s.exec(stmt).all())
+
+
+def device(central: Central, device_id: str) -> Device:
+    with Session(central.services.engine) as s:
+        return registry.get(s, device_id)
+
+
+def metric(central: Central, name: str, **labels: str) -> float:
+    value = central.services.metrics.registry.get_sample_value(name, labels or None)
+    return value or 0.0
+
+
+@pytest.fixture
+def publisher(broker: Mosquitto) -> Iterator[PahoBus]:
+    bus = PahoBus(client_id="test-pub", host="127.0.0.1", port=broker.port,
+                  clean_start=True, session_expiry=0)
+    bus.start()
+    assert bus.wait_connected(5)
+    yield bus
+    bus.stop()
+
+
+def test_events_are_stored_once_and_duplicates_ignored(
+        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    central: Central = make_central(db_url)
+    register(central, "cam-1")
+    envs = [make("cam-1", "plate", {"n": n}, now=CLOCK.now()) for n in range(5)]
+    for env in [*envs, envs[0], envs[3]]:
+        publisher.publish(topics.event("cam-1", "plate"), encode(env))
+    wait_for(lambda: len(stored(central)) == 5
+             and metric(central, "baling_ingest_duplicates_total") == 2)
+    assert [e.body["n"] for e in stored(central)] == [0, 1, 2, 3, 4]
+    assert device(central, "cam-1").online is True
+
+
+def test_bad_input_is_counted_and_never_blocks_good(
+        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    central: Central = make_central(db_url, max_payload_bytes=1024)
+    register(central, "cam-1")
+    now = CLOCK.now()
+    from datetime import timedelta  # noqa: PLC0415
+
+    bad = [
+        (topics.event("cam-1", "plate"), b"{junk"),
+        (topics.event("cam-1", "plate"), b"{" + b" " * 4000 + b"}"),
+        (topics.event("cam-1", "plate"),
+         encode(make("cam-1", "plate", {}, now=now + timedelta(days=1)))),
+        (topics.event("cam-1", "sos"), encode(make("cam-1", "plate", {}, now=now))),
+        (topics.event("cam-2", "plate"), encode(make("cam-1", "plate", {}, now=now))),
+        (topics.event("ghost", "plate"), encode(make("ghost", "plate", {}, now=now))),
+    ]
+    for topic, raw in bad:
+        publisher.publish(topic, raw)
+    publisher.publish(topics.event("cam-1", "plate"),
+                      encode(make("cam-1", "plate", {"good": True}, now=now)))
+    wait_for(lambda: len(stored(central)) == 1)
+    assert stored(central)[0].body == {"good": True}
+    wait_for(lambda: sum(metric(central, "baling_ingest_rejected_total", reason=r) for r in
+                         ("json", "oversize", "ts_future", "topic_mismatch",
+                          "unknown_device")) == 6)
+    assert metric(central, "baling_ingest_rejected_total", reason="topic_mismatch") == 2
+    text = central.services.metrics.render().decode()
+    assert 'baling_ingest_rejected_total{reason="oversize"} 1.0' in text
+    assert all(w._thread is not None and w._thread.is_alive() for w in central.workers)
+
+
+def test_commit_failure_is_retried_not_acknowledged(
+        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    central: Central = make_central(db_url)
+    register(central, "cam-1")
+    engine = central.services.engine
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE event RENAME TO event_away"))
+    publisher.publish(topics.event("cam-1", "plate"),
+                      encode(make("cam-1", "plate", {"kept": 1}, now=CLOCK.now())))
+    wait_for(lambda: metric(central, "baling_ingest_db_errors_total") >= 1)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE event_away RENAME TO event"))
+    wait_for(lambda: len(stored(central)) == 1)
+    assert stored(central)[0].body == {"kept": 1}
+
+
+class RefusingAgent(Agent):
+    kind: ClassVar[str] = "sim"
+
+    def apply_config(self, config: NodeConfig) -> None:
+        if config.heartbeat_s < 10:  # noqa: PLR2004
+            raise CommandError(f"expected heartbeat_s >= 10 on this radio, got "
+                               f"{config.heartbeat_s}")
+
+
+def run(agent: Agent) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_presence_twin_drift_and_commands(make_central: Any, db_url: str,
+                                          broker: Mosquitto, tmp_path: Path) -> None:
+    central: Central = make_central(db_url)
+    register(central, "sim-1", "sim-2")
+    with Session(central.services.engine) as s:
+        create_operator(s, username="tech", password=PASSWORD, role="technician",
+                        now=CLOCK.now())
+    agents = [build_agent(cls, NodeSettings(device_id=i, kind="sim", data_dir=tmp_path / i,
+                                            broker_port=broker.port, heartbeat_s=1))
+              for cls, i in [(SimAgent, "sim-1"), (RefusingAgent, "sim-2")]]
+    runs = [run(a) for a in agents]
+    client = TestClient(central.app)
+    token = client.post("/api/v1/auth/token",
+                        data={"username": "tech", "password": PASSWORD}).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        wait_for(lambda: device(central, "sim-1").online and device(central, "sim-2").online)
+        assert device(central, "sim-1").version == "0.1.0"
+        r = client.put("/api/v1/policy/fleet/*", headers=auth, json={"heartbeat_s": 5})
+        assert r.json()["published"] == 2
+        wait_for(lambda: device(central, "sim-2").config_status == "refused")
+        wait_for(lambda: device(central, "sim-1").reported_version
+                 == device(central, "sim-1").desired_version)
+        listed = {d["id"]: d for d in client.get("/api/v1/devices", headers=auth)
+                  .json()["items"]}
+        assert listed["sim-1"]["drift"] is False
+        assert listed["sim-2"]["drift"] is True
+        assert "heartbeat_s >= 10" in listed["sim-2"]["config_reason"]
+        drifted = client.get("/api/v1/devices?drift=true", headers=auth).json()
+        assert [d["id"] for d in drifted["items"]] == ["sim-2"]
+        assert agents[0].config.heartbeat_s == 5
+
+        pong = client.post("/api/v1/devices/sim-1/commands/ping", headers=auth, json={})
+        assert pong.json() == {"command": "ping", "ok": True, "error": "",
+                               "result": {"pong": True}}
+        nope = client.post("/api/v1/devices/sim-1/commands/format-disk", headers=auth,
+                           json={}).json()
+        assert nope["ok"] is False
+        assert "format-disk" in nope["error"]
+    finally:
+        for stop, thread in runs:
+            stop.set()
+            thread.join(10)
+    # A clean stop publishes offline; central shows it.
+    wait_for(lambda: not device(central, "sim-1").online)
+    timeout = client.post("/api/v1/devices/sim-1/commands/ping", headers=auth,
+                          json={"timeout_s": 0.5})
+    assert timeout.status_code == 504
+
+
+def test_last_will_marks_offline_and_sweep_catches_silence(
+        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    central: Central = make_central(db_url, offline_after_s=5)
+    register(central, "cam-1", "cam-2")
+    now = CLOCK.now()
+    publisher.publish(topics.state("cam-1"),
+                      encode(make("cam-1", "state", {"online": True, "kind": "sim"}, now=now)))
+    publisher.publish(topics.telemetry("cam-2"),
+                      encode(make("cam-2", "telemetry", {"t": 1}, now=now)))
+    wait_for(lambda: device(central, "cam-1").online and device(central, "cam-2").online)
+    publisher.publish(topics.state("cam-1"),
+                      encode(make("cam-1", "state", {"online": False, "kind": "sim"},
+                                  now=now)))
+    wait_for(lambda: not device(central, "cam-1").online)
+    wait_for(lambda: not device(central, "cam-2").online, timeout=20)
