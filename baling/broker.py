@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -42,8 +43,12 @@ def write_config(path: Path, *, port: int, data_dir: Path,
                  max_queued: int = 1_000_000) -> Path:
     """Write a Mosquitto configuration for a plain loopback listener."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Started as root, mosquitto drops to user "mosquitto", which cannot write
+    # a persistence file into a directory we made; stay as the starting user.
+    user = ["user root"] if os.geteuid() == 0 else []
     path.write_text(
         "\n".join([
+            *user,
             "per_listener_settings false",
             f"listener {port} 127.0.0.1",
             "allow_anonymous true",
@@ -56,7 +61,7 @@ def write_config(path: Path, *, port: int, data_dir: Path,
             "max_queued_bytes 0",
             "max_inflight_messages 0",
             "max_keepalive 300",
-            "message_size_limit 1048576",
+            "max_packet_size 1048576",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

@@ -1,8 +1,8 @@
 """The ingest worker: broker → triage → one committed batch → acknowledgements.
 
-Each worker holds a manual-ack MQTT 5 link on the shared subscription
-``$share/central/bl/v1/+/event/#`` (plus telemetry), so several workers
-split the load. A message is acknowledged only after its effect is committed;
+Each worker holds a manual-ack MQTT 5 link on ``bl/v1/+/event/#`` (plus
+telemetry) — as the shared subscription ``$share/central/...`` when several
+workers split the load (see :func:`subscriptions` for why not always). A message is acknowledged only after its effect is committed;
 if the commit fails (the database restarted) the batch is kept and retried,
 never acknowledged, so the broker keeps it. Duplicates are ignored by event
 id (``INSERT ... ON CONFLICT DO NOTHING``). A message that breaks the
@@ -43,10 +43,18 @@ logger = logging.getLogger(__name__)
 _LOUD_PER_REASON = 20  # then rejections of that reason are logged at debug
 
 
-def subscriptions(*, presence: bool) -> list[tuple[str, int]]:
-    """The filters an ingest worker subscribes to."""
-    subs = [(topics.shared(topics.all_events()), 1),
-            (topics.shared(topics.all_telemetry()), 1)]
+def subscriptions(*, presence: bool, shared: bool) -> list[tuple[str, int]]:
+    """The filters an ingest worker subscribes to.
+
+    ``shared`` puts events and telemetry on the ``$share/central/`` group so
+    several workers split them. Mosquitto 2.0 does not restore shared
+    subscriptions from its persistence file when it restarts: whatever nodes
+    publish between the restart and the workers' re-subscription is
+    acknowledged to them and dropped. A single worker therefore uses a plain
+    persistent subscription, which Mosquitto restores (see the README).
+    """
+    wrap = topics.shared if shared else (lambda f: f)
+    subs = [(wrap(topics.all_events()), 1), (wrap(topics.all_telemetry()), 1)]
     if presence:
         subs.append((topics.all_states(), 1))
     return subs
@@ -84,6 +92,7 @@ class IngestWorker:
         self._thread: threading.Thread | None = None
         self._next_sweep = 0.0
         self._dialect = engine.dialect.name
+        self.taken = 0  # messages this worker committed (and then acknowledged)
 
     def start(self) -> None:
         """Connect and start the worker thread."""
@@ -135,8 +144,7 @@ class IngestWorker:
                     continue
                 backoff.reset()
                 for msg in pending:
-                    if msg.qos:
-                        self.bus.ack(msg.mid, msg.qos)
+                    self.bus.ack(msg)
                 pending = []
             if self.presence and time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + 5.0
@@ -169,6 +177,7 @@ class IngestWorker:
             self.metrics.rejected.labels(reason).inc(n)
         self.metrics.stored.inc(inserted)
         self.metrics.duplicates.inc(len(batch.events) - inserted + batch.repeats)
+        self.taken += len(msgs)
         self.metrics.batch_size.observe(len(msgs))
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         if self.broadcaster is not None:
@@ -253,9 +262,10 @@ class IngestWorker:
 
 
 def make_ingest_link(*, worker_id: str, host: str, port: int, inflight: int,
-                     presence: bool) -> PahoBus:
+                     presence: bool, shared: bool) -> PahoBus:
     """Build the manual-ack link of one ingest worker (a persistent session)."""
     return PahoBus(client_id=f"central-ingest-{worker_id}", host=host, port=port,
-                   subscriptions=subscriptions(presence=presence), clean_start=False,
+                   subscriptions=subscriptions(presence=presence, shared=shared),
+                   clean_start=False,
                    session_expiry=7 * 24 * 3600, manual_ack=True,
                    receive_maximum=inflight, inflight=100)

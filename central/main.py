@@ -65,12 +65,15 @@ class Central:
                                       port=settings.broker_port, clock=self.clock)
         self.services = Services(settings=settings, engine=engine, metrics=Metrics(),
                                  clock=self.clock, broadcaster=Broadcaster(), link=self.link)
+        shared = (settings.workers > 1 if settings.ingest_shared is None
+                  else settings.ingest_shared)
         self.workers = [
             IngestWorker(
                 engine=engine,
                 bus=make_ingest_link(worker_id=f"{settings.worker_id}-{i}",
                                      host=settings.broker_host, port=settings.broker_port,
-                                     inflight=settings.ingest_inflight, presence=i == 0),
+                                     inflight=settings.ingest_inflight, presence=i == 0,
+                                     shared=shared),
                 metrics=self.services.metrics, clock=self.clock,
                 broadcaster=self.services.broadcaster, batch=settings.ingest_batch,
                 flush_s=settings.ingest_flush_s, max_bytes=settings.max_payload_bytes,

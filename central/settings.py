@@ -34,6 +34,9 @@ class CentralSettings(BaseSettings):
     max_payload_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 64 * 1024
     worker_id: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] = "w1"
     workers: Annotated[int, Field(ge=0, le=64)] = 1
+    # None: shared when this process runs several workers. Set true when
+    # several central processes split the ingest (see the README's caveat).
+    ingest_shared: bool | None = None
     offline_after_s: Annotated[float, Field(ge=5)] = 120.0
 
     @field_validator("jwt_secret")

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from edge.bus import Bus, BusEvent, LinkDown, LinkUp, Published, Received, Will
 from edge.clock import Clock
-from edge.errors import CommandError, OutboxFullError
+from edge.errors import BusError, CommandError, OutboxFullError
 from edge.outbox import Entry, EntryKind, Outbox
 from edge.protocol import envelope, topics
 from edge.protocol.errors import PayloadError
@@ -179,20 +179,22 @@ class Agent:
             event: BusEvent = self.bus.inbox.get(timeout=timeout)
         except queue.Empty:
             return
+        acked: list[int] = []
         while True:
-            self._handle(event)
+            self._handle(event, acked)
             try:
                 event = self.bus.inbox.get_nowait()
             except queue.Empty:
-                return
+                break
+        self.outbox.ack(acked)  # one transaction (one fsync) for the whole drain
 
-    def _handle(self, event: BusEvent) -> None:
+    def _handle(self, event: BusEvent, acked: list[int]) -> None:
         if isinstance(event, Published):
             seq = self._inflight.pop(event.mid, None)
             if seq is None:
                 return
             if event.ok:
-                self.outbox.ack([seq])
+                acked.append(seq)
             else:
                 logger.error("Broker refused outbox entry %d: %s", seq, event.reason)
                 self.outbox.bury(seq, event.reason)
@@ -209,7 +211,11 @@ class Agent:
             return
         skip = set(self._inflight.values())
         for item in self.outbox.peek(room, skip=skip):
-            mid = self.bus.publish(item.topic, item.payload, qos=item.qos)
+            try:
+                mid = self.bus.publish(item.topic, item.payload, qos=item.qos)
+            except BusError as exc:  # the entry stays in the outbox for the next tick
+                logger.warning("Publish failed, will retry: %s", exc)
+                return
             if item.qos == 0:
                 self.outbox.ack([item.seq])
             else:

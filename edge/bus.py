@@ -41,6 +41,7 @@ class Received:
     mid: int
     response_topic: str | None = None
     correlation: bytes | None = None
+    link: int = 0  # which connection delivered it; see PahoBus.ack
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ class Bus(Protocol):
         """Queue a publish; return its message id."""
         ...
 
-    def ack(self, mid: int, qos: int) -> None:
+    def ack(self, msg: Received) -> None:
         """Acknowledge a received QoS 1 message (manual-ack links only)."""
         ...
 
@@ -175,6 +176,8 @@ class PahoBus:
         self._stop = threading.Event()
         self._up = threading.Event()
         self._subscribed = threading.Event()
+        self._link = 0
+        self._link_lock = threading.RLock()  # paho may call back into us inside ack()
         self._thread: threading.Thread | None = None
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -225,9 +228,12 @@ class PahoBus:
 
     def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: Any,
                        reason: ReasonCode, _props: Properties | None) -> None:
-        was_up = self._up.is_set()
-        self._up.clear()
-        self._subscribed.clear()
+        with self._link_lock:
+            # From here on, acks for what the old connection delivered are void.
+            self._link += 1
+            was_up = self._up.is_set()
+            self._up.clear()
+            self._subscribed.clear()
         if was_up:
             logger.info("Disconnected: %s", reason)
             self.inbox.put(LinkDown(reason=str(reason)))
@@ -239,7 +245,8 @@ class PahoBus:
         correlation = getattr(props, "CorrelationData", None)
         self.inbox.put(Received(topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos,
                                 retain=bool(msg.retain), mid=msg.mid,
-                                response_topic=response, correlation=correlation))
+                                response_topic=response, correlation=correlation,
+                                link=self._link))
 
     def _on_publish(self, _client: paho.Client, _userdata: object, mid: int,
                     reason: ReasonCode, _props: Properties) -> None:
@@ -298,7 +305,7 @@ class PahoBus:
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._client.loop(timeout=0.1)
-            if self._up.is_set() and not self._stop.is_set():
+            if self._up.is_set():
                 self._on_disconnect(self._client, None, None,
                                     ReasonCode(PacketTypes.DISCONNECT, identifier=0x80),
                                     None)
@@ -335,10 +342,24 @@ class PahoBus:
                 props.CorrelationData = correlation
         info = self._client.publish(topic, payload, qos=qos, retain=retain,
                                     properties=props)
-        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+        # NO_CONN / CONN_LOST: paho keeps a QoS 1 message and sends it after reconnecting.
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN,
+                           MQTTErrorCode.MQTT_ERR_CONN_LOST):
             raise BusError(f"expected paho to queue the publish, got {info.rc.name}")
         return info.mid
 
-    def ack(self, mid: int, qos: int) -> None:
-        """Acknowledge a received message after its effect is committed."""
-        self._client.ack(mid, qos)
+    def ack(self, msg: Received) -> None:
+        """Acknowledge a received message after its effect is committed.
+
+        A message that arrived on an earlier connection is not acknowledged:
+        its packet id means nothing now (after a broker restart the same id
+        may name another message), and the broker delivers it again anyway,
+        where the receiver's dedupe by event id drops it.
+        """
+        if msg.qos == 0:
+            return
+        with self._link_lock:
+            if msg.link != self._link or not self._up.is_set():
+                logger.debug("Not acking mid %d from an earlier connection", msg.mid)
+                return
+            self._client.ack(msg.mid, msg.qos)

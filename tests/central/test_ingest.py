@@ -212,3 +212,16 @@ def test_last_will_marks_offline_and_sweep_catches_silence(
                                   now=now)))
     wait_for(lambda: not device(central, "cam-1").online)
     wait_for(lambda: not device(central, "cam-2").online, timeout=20)
+
+
+def test_two_workers_share_the_ingest(make_central: Any, sqlite_url: str,
+                                      publisher: PahoBus) -> None:
+    central: Central = make_central(sqlite_url, workers=2)
+    register(central, "cam-1")
+    for n in range(600):
+        publisher.publish(topics.event("cam-1", "plate"),
+                          encode(make("cam-1", "plate", {"n": n}, now=CLOCK.now())))
+    wait_for(lambda: len(stored(central)) == 600)
+    assert sorted(e.body["n"] for e in stored(central)) == list(range(600))
+    taken = [w.taken for w in central.workers]
+    assert all(t > 0 for t in taken), f"expected both workers to take a share, got {taken}"
