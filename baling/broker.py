@@ -36,37 +36,41 @@ def free_port() -> int:
 def mosquitto_path() -> str | None:
     """Where the mosquitto binary is, if installed."""
     return shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
 
 
-def write_config(path: Path, *, port: int, data_dir: Path,
-                 max_queued: int = 1_000_000) -> Path:
+def write_config(
+    path: Path, *, port: int, data_dir: Path, max_queued: int = 1_000_000
+) -> Path:
     """Write a Mosquitto configuration for a plain loopback listener."""
     data_dir.mkdir(parents=True, exist_ok=True)
     # Started as root, mosquitto drops to user "mosquitto", which cannot write
     # a persistence file into a directory we made; stay as the starting user.
     user = ["user root"] if os.geteuid() == 0 else []
     path.write_text(
-        "\n".join([
-            *user,
-            "per_listener_settings false",
-            f"listener {port} 127.0.0.1",
-            "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {data_dir}/",
-            "autosave_interval 30",
-            # A node may come back with a day of backlog; the ingest consumer
-            # acknowledges per batch, so in flight must exceed one batch.
-            f"max_queued_messages {max_queued}",
-            "max_queued_bytes 0",
-            "max_inflight_messages 0",
-            "max_keepalive 300",
-            "max_packet_size 1048576",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            "",
-        ]),
+        "\n".join(
+            [
+                *user,
+                "per_listener_settings false",
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                "persistence true",
+                f"persistence_location {data_dir}/",
+                "autosave_interval 30",
+                # A node may come back with a day of backlog; the ingest consumer
+                # acknowledges per batch, so in flight must exceed one batch.
+                f"max_queued_messages {max_queued}",
+                "max_queued_bytes 0",
+                "max_inflight_messages 0",
+                "max_keepalive 300",
+                "max_packet_size 1048576",
+                "log_dest stderr",
+                "log_type error",
+                "log_type warning",
+                "",
+            ]
+        ),
         encoding="utf-8",
     )
     return path
@@ -75,30 +79,37 @@ def write_config(path: Path, *, port: int, data_dir: Path,
 class Mosquitto:
     """A mosquitto process we own."""
 
-    def __init__(self, *, data_dir: Path, port: int | None = None,
-                 binary: str | None = None) -> None:
+    def __init__(
+        self, *, data_dir: Path, port: int | None = None, binary: str | None = None
+    ) -> None:
         found = binary or mosquitto_path()
         if found is None:
             raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
         self.binary = found
         self.port = port or free_port()
         self.data_dir = data_dir
-        self.conf = write_config(data_dir / "mosquitto.conf", port=self.port,
-                                 data_dir=data_dir / "persist")
+        self.conf = write_config(
+            data_dir / "mosquitto.conf", port=self.port, data_dir=data_dir / "persist"
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         """Start and wait until the port accepts connections."""
         with (self.data_dir / "mosquitto.log").open("ab") as log:
-            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
-                                         stdout=log, stderr=log)
+            self.proc = subprocess.Popen(
+                [self.binary, "-c", str(self.conf)], stdout=log, stderr=log
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise BrokerError(f"mosquitto exited with {self.proc.returncode}; "
-                                  f"see {self.data_dir / 'mosquitto.log'}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.2):
+                raise BrokerError(
+                    f"mosquitto exited with {self.proc.returncode}; "
+                    f"see {self.data_dir / 'mosquitto.log'}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+            ):
                 return
             time.sleep(0.05)
         raise BrokerError(f"mosquitto did not listen on {self.port} within {timeout}s")

@@ -1,9 +1,9 @@
 """``baling``: one command for every part of Baling.
 
-    baling up                         the whole system on one machine
-    baling central                    central alone (settings from CENTRAL_*)
-    baling node KIND --config FILE    one node
-    baling sim eventnode --config F   a simulated node (load and demo)
+baling up                         the whole system on one machine
+baling central                    central alone (settings from CENTRAL_*)
+baling node KIND --config FILE    one node
+baling sim eventnode --config F   a simulated node (load and demo)
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from edge import logs
 from edge.errors import SettingsError
@@ -27,9 +28,13 @@ PLANNED = ("kiosk", "camera", "loop_detector", "signal_controller", "handheld")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="baling", description="Baling (巴陵) device platform")
+    p = argparse.ArgumentParser(
+        prog="baling", description="Baling (巴陵) device platform"
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run broker, central and simulated nodes on this machine")
+    up = sub.add_parser(
+        "up", help="run broker, central and simulated nodes on this machine"
+    )
     up.add_argument("--data-dir", type=Path, default=Path("data"))
     up.add_argument("--http-port", type=int, default=8000)
     up.add_argument("--host", default="127.0.0.1")
@@ -40,12 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run a simulator")
     sim.add_argument("what", choices=["eventnode"])
     sim.add_argument("--config", type=Path, required=True)
-    sim.add_argument("--total", type=int, default=0, help="emit this many events, then idle")
-    sim.add_argument("--pad", type=int, default=0, help="bytes of padding per event body")
+    sim.add_argument(
+        "--total", type=int, default=0, help="emit this many events, then idle"
+    )
+    sim.add_argument(
+        "--pad", type=int, default=0, help="bytes of padding per event body"
+    )
     return p
 
 
-def run_node(kind: str, config: Path, **extra: int) -> int:
+def run_node(kind: str, config: Path, **extra: Any) -> int:  # noqa: ANN401
     """Run a node of ``kind`` from a TOML settings file."""
     from edge.node import build_agent, run_agent  # noqa: PLC0415
     from edge.settings import NodeSettings, load_settings  # noqa: PLC0415
@@ -53,8 +62,10 @@ def run_node(kind: str, config: Path, **extra: int) -> int:
     target = NODE_KINDS.get(kind)
     if target is None:
         hint = " (not built yet; see its open issue)" if kind in PLANNED else ""
-        print(f"baling: unknown node kind {kind!r}{hint}; built: {sorted(NODE_KINDS)}",
-              file=sys.stderr)
+        print(
+            f"baling: unknown node kind {kind!r}{hint}; built: {sorted(NODE_KINDS)}",
+            file=sys.stderr,
+        )
         return 2
     module, _, name = target.partition(":")
     agent_cls = getattr(importlib.import_module(module), name)

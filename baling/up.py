@@ -7,13 +7,14 @@ secret and the first operator's password). Ctrl-C stops it all cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from sqlmodel import Session
@@ -25,6 +26,9 @@ from central.errors import ConflictError
 from central.main import Central, bootstrap_admin, default_sqlite_url
 from central.settings import CentralSettings
 from edge import logs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +49,11 @@ def _node_config(data_dir: Path, device_id: str, kind: str, port: int) -> Path:
     node_dir.mkdir(parents=True, exist_ok=True)
     path = node_dir / "node.toml"
     path.write_text(
-        f'device_id = "{device_id}"\nkind = "{kind}"\ndata_dir = "{node_dir.resolve()}"\n'
+        f'device_id = "{device_id}"\nkind = "{kind}"\n'
+        f'data_dir = "{node_dir.resolve()}"\n'
         f'broker_host = "127.0.0.1"\nbroker_port = {port}\nheartbeat_s = 10\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return path
 
 
@@ -57,38 +63,68 @@ def up(*, data_dir: Path, http_port: int, host: str = "127.0.0.1") -> int:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     if mosquitto_path() is None:
-        print("baling up: Mosquitto is not installed. Run: sudo apt-get install mosquitto",
-              file=sys.stderr)
+        print(
+            "baling up: Mosquitto is not installed. "
+            "Run: sudo apt-get install mosquitto",
+            file=sys.stderr,
+        )
         return 2
     broker = Mosquitto(data_dir=data_dir / "broker")
     broker.start()
     print(f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{broker.port}")
     settings = CentralSettings(
-        database_url=default_sqlite_url(data_dir), jwt_secret=_secret(data_dir / "jwt-secret"),
-        data_dir=data_dir, broker_port=broker.port, http_host=host, http_port=http_port)
+        database_url=default_sqlite_url(data_dir),
+        jwt_secret=_secret(data_dir / "jwt-secret"),
+        data_dir=data_dir,
+        broker_port=broker.port,
+        http_host=host,
+        http_port=http_port,
+    )
     central = Central(settings)
     creds = bootstrap_admin(central.services)
     with Session(central.services.engine) as session:
         for kind in NODE_KINDS:
-            try:
-                registry.register(session, device_id=f"{kind.replace('_', '-')}-1", kind=kind,
-                                  site=DEMO_SITE, now=central.clock.now())
-            except ConflictError:
-                pass
+            with contextlib.suppress(ConflictError):
+                registry.register(
+                    session,
+                    device_id=f"{kind.replace('_', '-')}-1",
+                    kind=kind,
+                    site=DEMO_SITE,
+                    now=central.clock.now(),
+                )
     central.start()
-    server = uvicorn.Server(uvicorn.Config(central.app, host=host, port=http_port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(central.app, host=host, port=http_port, log_level="warning")
+    )
     web = threading.Thread(target=server.run, name="http", daemon=True)
     web.start()
     nodes = [
-        subprocess.Popen([sys.executable, "-m", "baling.cli", "node", kind, "--config",
-                          str(_node_config(data_dir, f"{kind.replace('_', '-')}-1", kind,
-                                           broker.port))])
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "baling.cli",
+                "node",
+                kind,
+                "--config",
+                str(
+                    _node_config(
+                        data_dir, f"{kind.replace('_', '-')}-1", kind, broker.port
+                    )
+                ),
+            ]
+        )
         for kind in NODE_KINDS
     ]
-    print(f"central: http://{host}:{http_port}/console/   (API docs: /docs, metrics: /metrics)")
+    print(
+        f"central: http://{host}:{http_port}/console/"
+        "   (API docs: /docs, metrics: /metrics)"
+    )
     if creds:
-        print(f"login:   {creds[0]} / {creds[1]}   (also in {data_dir / 'admin-password.txt'})")
+        print(
+            f"login:   {creds[0]} / {creds[1]}"
+            f"   (also in {data_dir / 'admin-password.txt'})"
+        )
     else:
         print(f"login:   admin / see {data_dir / 'admin-password.txt'}")
     print(f"nodes:   {', '.join(NODE_KINDS)} (simulated); Ctrl-C stops everything")

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 
 from central.api import auth as auth_routes
@@ -39,19 +44,28 @@ def _error(code: int) -> Any:  # noqa: ANN401 - FastAPI handler signature
 
 def create_app(services: Services) -> FastAPI:
     """Build the API and console app around ``services``."""
-    app = FastAPI(title="Baling central", version="0.1.0",
-                  description="数字巴陵 device fleet: registry, policy, ingest, consoles.")
+    app = FastAPI(
+        title="Baling central",
+        version="0.1.0",
+        description="数字巴陵 device fleet: registry, policy, ingest, consoles.",
+    )
     app.state.services = services
     app.include_router(auth_routes.router)
     app.include_router(devices.router)
     app.include_router(policy.router)
     app.add_exception_handler(NotFoundError, _error(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(ConflictError, _error(status.HTTP_409_CONFLICT))
-    app.add_exception_handler(PolicyError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT))
-    app.add_exception_handler(PayloadError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    app.add_exception_handler(
+        PolicyError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT)
+    )
+    app.add_exception_handler(
+        PayloadError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT)
+    )
     app.add_exception_handler(ValueError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT))
     app.add_exception_handler(AuthError, _error(status.HTTP_401_UNAUTHORIZED))
-    app.add_exception_handler(CommandTimeoutError, _error(status.HTTP_504_GATEWAY_TIMEOUT))
+    app.add_exception_handler(
+        CommandTimeoutError, _error(status.HTTP_504_GATEWAY_TIMEOUT)
+    )
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(svc: ServicesDep) -> Response:
@@ -80,8 +94,11 @@ def create_app(services: Services) -> FastAPI:
             finally:
                 svc.broadcaster.unsubscribe(queue)
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import jwt
 from pwdlib import PasswordHash
-from sqlmodel import Session
 
 from central.errors import AuthError, ConflictError
 from central.models import ROLES, Operator
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 _hasher = PasswordHash.recommended()
 _ALGORITHM = "HS256"
@@ -34,8 +37,9 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_operator(session: Session, *, username: str, password: str, role: str,
-                    now: datetime) -> Operator:
+def create_operator(
+    session: Session, *, username: str, password: str, role: str, now: datetime
+) -> Operator:
     """Add an operator.
 
     Raises:
@@ -48,8 +52,12 @@ def create_operator(session: Session, *, username: str, password: str, role: str
         raise ValueError("expected a password of at least 10 characters")
     if session.get(Operator, username) is not None:
         raise ConflictError(f"operator {username!r} exists")
-    op = Operator(username=username, password_hash=hash_password(password), role=role,
-                  created_at=now)
+    op = Operator(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        created_at=now,
+    )
     session.add(op)
     session.commit()
     return op
@@ -67,10 +75,16 @@ def authenticate(session: Session, username: str, password: str) -> Principal:
     return Principal(username=op.username, role=op.role)
 
 
-def issue_token(principal: Principal, *, secret: str, now: datetime, ttl: timedelta) -> str:
+def issue_token(
+    principal: Principal, *, secret: str, now: datetime, ttl: timedelta
+) -> str:
     """Return a signed access token for ``principal``."""
-    claims = {"sub": principal.username, "role": principal.role,
-              "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp())}
+    claims = {
+        "sub": principal.username,
+        "role": principal.role,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
@@ -81,8 +95,12 @@ def read_token(token: str, *, secret: str, now: datetime) -> Principal:
         AuthError: bad signature, expired, or missing claims.
     """
     try:
-        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM],
-                            options={"verify_exp": False, "require": ["sub", "role", "exp"]})
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            options={"verify_exp": False, "require": ["sub", "role", "exp"]},
+        )
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from exc
     if int(claims["exp"]) < now.replace(tzinfo=UTC).timestamp():

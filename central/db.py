@@ -37,15 +37,21 @@ def make_engine(url: str, *, schema: str | None = None) -> sa.Engine:
         schema: a PostgreSQL schema to put first on the search path (tests).
     """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                     "timeout": 10})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}
+        )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     connect_args: dict[str, Any] = {}
     if schema is not None:
         connect_args["options"] = f"-csearch_path={schema}"
-    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True,
-                            pool_size=10, max_overflow=10)
+    return sa.create_engine(
+        url,
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+    )
 
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:

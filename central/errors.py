@@ -4,7 +4,7 @@
     ├── ConfigError (ValueError)     settings that cannot be used (default secrets...)
     ├── NotFoundError (LookupError)  a device, operator or layer that does not exist
     ├── ConflictError                a write that contradicts what is stored
-    ├── PolicyError (ValueError)     a policy layer that would give a device an invalid config
+    ├── PolicyError (ValueError)     a layer that makes some device's config invalid
     └── AuthError                    bad credentials or a role that may not act
 
 Wire-contract violations are ``edge.protocol.PayloadError`` and never escape the

@@ -2,12 +2,13 @@
 
 Each worker holds a manual-ack MQTT 5 link on ``bl/v1/+/event/#`` (plus
 telemetry) — as the shared subscription ``$share/central/...`` when several
-workers split the load (see :func:`subscriptions` for why not always). A message is acknowledged only after its effect is committed;
-if the commit fails (the database restarted) the batch is kept and retried,
-never acknowledged, so the broker keeps it. Duplicates are ignored by event
-id (``INSERT ... ON CONFLICT DO NOTHING``). A message that breaks the
-contract is logged with the reason, counted, and acknowledged so it never
-blocks the good ones behind it.
+workers split the load (see :func:`subscriptions` for why not always). A
+message is acknowledged only after its effect is committed; if the commit
+fails (the database restarted) the batch is kept and retried, never
+acknowledged, so the broker keeps it. Duplicates are ignored by event id
+(``INSERT ... ON CONFLICT DO NOTHING``). A message that breaks the contract
+is logged with the reason, counted, and acknowledged so it never blocks the
+good ones behind it.
 
 The presence worker (one per deployment) also takes every node's retained
 state on a plain subscription — retained messages are not delivered on
@@ -23,20 +24,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from central.intake import Accepted, Rejected, triage
-from central.live import Broadcaster
-from central.metrics import Metrics
 from central.models import Device, Event
 from edge.bus import Backoff, PahoBus, Received
-from edge.clock import Clock
 from edge.protocol import topics
-from edge.protocol.messages import StateBody
+
+if TYPE_CHECKING:
+    from central.live import Broadcaster
+    from central.metrics import Metrics
+    from edge.clock import Clock
+    from edge.protocol.messages import StateBody
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +75,20 @@ class _Batch:
 class IngestWorker:
     """One ingest worker thread around a manual-ack link."""
 
-    def __init__(self, *, engine: sa.Engine, bus: PahoBus, metrics: Metrics, clock: Clock,
-                 broadcaster: Broadcaster | None = None, batch: int = 500,
-                 flush_s: float = 0.05, max_bytes: int = 64 * 1024,
-                 presence: bool = True, offline_after_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        bus: PahoBus,
+        metrics: Metrics,
+        clock: Clock,
+        broadcaster: Broadcaster | None = None,
+        batch: int = 500,
+        flush_s: float = 0.05,
+        max_bytes: int = 64 * 1024,
+        presence: bool = True,
+        offline_after_s: float = 120.0,
+    ) -> None:
         self.engine = engine
         self.bus = bus
         self.metrics = metrics
@@ -118,8 +131,11 @@ class IngestWorker:
         while len(out) < self.batch:
             timeout = deadline - time.monotonic()
             try:
-                item = (self.bus.inbox.get_nowait() if timeout <= 0
-                        else self.bus.inbox.get(timeout=timeout))
+                item = (
+                    self.bus.inbox.get_nowait()
+                    if timeout <= 0
+                    else self.bus.inbox.get(timeout=timeout)
+                )
             except queue.Empty:
                 break
             if isinstance(item, Received):
@@ -138,8 +154,12 @@ class IngestWorker:
                 except sa.exc.SQLAlchemyError as exc:
                     self.metrics.db_errors.inc()
                     delay = backoff.next()
-                    logger.warning("Commit failed (%s); retrying %d messages in %.1fs",
-                                   type(exc).__name__, len(pending), delay)
+                    logger.warning(
+                        "Commit failed (%s); retrying %d messages in %.1fs",
+                        type(exc).__name__,
+                        len(pending),
+                        delay,
+                    )
                     self._stop.wait(delay)
                     continue
                 backoff.reset()
@@ -187,7 +207,9 @@ class IngestWorker:
     def _reject(self, topic: str, reason: str, detail: str, batch: _Batch) -> None:
         batch.rejected[reason] += 1
         self._loud[reason] += 1
-        level = logging.WARNING if self._loud[reason] <= _LOUD_PER_REASON else logging.DEBUG
+        level = (
+            logging.WARNING if self._loud[reason] <= _LOUD_PER_REASON else logging.DEBUG
+        )
         logger.log(level, "Rejected message on %.120s (%s): %s", topic, reason, detail)
 
     def _check_known(self, session: Session, devices: set[str]) -> None:
@@ -200,24 +222,41 @@ class IngestWorker:
         env = acc.envelope
         self.metrics.received.labels(acc.channel).inc()
         if env.device not in self._known:
-            self._reject(f"bl/v1/{env.device}/{acc.channel}", "unknown_device",
-                         f"expected a registered device, got {env.device!r}", batch)
+            self._reject(
+                f"bl/v1/{env.device}/{acc.channel}",
+                "unknown_device",
+                f"expected a registered device, got {env.device!r}",
+                batch,
+            )
             return
         if acc.channel == "state" and acc.state is not None:
             batch.states[env.device] = (acc.state, now)
         elif acc.channel == "event":
             if str(env.id) in batch.events:
                 batch.repeats += 1
-            batch.events.setdefault(str(env.id), {
-                "id": str(env.id), "device": env.device, "type": env.type, "ts": env.ts,
-                "received_at": now, "body": env.body})
+            batch.events.setdefault(
+                str(env.id),
+                {
+                    "id": str(env.id),
+                    "device": env.device,
+                    "type": env.type,
+                    "ts": env.ts,
+                    "received_at": now,
+                    "body": env.body,
+                },
+            )
         batch.seen[env.device] = now
 
     def _insert_events(self, session: Session, batch: _Batch) -> int:
         if not batch.events:
             return 0
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        stmt = insert(Event).on_conflict_do_nothing(index_elements=["id"]).returning(Event.id)  # type: ignore[attr-defined]
+        table: sa.Table = Event.__table__  # type: ignore[attr-defined]
+        stmt = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(table.c.id)
+        )
         rows = session.execute(stmt, list(batch.events.values())).all()
         return len(rows)
 
@@ -230,16 +269,29 @@ class IngestWorker:
             if state is not None:
                 body = state[0]
                 values.update(
-                    online=body.online, version=body.version,
-                    health_status=body.health.status, health=body.health.model_dump(),
-                    reported_version=body.config.version, config_status=body.config.status,
-                    config_reason=body.config.reason)
+                    online=body.online,
+                    version=body.version,
+                    health_status=body.health.status,
+                    health=body.health.model_dump(),
+                    reported_version=body.config.version,
+                    config_status=body.config.status,
+                    config_reason=body.config.reason,
+                )
             else:
                 values["online"] = True  # it is talking to us, so it is connected
-            session.execute(sa.update(table).where(table.c.id == device).values(**values))
-            changed.append({"type": "device", "id": device,
-                            **{k: (v.isoformat() if isinstance(v, datetime) else v)
-                               for k, v in values.items()}})
+            session.execute(
+                sa.update(table).where(table.c.id == device).values(**values)
+            )
+            changed.append(
+                {
+                    "type": "device",
+                    "id": device,
+                    **{
+                        k: (v.isoformat() if isinstance(v, datetime) else v)
+                        for k, v in values.items()
+                    },
+                }
+            )
         return changed
 
     def sweep(self) -> None:
@@ -248,24 +300,38 @@ class IngestWorker:
         table = Device.__table__  # type: ignore[attr-defined]
         with Session(self.engine) as session:
             gone = session.execute(
-                sa.update(table).where(table.c.online.is_(True), table.c.last_seen < cutoff)
-                .values(online=False).returning(table.c.id)).all()
+                sa.update(table)
+                .where(table.c.online.is_(True), table.c.last_seen < cutoff)
+                .values(online=False)
+                .returning(table.c.id)
+            ).all()
             online = session.execute(
-                sa.select(sa.func.count()).select_from(table).where(table.c.online.is_(True))
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(table.c.online.is_(True))
             ).scalar_one()
             session.commit()
         self.metrics.devices_online.set(online)
         for (device,) in gone:
             logger.info("Device %s silent since before %s: offline", device, cutoff)
             if self.broadcaster is not None:
-                self.broadcaster.publish({"type": "device", "id": device, "online": False})
+                self.broadcaster.publish(
+                    {"type": "device", "id": device, "online": False}
+                )
 
 
-def make_ingest_link(*, worker_id: str, host: str, port: int, inflight: int,
-                     presence: bool, shared: bool) -> PahoBus:
+def make_ingest_link(
+    *, worker_id: str, host: str, port: int, inflight: int, presence: bool, shared: bool
+) -> PahoBus:
     """Build the manual-ack link of one ingest worker (a persistent session)."""
-    return PahoBus(client_id=f"central-ingest-{worker_id}", host=host, port=port,
-                   subscriptions=subscriptions(presence=presence, shared=shared),
-                   clean_start=False,
-                   session_expiry=7 * 24 * 3600, manual_ack=True,
-                   receive_maximum=inflight, inflight=100)
+    return PahoBus(
+        client_id=f"central-ingest-{worker_id}",
+        host=host,
+        port=port,
+        subscriptions=subscriptions(presence=presence, shared=shared),
+        clean_start=False,
+        session_expiry=7 * 24 * 3600,
+        manual_ack=True,
+        receive_maximum=inflight,
+        inflight=100,
+    )

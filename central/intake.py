@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from edge.protocol import PayloadError, check_clock, check_topic, decode
-from edge.protocol.envelope import Envelope
 from edge.protocol.messages import StateBody, parse_body
+
+if TYPE_CHECKING:
+    from edge.protocol.envelope import Envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +34,15 @@ class Rejected:
     detail: str
 
 
-def triage(topic: str, payload: bytes, *, now: datetime, max_bytes: int,
-           max_ahead: timedelta = timedelta(minutes=5),
-           max_behind: timedelta = timedelta(days=30)) -> Accepted | Rejected:
+def triage(
+    topic: str,
+    payload: bytes,
+    *,
+    now: datetime,
+    max_bytes: int,
+    max_ahead: timedelta = timedelta(minutes=5),
+    max_behind: timedelta = timedelta(days=30),
+) -> Accepted | Rejected:
     """Decode and check one message.
 
     State messages skip the clock check: a last will carries the time of the
@@ -43,8 +52,9 @@ def triage(topic: str, payload: bytes, *, now: datetime, max_bytes: int,
         env = decode(payload, max_bytes=max_bytes)
         parsed = check_topic(topic, env)
         if parsed.channel == "state":
-            return Accepted(channel="state", envelope=env,
-                            state=parse_body(StateBody, env.body))
+            return Accepted(
+                channel="state", envelope=env, state=parse_body(StateBody, env.body)
+            )
         check_clock(env, now=now, max_ahead=max_ahead, max_behind=max_behind)
     except PayloadError as exc:
         return Rejected(reason=exc.reason, detail=str(exc))

@@ -12,13 +12,15 @@ import logging
 import queue
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from central.errors import CentralError
 from edge.bus import PahoBus, Received
-from edge.clock import Clock
 from edge.protocol import PayloadError, decode, encode, make, topics
 from edge.protocol.messages import ConfigBody, ReplyBody, parse_body, to_body
+
+if TYPE_CHECKING:
+    from edge.clock import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ class CentralLink:
     def start(self) -> None:
         """Connect and start routing replies."""
         self.bus.start()
-        self._thread = threading.Thread(target=self._run, name="central-link", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="central-link", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -79,14 +83,17 @@ class CentralLink:
             waiter.reply = ReplyBody(command="?", ok=False, error=f"bad reply: {exc}")
         waiter.done.set()
 
-    def publish_config(self, device_id: str, *, version: str, values: dict[str, Any]) -> None:
+    def publish_config(
+        self, device_id: str, *, version: str, values: dict[str, Any]
+    ) -> None:
         """Publish a device's desired configuration, retained."""
         body = ConfigBody(version=version, values=values)
         env = make(device_id, "config", to_body(body), now=self.clock.now())
         self.bus.publish(topics.config(device_id), encode(env), qos=1, retain=True)
 
-    def command(self, device_id: str, name: str, args: dict[str, Any], *,
-                timeout: float = 10.0) -> ReplyBody:
+    def command(
+        self, device_id: str, name: str, args: dict[str, Any], *, timeout: float = 10.0
+    ) -> ReplyBody:
         """Send a command and wait for its reply.
 
         Raises:
@@ -98,20 +105,33 @@ class CentralLink:
             self._waiters[correlation] = waiter
         try:
             env = make(device_id, name, args, now=self.clock.now())
-            self.bus.publish(topics.command(device_id, name), encode(env), qos=1,
-                             response_topic=topics.reply(device_id), correlation=correlation)
+            self.bus.publish(
+                topics.command(device_id, name),
+                encode(env),
+                qos=1,
+                response_topic=topics.reply(device_id),
+                correlation=correlation,
+            )
             if not waiter.done.wait(timeout) or waiter.reply is None:
                 raise CommandTimeoutError(
-                    f"expected a reply from {device_id} within {timeout}s, got none")
+                    f"expected a reply from {device_id} within {timeout}s, got none"
+                )
             return waiter.reply
         finally:
             with self._lock:
                 self._waiters.pop(correlation, None)
 
 
-def make_central_link(*, worker_id: str, host: str, port: int, clock: Clock) -> CentralLink:
+def make_central_link(
+    *, worker_id: str, host: str, port: int, clock: Clock
+) -> CentralLink:
     """Build the link an API process publishes through."""
-    bus = PahoBus(client_id=f"central-api-{worker_id}", host=host, port=port,
-                  subscriptions=[(topics.all_replies(), 1)], clean_start=True,
-                  session_expiry=0)
+    bus = PahoBus(
+        client_id=f"central-api-{worker_id}",
+        host=host,
+        port=port,
+        subscriptions=[(topics.all_replies(), 1)],
+        clean_start=True,
+        session_expiry=0,
+    )
     return CentralLink(bus=bus, clock=clock)

@@ -18,7 +18,9 @@ class Broadcaster:
 
     def __init__(self, *, maxsize: int = 1000) -> None:
         self._lock = threading.Lock()
-        self._subs: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = set()
+        self._subs: set[
+            tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]
+        ] = set()
         self._maxsize = maxsize
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from sqlmodel import Session, select
@@ -25,8 +25,12 @@ from central.link import make_central_link
 from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
-from central.settings import CentralSettings
 from edge.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from central.settings import CentralSettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +45,13 @@ def bootstrap_admin(services: Services) -> tuple[str, str] | None:
         if session.exec(select(Operator)).first() is not None:
             return None
         password = secrets.token_urlsafe(12)
-        create_operator(session, username="admin", password=password, role="admin",
-                        now=services.clock.now())
+        create_operator(
+            session,
+            username="admin",
+            password=password,
+            role="admin",
+            now=services.clock.now(),
+        )
     path = services.settings.data_dir / "admin-password.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -55,29 +64,53 @@ def bootstrap_admin(services: Services) -> tuple[str, str] | None:
 class Central:
     """One central process: API, publishing link and N ingest workers."""
 
-    def __init__(self, settings: CentralSettings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: CentralSettings, *, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         migrate(engine)
-        self.link = make_central_link(worker_id=settings.worker_id, host=settings.broker_host,
-                                      port=settings.broker_port, clock=self.clock)
-        self.services = Services(settings=settings, engine=engine, metrics=Metrics(),
-                                 clock=self.clock, broadcaster=Broadcaster(), link=self.link)
-        shared = (settings.workers > 1 if settings.ingest_shared is None
-                  else settings.ingest_shared)
+        self.link = make_central_link(
+            worker_id=settings.worker_id,
+            host=settings.broker_host,
+            port=settings.broker_port,
+            clock=self.clock,
+        )
+        self.services = Services(
+            settings=settings,
+            engine=engine,
+            metrics=Metrics(),
+            clock=self.clock,
+            broadcaster=Broadcaster(),
+            link=self.link,
+        )
+        shared = (
+            settings.workers > 1
+            if settings.ingest_shared is None
+            else settings.ingest_shared
+        )
         self.workers = [
             IngestWorker(
                 engine=engine,
-                bus=make_ingest_link(worker_id=f"{settings.worker_id}-{i}",
-                                     host=settings.broker_host, port=settings.broker_port,
-                                     inflight=settings.ingest_inflight, presence=i == 0,
-                                     shared=shared),
-                metrics=self.services.metrics, clock=self.clock,
-                broadcaster=self.services.broadcaster, batch=settings.ingest_batch,
-                flush_s=settings.ingest_flush_s, max_bytes=settings.max_payload_bytes,
-                presence=i == 0, offline_after_s=settings.offline_after_s)
+                bus=make_ingest_link(
+                    worker_id=f"{settings.worker_id}-{i}",
+                    host=settings.broker_host,
+                    port=settings.broker_port,
+                    inflight=settings.ingest_inflight,
+                    presence=i == 0,
+                    shared=shared,
+                ),
+                metrics=self.services.metrics,
+                clock=self.clock,
+                broadcaster=self.services.broadcaster,
+                batch=settings.ingest_batch,
+                flush_s=settings.ingest_flush_s,
+                max_bytes=settings.max_payload_bytes,
+                presence=i == 0,
+                offline_after_s=settings.offline_after_s,
+            )
             for i in range(settings.workers)
         ]
         self.app = create_app(self.services)
@@ -105,8 +138,12 @@ class Central:
         """Run HTTP in this thread until SIGINT/SIGTERM, with ingest around it."""
         self.start()
         try:
-            config = uvicorn.Config(self.app, host=self.settings.http_host,
-                                    port=self.settings.http_port, log_level="warning")
+            config = uvicorn.Config(
+                self.app,
+                host=self.settings.http_host,
+                port=self.settings.http_port,
+                log_level="warning",
+            )
             uvicorn.Server(config).run()
         finally:
             self.stop()

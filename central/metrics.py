@@ -6,7 +6,13 @@ so ``/metrics`` shows both; tests make their own so nothing is global.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 
 class Metrics:
@@ -15,26 +21,48 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.received = Counter("baling_ingest_messages", "Messages taken off the broker",
-                                ["channel"], registry=r)
-        self.rejected = Counter("baling_ingest_rejected",
-                                "Messages dropped for breaking the contract", ["reason"],
-                                registry=r)
-        self.stored = Counter("baling_ingest_events_stored", "Events committed", registry=r)
-        self.duplicates = Counter("baling_ingest_duplicates",
-                                  "Events ignored because their id was already stored",
-                                  registry=r)
-        self.batch_size = Histogram("baling_ingest_batch_size", "Messages per commit",
-                                    buckets=(1, 10, 50, 100, 250, 500, 1000, 5000),
-                                    registry=r)
-        self.commit_seconds = Histogram("baling_ingest_commit_seconds",
-                                        "Time to validate and commit one batch", registry=r)
-        self.db_errors = Counter("baling_ingest_db_errors",
-                                 "Batches that failed to commit and were retried", registry=r)
-        self.devices_online = Gauge("baling_devices_online", "Devices reporting online",
-                                    registry=r)
-        self.config_published = Counter("baling_config_published",
-                                        "Desired configurations published", registry=r)
+        self.received = Counter(
+            "baling_ingest_messages",
+            "Messages taken off the broker",
+            ["channel"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "baling_ingest_rejected",
+            "Messages dropped for breaking the contract",
+            ["reason"],
+            registry=r,
+        )
+        self.stored = Counter(
+            "baling_ingest_events_stored", "Events committed", registry=r
+        )
+        self.duplicates = Counter(
+            "baling_ingest_duplicates",
+            "Events ignored because their id was already stored",
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "baling_ingest_batch_size",
+            "Messages per commit",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 5000),
+            registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "baling_ingest_commit_seconds",
+            "Time to validate and commit one batch",
+            registry=r,
+        )
+        self.db_errors = Counter(
+            "baling_ingest_db_errors",
+            "Batches that failed to commit and were retried",
+            registry=r,
+        )
+        self.devices_online = Gauge(
+            "baling_devices_online", "Devices reporting online", registry=r
+        )
+        self.config_published = Counter(
+            "baling_config_published", "Desired configurations published", registry=r
+        )
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition."""

@@ -1,5 +1,7 @@
-"""Central's tables (SQLModel). Alembic migrations in ``central/migrations``
-create them; ``metadata.create_all`` is never used outside tests of migrations.
+"""Central's tables (SQLModel).
+
+Alembic migrations in ``central/migrations`` create them; queries live with
+the services that need them.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ class Device(SQLModel, table=True):
     site: str = Field(default="", index=True, max_length=64)
     lat: float | None = None
     lon: float | None = None
-    groups: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    groups: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
     version: str = Field(default="", max_length=64)
     online: bool = Field(default=False, index=True)
     last_seen: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     health_status: str = Field(default="unknown", max_length=16)
-    health: dict[str, Any] = Field(default_factory=dict,
-                                   sa_column=sa.Column(sa.JSON, nullable=False))
+    health: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
     desired_version: str = Field(default="", max_length=64)
     reported_version: str = Field(default="", max_length=64)
     config_status: str = Field(default="none", max_length=16)
@@ -38,16 +43,22 @@ class Device(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """An event from a node, stored exactly once by its envelope id."""
 
-    seq: int | None = Field(default=None, sa_column=sa.Column(
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-        autoincrement=True))
+    seq: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )
     id: str = Field(unique=True, max_length=36)
     device: str = Field(index=True, max_length=64)
     type: str = Field(max_length=64)
     ts: datetime = Field(sa_type=sa.DateTime(timezone=True))
     received_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    body: dict[str, Any] = Field(default_factory=dict,
-                                 sa_column=sa.Column(sa.JSON, nullable=False))
+    body: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
 
 
 class Operator(SQLModel, table=True):
@@ -69,8 +80,9 @@ class PolicyLayer(SQLModel, table=True):
     scope: str = Field(index=True, max_length=16)
     target: str = Field(index=True, max_length=64)
     version: int
-    values: dict[str, Any] = Field(default_factory=dict,
-                                   sa_column=sa.Column(sa.JSON, nullable=False))
+    values: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
     author: str = Field(default="", max_length=64)
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from central.errors import PolicyError
 from edge.protocol import PayloadError
 from edge.protocol.messages import KIND_CONFIG, validate_config
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 SCOPES = ("fleet", "kind", "site", "group", "device")
 _STRICT_SCOPES = {"kind", "device"}
@@ -39,9 +41,13 @@ class Layer:
         if self.scope not in SCOPES:
             raise PolicyError(f"expected a scope of {SCOPES}, got {self.scope!r}")
         if self.scope == "fleet" and self.target != "*":
-            raise PolicyError(f"expected target '*' for the fleet layer, got {self.target!r}")
+            raise PolicyError(
+                f"expected target '*' for the fleet layer, got {self.target!r}"
+            )
         if self.scope == "kind" and self.target not in KIND_CONFIG:
-            raise PolicyError(f"expected a kind of {sorted(KIND_CONFIG)}, got {self.target!r}")
+            raise PolicyError(
+                f"expected a kind of {sorted(KIND_CONFIG)}, got {self.target!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +70,13 @@ class Desired:
 
 
 def _applies(layer: Layer, device: DeviceFacts) -> bool:
-    return (layer.scope == "fleet"
-            or (layer.scope == "kind" and layer.target == device.kind)
-            or (layer.scope == "site" and layer.target == device.site)
-            or (layer.scope == "group" and layer.target in device.groups)
-            or (layer.scope == "device" and layer.target == device.id))
+    return (
+        layer.scope == "fleet"
+        or (layer.scope == "kind" and layer.target == device.kind)
+        or (layer.scope == "site" and layer.target == device.site)
+        or (layer.scope == "group" and layer.target in device.groups)
+        or (layer.scope == "device" and layer.target == device.id)
+    )
 
 
 def _order(layer: Layer) -> tuple[int, str]:
@@ -83,8 +91,10 @@ def check_layer(layer: Layer) -> None:
     """
     unknown = sorted(set(layer.values) - _KNOWN_KEYS)
     if unknown:
-        raise PolicyError(f"{layer.scope}/{layer.target}: expected keys of "
-                          f"{sorted(_KNOWN_KEYS)}, got unknown {unknown}")
+        raise PolicyError(
+            f"{layer.scope}/{layer.target}: expected keys of "
+            f"{sorted(_KNOWN_KEYS)}, got unknown {unknown}"
+        )
     if layer.scope == "kind":
         try:
             validate_config(layer.target, dict(layer.values))
@@ -106,18 +116,25 @@ def desired_config(layers: Iterable[Layer], device: DeviceFacts) -> Desired:
     """
     model = KIND_CONFIG.get(device.kind)
     if model is None:
-        raise PolicyError(f"device {device.id}: expected a kind of {sorted(KIND_CONFIG)}, "
-                          f"got {device.kind!r}")
+        raise PolicyError(
+            f"device {device.id}: expected a kind of {sorted(KIND_CONFIG)}, "
+            f"got {device.kind!r}"
+        )
     merged: dict[str, Any] = {}
     sources: list[str] = []
     for layer in sorted((la for la in layers if _applies(la, device)), key=_order):
-        for key, value in layer.values.items():
-            if key in model.model_fields or layer.scope in _STRICT_SCOPES:
-                merged[key] = value
+        strict = layer.scope in _STRICT_SCOPES
+        merged.update(
+            {k: v for k, v in layer.values.items() if strict or k in model.model_fields}
+        )
         sources.append(f"{layer.scope}/{layer.target}@{layer.version}")
     try:
         config = validate_config(device.kind, merged)
     except PayloadError as exc:
-        raise PolicyError(f"device {device.id}: {exc} (from {', '.join(sources)})") from exc
+        raise PolicyError(
+            f"device {device.id}: {exc} (from {', '.join(sources)})"
+        ) from exc
     values = config.model_dump(mode="json")
-    return Desired(version=config_version(values), values=values, sources=tuple(sources))
+    return Desired(
+        version=config_version(values), values=values, sources=tuple(sources)
+    )

@@ -6,8 +6,7 @@ module holds the queries the API needs. Publishing is left to the caller.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -17,10 +16,21 @@ from central.models import Device, Event, as_utc
 from edge.protocol import topics
 from edge.protocol.messages import KIND_CONFIG
 
+if TYPE_CHECKING:
+    from datetime import datetime
 
-def register(session: Session, *, device_id: str, kind: str, site: str = "",
-             groups: list[str] | None = None, lat: float | None = None,
-             lon: float | None = None, now: datetime) -> Device:
+
+def register(
+    session: Session,
+    *,
+    device_id: str,
+    kind: str,
+    site: str = "",
+    groups: list[str] | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    now: datetime,
+) -> Device:
     """Add a device to the registry.
 
     Raises:
@@ -32,8 +42,15 @@ def register(session: Session, *, device_id: str, kind: str, site: str = "",
         raise ValueError(f"expected a kind of {sorted(KIND_CONFIG)}, got {kind!r}")
     if session.get(Device, device_id) is not None:
         raise ConflictError(f"device {device_id!r} is already registered")
-    device = Device(id=device_id, kind=kind, site=site, groups=sorted(set(groups or [])),
-                    lat=lat, lon=lon, created_at=now)
+    device = Device(
+        id=device_id,
+        kind=kind,
+        site=site,
+        groups=sorted(set(groups or [])),
+        lat=lat,
+        lon=lon,
+        created_at=now,
+    )
     session.add(device)
     session.commit()
     session.refresh(device)
@@ -65,9 +82,17 @@ def update(session: Session, device_id: str, changes: dict[str, Any]) -> Device:
     return device
 
 
-def search(session: Session, *, kind: str | None = None, site: str | None = None,
-           online: bool | None = None, drift: bool | None = None, q: str | None = None,
-           limit: int = 100, offset: int = 0) -> tuple[list[Device], int]:
+def search(
+    session: Session,
+    *,
+    kind: str | None = None,
+    site: str | None = None,
+    online: bool | None = None,
+    drift: bool | None = None,
+    q: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Device], int]:
     """List devices with server-side filters and pagination; return page and total."""
     stmt = select(Device)
     if kind:
@@ -77,8 +102,10 @@ def search(session: Session, *, kind: str | None = None, site: str | None = None
     if online is not None:
         stmt = stmt.where(Device.online == online)
     if drift is not None:
-        drifted = sa.or_(Device.desired_version != Device.reported_version,
-                         Device.config_status == "refused")
+        drifted = sa.or_(
+            col(Device.desired_version) != col(Device.reported_version),
+            col(Device.config_status) == "refused",
+        )
         stmt = stmt.where(drifted if drift else sa.not_(drifted))
     if q:
         stmt = stmt.where(col(Device.id).contains(q))
@@ -95,13 +122,19 @@ def view(device: Device) -> dict[str, Any]:
     data["created_at"] = as_utc(device.created_at).isoformat()
     data["drift"] = bool(device.desired_version) and (
         device.desired_version != device.reported_version
-        or device.config_status == "refused")
+        or device.config_status == "refused"
+    )
     return data
 
 
-def events(session: Session, device_id: str, *, limit: int = 100,
-           after: int = 0) -> list[Event]:
+def events(
+    session: Session, device_id: str, *, limit: int = 100, after: int = 0
+) -> list[Event]:
     """Return a device's events in the order they were stored."""
-    stmt = (select(Event).where(Event.device == device_id, col(Event.seq) > after)
-            .order_by(col(Event.seq)).limit(limit))
+    stmt = (
+        select(Event)
+        .where(Event.device == device_id, col(Event.seq) > after)
+        .order_by(col(Event.seq))
+        .limit(limit)
+    )
     return list(session.exec(stmt).all())

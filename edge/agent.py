@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from edge.bus import Bus, BusEvent, LinkDown, LinkUp, Published, Received, Will
-from edge.clock import Clock
 from edge.errors import BusError, CommandError, OutboxFullError
-from edge.outbox import Entry, EntryKind, Outbox
+from edge.outbox import Entry, Outbox
 from edge.protocol import envelope, topics
 from edge.protocol.errors import PayloadError
 from edge.protocol.messages import (
@@ -34,7 +32,12 @@ from edge.protocol.messages import (
     to_body,
     validate_config,
 )
-from edge.settings import NodeSettings
+
+if TYPE_CHECKING:
+    import threading
+
+    from edge.clock import Clock
+    from edge.settings import NodeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +57,9 @@ class Agent:
     kind: ClassVar[str] = "sim"
     config_model: ClassVar[type[NodeConfig]] = NodeConfig
 
-    def __init__(self, *, settings: NodeSettings, bus: Bus, outbox: Outbox,
-                 clock: Clock) -> None:
+    def __init__(
+        self, *, settings: NodeSettings, bus: Bus, outbox: Outbox, clock: Clock
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.outbox = outbox
@@ -100,34 +104,61 @@ class Agent:
             The event's id.
         """
         env = envelope.make(self.settings.device_id, type_, body, now=self.clock.now())
-        self._store([Entry(topic=topics.event(self.settings.device_id, type_),
-                           payload=envelope.encode(env), priority=priority)])
+        self._store(
+            [
+                Entry(
+                    topic=topics.event(self.settings.device_id, type_),
+                    payload=envelope.encode(env),
+                    priority=priority,
+                )
+            ]
+        )
         return str(env.id)
 
-    def emit_many(self, items: list[tuple[str, dict[str, Any]]], *,
-                  cursor: tuple[str, str] | None = None) -> list[str]:
+    def emit_many(
+        self,
+        items: list[tuple[str, dict[str, Any]]],
+        *,
+        cursor: tuple[str, str] | None = None,
+    ) -> list[str]:
         """Write several events in one transaction (same rules as :meth:`emit`).
 
         ``cursor`` is saved with them atomically (see :meth:`Outbox.put`).
         """
         now = self.clock.now()
         envs = [envelope.make(self.settings.device_id, t, b, now=now) for t, b in items]
-        self._store([Entry(topic=topics.event(e.device, e.type), payload=envelope.encode(e))
-                     for e in envs], cursor=cursor)
+        self._store(
+            [
+                Entry(topic=topics.event(e.device, e.type), payload=envelope.encode(e))
+                for e in envs
+            ],
+            cursor=cursor,
+        )
         return [str(e.id) for e in envs]
 
     def send_telemetry(self, body: dict[str, Any]) -> None:
         """Queue a measurement; under disk pressure telemetry goes first."""
-        env = envelope.make(self.settings.device_id, "telemetry", body, now=self.clock.now())
-        self._store([Entry(topic=topics.telemetry(self.settings.device_id),
-                           payload=envelope.encode(env), kind="telemetry")])
+        env = envelope.make(
+            self.settings.device_id, "telemetry", body, now=self.clock.now()
+        )
+        self._store(
+            [
+                Entry(
+                    topic=topics.telemetry(self.settings.device_id),
+                    payload=envelope.encode(env),
+                    kind="telemetry",
+                )
+            ]
+        )
 
-    def _store(self, entries: list[Entry], cursor: tuple[str, str] | None = None) -> None:
+    def _store(
+        self, entries: list[Entry], cursor: tuple[str, str] | None = None
+    ) -> None:
         try:
             self.outbox.put(entries, cursor=cursor)
         except OutboxFullError:
             if "outbox_full" not in self._extra_faults:
-                logger.error("Outbox full of events; raising fault outbox_full")
+                logger.exception("Outbox full of events; raising fault outbox_full")
                 self._extra_faults.add("outbox_full")
                 self.publish_state()
             raise
@@ -139,19 +170,32 @@ class Agent:
         faults = sorted(self.faults() | self._extra_faults)
         if self.outbox.dead():
             faults.append("outbox_refused")
-        return Health(status="fault" if faults else "ok", faults=faults,
-                      outbox_depth=self.outbox.depth, outbox_bytes=self.outbox.bytes,
-                      uptime_s=round(self.clock.monotonic() - self._started, 1))
+        return Health(
+            status="fault" if faults else "ok",
+            faults=faults,
+            outbox_depth=self.outbox.depth,
+            outbox_bytes=self.outbox.bytes,
+            uptime_s=round(self.clock.monotonic() - self._started, 1),
+        )
 
     def publish_state(self, *, online: bool = True) -> None:
         """Publish retained state now."""
-        body = StateBody(online=online, kind=self.kind,  # type: ignore[arg-type]
-                         version=self.settings.version, health=self.health(),
-                         config=self.config_report)
-        env = envelope.make(self.settings.device_id, "state", to_body(body),
-                            now=self.clock.now())
-        self.bus.publish(topics.state(self.settings.device_id), envelope.encode(env),
-                         qos=1, retain=True)
+        body = StateBody(
+            online=online,
+            kind=self.kind,  # type: ignore[arg-type]
+            version=self.settings.version,
+            health=self.health(),
+            config=self.config_report,
+        )
+        env = envelope.make(
+            self.settings.device_id, "state", to_body(body), now=self.clock.now()
+        )
+        self.bus.publish(
+            topics.state(self.settings.device_id),
+            envelope.encode(env),
+            qos=1,
+            retain=True,
+        )
 
     # -- the loop --------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -169,8 +213,9 @@ class Agent:
         self._pump()
         now = self.clock.monotonic()
         if now >= self._next_heartbeat and self.bus.connected:
-            self._next_heartbeat = now + min(self.config.heartbeat_s,
-                                             self.settings.heartbeat_s)
+            self._next_heartbeat = now + min(
+                self.config.heartbeat_s, self.settings.heartbeat_s
+            )
             self.publish_state()
         self.step()
 
@@ -242,8 +287,9 @@ class Agent:
             self.apply_config(config)
         except (PayloadError, CommandError) as exc:
             version = str(env.body.get("version", ""))[:64]
-            self.config_report = ConfigReport(version=version, status="refused",
-                                              reason=str(exc))
+            self.config_report = ConfigReport(
+                version=version, status="refused", reason=str(exc)
+            )
             logger.warning("Refused configuration %s: %s", version, exc)
         else:
             self.config = config
@@ -253,27 +299,37 @@ class Agent:
             self.publish_state()
 
     def _on_command(self, name: str, env: envelope.Envelope, msg: Received) -> None:
-        handler = self.commands.get(name)
+        handler = self.commands.get(name) or self._unknown(name)
         try:
-            if handler is None:
-                raise CommandError(
-                    f"expected a command of {sorted(self.commands)}, got {name!r}")
             reply = ReplyBody(command=name, ok=True, result=handler(env.body))
         except CommandError as exc:
             reply = ReplyBody(command=name, ok=False, error=str(exc))
             logger.warning("Refused command %s: %s", name, exc)
-        out = envelope.make(self.settings.device_id, "reply", to_body(reply),
-                            now=self.clock.now())
+        out = envelope.make(
+            self.settings.device_id, "reply", to_body(reply), now=self.clock.now()
+        )
         own = topics.reply(self.settings.device_id)
         # A node answers only inside its own subtree (the broker's ACL allows no other).
         target = msg.response_topic or own
         if not target.startswith(own.removesuffix("reply")):
             target = own
-        self.bus.publish(target, envelope.encode(out), qos=1, correlation=msg.correlation)
+        self.bus.publish(
+            target, envelope.encode(out), qos=1, correlation=msg.correlation
+        )
+
+    def _unknown(self, name: str) -> CommandHandler:
+        known = sorted(self.commands)
+
+        def refuse(_args: dict[str, Any]) -> dict[str, Any]:
+            raise CommandError(f"expected a command of {known}, got {name!r}")
+
+        return refuse
 
     def _shutdown(self) -> None:
         deadline = self.clock.monotonic() + 2.0
-        while self._inflight and self.clock.monotonic() < deadline and self.bus.connected:
+        while (
+            self._inflight and self.clock.monotonic() < deadline and self.bus.connected
+        ):
             self._drain(0.05)
         if self.bus.connected:
             self.publish_state(online=False)

@@ -16,8 +16,7 @@ import random
 import ssl
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -26,6 +25,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import BusError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +98,13 @@ class Backoff:
     nodes that lost the broker together do not all return in the same second.
     """
 
-    def __init__(self, *, initial: float = 0.5, cap: float = 30.0,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        initial: float = 0.5,
+        cap: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
         if not 0 < initial <= cap:
             raise ValueError(f"expected 0 < initial <= cap, got {initial}, {cap}")
         self._initial = initial
@@ -134,9 +141,16 @@ class Bus(Protocol):
         """Disconnect cleanly (no last will) and stop the network thread."""
         ...
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                response_topic: str | None = None,
-                correlation: bytes | None = None) -> int:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+    ) -> int:
         """Queue a publish; return its message id."""
         ...
 
@@ -159,19 +173,35 @@ class _Conn:
 class PahoBus:
     """An MQTT 5 link on paho-mqtt with its own reconnect loop."""
 
-    def __init__(self, *, client_id: str, host: str, port: int,
-                 subscriptions: list[tuple[str, int]] | None = None,
-                 will: Will | None = None, tls: TlsFiles | None = None,
-                 keepalive: int = 30, clean_start: bool = False,
-                 session_expiry: int = 24 * 3600, inflight: int = 100,
-                 manual_ack: bool = False, receive_maximum: int | None = None,
-                 backoff: Backoff | None = None,
-                 username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        host: str,
+        port: int,
+        subscriptions: list[tuple[str, int]] | None = None,
+        will: Will | None = None,
+        tls: TlsFiles | None = None,
+        keepalive: int = 30,
+        clean_start: bool = False,
+        session_expiry: int = 24 * 3600,
+        inflight: int = 100,
+        manual_ack: bool = False,
+        receive_maximum: int | None = None,
+        backoff: Backoff | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.inbox: queue.Queue[BusEvent] = queue.Queue()
-        self._conn = _Conn(host=host, port=port, keepalive=keepalive,
-                           clean_start=clean_start, session_expiry=session_expiry,
-                           subscriptions=list(subscriptions or []),
-                           receive_maximum=receive_maximum)
+        self._conn = _Conn(
+            host=host,
+            port=port,
+            keepalive=keepalive,
+            clean_start=clean_start,
+            session_expiry=session_expiry,
+            subscriptions=list(subscriptions or []),
+            receive_maximum=receive_maximum,
+        )
         self._backoff = backoff or Backoff()
         self._stop = threading.Event()
         self._up = threading.Event()
@@ -180,8 +210,10 @@ class PahoBus:
         self._link_lock = threading.RLock()  # paho may call back into us inside ack()
         self._thread: threading.Thread | None = None
         self._client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id,
-            protocol=paho.MQTTv5, manual_ack=manual_ack,
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=manual_ack,
         )
         # Our outbox bounds what is in flight; paho only has to hold that much.
         self._client.max_inflight_messages_set(inflight)
@@ -196,7 +228,9 @@ class PahoBus:
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
         if will is not None:
-            self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+            self._client.will_set(
+                will.topic, will.payload, qos=will.qos, retain=will.retain
+            )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -204,8 +238,14 @@ class PahoBus:
         self._client.on_subscribe = self._on_subscribe
 
     # -- paho callbacks: convert and enqueue, nothing else -------------------
-    def _on_connect(self, client: paho.Client, _userdata: object, flags: Any,
-                    reason: ReasonCode, _props: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: paho.Client,
+        _userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason.is_failure:
             logger.warning("Broker refused the connection: %s", reason)
             self.inbox.put(LinkDown(reason=str(reason)))
@@ -219,15 +259,27 @@ class PahoBus:
         logger.info("Connected to %s:%s", self._conn.host, self._conn.port)
         self.inbox.put(LinkUp(session_present=bool(flags.session_present)))
 
-    def _on_subscribe(self, _client: paho.Client, _userdata: object, _mid: int,
-                      reasons: list[ReasonCode], _props: Properties | None) -> None:
+    def _on_subscribe(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
         refused = [str(r) for r in reasons if r.is_failure]
         if refused:
             logger.error("Broker refused subscriptions: %s", ", ".join(refused))
         self._subscribed.set()
 
-    def _on_disconnect(self, _client: paho.Client, _userdata: object, _flags: Any,
-                       reason: ReasonCode, _props: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _flags: paho.DisconnectFlags | None,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         with self._link_lock:
             # From here on, acks for what the old connection delivered are void.
             self._link += 1
@@ -238,20 +290,40 @@ class PahoBus:
             logger.info("Disconnected: %s", reason)
             self.inbox.put(LinkDown(reason=str(reason)))
 
-    def _on_message(self, _client: paho.Client, _userdata: object,
-                    msg: paho.MQTTMessage) -> None:
+    def _on_message(
+        self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage
+    ) -> None:
         props = getattr(msg, "properties", None)
         response = getattr(props, "ResponseTopic", None)
         correlation = getattr(props, "CorrelationData", None)
-        self.inbox.put(Received(topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos,
-                                retain=bool(msg.retain), mid=msg.mid,
-                                response_topic=response, correlation=correlation,
-                                link=self._link))
+        self.inbox.put(
+            Received(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                qos=msg.qos,
+                retain=bool(msg.retain),
+                mid=msg.mid,
+                response_topic=response,
+                correlation=correlation,
+                link=self._link,
+            )
+        )
 
-    def _on_publish(self, _client: paho.Client, _userdata: object, mid: int,
-                    reason: ReasonCode, _props: Properties) -> None:
-        self.inbox.put(Published(mid=mid, ok=not reason.is_failure,
-                                 reason="" if not reason.is_failure else str(reason)))
+    def _on_publish(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        _props: Properties,
+    ) -> None:
+        self.inbox.put(
+            Published(
+                mid=mid,
+                ok=not reason.is_failure,
+                reason="" if not reason.is_failure else str(reason),
+            )
+        )
 
     # -- the link ----------------------------------------------------------
     @property
@@ -276,15 +348,19 @@ class PahoBus:
         self._thread.start()
 
     def _connect(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._conn.session_expiry
         if self._conn.receive_maximum is not None:
             # How many unacknowledged QoS 1 messages the broker may push at us;
             # manual-ack consumers need room for a whole batch.
             props.ReceiveMaximum = self._conn.receive_maximum
-        self._client.connect(self._conn.host, self._conn.port,
-                             keepalive=self._conn.keepalive,
-                             clean_start=self._conn.clean_start, properties=props)
+        self._client.connect(
+            self._conn.host,
+            self._conn.port,
+            keepalive=self._conn.keepalive,
+            clean_start=self._conn.clean_start,
+            properties=props,
+        )
 
     def _run(self) -> None:
         connected_once = False
@@ -297,8 +373,13 @@ class PahoBus:
                     connected_once = True
             except (OSError, ssl.SSLError) as exc:
                 delay = self._backoff.next()
-                logger.warning("Cannot reach %s:%s (%s); retrying in %.1fs",
-                               self._conn.host, self._conn.port, exc, delay)
+                logger.warning(
+                    "Cannot reach %s:%s (%s); retrying in %.1fs",
+                    self._conn.host,
+                    self._conn.port,
+                    exc,
+                    delay,
+                )
                 self.inbox.put(LinkDown(reason=str(exc)))
                 self._stop.wait(delay)
                 continue
@@ -306,9 +387,13 @@ class PahoBus:
             while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._client.loop(timeout=0.1)
             if self._up.is_set():
-                self._on_disconnect(self._client, None, None,
-                                    ReasonCode(PacketTypes.DISCONNECT, identifier=0x80),
-                                    None)
+                self._on_disconnect(
+                    self._client,
+                    None,
+                    None,
+                    ReasonCode(PacketTypes.DISCONNECT, identifier=0x80),
+                    None,
+                )
             if not self._stop.is_set():
                 self._stop.wait(self._backoff.next())
 
@@ -325,9 +410,16 @@ class PahoBus:
             self._thread = None
         self._up.clear()
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                response_topic: str | None = None,
-                correlation: bytes | None = None) -> int:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+    ) -> int:
         """Queue a publish; paho sends it now or after the next reconnect.
 
         Returns:
@@ -335,16 +427,20 @@ class PahoBus:
         """
         props: Properties | None = None
         if response_topic is not None or correlation is not None:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             if response_topic is not None:
                 props.ResponseTopic = response_topic
             if correlation is not None:
                 props.CorrelationData = correlation
-        info = self._client.publish(topic, payload, qos=qos, retain=retain,
-                                    properties=props)
-        # NO_CONN / CONN_LOST: paho keeps a QoS 1 message and sends it after reconnecting.
-        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN,
-                           MQTTErrorCode.MQTT_ERR_CONN_LOST):
+        info = self._client.publish(
+            topic, payload, qos=qos, retain=retain, properties=props
+        )
+        # NO_CONN / CONN_LOST: paho keeps a QoS 1 message, sends it on reconnect.
+        if info.rc not in (
+            MQTTErrorCode.MQTT_ERR_SUCCESS,
+            MQTTErrorCode.MQTT_ERR_NO_CONN,
+            MQTTErrorCode.MQTT_ERR_CONN_LOST,
+        ):
             raise BusError(f"expected paho to queue the publish, got {info.rc.name}")
         return info.mid
 

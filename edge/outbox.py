@@ -25,10 +25,12 @@ import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from edge.errors import OutboxError, OutboxFullError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -95,12 +97,15 @@ class Outbox:
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             row = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
+            ).fetchone()
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open outbox at {path}: {exc}") from exc
         self._depth, self._bytes = int(row[0]), int(row[1])
@@ -116,7 +121,9 @@ class Outbox:
         """Payload bytes waiting."""
         return self._bytes
 
-    def put(self, entries: list[Entry], *, cursor: tuple[str, str] | None = None) -> int:
+    def put(
+        self, entries: list[Entry], *, cursor: tuple[str, str] | None = None
+    ) -> int:
         """Store entries in one transaction.
 
         Args:
@@ -143,24 +150,19 @@ class Outbox:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             freed, dropped = self._make_room(need)
-            kept = entries
-            if self._bytes - freed + need > self._max_bytes:
-                events = [e for e in entries if e.kind == "event"]
-                event_bytes = sum(len(e.payload) for e in events)
-                if self._bytes - freed + event_bytes > self._max_bytes:
-                    raise OutboxFullError(
-                        f"expected room for {event_bytes} bytes of events within "
-                        f"{self._max_bytes}, got {self._bytes - freed} in use by events")
-                self.dropped_telemetry += len(entries) - len(events)
-                kept = events
+            kept = self._fit(entries, self._bytes - freed)
             self._db.executemany(
                 "INSERT INTO outbox (topic, payload, qos, priority, kind, size) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e.topic, e.payload, e.qos, e.priority, e.kind, len(e.payload)) for e in kept],
+                [
+                    (e.topic, e.payload, e.qos, e.priority, e.kind, len(e.payload))
+                    for e in kept
+                ],
             )
             if cursor is not None:
-                self._db.execute("INSERT OR REPLACE INTO cursor (name, value) VALUES (?, ?)",
-                                 cursor)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO cursor (name, value) VALUES (?, ?)", cursor
+                )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -169,6 +171,20 @@ class Outbox:
         self._bytes += sum(len(e.payload) for e in kept) - freed
         return len(kept)
 
+    def _fit(self, entries: list[Entry], in_use: int) -> list[Entry]:
+        """Return what of ``entries`` fits; new telemetry gives way to events."""
+        if in_use + sum(len(e.payload) for e in entries) <= self._max_bytes:
+            return entries
+        events = [e for e in entries if e.kind == "event"]
+        event_bytes = sum(len(e.payload) for e in events)
+        if in_use + event_bytes > self._max_bytes:
+            raise OutboxFullError(
+                f"expected room for {event_bytes} bytes of events within "
+                f"{self._max_bytes}, got {in_use} in use by events"
+            )
+        self.dropped_telemetry += len(entries) - len(events)
+        return events
+
     def _make_room(self, need: int) -> tuple[int, int]:
         """Delete oldest telemetry until ``need`` fits; return bytes and rows freed."""
         over = self._bytes + need - self._max_bytes
@@ -176,7 +192,8 @@ class Outbox:
         if over <= 0:
             return 0, 0
         rows = self._db.execute(
-            "SELECT seq, size FROM outbox WHERE kind = 'telemetry' ORDER BY seq").fetchall()
+            "SELECT seq, size FROM outbox WHERE kind = 'telemetry' ORDER BY seq"
+        ).fetchall()
         doomed: list[tuple[int]] = []
         for seq, size in rows:
             if freed >= over:
@@ -186,27 +203,40 @@ class Outbox:
         if doomed:
             self._db.executemany("DELETE FROM outbox WHERE seq = ?", doomed)
             self.dropped_telemetry += len(doomed)
-            logger.warning("Outbox full: dropped %d oldest telemetry entries", len(doomed))
+            logger.warning(
+                "Outbox full: dropped %d oldest telemetry entries", len(doomed)
+            )
         return freed, len(doomed)
 
     def _recount(self) -> None:
-        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
+        ).fetchone()
         self._depth, self._bytes = int(row[0]), int(row[1])
 
     def cursor(self, name: str) -> str | None:
         """Return a producer's saved position, or None."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM cursor WHERE name = ?", (name,)).fetchone()
+            row = self._db.execute(
+                "SELECT value FROM cursor WHERE name = ?", (name,)
+            ).fetchone()
         return None if row is None else str(row[0])
 
-    def peek(self, limit: int, *, skip: set[int] | frozenset[int] = frozenset()) -> list[Stored]:
+    def peek(
+        self, limit: int, *, skip: set[int] | frozenset[int] = frozenset()
+    ) -> list[Stored]:
         """Return up to ``limit`` entries in send order, leaving out ``skip``."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, topic, payload, qos FROM outbox "
-                "ORDER BY priority DESC, seq LIMIT ?", (limit + len(skip),)).fetchall()
-        out = [Stored(seq=r[0], topic=r[1], payload=bytes(r[2]), qos=r[3])
-               for r in rows if r[0] not in skip]
+                "ORDER BY priority DESC, seq LIMIT ?",
+                (limit + len(skip),),
+            ).fetchall()
+        out = [
+            Stored(seq=r[0], topic=r[1], payload=bytes(r[2]), qos=r[3])
+            for r in rows
+            if r[0] not in skip
+        ]
         return out[:limit]
 
     def ack(self, seqs: list[int]) -> None:
@@ -217,7 +247,8 @@ class Outbox:
         with self._lock:
             sizes = self._db.execute(
                 f"DELETE FROM outbox WHERE seq IN ({marks}) RETURNING size",  # noqa: S608
-                seqs).fetchall()
+                seqs,
+            ).fetchall()
             self._depth -= len(sizes)
             self._bytes -= sum(int(r[0]) for r in sizes)
 
@@ -227,7 +258,9 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT OR REPLACE INTO dead (seq, topic, payload, reason) "
-                "SELECT seq, topic, payload, ? FROM outbox WHERE seq = ?", (reason, seq))
+                "SELECT seq, topic, payload, ? FROM outbox WHERE seq = ?",
+                (reason, seq),
+            )
             self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
             self._db.execute("COMMIT")
             self._recount()

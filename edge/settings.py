@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from edge.errors import SettingsError
 from edge.protocol.messages import Kind
@@ -77,5 +81,6 @@ def load_settings(cls: type[S], path: Path | None, **overrides: Any) -> S:  # no
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SettingsError(
-            f"{path or 'settings'}: {where}: {first['msg']}, got {first.get('input')!r:.80}"
+            f"{path or 'settings'}: {where}: {first['msg']}, "
+            f"got {first.get('input')!r:.80}"
         ) from exc

@@ -10,10 +10,16 @@ produced twice.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from edge.agent import Agent
 from edge.protocol.messages import NodeConfig, SimConfig
+
+if TYPE_CHECKING:
+    from edge.bus import Bus
+    from edge.clock import Clock
+    from edge.outbox import Outbox
+    from edge.settings import NodeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -21,14 +27,23 @@ CURSOR = "sim.seq"
 
 
 class SimAgent(Agent):
-    """Emit ``{"seq": n}`` events: a burst of ``total``, or one per configured interval."""
+    """Emit ``{"seq": n}`` events: a burst of ``total``, or one per interval."""
 
     kind: ClassVar[str] = "sim"
     config_model: ClassVar[type[NodeConfig]] = SimConfig
 
-    def __init__(self, *, total: int = 0, batch: int = 200, pad: int = 0,
-                 **kwargs: Any) -> None:  # noqa: ANN401
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        settings: NodeSettings,
+        bus: Bus,
+        outbox: Outbox,
+        clock: Clock,
+        total: int = 0,
+        batch: int = 200,
+        pad: int = 0,
+    ) -> None:
+        super().__init__(settings=settings, bus=bus, outbox=outbox, clock=clock)
         self.total = total
         self.batch = batch
         self.pad = "x" * pad
@@ -53,6 +68,8 @@ class SimAgent(Agent):
             self._emit_range(self.seq + 1)
 
     def _emit_range(self, end: int) -> None:
-        items = [("tick", {"seq": n, "pad": self.pad}) for n in range(self.seq + 1, end + 1)]
+        items = [
+            ("tick", {"seq": n, "pad": self.pad}) for n in range(self.seq + 1, end + 1)
+        ]
         self.emit_many(items, cursor=(CURSOR, str(end)))
         self.seq = end

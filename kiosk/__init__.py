@@ -1,1 +1,4 @@
-"""Not built yet: see the open issue for this capability. Nothing here pretends to work."""
+"""Not built yet: see the open issue for this capability.
+
+Nothing here pretends to work.
+"""

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
 from baling.broker import Mosquitto, mosquitto_path
 
-PG_URL = os.environ.get("CENTRAL_TEST_DATABASE_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+PG_URL = os.environ.get(
+    "CENTRAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _pg_reachable() -> str | None:
@@ -30,7 +34,9 @@ def _pg_reachable() -> str | None:
             conn.execute(sa.text("SELECT 1"))
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure means "skip with the reason"
-        return f"PostgreSQL at {PG_URL} not reachable: {type(exc).__name__}: {exc}"[:300]
+        return f"PostgreSQL at {PG_URL} not reachable: {type(exc).__name__}: {exc}"[
+            :300
+        ]
     return None
 
 
@@ -85,8 +91,11 @@ def make_central(broker: Mosquitto, tmp_path: Path) -> Iterator[object]:
 
     def build(url: str, **overrides: object) -> Central:
         values: dict[str, object] = {
-            "database_url": url, "jwt_secret": "x" * 40, "data_dir": tmp_path / "central",
-            "broker_port": broker.port, "offline_after_s": 3600.0,
+            "database_url": url,
+            "jwt_secret": "x" * 40,
+            "data_dir": tmp_path / "central",
+            "broker_port": broker.port,
+            "offline_after_s": 3600.0,
         }
         values.update(overrides)
         central = Central(CentralSettings(**values))  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ class Token(BaseModel):
     """An OAuth2 bearer token."""
 
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     role: str
     expires_in: int
 
@@ -37,17 +37,27 @@ class OperatorIn(BaseModel):
 
 
 @router.post("/auth/token")
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], services: ServicesDep,
-          session: SessionDep) -> Token:
+def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    services: ServicesDep,
+    session: SessionDep,
+) -> Token:
     """Exchange a username and password for an access token."""
     try:
         principal = auth.authenticate(session, form.username, form.password)
     except AuthError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
-                            headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            str(exc),
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from exc
     ttl = services.settings.jwt_ttl_s
-    token = auth.issue_token(principal, secret=services.settings.jwt_secret,
-                             now=services.clock.now(), ttl=timedelta(seconds=ttl))
+    token = auth.issue_token(
+        principal,
+        secret=services.settings.jwt_secret,
+        now=services.clock.now(),
+        ttl=timedelta(seconds=ttl),
+    )
     return Token(access_token=token, role=principal.role, expires_in=ttl)
 
 
@@ -58,17 +68,29 @@ def me(principal: PrincipalDep) -> dict[str, str]:
 
 
 @router.post("/operators", status_code=status.HTTP_201_CREATED)
-def add_operator(body: OperatorIn, services: ServicesDep, session: SessionDep,
-                 _admin: Annotated[Principal, Depends(require())]) -> dict[str, Any]:
+def add_operator(
+    body: OperatorIn,
+    services: ServicesDep,
+    session: SessionDep,
+    _admin: Annotated[Principal, Depends(require())],
+) -> dict[str, Any]:
     """Add an operator (admin only)."""
-    op = auth.create_operator(session, username=body.username, password=body.password,
-                              role=body.role, now=services.clock.now())
+    op = auth.create_operator(
+        session,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        now=services.clock.now(),
+    )
     return {"username": op.username, "role": op.role}
 
 
 @router.get("/operators")
-def list_operators(session: SessionDep,
-                   _admin: Annotated[Principal, Depends(require())]) -> list[dict[str, Any]]:
+def list_operators(
+    session: SessionDep, _admin: Annotated[Principal, Depends(require())]
+) -> list[dict[str, Any]]:
     """List operators (admin only)."""
-    return [{"username": o.username, "role": o.role, "active": o.active}
-            for o in session.exec(select(Operator)).all()]
+    return [
+        {"username": o.username, "role": o.role, "active": o.active}
+        for o in session.exec(select(Operator)).all()
+    ]

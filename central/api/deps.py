@@ -53,18 +53,28 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _principal(services: ServicesDep, request: Request,
-               token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+def _principal(
+    services: ServicesDep,
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2)],
+) -> Principal:
     token = token or request.query_params.get("token")  # EventSource cannot set headers
     if not token:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not authenticated",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     try:
-        return read_token(token, secret=services.settings.jwt_secret,
-                          now=services.clock.now())
+        return read_token(
+            token, secret=services.settings.jwt_secret, now=services.clock.now()
+        )
     except AuthError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
-                            headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            str(exc),
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from exc
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
@@ -76,9 +86,11 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
 
     def check(principal: PrincipalDep) -> Principal:
         if principal.role not in allowed:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role {principal.role!r} may not do this; "
-                                f"needs one of {sorted(allowed)}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {principal.role!r} may not do this; "
+                f"needs one of {sorted(allowed)}",
+            )
         return principal
 
     return check

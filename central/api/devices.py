@@ -46,26 +46,51 @@ class CommandIn(BaseModel):
 
 
 @router.get("")
-def list_devices(session: SessionDep, _p: PrincipalDep,
-                 kind: str | None = None, site: str | None = None,
-                 online: bool | None = None, drift: bool | None = None,
-                 q: Annotated[str | None, Query(max_length=64)] = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+def list_devices(
+    session: SessionDep,
+    _p: PrincipalDep,
+    kind: str | None = None,
+    site: str | None = None,
+    online: bool | None = None,
+    drift: bool | None = None,
+    q: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     """List devices, filtered and paginated on the server."""
-    rows, total = registry.search(session, kind=kind, site=site, online=online,
-                                  drift=drift, q=q, limit=limit, offset=offset)
-    return {"total": total, "limit": limit, "offset": offset,
-            "items": [registry.view(d) for d in rows]}
+    rows, total = registry.search(
+        session,
+        kind=kind,
+        site=site,
+        online=online,
+        drift=drift,
+        q=q,
+        limit=limit,
+        offset=offset,
+    )
+    return {
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "items": [registry.view(d) for d in rows],
+    }
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def register_device(body: DeviceIn, services: ServicesDep, session: SessionDep,
-                    _p: Technician) -> dict[str, Any]:
+def register_device(
+    body: DeviceIn, services: ServicesDep, session: SessionDep, _p: Technician
+) -> dict[str, Any]:
     """Register a device and publish its desired configuration."""
-    device = registry.register(session, device_id=body.id, kind=body.kind, site=body.site,
-                               groups=body.groups, lat=body.lat, lon=body.lon,
-                               now=services.clock.now())
+    device = registry.register(
+        session,
+        device_id=body.id,
+        kind=body.kind,
+        site=body.site,
+        groups=body.groups,
+        lat=body.lat,
+        lon=body.lon,
+        now=services.clock.now(),
+    )
     if services.link is not None:
         twin.reconcile(session, services.link, only=[device.id])
     return registry.view(registry.get(session, device.id))
@@ -78,8 +103,13 @@ def get_device(device_id: str, session: SessionDep, _p: PrincipalDep) -> dict[st
 
 
 @router.patch("/{device_id}")
-def patch_device(device_id: str, body: DevicePatch, services: ServicesDep,
-                 session: SessionDep, _p: Technician) -> dict[str, Any]:
+def patch_device(
+    device_id: str,
+    body: DevicePatch,
+    services: ServicesDep,
+    session: SessionDep,
+    _p: Technician,
+) -> dict[str, Any]:
     """Move a device to another site or groups; its configuration follows."""
     registry.update(session, device_id, body.model_dump(exclude_unset=True))
     if services.link is not None:
@@ -93,28 +123,54 @@ def get_config(device_id: str, session: SessionDep, _p: PrincipalDep) -> dict[st
     device = registry.get(session, device_id)
     desired = desired_config(twin.current_layers(session), twin.facts(device))
     view = registry.view(device)
-    return {"device": device_id, "desired": {"version": desired.version,
-                                             "values": desired.values,
-                                             "sources": list(desired.sources)},
-            "reported": {"version": device.reported_version,
-                         "status": device.config_status, "reason": device.config_reason},
-            "drift": view["drift"]}
+    return {
+        "device": device_id,
+        "desired": {
+            "version": desired.version,
+            "values": desired.values,
+            "sources": list(desired.sources),
+        },
+        "reported": {
+            "version": device.reported_version,
+            "status": device.config_status,
+            "reason": device.config_reason,
+        },
+        "drift": view["drift"],
+    }
 
 
 @router.get("/{device_id}/events")
-def list_events(device_id: str, session: SessionDep, _p: PrincipalDep,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                after: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+def list_events(
+    device_id: str,
+    session: SessionDep,
+    _p: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
     """A device's events in stored order; page with ``after`` = last ``seq``."""
     registry.get(session, device_id)
-    return [{"seq": e.seq, "id": e.id, "type": e.type, "ts": as_utc(e.ts).isoformat(),
-             "received_at": as_utc(e.received_at).isoformat(), "body": e.body}
-            for e in registry.events(session, device_id, limit=limit, after=after)]
+    return [
+        {
+            "seq": e.seq,
+            "id": e.id,
+            "type": e.type,
+            "ts": as_utc(e.ts).isoformat(),
+            "received_at": as_utc(e.received_at).isoformat(),
+            "body": e.body,
+        }
+        for e in registry.events(session, device_id, limit=limit, after=after)
+    ]
 
 
 @router.post("/{device_id}/commands/{name}")
-def run_command(device_id: str, name: str, body: CommandIn, services: ServicesDep,
-                session: SessionDep, _p: Technician) -> dict[str, Any]:
+def run_command(
+    device_id: str,
+    name: str,
+    body: CommandIn,
+    services: ServicesDep,
+    session: SessionDep,
+    _p: Technician,
+) -> dict[str, Any]:
     """Send a command and return the node's reply (or its refusal)."""
     registry.get(session, device_id)
     if services.link is None:

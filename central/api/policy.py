@@ -18,32 +18,63 @@ router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
 @router.get("")
 def list_layers(session: SessionDep, _p: PrincipalDep) -> list[dict[str, Any]]:
     """The layers in force, newest version of each."""
-    return [{"scope": la.scope, "target": la.target, "version": la.version,
-             "values": dict(la.values)} for la in twin.current_layers(session)]
+    return [
+        {
+            "scope": la.scope,
+            "target": la.target,
+            "version": la.version,
+            "values": dict(la.values),
+        }
+        for la in twin.current_layers(session)
+    ]
 
 
 @router.get("/{scope}/{target}/history")
-def history(scope: str, target: str, session: SessionDep,
-            _p: PrincipalDep) -> list[dict[str, Any]]:
+def history(
+    scope: str, target: str, session: SessionDep, _p: PrincipalDep
+) -> list[dict[str, Any]]:
     """Every version of one layer, newest first."""
-    rows = session.exec(select(PolicyLayer).where(
-        PolicyLayer.scope == scope, PolicyLayer.target == target)
-        .order_by(col(PolicyLayer.version).desc())).all()
-    return [{"version": r.version, "values": r.values, "author": r.author,
-             "created_at": as_utc(r.created_at).isoformat()} for r in rows]
+    rows = session.exec(
+        select(PolicyLayer)
+        .where(PolicyLayer.scope == scope, PolicyLayer.target == target)
+        .order_by(col(PolicyLayer.version).desc())
+    ).all()
+    return [
+        {
+            "version": r.version,
+            "values": r.values,
+            "author": r.author,
+            "created_at": as_utc(r.created_at).isoformat(),
+        }
+        for r in rows
+    ]
 
 
 @router.put("/{scope}/{target}")
-def put_layer(scope: str, target: str, values: dict[str, Any], services: ServicesDep,
-              session: SessionDep,
-              principal: Annotated[Principal, Depends(require("technician"))],
-              ) -> dict[str, Any]:
+def put_layer(
+    scope: str,
+    target: str,
+    values: dict[str, Any],
+    services: ServicesDep,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("technician"))],
+) -> dict[str, Any]:
     """Store a new version of a layer and publish the configurations it changes."""
-    row = twin.put_layer(session, scope=scope, target=target, values=values,
-                         author=principal.username, now=services.clock.now())
+    row = twin.put_layer(
+        session,
+        scope=scope,
+        target=target,
+        values=values,
+        author=principal.username,
+        now=services.clock.now(),
+    )
     published = 0
     if services.link is not None:
         published = twin.reconcile(session, services.link)
         services.metrics.config_published.inc(published)
-    return {"scope": row.scope, "target": row.target, "version": row.version,
-            "published": published}
+    return {
+        "scope": row.scope,
+        "target": row.target,
+        "version": row.version,
+        "published": published,
+    }

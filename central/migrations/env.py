@@ -8,7 +8,11 @@ from sqlmodel import SQLModel
 import central.models  # noqa: F401 - registers the tables on the metadata
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=SQLModel.metadata,
-                  render_as_batch=True, compare_type=True)
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=True,
+    compare_type=True,
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -54,13 +54,18 @@ class Envelope(BaseModel):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("expected an RFC 3339 time with a UTC offset, got a naive time")
+            raise ValueError(
+                "expected an RFC 3339 time with a UTC offset, got a naive time"
+            )
         return value.astimezone(UTC)
 
 
 def new_id() -> uuid.UUID:
-    """Return a fresh UUIDv7: ordered by creation within a process and across
-    restarts of it (a counter within the millisecond, never clock-ahead)."""
+    """Return a fresh UUIDv7, ordered by creation.
+
+    Ordered within a process (a counter within the millisecond) and across its
+    restarts, as long as the clock does not go back; never ahead of the clock.
+    """
     return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
 
 
@@ -71,8 +76,14 @@ def make(device: str, type_: str, body: dict[str, Any], *, now: datetime) -> Env
         PayloadError: a field does not follow the contract.
     """
     try:
-        return Envelope(v=VERSION, id=new_id(), device=device, ts=now.astimezone(UTC),
-                        type=type_, body=body)
+        return Envelope(
+            v=VERSION,
+            id=new_id(),
+            device=device,
+            ts=now.astimezone(UTC),
+            type=type_,
+            body=body,
+        )
     except ValidationError as exc:
         raise _from_validation(exc) from exc
 
@@ -93,18 +104,27 @@ def _from_validation(exc: ValidationError) -> PayloadError:
     got = _render(first.get("input"))
     kind = first["type"]
     if kind == "json_invalid":
-        return PayloadError(f"expected a JSON object, got invalid JSON ({first['msg']})",
-                            got=got, reason="json")
+        return PayloadError(
+            f"expected a JSON object, got invalid JSON ({first['msg']})",
+            got=got,
+            reason="json",
+        )
     if field == "v":
-        return PayloadError(f"expected schema v{VERSION}, got v{got}", field="v", got=got,
-                            reason="version")
+        return PayloadError(
+            f"expected schema v{VERSION}, got v{got}",
+            field="v",
+            got=got,
+            reason="version",
+        )
     where = field or "payload"
-    return PayloadError(f"{where}: {first['msg']}, got {got}", field=field, got=got,
-                        reason="schema")
+    return PayloadError(
+        f"{where}: {first['msg']}, got {got}", field=field, got=got, reason="schema"
+    )
 
 
-def decode(raw: bytes | bytearray | memoryview, *,
-           max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
+def decode(
+    raw: bytes | bytearray | memoryview, *, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> Envelope:
     """Decode untrusted bytes into an envelope.
 
     Args:
@@ -119,15 +139,22 @@ def decode(raw: bytes | bytearray | memoryview, *,
     """
     size = len(raw)
     if size > max_bytes:
-        raise PayloadError(f"expected at most {max_bytes} bytes, got {size}",
-                           got=str(size), reason="oversize")
+        raise PayloadError(
+            f"expected at most {max_bytes} bytes, got {size}",
+            got=str(size),
+            reason="oversize",
+        )
     try:
         return Envelope.model_validate_json(bytes(raw))
     except ValidationError as exc:
         raise _from_validation(exc) from exc
-    except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic maps these
-        raise PayloadError(f"expected a JSON object, got {type(exc).__name__}",
-                           reason="json") from exc
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # pragma: no cover - pydantic maps these
+        raise PayloadError(
+            f"expected a JSON object, got {type(exc).__name__}", reason="json"
+        ) from exc
 
 
 def check_topic(topic: str, envelope: Envelope) -> topics.Topic:
@@ -143,18 +170,30 @@ def check_topic(topic: str, envelope: Envelope) -> topics.Topic:
     parsed = topics.parse(topic)
     if parsed.device != envelope.device:
         raise TopicError(
-            f"expected device {parsed.device!r} from the topic, got {envelope.device!r}",
-            field="device", got=envelope.device, reason="topic_mismatch")
-    expected = parsed.name if parsed.name else parsed.channel
+            f"expected device {parsed.device!r} from the topic, "
+            f"got {envelope.device!r}",
+            field="device",
+            got=envelope.device,
+            reason="topic_mismatch",
+        )
+    expected = parsed.name or parsed.channel
     if envelope.type != expected:
-        raise TopicError(f"expected type {expected!r} on {topic}, got {envelope.type!r}",
-                         field="type", got=envelope.type, reason="topic_mismatch")
+        raise TopicError(
+            f"expected type {expected!r} on {topic}, got {envelope.type!r}",
+            field="type",
+            got=envelope.type,
+            reason="topic_mismatch",
+        )
     return parsed
 
 
-def check_clock(envelope: Envelope, *, now: datetime,
-                max_ahead: timedelta = timedelta(minutes=5),
-                max_behind: timedelta = timedelta(days=30)) -> None:
+def check_clock(
+    envelope: Envelope,
+    *,
+    now: datetime,
+    max_ahead: timedelta = timedelta(minutes=5),
+    max_behind: timedelta = timedelta(days=30),
+) -> None:
     """Refuse a timestamp far in the future or past of the receiver's ``now``.
 
     A node offline for a day still delivers its backlog, so the past bound is
@@ -166,11 +205,16 @@ def check_clock(envelope: Envelope, *, now: datetime,
     if envelope.ts > now + max_ahead:
         raise PayloadError(
             f"expected ts at most {max_ahead} ahead of {now.isoformat()}, "
-            f"got {envelope.ts.isoformat()}", field="ts", got=envelope.ts.isoformat(),
-            reason="ts_future")
+            f"got {envelope.ts.isoformat()}",
+            field="ts",
+            got=envelope.ts.isoformat(),
+            reason="ts_future",
+        )
     if envelope.ts < now - max_behind:
         raise PayloadError(
             f"expected ts within {max_behind} of {now.isoformat()}, "
-            f"got {envelope.ts.isoformat()}", field="ts", got=envelope.ts.isoformat(),
-            reason="ts_past")
-
+            f"got {envelope.ts.isoformat()}",
+            field="ts",
+            got=envelope.ts.isoformat(),
+            reason="ts_past",
+        )

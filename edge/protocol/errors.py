@@ -21,8 +21,9 @@ class PayloadError(ValueError):
         reason: a stable, metric-friendly reason code (e.g. ``"schema"``).
     """
 
-    def __init__(self, message: str, *, field: str = "", got: str = "",
-                 reason: str = "invalid") -> None:
+    def __init__(
+        self, message: str, *, field: str = "", got: str = "", reason: str = "invalid"
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.got = got

@@ -15,9 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.protocol.errors import PayloadError
 
-Kind = Literal["kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"]
-KINDS: tuple[Kind, ...] = ("kiosk", "camera", "loop_detector", "signal_controller",
-                           "handheld", "sim")
+Kind = Literal[
+    "kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"
+]
+KINDS: tuple[Kind, ...] = (
+    "kiosk",
+    "camera",
+    "loop_detector",
+    "signal_controller",
+    "handheld",
+    "sim",
+)
 HealthStatus = Literal["ok", "degraded", "fault"]
 M = TypeVar("M", bound=BaseModel)
 
@@ -116,8 +124,9 @@ def parse_body(model: type[M], body: dict[str, Any]) -> M:
         first = exc.errors(include_url=False)[0]
         field = "body." + ".".join(str(p) for p in first["loc"])
         got = repr(first.get("input"))[:80]
-        raise PayloadError(f"{field}: {first['msg']}, got {got}", field=field, got=got,
-                           reason="schema") from exc
+        raise PayloadError(
+            f"{field}: {first['msg']}, got {got}", field=field, got=got, reason="schema"
+        ) from exc
 
 
 def validate_config(kind: str, values: dict[str, Any]) -> NodeConfig:
@@ -128,8 +137,12 @@ def validate_config(kind: str, values: dict[str, Any]) -> NodeConfig:
     """
     model = KIND_CONFIG.get(kind)
     if model is None:
-        raise PayloadError(f"expected a kind of {sorted(KIND_CONFIG)}, got {kind!r}",
-                           field="kind", got=kind, reason="kind")
+        raise PayloadError(
+            f"expected a kind of {sorted(KIND_CONFIG)}, got {kind!r}",
+            field="kind",
+            got=kind,
+            reason="kind",
+        )
     return parse_body(model, values)
 
 

@@ -29,7 +29,9 @@ def check_device_id(device_id: str) -> str:
     if not _DEVICE_ID.match(device_id):
         raise TopicError(
             f"expected a device id of [a-z0-9_-] (1-64 chars), got {device_id!r:.80}",
-            field="device", got=device_id[:80], reason="device_id",
+            field="device",
+            got=device_id[:80],
+            reason="device_id",
         )
     return device_id
 
@@ -38,7 +40,9 @@ def _check_name(name: str, what: str) -> str:
     if not _NAME.match(name):
         raise TopicError(
             f"expected a {what} of [a-z0-9_.-] (1-64 chars), got {name!r:.80}",
-            field=what, got=name[:80], reason=what,
+            field=what,
+            got=name[:80],
+            reason=what,
         )
     return name
 
@@ -55,7 +59,9 @@ def telemetry(device_id: str) -> str:
 
 def event(device_id: str, event_type: str) -> str:
     """Durable events sent from the outbox with QoS 1."""
-    return f"{ROOT}/{check_device_id(device_id)}/event/{_check_name(event_type, 'type')}"
+    return (
+        f"{ROOT}/{check_device_id(device_id)}/event/{_check_name(event_type, 'type')}"
+    )
 
 
 def config(device_id: str) -> str:
@@ -125,13 +131,21 @@ def parse(topic: str) -> Topic:
     """
     parts = topic.split("/")
     if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != ROOT:  # noqa: PLR2004
-        raise TopicError(f"expected a topic under {ROOT}/, got {topic!r:.120}",
-                         field="topic", got=topic[:120], reason="topic")
+        raise TopicError(
+            f"expected a topic under {ROOT}/, got {topic!r:.120}",
+            field="topic",
+            got=topic[:120],
+            reason="topic",
+        )
     device, channel, rest = parts[2], parts[3], parts[4:]
     check_device_id(device)
     if channel in _CHANNELS_PLAIN and not rest:
         return Topic(device=device, channel=channel)
     if channel in _CHANNELS_WITH_NAME and len(rest) == 1:
         return Topic(device=device, channel=channel, name=_check_name(rest[0], "type"))
-    raise TopicError(f"expected state|telemetry|config|reply|event/T|cmd/N, got {topic!r:.120}",
-                     field="topic", got=topic[:120], reason="topic")
+    raise TopicError(
+        f"expected state|telemetry|config|reply|event/T|cmd/N, got {topic!r:.120}",
+        field="topic",
+        got=topic[:120],
+        reason="topic",
+    )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +17,10 @@ from central.metrics import Metrics
 from central.settings import CentralSettings
 from edge import SystemClock
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
 PASSWORD = "correct horse battery"
 
 
@@ -25,13 +28,25 @@ PASSWORD = "correct horse battery"
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     engine = make_engine(db_url)
     migrate(engine)
-    settings = CentralSettings(database_url=db_url, jwt_secret="s" * 40, data_dir=tmp_path)
-    svc = Services(settings=settings, engine=engine, metrics=Metrics(), clock=SystemClock(),
-                   broadcaster=Broadcaster())
+    settings = CentralSettings(
+        database_url=db_url, jwt_secret="s" * 40, data_dir=tmp_path
+    )
+    svc = Services(
+        settings=settings,
+        engine=engine,
+        metrics=Metrics(),
+        clock=SystemClock(),
+        broadcaster=Broadcaster(),
+    )
     with Session(engine) as session:
         for role in ("admin", "technician", "police"):
-            create_operator(session, username=role, password=PASSWORD, role=role,
-                            now=svc.clock.now())
+            create_operator(
+                session,
+                username=role,
+                password=PASSWORD,
+                role=role,
+                now=svc.clock.now(),
+            )
     yield svc
     engine.dispose()
 
@@ -49,52 +64,88 @@ def login(client: TestClient, user: str) -> dict[str, str]:
 
 
 def test_login_and_roles(client: TestClient) -> None:
-    bad = client.post("/api/v1/auth/token", data={"username": "admin", "password": "nope"})
+    bad = client.post(
+        "/api/v1/auth/token", data={"username": "admin", "password": "nope"}
+    )
     assert bad.status_code == 401
     assert client.get("/api/v1/devices").status_code == 401
-    assert client.get("/api/v1/devices",
-                      headers={"Authorization": "Bearer junk"}).status_code == 401
+    assert (
+        client.get(
+            "/api/v1/devices", headers={"Authorization": "Bearer junk"}
+        ).status_code
+        == 401
+    )
     police = login(client, "police")
     assert client.get("/api/v1/auth/me", headers=police).json() == {
-        "username": "police", "role": "police"}
-    denied = client.post("/api/v1/devices", json={"id": "cam-1", "kind": "camera"},
-                         headers=police)
+        "username": "police",
+        "role": "police",
+    }
+    denied = client.post(
+        "/api/v1/devices", json={"id": "cam-1", "kind": "camera"}, headers=police
+    )
     assert denied.status_code == 403
     assert "technician" in denied.json()["detail"]
 
 
 def test_operators_are_managed_by_admins(client: TestClient) -> None:
     admin = login(client, "admin")
-    r = client.post("/api/v1/operators", headers=admin,
-                    json={"username": "li.wei", "password": PASSWORD, "role": "traffic"})
+    r = client.post(
+        "/api/v1/operators",
+        headers=admin,
+        json={"username": "li.wei", "password": PASSWORD, "role": "traffic"},
+    )
     assert r.status_code == 201
-    again = client.post("/api/v1/operators", headers=admin,
-                        json={"username": "li.wei", "password": PASSWORD, "role": "traffic"})
+    again = client.post(
+        "/api/v1/operators",
+        headers=admin,
+        json={"username": "li.wei", "password": PASSWORD, "role": "traffic"},
+    )
     assert again.status_code == 409
-    wrong_role = client.post("/api/v1/operators", headers=admin,
-                             json={"username": "x1", "password": PASSWORD, "role": "king"})
+    wrong_role = client.post(
+        "/api/v1/operators",
+        headers=admin,
+        json={"username": "x1", "password": PASSWORD, "role": "king"},
+    )
     assert wrong_role.status_code == 422
     assert "role" in wrong_role.text
-    names = {o["username"] for o in client.get("/api/v1/operators", headers=admin).json()}
+    names = {
+        o["username"] for o in client.get("/api/v1/operators", headers=admin).json()
+    }
     assert "li.wei" in names
-    assert client.get("/api/v1/operators", headers=login(client, "police")).status_code == 403
+    assert (
+        client.get("/api/v1/operators", headers=login(client, "police")).status_code
+        == 403
+    )
 
 
 def test_register_list_filter_paginate(client: TestClient) -> None:
     tech = login(client, "technician")
     for i in range(12):
         kind = "camera" if i % 3 else "kiosk"
-        r = client.post("/api/v1/devices", headers=tech,
-                        json={"id": f"dev-{i:02d}", "kind": kind, "site": "rjw",
-                              "groups": ["b", "a", "a"]})
+        r = client.post(
+            "/api/v1/devices",
+            headers=tech,
+            json={
+                "id": f"dev-{i:02d}",
+                "kind": kind,
+                "site": "rjw",
+                "groups": ["b", "a", "a"],
+            },
+        )
         assert r.status_code == 201, r.text
     assert r.json()["groups"] == ["a", "b"]
-    dup = client.post("/api/v1/devices", headers=tech, json={"id": "dev-00", "kind": "kiosk"})
+    dup = client.post(
+        "/api/v1/devices", headers=tech, json={"id": "dev-00", "kind": "kiosk"}
+    )
     assert dup.status_code == 409
-    bad = client.post("/api/v1/devices", headers=tech, json={"id": "dev-x", "kind": "toaster"})
+    bad = client.post(
+        "/api/v1/devices", headers=tech, json={"id": "dev-x", "kind": "toaster"}
+    )
     assert bad.status_code == 422
     assert "toaster" in bad.text
-    page = client.get("/api/v1/devices?kind=camera&limit=5&offset=5", headers=tech).json()
+    page = client.get(
+        "/api/v1/devices?kind=camera&limit=5&offset=5", headers=tech
+    ).json()
     assert page["total"] == 8
     assert [d["id"] for d in page["items"]] == ["dev-08", "dev-10", "dev-11"]
     assert client.get("/api/v1/devices?q=dev-1", headers=tech).json()["total"] == 2
@@ -110,8 +161,9 @@ def test_policy_layers_versions_and_refusals(client: TestClient) -> None:
     r1 = client.put("/api/v1/policy/fleet/*", headers=tech, json={"heartbeat_s": 20})
     r2 = client.put("/api/v1/policy/fleet/*", headers=tech, json={"heartbeat_s": 25})
     assert (r1.json()["version"], r2.json()["version"]) == (1, 2)
-    refused = client.put("/api/v1/policy/device/sim-1", headers=tech,
-                         json={"event_interval_s": -3})
+    refused = client.put(
+        "/api/v1/policy/device/sim-1", headers=tech, json={"event_interval_s": -3}
+    )
     assert refused.status_code == 422
     assert "sim-1" in refused.json()["detail"]
     assert "event_interval_s" in refused.json()["detail"]
@@ -124,8 +176,9 @@ def test_policy_layers_versions_and_refusals(client: TestClient) -> None:
     assert [h["version"] for h in history] == [2, 1]
     assert history[0]["author"] == "technician"
     layers = client.get("/api/v1/policy", headers=tech).json()
-    assert layers == [{"scope": "fleet", "target": "*", "version": 2,
-                       "values": {"heartbeat_s": 25}}]
+    assert layers == [
+        {"scope": "fleet", "target": "*", "version": 2, "values": {"heartbeat_s": 25}}
+    ]
 
 
 def test_openapi_metrics_console_health(client: TestClient) -> None:
@@ -133,7 +186,10 @@ def test_openapi_metrics_console_health(client: TestClient) -> None:
     assert "/api/v1/devices" in spec["paths"]
     assert "/api/v1/auth/token" in spec["paths"]
     metrics = client.get("/metrics")
-    assert "baling_ingest_rejected_total" in metrics.text or "baling_ingest" in metrics.text
+    assert (
+        "baling_ingest_rejected_total" in metrics.text
+        or "baling_ingest" in metrics.text
+    )
     page = client.get("/console/")
     assert page.status_code == 200
     assert "巴陵" in page.text
@@ -153,5 +209,8 @@ def test_weak_secret_fails_fast(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least 32"):
         CentralSettings(database_url="sqlite://", jwt_secret="short", data_dir=tmp_path)
     with pytest.raises(ValueError, match="default"):
-        CentralSettings(database_url="sqlite://", jwt_secret="changeme" + " " * 30,
-                        data_dir=tmp_path)
+        CentralSettings(
+            database_url="sqlite://",
+            jwt_secret="changeme" + " " * 30,
+            data_dir=tmp_path,
+        )

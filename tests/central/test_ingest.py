@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from baling.broker import Mosquitto
 from central import registry
 from central.auth import create_operator
-from central.main import Central
 from central.models import Device, Event
 from edge import Agent, CommandError, NodeSettings, PahoBus, SystemClock, build_agent
 from edge.protocol import encode, make, topics
-from edge.protocol.messages import NodeConfig
 from firmware_sim.eventnode import SimAgent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from baling.broker import Mosquitto
+    from central.main import Central
+    from edge.protocol.messages import NodeConfig
 
 pytestmark = pytest.mark.mqtt
 CLOCK = SystemClock()
@@ -63,8 +66,13 @@ def metric(central: Central, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def publisher(broker: Mosquitto) -> Iterator[PahoBus]:
-    bus = PahoBus(client_id="test-pub", host="127.0.0.1", port=broker.port,
-                  clean_start=True, session_expiry=0)
+    bus = PahoBus(
+        client_id="test-pub",
+        host="127.0.0.1",
+        port=broker.port,
+        clean_start=True,
+        session_expiry=0,
+    )
     bus.start()
     assert bus.wait_connected(5)
     yield bus
@@ -72,20 +80,26 @@ def publisher(broker: Mosquitto) -> Iterator[PahoBus]:
 
 
 def test_events_are_stored_once_and_duplicates_ignored(
-        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    make_central: Any, db_url: str, publisher: PahoBus
+) -> None:
     central: Central = make_central(db_url)
     register(central, "cam-1")
     envs = [make("cam-1", "plate", {"n": n}, now=CLOCK.now()) for n in range(5)]
     for env in [*envs, envs[0], envs[3]]:
         publisher.publish(topics.event("cam-1", "plate"), encode(env))
-    wait_for(lambda: len(stored(central)) == 5
-             and metric(central, "baling_ingest_duplicates_total") == 2)
+    wait_for(
+        lambda: (
+            len(stored(central)) == 5
+            and metric(central, "baling_ingest_duplicates_total") == 2
+        )
+    )
     assert [e.body["n"] for e in stored(central)] == [0, 1, 2, 3, 4]
     assert device(central, "cam-1").online is True
 
 
 def test_bad_input_is_counted_and_never_blocks_good(
-        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    make_central: Any, db_url: str, publisher: PahoBus
+) -> None:
     central: Central = make_central(db_url, max_payload_bytes=1024)
     register(central, "cam-1")
     now = CLOCK.now()
@@ -94,21 +108,37 @@ def test_bad_input_is_counted_and_never_blocks_good(
     bad = [
         (topics.event("cam-1", "plate"), b"{junk"),
         (topics.event("cam-1", "plate"), b"{" + b" " * 4000 + b"}"),
-        (topics.event("cam-1", "plate"),
-         encode(make("cam-1", "plate", {}, now=now + timedelta(days=1)))),
+        (
+            topics.event("cam-1", "plate"),
+            encode(make("cam-1", "plate", {}, now=now + timedelta(days=1))),
+        ),
         (topics.event("cam-1", "sos"), encode(make("cam-1", "plate", {}, now=now))),
         (topics.event("cam-2", "plate"), encode(make("cam-1", "plate", {}, now=now))),
         (topics.event("ghost", "plate"), encode(make("ghost", "plate", {}, now=now))),
     ]
     for topic, raw in bad:
         publisher.publish(topic, raw)
-    publisher.publish(topics.event("cam-1", "plate"),
-                      encode(make("cam-1", "plate", {"good": True}, now=now)))
+    publisher.publish(
+        topics.event("cam-1", "plate"),
+        encode(make("cam-1", "plate", {"good": True}, now=now)),
+    )
     wait_for(lambda: len(stored(central)) == 1)
     assert stored(central)[0].body == {"good": True}
-    wait_for(lambda: sum(metric(central, "baling_ingest_rejected_total", reason=r) for r in
-                         ("json", "oversize", "ts_future", "topic_mismatch",
-                          "unknown_device")) == 6)
+    wait_for(
+        lambda: (
+            sum(
+                metric(central, "baling_ingest_rejected_total", reason=r)
+                for r in (
+                    "json",
+                    "oversize",
+                    "ts_future",
+                    "topic_mismatch",
+                    "unknown_device",
+                )
+            )
+            == 6
+        )
+    )
     assert metric(central, "baling_ingest_rejected_total", reason="topic_mismatch") == 2
     text = central.services.metrics.render().decode()
     assert 'baling_ingest_rejected_total{reason="oversize"} 1.0' in text
@@ -116,14 +146,17 @@ def test_bad_input_is_counted_and_never_blocks_good(
 
 
 def test_commit_failure_is_retried_not_acknowledged(
-        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    make_central: Any, db_url: str, publisher: PahoBus
+) -> None:
     central: Central = make_central(db_url)
     register(central, "cam-1")
     engine = central.services.engine
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE event RENAME TO event_away"))
-    publisher.publish(topics.event("cam-1", "plate"),
-                      encode(make("cam-1", "plate", {"kept": 1}, now=CLOCK.now())))
+    publisher.publish(
+        topics.event("cam-1", "plate"),
+        encode(make("cam-1", "plate", {"kept": 1}, now=CLOCK.now())),
+    )
     wait_for(lambda: metric(central, "baling_ingest_db_errors_total") >= 1)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE event_away RENAME TO event"))
@@ -135,9 +168,10 @@ class RefusingAgent(Agent):
     kind: ClassVar[str] = "sim"
 
     def apply_config(self, config: NodeConfig) -> None:
-        if config.heartbeat_s < 10:  # noqa: PLR2004
-            raise CommandError(f"expected heartbeat_s >= 10 on this radio, got "
-                               f"{config.heartbeat_s}")
+        if config.heartbeat_s < 10:
+            raise CommandError(
+                f"expected heartbeat_s >= 10 on this radio, got {config.heartbeat_s}"
+            )
 
 
 def run(agent: Agent) -> tuple[threading.Event, threading.Thread]:
@@ -147,31 +181,52 @@ def run(agent: Agent) -> tuple[threading.Event, threading.Thread]:
     return stop, thread
 
 
-def test_presence_twin_drift_and_commands(make_central: Any, db_url: str,
-                                          broker: Mosquitto, tmp_path: Path) -> None:
+def test_presence_twin_drift_and_commands(
+    make_central: Any, db_url: str, broker: Mosquitto, tmp_path: Path
+) -> None:
     central: Central = make_central(db_url)
     register(central, "sim-1", "sim-2")
     with Session(central.services.engine) as s:
-        create_operator(s, username="tech", password=PASSWORD, role="technician",
-                        now=CLOCK.now())
-    agents = [build_agent(cls, NodeSettings(device_id=i, kind="sim", data_dir=tmp_path / i,
-                                            broker_port=broker.port, heartbeat_s=1))
-              for cls, i in [(SimAgent, "sim-1"), (RefusingAgent, "sim-2")]]
+        create_operator(
+            s, username="tech", password=PASSWORD, role="technician", now=CLOCK.now()
+        )
+    agents: list[Agent] = [
+        build_agent(
+            cls,
+            NodeSettings(
+                device_id=i,
+                kind="sim",
+                data_dir=tmp_path / i,
+                broker_port=broker.port,
+                heartbeat_s=1,
+            ),
+        )
+        for cls, i in [(SimAgent, "sim-1"), (RefusingAgent, "sim-2")]
+    ]
     runs = [run(a) for a in agents]
     client = TestClient(central.app)
-    token = client.post("/api/v1/auth/token",
-                        data={"username": "tech", "password": PASSWORD}).json()["access_token"]
+    token = client.post(
+        "/api/v1/auth/token", data={"username": "tech", "password": PASSWORD}
+    ).json()["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
     try:
-        wait_for(lambda: device(central, "sim-1").online and device(central, "sim-2").online)
+        wait_for(
+            lambda: device(central, "sim-1").online and device(central, "sim-2").online
+        )
         assert device(central, "sim-1").version == "0.1.0"
         r = client.put("/api/v1/policy/fleet/*", headers=auth, json={"heartbeat_s": 5})
         assert r.json()["published"] == 2
         wait_for(lambda: device(central, "sim-2").config_status == "refused")
-        wait_for(lambda: device(central, "sim-1").reported_version
-                 == device(central, "sim-1").desired_version)
-        listed = {d["id"]: d for d in client.get("/api/v1/devices", headers=auth)
-                  .json()["items"]}
+        wait_for(
+            lambda: (
+                device(central, "sim-1").reported_version
+                == device(central, "sim-1").desired_version
+            )
+        )
+        listed = {
+            d["id"]: d
+            for d in client.get("/api/v1/devices", headers=auth).json()["items"]
+        }
         assert listed["sim-1"]["drift"] is False
         assert listed["sim-2"]["drift"] is True
         assert "heartbeat_s >= 10" in listed["sim-2"]["config_reason"]
@@ -180,10 +235,15 @@ def test_presence_twin_drift_and_commands(make_central: Any, db_url: str,
         assert agents[0].config.heartbeat_s == 5
 
         pong = client.post("/api/v1/devices/sim-1/commands/ping", headers=auth, json={})
-        assert pong.json() == {"command": "ping", "ok": True, "error": "",
-                               "result": {"pong": True}}
-        nope = client.post("/api/v1/devices/sim-1/commands/format-disk", headers=auth,
-                           json={}).json()
+        assert pong.json() == {
+            "command": "ping",
+            "ok": True,
+            "error": "",
+            "result": {"pong": True},
+        }
+        nope = client.post(
+            "/api/v1/devices/sim-1/commands/format-disk", headers=auth, json={}
+        ).json()
         assert nope["ok"] is False
         assert "format-disk" in nope["error"]
     finally:
@@ -192,36 +252,49 @@ def test_presence_twin_drift_and_commands(make_central: Any, db_url: str,
             thread.join(10)
     # A clean stop publishes offline; central shows it.
     wait_for(lambda: not device(central, "sim-1").online)
-    timeout = client.post("/api/v1/devices/sim-1/commands/ping", headers=auth,
-                          json={"timeout_s": 0.5})
+    timeout = client.post(
+        "/api/v1/devices/sim-1/commands/ping", headers=auth, json={"timeout_s": 0.5}
+    )
     assert timeout.status_code == 504
 
 
 def test_last_will_marks_offline_and_sweep_catches_silence(
-        make_central: Any, db_url: str, publisher: PahoBus) -> None:
+    make_central: Any, db_url: str, publisher: PahoBus
+) -> None:
     central: Central = make_central(db_url, offline_after_s=5)
     register(central, "cam-1", "cam-2")
     now = CLOCK.now()
-    publisher.publish(topics.state("cam-1"),
-                      encode(make("cam-1", "state", {"online": True, "kind": "sim"}, now=now)))
-    publisher.publish(topics.telemetry("cam-2"),
-                      encode(make("cam-2", "telemetry", {"t": 1}, now=now)))
-    wait_for(lambda: device(central, "cam-1").online and device(central, "cam-2").online)
-    publisher.publish(topics.state("cam-1"),
-                      encode(make("cam-1", "state", {"online": False, "kind": "sim"},
-                                  now=now)))
+    publisher.publish(
+        topics.state("cam-1"),
+        encode(make("cam-1", "state", {"online": True, "kind": "sim"}, now=now)),
+    )
+    publisher.publish(
+        topics.telemetry("cam-2"), encode(make("cam-2", "telemetry", {"t": 1}, now=now))
+    )
+    wait_for(
+        lambda: device(central, "cam-1").online and device(central, "cam-2").online
+    )
+    publisher.publish(
+        topics.state("cam-1"),
+        encode(make("cam-1", "state", {"online": False, "kind": "sim"}, now=now)),
+    )
     wait_for(lambda: not device(central, "cam-1").online)
     wait_for(lambda: not device(central, "cam-2").online, timeout=20)
 
 
-def test_two_workers_share_the_ingest(make_central: Any, sqlite_url: str,
-                                      publisher: PahoBus) -> None:
+def test_two_workers_share_the_ingest(
+    make_central: Any, sqlite_url: str, publisher: PahoBus
+) -> None:
     central: Central = make_central(sqlite_url, workers=2)
     register(central, "cam-1")
     for n in range(600):
-        publisher.publish(topics.event("cam-1", "plate"),
-                          encode(make("cam-1", "plate", {"n": n}, now=CLOCK.now())))
+        publisher.publish(
+            topics.event("cam-1", "plate"),
+            encode(make("cam-1", "plate", {"n": n}, now=CLOCK.now())),
+        )
     wait_for(lambda: len(stored(central)) == 600)
     assert sorted(e.body["n"] for e in stored(central)) == list(range(600))
     taken = [w.taken for w in central.workers]
-    assert all(t > 0 for t in taken), f"expected both workers to take a share, got {taken}"
+    assert all(t > 0 for t in taken), (
+        f"expected both workers to take a share, got {taken}"
+    )

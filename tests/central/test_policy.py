@@ -1,7 +1,13 @@
 import pytest
 
 from central.errors import PolicyError
-from central.policy import DeviceFacts, Layer, check_layer, config_version, desired_config
+from central.policy import (
+    DeviceFacts,
+    Layer,
+    check_layer,
+    config_version,
+    desired_config,
+)
 
 CAM = DeviceFacts(id="cam-1", kind="camera", site="rjw", groups=("north", "pilot"))
 SIM = DeviceFacts(id="sim-1", kind="sim", site="rjw")
@@ -18,8 +24,13 @@ def test_later_layers_override_earlier_ones() -> None:
     ]
     d = desired_config(layers, CAM)
     assert d.values == {"heartbeat_s": 5.0, "telemetry_s": 30.0, "log_level": "DEBUG"}
-    assert d.sources == ("fleet/*@3", "kind/camera@2", "group/north@2", "group/pilot@1",
-                         "device/cam-1@1")
+    assert d.sources == (
+        "fleet/*@3",
+        "kind/camera@2",
+        "group/north@2",
+        "group/pilot@1",
+        "device/cam-1@1",
+    )
 
 
 def test_fleet_keys_of_other_kinds_are_left_out() -> None:
@@ -30,7 +41,9 @@ def test_fleet_keys_of_other_kinds_are_left_out() -> None:
 
 def test_invalid_merge_names_device_field_and_sources() -> None:
     layers = [Layer("site", "rjw", 4, {"heartbeat_s": 0})]
-    with pytest.raises(PolicyError, match=r"device cam-1: body.heartbeat_s.*site/rjw@4"):
+    with pytest.raises(
+        PolicyError, match=r"device cam-1: body.heartbeat_s.*site/rjw@4"
+    ):
         desired_config(layers, CAM)
 
 
@@ -39,21 +52,29 @@ def test_device_layer_is_strict() -> None:
         desired_config([Layer("device", "cam-1", 1, {"event_interval_s": 1})], CAM)
 
 
-@pytest.mark.parametrize(("layer", "words"), [
-    (Layer("fleet", "*", 1, {"nope": 1}), "unknown \\['nope'\\]"),
-    (Layer("kind", "camera", 1, {"heartbeat_s": "often"}), "kind/camera"),
-])
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [
+        (Layer("fleet", "*", 1, {"nope": 1}), "unknown \\['nope'\\]"),
+        (Layer("kind", "camera", 1, {"heartbeat_s": "often"}), "kind/camera"),
+    ],
+)
 def test_check_layer(layer: Layer, words: str) -> None:
     with pytest.raises(PolicyError, match=words):
         check_layer(layer)
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (("planet", "*", 1, {}), "scope"), (("fleet", "x", 1, {}), "'\\*'"),
-    (("kind", "toaster", 1, {}), "kind"),
-])
-def test_layers_validate_themselves(args: tuple[str, str, int, dict[str, int]],
-                                    words: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("planet", "*", 1, {}), "scope"),
+        (("fleet", "x", 1, {}), "'\\*'"),
+        (("kind", "toaster", 1, {}), "kind"),
+    ],
+)
+def test_layers_validate_themselves(
+    args: tuple[str, str, int, dict[str, int]], words: str
+) -> None:
     with pytest.raises(PolicyError, match=words):
         Layer(*args)
 

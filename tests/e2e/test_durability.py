@@ -6,18 +6,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from baling.broker import Mosquitto
 from central import registry
-from central.main import Central
 from edge import SystemClock
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from baling.broker import Mosquitto
+    from central.main import Central
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 TOTAL = 10_000
@@ -38,18 +41,35 @@ def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def start_node(conf: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "baling.cli", "sim", "eventnode",
-                             "--config", str(conf), "--total", str(TOTAL), "--pad", "120"])
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "baling.cli",
+            "sim",
+            "eventnode",
+            "--config",
+            str(conf),
+            "--total",
+            str(TOTAL),
+            "--pad",
+            "120",
+        ]
+    )
 
 
 def test_ten_thousand_events_survive_restarts_and_kill_9(
-        make_central: Any, sqlite_url: str, broker: Mosquitto, tmp_path: Path) -> None:
+    make_central: Any, sqlite_url: str, broker: Mosquitto, tmp_path: Path
+) -> None:
     central: Central = make_central(sqlite_url)
     with Session(central.services.engine) as s:
         registry.register(s, device_id="sim-e2e", kind="sim", now=SystemClock().now())
     conf = tmp_path / "node.toml"
-    conf.write_text(f'device_id = "sim-e2e"\nkind = "sim"\ndata_dir = "{tmp_path / "node"}"\n'
-                    f'broker_port = {broker.port}\nlog_level = "WARNING"\n', encoding="utf-8")
+    conf.write_text(
+        f'device_id = "sim-e2e"\nkind = "sim"\ndata_dir = "{tmp_path / "node"}"\n'
+        f'broker_port = {broker.port}\nlog_level = "WARNING"\n',
+        encoding="utf-8",
+    )
     node = start_node(conf)
     try:
         wait_until(lambda: count(central) >= 2000, 60, "2,000 events")
@@ -66,14 +86,19 @@ def test_ten_thousand_events_survive_restarts_and_kill_9(
         node.send_signal(signal.SIGTERM)
         node.wait(timeout=15)
     with central.services.engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT id, body FROM event WHERE device = 'sim-e2e' ORDER BY seq")).all()
+        rows = conn.execute(
+            sa.text("SELECT id, body FROM event WHERE device = 'sim-e2e' ORDER BY seq")
+        ).all()
     import json  # noqa: PLC0415
 
-    seqs = [json.loads(body)["seq"] if isinstance(body, str) else body["seq"]
-            for _, body in rows]
+    seqs = [
+        json.loads(body)["seq"] if isinstance(body, str) else body["seq"]
+        for _, body in rows
+    ]
     assert len(rows) == TOTAL, f"expected {TOTAL} events, got {len(rows)}"
     assert len({r[0] for r in rows}) == TOTAL, "an event id was stored twice"
-    assert seqs == list(range(1, TOTAL + 1)), "events are missing, doubled or out of order"
+    assert seqs == list(range(1, TOTAL + 1)), (
+        "events are missing, doubled or out of order"
+    )
     ids = [r[0] for r in rows]
     assert ids == sorted(ids), "UUIDv7 ids are not in per-node order"

@@ -1,3 +1,4 @@
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,10 +20,15 @@ from edge.protocol import (
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.text(max_size=20)
     | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 bodies = st.dictionaries(st.text(max_size=12), json_values, max_size=6)
@@ -45,19 +51,20 @@ def test_round_trip(body: dict[str, object], when: datetime) -> None:
 
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_raise_only_payload_error(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(PayloadError):
         decode(raw)
-    except PayloadError:
-        pass
 
 
-@given(st.dictionaries(st.sampled_from(["v", "id", "device", "ts", "type", "body", "x"]),
-                       json_values, max_size=7))
+@given(
+    st.dictionaries(
+        st.sampled_from(["v", "id", "device", "ts", "type", "body", "x"]),
+        json_values,
+        max_size=7,
+    )
+)
 def test_arbitrary_objects_raise_only_payload_error(data: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(PayloadError):
         decode(json.dumps(data).encode())
-    except PayloadError:
-        pass
 
 
 def test_wire_shape_is_the_documented_one() -> None:
@@ -68,19 +75,23 @@ def test_wire_shape_is_the_documented_one() -> None:
     assert uuid.UUID(data["id"]).version == 7
 
 
-@pytest.mark.parametrize(("raw", "field", "reason", "words"), [
-    (good(v=2), "v", "version", "expected schema v1, got v2"),
-    (good(id=str(uuid.uuid4())), "id", "schema", "UUIDv7"),
-    (good(ts="2026-11-29T08:00:00"), "ts", "schema", "naive"),
-    (good(ts=1764403200), "ts", "schema", "ts"),
-    (good(device="Bad/Id"), "device", "schema", "device"),
-    (good(body=[1, 2]), "body", "schema", "body"),
-    (good(extra=1), "extra", "schema", "extra"),
-    (b"{not json", "", "json", "invalid JSON"),
-    (b"\xff\xfe", "", "json", "invalid JSON"),
-])
-def test_junk_names_the_field_and_what_arrived(raw: bytes, field: str, reason: str,
-                                               words: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "field", "reason", "words"),
+    [
+        (good(v=2), "v", "version", "expected schema v1, got v2"),
+        (good(id=str(uuid.uuid4())), "id", "schema", "UUIDv7"),
+        (good(ts="2026-11-29T08:00:00"), "ts", "schema", "naive"),
+        (good(ts=1764403200), "ts", "schema", "ts"),
+        (good(device="Bad/Id"), "device", "schema", "device"),
+        (good(body=[1, 2]), "body", "schema", "body"),
+        (good(extra=1), "extra", "schema", "extra"),
+        (b"{not json", "", "json", "invalid JSON"),
+        (b"\xff\xfe", "", "json", "invalid JSON"),
+    ],
+)
+def test_junk_names_the_field_and_what_arrived(
+    raw: bytes, field: str, reason: str, words: str
+) -> None:
     with pytest.raises(PayloadError, match=words) as info:
         decode(raw)
     assert info.value.field == field

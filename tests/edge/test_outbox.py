@@ -51,8 +51,8 @@ def test_survives_kill_9_of_the_writer(tmp_path: Path) -> None:
 def test_full_budget_drops_oldest_telemetry_first(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3", max_bytes=100)
     box.put([ev(n, kind="telemetry") for n in range(5)])  # 50 bytes telemetry
-    box.put([ev(10 + n) for n in range(4)])                # 40 bytes events
-    box.put([ev(20, size=30)])                             # needs 20 bytes freed
+    box.put([ev(10 + n) for n in range(4)])  # 40 bytes events
+    box.put([ev(20, size=30)])  # needs 20 bytes freed
     kinds = [s.topic for s in box.peek(100)]
     assert "bl/v1/a/event/t0" not in kinds
     assert "bl/v1/a/event/t1" not in kinds
@@ -89,7 +89,9 @@ def test_refused_entries_go_to_dead_letters(tmp_path: Path) -> None:
     assert box.dead() == [(first.seq, first.topic, "Not authorized")]
 
 
-@pytest.mark.parametrize(("kw", "words"), [({"kind": "log"}, "kind"), ({"qos": 2}, "qos")])
+@pytest.mark.parametrize(
+    ("kw", "words"), [({"kind": "log"}, "kind"), ({"qos": 2}, "qos")]
+)
 def test_entry_validates_itself(kw: dict[str, object], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         Entry(topic="t", payload=b"", **kw)  # type: ignore[arg-type]
