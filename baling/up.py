@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -57,6 +58,57 @@ def _node_config(data_dir: Path, device_id: str, kind: str, port: int) -> Path:
     return path
 
 
+def _start_nodes(data_dir: Path, port: int) -> list[subprocess.Popen[bytes]]:
+    nodes = []
+    for kind in NODE_KINDS:
+        device_id = f"{kind.replace('_', '-')}-1"
+        conf = _node_config(data_dir, device_id, kind, port)
+        nodes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "baling.cli",
+                    "node",
+                    kind,
+                    "--config",
+                    str(conf),
+                ]
+            )
+        )
+    return nodes
+
+
+def _stop_nodes(nodes: list[subprocess.Popen[bytes]]) -> None:
+    for proc in nodes:
+        proc.terminate()
+    for proc in nodes:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _greet(host: str, port: int, data_dir: Path, creds: tuple[str, str] | None) -> None:
+    print(f"central: http://{host}:{port}/console/   (API: /docs, metrics: /metrics)")
+    if creds:
+        where = data_dir / "admin-password.txt"
+        print(f"login:   {creds[0]} / {creds[1]}   (also in {where})")
+    else:
+        print(f"login:   admin / see {data_dir / 'admin-password.txt'}")
+    print(f"nodes:   {', '.join(NODE_KINDS)} (simulated); Ctrl-C stops everything")
+
+
+def _wait_for_ctrl_c(web: threading.Thread) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if not web.is_alive():
+            print("baling up: the web server stopped; shutting down", file=sys.stderr)
+            return
+
+
 def up(*, data_dir: Path, http_port: int, host: str = "127.0.0.1") -> int:
     """Run everything until Ctrl-C; return the exit status."""
     logs.configure("WARNING")
@@ -98,51 +150,13 @@ def up(*, data_dir: Path, http_port: int, host: str = "127.0.0.1") -> int:
     )
     web = threading.Thread(target=server.run, name="http", daemon=True)
     web.start()
-    nodes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "baling.cli",
-                "node",
-                kind,
-                "--config",
-                str(
-                    _node_config(
-                        data_dir, f"{kind.replace('_', '-')}-1", kind, broker.port
-                    )
-                ),
-            ]
-        )
-        for kind in NODE_KINDS
-    ]
-    print(
-        f"central: http://{host}:{http_port}/console/"
-        "   (API docs: /docs, metrics: /metrics)"
-    )
-    if creds:
-        print(
-            f"login:   {creds[0]} / {creds[1]}"
-            f"   (also in {data_dir / 'admin-password.txt'})"
-        )
-    else:
-        print(f"login:   admin / see {data_dir / 'admin-password.txt'}")
-    print(f"nodes:   {', '.join(NODE_KINDS)} (simulated); Ctrl-C stops everything")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        if not web.is_alive():
-            print("baling up: the web server stopped; shutting down", file=sys.stderr)
-            break
+    while not server.started and web.is_alive():  # print the URL once it answers
+        time.sleep(0.05)
+    nodes = _start_nodes(data_dir, broker.port)
+    _greet(host, http_port, data_dir, creds)
+    _wait_for_ctrl_c(web)
     print("stopping…")
-    for proc in nodes:
-        proc.terminate()
-    for proc in nodes:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    _stop_nodes(nodes)
     server.should_exit = True
     web.join(timeout=10)
     central.stop()

@@ -1,0 +1,130 @@
+"""The console in a real browser (Debian's Chromium, driven by Playwright).
+
+Logs in, sees a node online, and watches it go offline live (SSE) without a
+reload. Screenshots are kept under ``artifacts/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import uvicorn
+from sqlmodel import Session
+
+from baling.broker import free_port
+from central import registry
+from central.auth import create_operator
+from edge import NodeSettings, SystemClock, build_agent
+from firmware_sim.eventnode import SimAgent
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from baling.broker import Mosquitto
+    from central.main import Central
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed; the test command installs it")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(locale="zh-CN")
+        yield page
+        browser.close()
+
+
+def test_device_page_updates_live(
+    make_central: Any,
+    sqlite_url: str,
+    broker: Mosquitto,
+    tmp_path: Path,
+    browser_page: Any,
+) -> None:
+    central: Central = make_central(sqlite_url)
+    clock = SystemClock()
+    with Session(central.services.engine) as s:
+        create_operator(
+            s, username="ops", password=PASSWORD, role="admin", now=clock.now()
+        )
+        registry.register(
+            s, device_id="sim-1", kind="sim", site="rongjiawan", now=clock.now()
+        )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(central.app, port=port, log_level="warning"))
+    web = threading.Thread(target=server.run, daemon=True)
+    web.start()
+    while not server.started:
+        time.sleep(0.05)
+    agent = build_agent(
+        SimAgent,
+        NodeSettings(
+            device_id="sim-1",
+            kind="sim",
+            data_dir=tmp_path / "n",
+            broker_port=broker.port,
+            heartbeat_s=1,
+        ),
+    )
+    stop = threading.Event()
+    node = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    node.start()
+    page = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/console/")
+        page.fill("input[name=username]", "ops")
+        page.fill("input[name=password]", "wrong password!")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=用户名或密码错误")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        badge = page.locator("#dev-sim-1 [data-field=online]")
+        page.wait_for_selector("#live.on")
+        deadline = time.monotonic() + 15
+        while badge.inner_text() != "在线" and time.monotonic() < deadline:
+            page.reload()
+            page.wait_for_selector("#dev-sim-1")
+        assert badge.inner_text() == "在线"
+        page.wait_for_selector("#live.on")
+        page.screenshot(
+            path=str(ARTIFACTS / "console-devices-online.png"), full_page=True
+        )
+        stop.set()
+        node.join(10)
+        # No reload from here: the change must arrive over the live stream.
+        page.wait_for_function(
+            "document.querySelector('#dev-sim-1 [data-field=online]')"
+            ".textContent === '离线'",
+            timeout=15000,
+        )
+        page.screenshot(
+            path=str(ARTIFACTS / "console-devices-offline.png"), full_page=True
+        )
+        assert "巴陵" in page.title()
+    finally:
+        stop.set()
+        server.should_exit = True
+        web.join(10)

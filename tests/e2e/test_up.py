@@ -1,0 +1,82 @@
+"""``baling up`` as a person runs it: one command, a console URL, a login, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from baling.broker import free_port
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+
+def _get(url: str, token: str) -> Any:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - our own loopback server
+        return json.loads(resp.read())
+
+
+def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "baling.cli",
+            "up",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--http-port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        while not any(line.startswith("nodes:") for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"baling up exited early: {''.join(lines)}"
+            lines.append(line)
+        out = "".join(lines)
+        broker_line = r"^broker:  Mosquitto .* on 127\.0\.0\.1:\d+$"
+        assert re.search(broker_line, out, re.MULTILINE), out
+        assert f"http://127.0.0.1:{port}/console/" in out
+        login = re.search(r"^login:   (\S+) / (\S+)", out, re.MULTILINE)
+        assert login, out
+        form = urllib.parse.urlencode(
+            {"username": login[1], "password": login[2]}
+        ).encode()
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/v1/auth/token", data=form, timeout=5
+        ) as resp:
+            token = json.loads(resp.read())["access_token"]
+        deadline = time.monotonic() + 20
+        device: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            device = _get(f"http://127.0.0.1:{port}/api/v1/devices/sim-1", token)
+            if device["online"] and not device["drift"]:
+                break
+            time.sleep(0.3)
+        assert device["online"] is True
+        assert device["drift"] is False
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest
+    assert "stopped." in rest
+    assert (tmp_path / "data" / "admin-password.txt").stat().st_mode & 0o777 == 0o600
