@@ -69,6 +69,7 @@ class _Batch:
     seen: dict[str, datetime] = field(default_factory=dict)
     states: dict[str, tuple[StateBody, datetime]] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
+    channels: Counter[str] = field(default_factory=Counter)
     repeats: int = 0
 
 
@@ -106,6 +107,10 @@ class IngestWorker:
         self._next_sweep = 0.0
         self._dialect = engine.dialect.name
         self.taken = 0  # messages this worker committed (and then acknowledged)
+        # last_seen is written at most this often per device unless its state
+        # changes: presence needs seconds, not a row update per event.
+        self.seen_every = timedelta(seconds=5)
+        self._seen_written: dict[str, datetime] = {}
 
     def start(self) -> None:
         """Connect and start the worker thread."""
@@ -126,21 +131,21 @@ class IngestWorker:
 
     # -- loop ------------------------------------------------------------------
     def _collect(self) -> list[Received]:
+        """Read from the link in this thread until a batch is full or due."""
         out: list[Received] = []
         deadline = time.monotonic() + self.flush_s
-        while len(out) < self.batch:
-            timeout = deadline - time.monotonic()
-            try:
-                item = (
-                    self.bus.inbox.get_nowait()
-                    if timeout <= 0
-                    else self.bus.inbox.get(timeout=timeout)
-                )
-            except queue.Empty:
-                break
-            if isinstance(item, Received):
-                out.append(item)
-        return out
+        while True:
+            while len(out) < self.batch:
+                try:
+                    item = self.bus.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, Received):
+                    out.append(item)
+            remaining = deadline - time.monotonic()
+            if len(out) >= self.batch or remaining <= 0 or self._stop.is_set():
+                return out
+            self.bus.poll(min(remaining, 0.05))
 
     def _run(self) -> None:
         backoff = Backoff(initial=0.2, cap=5.0)
@@ -160,7 +165,7 @@ class IngestWorker:
                         len(pending),
                         delay,
                     )
-                    self._stop.wait(delay)
+                    self._idle(delay)
                     continue
                 backoff.reset()
                 for msg in pending:
@@ -172,6 +177,12 @@ class IngestWorker:
                     self.sweep()
                 except sa.exc.SQLAlchemyError as exc:
                     logger.warning("Presence sweep failed: %s", exc)
+
+    def _idle(self, seconds: float) -> None:
+        """Wait, still serving the link (keepalive) while the database recovers."""
+        until = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < until:
+            self.bus.poll(min(0.1, max(0.0, until - time.monotonic())))
 
     # -- one batch ---------------------------------------------------------------
     def process(self, msgs: list[Received]) -> None:
@@ -195,6 +206,8 @@ class IngestWorker:
             session.commit()
         for reason, n in batch.rejected.items():
             self.metrics.rejected.labels(reason).inc(n)
+        for channel, n in batch.channels.items():
+            self.metrics.received.labels(channel).inc(n)
         self.metrics.stored.inc(inserted)
         self.metrics.duplicates.inc(len(batch.events) - inserted + batch.repeats)
         self.taken += len(msgs)
@@ -220,7 +233,7 @@ class IngestWorker:
 
     def _sort(self, acc: Accepted, now: datetime, batch: _Batch) -> None:
         env = acc.envelope
-        self.metrics.received.labels(acc.channel).inc()
+        batch.channels[acc.channel] += 1
         if env.device not in self._known:
             self._reject(
                 f"bl/v1/{env.device}/{acc.channel}",
@@ -252,13 +265,15 @@ class IngestWorker:
             return 0
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         table: sa.Table = Event.__table__  # type: ignore[attr-defined]
+        # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT
+        # (one statement, one release of the GIL) instead of a row-by-row
+        # executemany, and tells which ids were new.
         stmt = (
             insert(table)
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(table.c.id)
         )
-        rows = session.execute(stmt, list(batch.events.values())).all()
-        return len(rows)
+        return len(session.execute(stmt, list(batch.events.values())).all())
 
     def _update_devices(self, session: Session, batch: _Batch) -> list[dict[str, Any]]:
         changed: list[dict[str, Any]] = []
@@ -266,6 +281,11 @@ class IngestWorker:
         for device, when in batch.seen.items():
             values: dict[str, Any] = {"last_seen": when}
             state = batch.states.get(device)
+            written = self._seen_written.get(device)
+            recent = written is not None and when - written < self.seen_every
+            if state is None and recent:
+                continue
+            self._seen_written[device] = when
             if state is not None:
                 body = state[0]
                 values.update(
@@ -332,6 +352,7 @@ def make_ingest_link(
         clean_start=False,
         session_expiry=7 * 24 * 3600,
         manual_ack=True,
+        threaded=False,  # the worker drives the socket itself: no GIL ping-pong
         receive_maximum=inflight,
         inflight=100,
     )

@@ -15,6 +15,7 @@ import queue
 import random
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -189,6 +190,7 @@ class PahoBus:
         manual_ack: bool = False,
         receive_maximum: int | None = None,
         backoff: Backoff | None = None,
+        threaded: bool = True,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
@@ -207,6 +209,10 @@ class PahoBus:
         self._up = threading.Event()
         self._subscribed = threading.Event()
         self._link = 0
+        self._threaded = threaded
+        self._socket_open = False
+        self._connected_once = False
+        self._retry_at = 0.0
         self._link_lock = threading.RLock()  # paho may call back into us inside ack()
         self._thread: threading.Thread | None = None
         self._client = paho.Client(
@@ -340,10 +346,15 @@ class PahoBus:
         return self._subscribed.wait(timeout)
 
     def start(self) -> None:
-        """Start the network thread; it connects and keeps reconnecting."""
+        """Start the network thread; it connects and keeps reconnecting.
+
+        A ``threaded=False`` link starts no thread: the owner calls :meth:`poll`.
+        """
         if self._thread is not None:
             raise BusError("expected a stopped link, got one already started")
         self._stop.clear()
+        if not self._threaded:
+            return
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
         self._thread.start()
 
@@ -363,52 +374,71 @@ class PahoBus:
         )
 
     def _run(self) -> None:
-        connected_once = False
         while not self._stop.is_set():
-            try:
-                if connected_once:
-                    self._client.reconnect()
-                else:
-                    self._connect()
-                    connected_once = True
-            except (OSError, ssl.SSLError) as exc:
-                delay = self._backoff.next()
-                logger.warning(
-                    "Cannot reach %s:%s (%s); retrying in %.1fs",
-                    self._conn.host,
-                    self._conn.port,
-                    exc,
-                    delay,
-                )
-                self.inbox.put(LinkDown(reason=str(exc)))
-                self._stop.wait(delay)
-                continue
-            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
-            while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                rc = self._client.loop(timeout=0.1)
-            if self._up.is_set():
-                self._on_disconnect(
-                    self._client,
-                    None,
-                    None,
-                    ReasonCode(PacketTypes.DISCONNECT, identifier=0x80),
-                    None,
-                )
-            if not self._stop.is_set():
-                self._stop.wait(self._backoff.next())
+            self.poll(0.1)
+
+    def poll(self, timeout: float) -> None:
+        """Drive the link once: (re)connect when due, else read and write.
+
+        The network thread calls this in a loop. A link built with
+        ``threaded=False`` has no such thread: its owner calls ``poll`` from
+        its own loop, so the MQTT work and the owner's work never contend for
+        the GIL (the ingest worker does this).
+        """
+        if self._socket_open:
+            rc = self._client.loop(timeout=timeout)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._lost()
+            return
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            self._stop.wait(min(wait, timeout))
+            return
+        try:
+            if self._connected_once:
+                self._client.reconnect()
+            else:
+                self._connect()
+                self._connected_once = True
+        except (OSError, ssl.SSLError) as exc:
+            delay = self._backoff.next()
+            logger.warning(
+                "Cannot reach %s:%s (%s); retrying in %.1fs",
+                self._conn.host,
+                self._conn.port,
+                exc,
+                delay,
+            )
+            self.inbox.put(LinkDown(reason=str(exc)))
+            self._retry_at = time.monotonic() + delay
+            return
+        self._socket_open = True
+
+    def _lost(self) -> None:
+        if self._up.is_set():
+            self._on_disconnect(
+                self._client,
+                None,
+                None,
+                ReasonCode(PacketTypes.DISCONNECT, identifier=0x80),
+                None,
+            )
+        self._socket_open = False
+        self._retry_at = time.monotonic() + self._backoff.next()
 
     def stop(self) -> None:
-        """Disconnect cleanly and join the network thread."""
+        """Disconnect cleanly (no last will) and stop the network thread."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
         if self._up.is_set():
             self._client.disconnect()
             for _ in range(10):  # let DISCONNECT leave the socket
                 if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
         self._up.clear()
+        self._socket_open = False
 
     def publish(
         self,

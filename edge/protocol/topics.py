@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from edge.protocol.errors import TopicError
 
@@ -123,6 +124,7 @@ _CHANNELS_WITH_NAME = {"event", "cmd"}
 _CHANNELS_PLAIN = {"state", "telemetry", "config", "reply"}
 
 
+@lru_cache(maxsize=65536)  # a county has a bounded set of topics; parsing is hot
 def parse(topic: str) -> Topic:
     """Parse a Baling topic.
 
