@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", type=Path, default=Path("data"))
     up.add_argument("--http-port", type=int, default=8000)
     up.add_argument("--host", default="127.0.0.1")
+    up.add_argument(
+        "--embedded-broker",
+        action="store_true",
+        help="use the embedded broker even when Mosquitto is installed",
+    )
     sub.add_parser("central", help="run central (settings from CENTRAL_* variables)")
     node = sub.add_parser("node", help="run one node")
     node.add_argument("kind")
@@ -85,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from baling.up import up  # noqa: PLC0415 - central's deps load only when needed
 
-        return up(data_dir=args.data_dir, http_port=args.http_port, host=args.host)
+        return up(
+            data_dir=args.data_dir,
+            http_port=args.http_port,
+            host=args.host,
+            embedded_broker=args.embedded_broker,
+        )
     if args.command == "central":
         from pydantic import ValidationError  # noqa: PLC0415
 

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from baling.broker import Mosquitto, mosquitto_path
 from baling.cli import NODE_KINDS
+from baling.minibroker import MiniBroker
 from central import registry
 from central.errors import ConflictError
 from central.main import Central, bootstrap_admin, default_sqlite_url
@@ -109,21 +110,29 @@ def _wait_for_ctrl_c(web: threading.Thread) -> None:
             return
 
 
-def up(*, data_dir: Path, http_port: int, host: str = "127.0.0.1") -> int:
+def up(
+    *,
+    data_dir: Path,
+    http_port: int,
+    host: str = "127.0.0.1",
+    embedded_broker: bool = False,
+) -> int:
     """Run everything until Ctrl-C; return the exit status."""
     logs.configure("WARNING")
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if mosquitto_path() is None:
+    broker: Mosquitto | MiniBroker
+    if mosquitto_path() is not None and not embedded_broker:
+        broker = Mosquitto(data_dir=data_dir / "broker")
+        broker.start()
+        print(f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{broker.port}")
+    else:
+        broker = MiniBroker()
+        broker.start()
         print(
-            "baling up: Mosquitto is not installed. "
-            "Run: sudo apt-get install mosquitto",
-            file=sys.stderr,
+            f"broker:  embedded (pure Python, in memory) on 127.0.0.1:{broker.port}"
+            " - install Mosquitto for persistence across restarts"
         )
-        return 2
-    broker = Mosquitto(data_dir=data_dir / "broker")
-    broker.start()
-    print(f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{broker.port}")
     settings = CentralSettings(
         database_url=default_sqlite_url(data_dir),
         jwt_secret=_secret(data_dir / "jwt-secret"),

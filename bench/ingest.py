@@ -55,12 +55,18 @@ def make_events(n: int) -> list[tuple[str, bytes]]:
 
 
 def publish_all(port: int, events: list[tuple[str, bytes]]) -> None:
-    """Publish QoS 1 and wait until the broker acknowledged every message."""
+    """Publish QoS 1 and wait until the broker acknowledged every message.
+
+    At most 10,000 are outstanding at once: paho stalls when its 65,535
+    message ids are all queued.
+    """
     done = threading.Event()
+    window = threading.BoundedSemaphore(10_000)
     acked = [0]
 
     def on_publish(*_args: object) -> None:
         acked[0] += 1
+        window.release()
         if acked[0] == len(events):
             done.set()
 
@@ -73,6 +79,7 @@ def publish_all(port: int, events: list[tuple[str, bytes]]) -> None:
     client.connect("127.0.0.1", port)
     client.loop_start()
     for topic, payload in events:
+        window.acquire()
         client.publish(topic, payload, qos=1)
     if not done.wait(300):
         raise RuntimeError(f"publisher: only {acked[0]} of {len(events)} acknowledged")

@@ -28,8 +28,12 @@ def _get(url: str, token: str) -> Any:
         return json.loads(resp.read())
 
 
-def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
+def test_baling_up_runs_everything_and_stops_cleanly(
+    tmp_path: Path, broker: str
+) -> None:
     port = free_port()
+    extra = ["--embedded-broker"] if broker == "embedded" else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -40,6 +44,7 @@ def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
             str(tmp_path / "data"),
             "--http-port",
             str(port),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -53,7 +58,8 @@ def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
             assert line, f"baling up exited early: {''.join(lines)}"
             lines.append(line)
         out = "".join(lines)
-        broker_line = r"^broker:  Mosquitto .* on 127\.0\.0\.1:\d+$"
+        name = "Mosquitto" if broker == "mosquitto" else "embedded"
+        broker_line = rf"^broker:  {name} .* on 127\.0\.0\.1:\d+"
         assert re.search(broker_line, out, re.MULTILINE), out
         assert f"http://127.0.0.1:{port}/console/" in out
         login = re.search(r"^login:   (\S+) / (\S+)", out, re.MULTILINE)
