@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
+import threading
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -135,18 +137,32 @@ class Central:
         self.services.engine.dispose()
 
     def serve(self) -> None:
-        """Run HTTP in this thread until SIGINT/SIGTERM, with ingest around it."""
+        """Run HTTP and ingest until SIGINT/SIGTERM, then stop both cleanly.
+
+        uvicorn runs in a thread so that the signal reaches us, not uvicorn
+        (which re-raises it after its own shutdown and would skip ours).
+        """
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
         self.start()
+        config = uvicorn.Config(
+            self.app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level="warning",
+        )
+        server = uvicorn.Server(config)
+        web = threading.Thread(target=server.run, name="http", daemon=True)
+        web.start()
         try:
-            config = uvicorn.Config(
-                self.app,
-                host=self.settings.http_host,
-                port=self.settings.http_port,
-                log_level="warning",
-            )
-            uvicorn.Server(config).run()
+            while not stop.wait(0.5) and web.is_alive():
+                pass
         finally:
+            server.should_exit = True
+            web.join(timeout=10)
             self.stop()
+            logger.info("Central stopped")
 
 
 def default_sqlite_url(data_dir: Path) -> str:
