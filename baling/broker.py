@@ -80,7 +80,12 @@ class Mosquitto:
     """A mosquitto process we own."""
 
     def __init__(
-        self, *, data_dir: Path, port: int | None = None, binary: str | None = None
+        self,
+        *,
+        data_dir: Path,
+        port: int | None = None,
+        binary: str | None = None,
+        conf: Path | None = None,
     ) -> None:
         found = binary or mosquitto_path()
         if found is None:
@@ -88,7 +93,8 @@ class Mosquitto:
         self.binary = found
         self.port = port or free_port()
         self.data_dir = data_dir
-        self.conf = write_config(
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.conf = conf or write_config(
             data_dir / "mosquitto.conf", port=self.port, data_dir=data_dir / "persist"
         )
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,4 +1,7 @@
-"""Not built yet: see the open issue for this capability.
+"""Provisioning and fleet security (issue 3, in progress).
 
-Nothing here pretends to work.
+Built so far: the fleet CA (:mod:`provisioning.ca`) and the mutual-TLS
+Mosquitto configuration with per-node topic rights
+(:mod:`provisioning.brokerconf`). Enrolment codes, signed commands, audit
+and backup are still to come.
 """
