@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         help="use the embedded broker even when Mosquitto is installed",
     )
     sub.add_parser("central", help="run central (settings from CENTRAL_* variables)")
+    audit = sub.add_parser("audit", help="the audit log (CENTRAL_* settings)")
+    audit.add_argument("what", choices=["verify"])
     node = sub.add_parser("node", help="run one node")
     node.add_argument("kind")
     node.add_argument("--config", type=Path, required=True)
@@ -84,6 +87,24 @@ def run_node(kind: str, config: Path, **extra: Any) -> int:  # noqa: ANN401
     return 0
 
 
+def audit_verify() -> int:
+    """Verify the audit chain named by CENTRAL_DATABASE_URL; 1 names the bad record."""
+    from central.auditlog import load_or_create_key, verify_stored  # noqa: PLC0415
+    from central.db import make_engine  # noqa: PLC0415
+
+    url = os.environ.get("CENTRAL_DATABASE_URL")
+    if not url:
+        print("baling audit: set CENTRAL_DATABASE_URL", file=sys.stderr)
+        return 2
+    data_dir = Path(os.environ.get("CENTRAL_DATA_DIR", "data"))
+    finding = verify_stored(make_engine(url), load_or_create_key(data_dir))
+    if finding is None:
+        print("audit log intact")
+        return 0
+    print(f"audit log broken at {finding}")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
@@ -112,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap_admin(central.services)
         central.serve()
         return 0
+    if args.command == "audit":
+        return audit_verify()
     if args.command == "node":
         return run_node(args.kind, args.config)
     return run_node("sim", args.config, total=args.total, pad=args.pad)

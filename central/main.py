@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from central import twin
 from central.api.deps import Services
 from central.app import create_app
+from central.auditlog import AuditLog, load_or_create_key
 from central.auth import create_operator
 from central.db import make_engine, migrate
 from central.ingest import IngestWorker, make_ingest_link
@@ -80,7 +81,9 @@ class Central:
             port=settings.broker_port,
             clock=self.clock,
         )
+        audit = AuditLog(engine, load_or_create_key(settings.data_dir))
         self.services = Services(
+            audit=audit,
             settings=settings,
             engine=engine,
             metrics=Metrics(),

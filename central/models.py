@@ -90,3 +90,26 @@ class PolicyLayer(SQLModel, table=True):
 def as_utc(value: datetime) -> datetime:
     """Return ``value`` in UTC; SQLite hands back naive UTC times."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AuditRecord(SQLModel, table=True):
+    """One link of the hash-chained audit log (append-only)."""
+
+    seq: int = Field(primary_key=True)
+    ts: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    actor: str = Field(index=True, max_length=64)
+    action: str = Field(index=True, max_length=64)
+    target: str = Field(default="", index=True, max_length=128)
+    detail: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed head of the audit chain."""
+
+    seq: int = Field(primary_key=True)
+    hash: str = Field(max_length=64)
+    signature: str = Field(max_length=256)

@@ -46,6 +46,9 @@ def login(
     try:
         principal = auth.authenticate(session, form.username, form.password)
     except AuthError as exc:
+        services.audit.append(
+            actor=form.username[:64], action="login.failed", now=services.clock.now()
+        )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             str(exc),
@@ -80,6 +83,13 @@ def add_operator(
         username=body.username,
         password=body.password,
         role=body.role,
+        now=services.clock.now(),
+    )
+    services.audit.append(
+        actor=_admin.username,
+        action="operator.create",
+        target=op.username,
+        detail={"role": op.role},
         now=services.clock.now(),
     )
     return {"username": op.username, "role": op.role}

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from central.auditlog import AuditLog
 from central.auth import Principal, read_token
 from central.errors import AuthError
 from central.link import CentralLink
@@ -29,6 +30,7 @@ class Services:
     metrics: Metrics
     clock: Clock
     broadcaster: Broadcaster
+    audit: AuditLog
     link: CentralLink | None = None
 
 

@@ -78,7 +78,7 @@ def list_devices(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def register_device(
-    body: DeviceIn, services: ServicesDep, session: SessionDep, _p: Technician
+    body: DeviceIn, services: ServicesDep, session: SessionDep, who: Technician
 ) -> dict[str, Any]:
     """Register a device and publish its desired configuration."""
     device = registry.register(
@@ -89,6 +89,13 @@ def register_device(
         groups=body.groups,
         lat=body.lat,
         lon=body.lon,
+        now=services.clock.now(),
+    )
+    services.audit.append(
+        actor=who.username,
+        action="device.register",
+        target=device.id,
+        detail=body.model_dump(),
         now=services.clock.now(),
     )
     if services.link is not None:
@@ -108,10 +115,18 @@ def patch_device(
     body: DevicePatch,
     services: ServicesDep,
     session: SessionDep,
-    _p: Technician,
+    who: Technician,
 ) -> dict[str, Any]:
     """Move a device to another site or groups; its configuration follows."""
-    registry.update(session, device_id, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    registry.update(session, device_id, changes)
+    services.audit.append(
+        actor=who.username,
+        action="device.update",
+        target=device_id,
+        detail=changes,
+        now=services.clock.now(),
+    )
     if services.link is not None:
         twin.reconcile(session, services.link, only=[device_id])
     return registry.view(registry.get(session, device_id))
@@ -169,11 +184,18 @@ def run_command(
     body: CommandIn,
     services: ServicesDep,
     session: SessionDep,
-    _p: Technician,
+    who: Technician,
 ) -> dict[str, Any]:
     """Send a command and return the node's reply (or its refusal)."""
     registry.get(session, device_id)
     if services.link is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no broker link")
+    services.audit.append(
+        actor=who.username,
+        action="command.send",
+        target=f"{device_id}/{name}",
+        detail={"args": body.args},
+        now=services.clock.now(),
+    )
     reply = services.link.command(device_id, name, body.args, timeout=body.timeout_s)
     return reply.model_dump()

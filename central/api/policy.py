@@ -68,6 +68,13 @@ def put_layer(
         author=principal.username,
         now=services.clock.now(),
     )
+    services.audit.append(
+        actor=principal.username,
+        action="policy.put",
+        target=f"{scope}/{target}",
+        detail={"version": row.version, "values": values},
+        now=services.clock.now(),
+    )
     published = 0
     if services.link is not None:
         published = twin.reconcile(session, services.link)

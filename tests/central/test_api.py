@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from central.api.deps import Services
 from central.app import create_app
+from central.auditlog import AuditLog
 from central.auth import create_operator
 from central.db import make_engine, migrate
 from central.live import Broadcaster
@@ -32,6 +34,7 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
         database_url=db_url, jwt_secret="s" * 40, data_dir=tmp_path
     )
     svc = Services(
+        audit=AuditLog(engine, Ed25519PrivateKey.generate(), checkpoint_every=3),
         settings=settings,
         engine=engine,
         metrics=Metrics(),
@@ -214,3 +217,25 @@ def test_weak_secret_fails_fast(tmp_path: Path) -> None:
             jwt_secret="changeme" + " " * 30,
             data_dir=tmp_path,
         )
+
+
+def test_operator_actions_are_audited(client: TestClient) -> None:
+    admin, tech = login(client, "admin"), login(client, "technician")
+    client.post(
+        "/api/v1/auth/token", data={"username": "admin", "password": "wrong pw!"}
+    )
+    client.post("/api/v1/devices", headers=tech, json={"id": "sim-1", "kind": "sim"})
+    client.put("/api/v1/policy/fleet/*", headers=tech, json={"heartbeat_s": 20})
+    client.patch("/api/v1/devices/sim-1", headers=tech, json={"site": "rjw"})
+    records = client.get("/api/v1/audit", headers=admin).json()
+    assert [r["action"] for r in records] == [
+        "device.update",
+        "policy.put",
+        "device.register",
+        "login.failed",
+    ]
+    assert records[0]["actor"] == "technician"
+    only = client.get("/api/v1/audit?action=policy.put", headers=admin).json()
+    assert [r["target"] for r in only] == ["fleet/*"]
+    assert client.get("/api/v1/audit/verify", headers=admin).json() == {"ok": True}
+    assert client.get("/api/v1/audit", headers=tech).status_code == 403
