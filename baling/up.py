@@ -28,6 +28,7 @@ from central.errors import ConflictError
 from central.main import Central, bootstrap_admin, default_sqlite_url
 from central.settings import CentralSettings
 from edge import logs
+from edge.protocol.signing import public_key_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,24 +47,30 @@ def _secret(path: Path) -> str:
     return value
 
 
-def _node_config(data_dir: Path, device_id: str, kind: str, port: int) -> Path:
+def _node_config(
+    data_dir: Path, device_id: str, kind: str, port: int, command_key: str
+) -> Path:
     node_dir = data_dir / "nodes" / device_id
     node_dir.mkdir(parents=True, exist_ok=True)
     path = node_dir / "node.toml"
     path.write_text(
         f'device_id = "{device_id}"\nkind = "{kind}"\n'
         f'data_dir = "{node_dir.resolve()}"\n'
-        f'broker_host = "127.0.0.1"\nbroker_port = {port}\nheartbeat_s = 10\n',
+        f'broker_host = "127.0.0.1"\nbroker_port = {port}\nheartbeat_s = 10\n'
+        f'command_keys = ["{command_key}"]\nrequire_signed_commands = true\n',
         encoding="utf-8",
     )
     return path
 
 
-def _start_nodes(data_dir: Path, port: int) -> list[subprocess.Popen[bytes]]:
+def _start_nodes(
+    data_dir: Path, port: int, command_key: str
+) -> list[subprocess.Popen[bytes]]:
+    """One node per built kind; each trusts central's command key from the start."""
     nodes = []
     for kind in NODE_KINDS:
         device_id = f"{kind.replace('_', '-')}-1"
-        conf = _node_config(data_dir, device_id, kind, port)
+        conf = _node_config(data_dir, device_id, kind, port, command_key)
         nodes.append(
             subprocess.Popen(
                 [
@@ -161,7 +168,9 @@ def up(
     web.start()
     while not server.started and web.is_alive():  # print the URL once it answers
         time.sleep(0.05)
-    nodes = _start_nodes(data_dir, broker.port)
+    nodes = _start_nodes(
+        data_dir, broker.port, public_key_text(central.command_key.public_key())
+    )
     _greet(host, http_port, data_dir, creds)
     _wait_for_ctrl_c(web)
     print("stopping…")

@@ -38,13 +38,13 @@ logger = logging.getLogger(__name__)
 KEY_FILE = "audit-signing.key"
 
 
-def load_or_create_key(data_dir: Path) -> Ed25519PrivateKey:
-    """Central's audit signing key, made on first use (mode 0600).
+def load_or_create_key(data_dir: Path, name: str = KEY_FILE) -> Ed25519PrivateKey:
+    """An Ed25519 key of central's in ``data_dir``, made on first use (mode 0600).
 
     Raises:
         ConfigError: the file exists but is not an Ed25519 private key.
     """
-    path = data_dir / KEY_FILE
+    path = data_dir / name
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), None)
         if not isinstance(key, Ed25519PrivateKey):

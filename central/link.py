@@ -18,8 +18,11 @@ from central.errors import CentralError
 from edge.bus import PahoBus, Received
 from edge.protocol import PayloadError, decode, encode, make, topics
 from edge.protocol.messages import ConfigBody, ReplyBody, parse_body, to_body
+from edge.protocol.signing import sign_command
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -38,9 +41,12 @@ class _Waiter:
 class CentralLink:
     """One process's link for publishing and for command replies."""
 
-    def __init__(self, *, bus: PahoBus, clock: Clock) -> None:
+    def __init__(
+        self, *, bus: PahoBus, clock: Clock, signer: Ed25519PrivateKey | None = None
+    ) -> None:
         self.bus = bus
         self.clock = clock
+        self.signer = signer
         self._waiters: dict[bytes, _Waiter] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -104,7 +110,17 @@ class CentralLink:
         with self._lock:
             self._waiters[correlation] = waiter
         try:
-            env = make(device_id, name, args, now=self.clock.now())
+            body: dict[str, Any] = {"args": args}
+            if self.signer is not None:
+                body = sign_command(
+                    self.signer,
+                    device=device_id,
+                    name=name,
+                    args=args,
+                    nonce=uuid.uuid4().hex,
+                    now=self.clock.now(),
+                )
+            env = make(device_id, name, body, now=self.clock.now())
             self.bus.publish(
                 topics.command(device_id, name),
                 encode(env),
@@ -123,7 +139,12 @@ class CentralLink:
 
 
 def make_central_link(
-    *, worker_id: str, host: str, port: int, clock: Clock
+    *,
+    worker_id: str,
+    host: str,
+    port: int,
+    clock: Clock,
+    signer: Ed25519PrivateKey | None = None,
 ) -> CentralLink:
     """Build the link an API process publishes through."""
     bus = PahoBus(
@@ -134,4 +155,4 @@ def make_central_link(
         clean_start=True,
         session_expiry=0,
     )
-    return CentralLink(bus=bus, clock=clock)
+    return CentralLink(bus=bus, clock=clock, signer=signer)

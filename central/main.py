@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+COMMAND_KEY_FILE = "command-signing.key"
+
 
 def bootstrap_admin(services: Services) -> tuple[str, str] | None:
     """Create the first operator if there is none; return its credentials.
@@ -75,7 +77,9 @@ class Central:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         migrate(engine)
+        self.command_key = load_or_create_key(settings.data_dir, COMMAND_KEY_FILE)
         self.link = make_central_link(
+            signer=self.command_key,
             worker_id=settings.worker_id,
             host=settings.broker_host,
             port=settings.broker_port,

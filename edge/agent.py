@@ -32,6 +32,8 @@ from edge.protocol.messages import (
     to_body,
     validate_config,
 )
+from edge.protocol.signing import CommandAuthError, verify_command
+from edge.trust import TrustStore
 
 if TYPE_CHECKING:
     import threading
@@ -66,9 +68,13 @@ class Agent:
         self.clock = clock
         self.config: NodeConfig = self.config_model()
         self.config_report = ConfigReport()
+        self.trust = TrustStore(
+            settings.data_dir / "trust.sqlite3", initial_keys=settings.command_keys
+        )
         self.commands: dict[str, CommandHandler] = {
             "ping": lambda _args: {"pong": True},
             "health": lambda _args: to_body(self.health()),
+            "trust_key": self._trust_key,
         }
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._started = clock.monotonic()
@@ -301,7 +307,14 @@ class Agent:
     def _on_command(self, name: str, env: envelope.Envelope, msg: Received) -> None:
         handler = self.commands.get(name) or self._unknown(name)
         try:
-            reply = ReplyBody(command=name, ok=True, result=handler(env.body))
+            args = self._authorise(name, env)
+            reply = ReplyBody(command=name, ok=True, result=handler(args))
+        except CommandAuthError as exc:
+            reply = ReplyBody(command=name, ok=False, error=f"{exc.reason}: {exc}")
+            logger.warning("Refused command %s: %s", name, exc)
+            self.emit(
+                "security", {"command": name, "reason": exc.reason, "detail": str(exc)}
+            )
         except CommandError as exc:
             reply = ReplyBody(command=name, ok=False, error=str(exc))
             logger.warning("Refused command %s: %s", name, exc)
@@ -316,6 +329,35 @@ class Agent:
         self.bus.publish(
             target, envelope.encode(out), qos=1, correlation=msg.correlation
         )
+
+    def _authorise(self, name: str, env: envelope.Envelope) -> dict[str, Any]:
+        """Verify a signed command (required by settings, or whenever signed)."""
+        signed_only = name == "trust_key"  # key rotation is never accepted unsigned
+        if signed_only or self.settings.require_signed_commands or "auth" in env.body:
+            return verify_command(
+                env.body,
+                device=self.settings.device_id,
+                name=name,
+                keys=self.trust.keys(),
+                now=self.clock.now(),
+                ledger=self.trust,
+            )
+        args = env.body.get("args", {})
+        if not isinstance(args, dict):
+            raise CommandError(f"expected args as an object, got {type(args).__name__}")
+        return args
+
+    def _trust_key(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Rotate command keys: add one and/or retire one (must itself be signed)."""
+        result: dict[str, Any] = {}
+        try:
+            if "add" in args:
+                result["added"] = self.trust.add(str(args["add"]))
+            if "remove" in args:
+                result["removed"] = self.trust.remove(str(args["remove"]))
+        except CommandAuthError as exc:
+            raise CommandError(str(exc)) from exc
+        return result
 
     def _unknown(self, name: str) -> CommandHandler:
         known = sorted(self.commands)
@@ -335,4 +377,5 @@ class Agent:
             self.publish_state(online=False)
         self.bus.stop()
         self.outbox.close()
+        self.trust.close()
         logger.info("Stopped")

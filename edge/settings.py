@@ -40,6 +40,10 @@ class NodeSettings(BaseSettings):
     outbox_max_bytes: Annotated[int, Field(ge=64 * 1024)] = 256 * 1024 * 1024
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     version: str = "0.1.0"
+    # Signed commands (Ed25519): keys trusted from the start (base64, raw 32
+    # bytes); more arrive by a signed `trust_key` command (rotation).
+    command_keys: list[str] = Field(default_factory=list)
+    require_signed_commands: bool = False
     log_level: str = "INFO"
 
     @classmethod

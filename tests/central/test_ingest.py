@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from baling.broker import Mosquitto
     from central.main import Central
     from edge.protocol.messages import NodeConfig
+from edge.protocol.signing import public_key_text
 
 pytestmark = pytest.mark.mqtt
 CLOCK = SystemClock()
@@ -199,6 +200,8 @@ def test_presence_twin_drift_and_commands(
                 data_dir=tmp_path / i,
                 broker_port=broker.port,
                 heartbeat_s=1,
+                command_keys=[public_key_text(central.command_key.public_key())],
+                require_signed_commands=True,
             ),
         )
         for cls, i in [(SimAgent, "sim-1"), (RefusingAgent, "sim-2")]

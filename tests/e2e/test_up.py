@@ -80,6 +80,17 @@ def test_baling_up_runs_everything_and_stops_cleanly(
             time.sleep(0.3)
         assert device["online"] is True
         assert device["drift"] is False
+        # Central signs commands; the node was set up to trust its key only.
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/devices/sim-1/commands/ping",
+            data=b"{}",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
+            assert json.loads(resp.read())["ok"] is True
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
