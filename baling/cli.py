@@ -14,7 +14,10 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from edge import logs
 from edge.errors import SettingsError
@@ -45,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         help="use the embedded broker even when Mosquitto is installed",
     )
     sub.add_parser("central", help="run central (settings from CENTRAL_* variables)")
+    prov = sub.add_parser("provision", help="enrol nodes")
+    prov_sub = prov.add_subparsers(dest="action", required=True)
+    enr = prov_sub.add_parser("enroll", help="enrol this node with a one-time code")
+    enr.add_argument("--central", required=True, help="central's URL, http://host:8000")
+    enr.add_argument("--code", required=True)
+    enr.add_argument("--data-dir", type=Path, default=Path("/var/lib/baling"))
     audit = sub.add_parser("audit", help="the audit log (CENTRAL_* settings)")
     audit.add_argument("what", choices=["verify"])
     node = sub.add_parser("node", help="run one node")
@@ -105,39 +114,58 @@ def audit_verify() -> int:
     return 1
 
 
+def _up(args: argparse.Namespace) -> int:
+    from baling.up import up  # noqa: PLC0415 - central's deps load only when needed
+
+    return up(
+        data_dir=args.data_dir,
+        http_port=args.http_port,
+        host=args.host,
+        embedded_broker=args.embedded_broker,
+    )
+
+
+def _central(_args: argparse.Namespace) -> int:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from central.main import Central, bootstrap_admin  # noqa: PLC0415
+    from central.settings import CentralSettings  # noqa: PLC0415
+
+    logs.configure()
+    try:
+        settings = CentralSettings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        print(f"baling central: bad CENTRAL_* settings: {exc}", file=sys.stderr)
+        return 2
+    central = Central(settings)
+    bootstrap_admin(central.services)
+    central.serve()
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from provisioning.enroll import EnrolError, enroll  # noqa: PLC0415
+
+    try:
+        enroll(args.central, args.code, args.data_dir.resolve())
+    except EnrolError as exc:
+        print(f"enrolment stopped: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
-    if args.command == "up":
-        from baling.up import up  # noqa: PLC0415 - central's deps load only when needed
-
-        return up(
-            data_dir=args.data_dir,
-            http_port=args.http_port,
-            host=args.host,
-            embedded_broker=args.embedded_broker,
-        )
-    if args.command == "central":
-        from pydantic import ValidationError  # noqa: PLC0415
-
-        from central.main import Central, bootstrap_admin  # noqa: PLC0415
-        from central.settings import CentralSettings  # noqa: PLC0415
-
-        logs.configure()
-        try:
-            settings = CentralSettings()  # type: ignore[call-arg]
-        except ValidationError as exc:
-            print(f"baling central: bad CENTRAL_* settings: {exc}", file=sys.stderr)
-            return 2
-        central = Central(settings)
-        bootstrap_admin(central.services)
-        central.serve()
-        return 0
-    if args.command == "audit":
-        return audit_verify()
-    if args.command == "node":
-        return run_node(args.kind, args.config)
-    return run_node("sim", args.config, total=args.total, pad=args.pad)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "up": _up,
+        "central": _central,
+        "provision": _provision,
+        "audit": lambda _a: audit_verify(),
+        "node": lambda a: run_node(a.kind, a.config),
+        "sim": lambda a: run_node("sim", a.config, total=a.total, pad=a.pad),
+    }
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
 from edge.clock import Clock, SystemClock
+from provisioning.ca import FleetCA
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
     from central.settings import CentralSettings
@@ -88,6 +90,7 @@ class Central:
         audit = AuditLog(engine, load_or_create_key(settings.data_dir))
         self.services = Services(
             audit=audit,
+            ca=load_or_create_ca(settings, now=self.clock.now()),
             settings=settings,
             engine=engine,
             metrics=Metrics(),
@@ -170,6 +173,16 @@ class Central:
             web.join(timeout=10)
             self.stop()
             logger.info("Central stopped")
+
+
+def load_or_create_ca(settings: CentralSettings, *, now: datetime) -> FleetCA:
+    """The fleet CA under ``<data_dir>/ca``, made on first start."""
+    directory = settings.data_dir / "ca"
+    passphrase = settings.ca_passphrase.encode() if settings.ca_passphrase else None
+    if (directory / "issuing.key").exists():
+        return FleetCA.load(directory, passphrase=passphrase)
+    logger.info("Creating the fleet CA in %s", directory)
+    return FleetCA.create(directory, now=now, passphrase=passphrase)
 
 
 def default_sqlite_url(data_dir: Path) -> str:

@@ -113,3 +113,28 @@ class AuditCheckpoint(SQLModel, table=True):
     seq: int = Field(primary_key=True)
     hash: str = Field(max_length=64)
     signature: str = Field(max_length=256)
+
+
+class EnrolmentCode(SQLModel, table=True):
+    """A one-time code bound to a kind, a site and the device id it will enrol."""
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    device_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    site: str = Field(default="", max_length=64)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class Certificate(SQLModel, table=True):
+    """A certificate the fleet CA issued, and its revocation."""
+
+    serial: str = Field(primary_key=True, max_length=64)  # hex; too big for BIGINT
+    device_id: str = Field(index=True, max_length=64)
+    issued_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    not_after: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    revoked_at: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True)
+    )

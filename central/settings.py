@@ -38,6 +38,11 @@ class CentralSettings(BaseSettings):
     # several central processes split the ingest (see the README's caveat).
     ingest_shared: bool | None = None
     offline_after_s: Annotated[float, Field(ge=5)] = 120.0
+    # Fleet CA (created under data_dir/ca on first start) and where enrolled
+    # nodes find the broker's mutual-TLS listener.
+    ca_passphrase: str | None = None
+    broker_public_host: str = "127.0.0.1"
+    broker_tls_port: Annotated[int, Field(ge=1, le=65535)] = 8883
 
     @field_validator("jwt_secret")
     @classmethod

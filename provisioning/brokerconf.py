@@ -53,38 +53,59 @@ def acl_text(central_identity: str = CENTRAL_IDENTITY) -> str:
     )
 
 
-def config_text(listener: TlsListener, *, acl_file: Path, persistence_dir: Path) -> str:
-    """A complete ``mosquitto.conf`` for the mutual-TLS listener."""
+def config_text(
+    listener: TlsListener,
+    *,
+    acl_file: Path,
+    persistence_dir: Path,
+    loopback_port: int | None = None,
+) -> str:
+    """A complete ``mosquitto.conf`` for the mutual-TLS listener.
+
+    ``loopback_port`` adds a plain listener on 127.0.0.1 for central on the
+    same host (or a demo); nodes never reach it.
+    """
     user = ["user root"] if os.geteuid() == 0 else []
+    local = (
+        [f"listener {loopback_port} 127.0.0.1", "allow_anonymous true", ""]
+        if loopback_port
+        else []
+    )
     return "\n".join(
         [
             *user,
-            "per_listener_settings false",
-            "allow_anonymous false",
-            f"acl_file {acl_file}",
+            "per_listener_settings true",
             "persistence true",
             f"persistence_location {persistence_dir}/",
             "max_queued_messages 1000000",
             "max_queued_bytes 0",
             "max_inflight_messages 0",
             "max_packet_size 1048576",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "",
             f"listener {listener.port} {listener.host}",
+            "allow_anonymous false",
+            f"acl_file {acl_file}",
             f"cafile {listener.ca_file}",
             f"certfile {listener.cert_file}",
             f"keyfile {listener.key_file}",
             f"crlfile {listener.crl_file}",
             "require_certificate true",
             "use_identity_as_username true",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
             "",
+            *local,
         ]
     )
 
 
 def write_broker_config(
-    directory: Path, listener: TlsListener, *, central_identity: str = CENTRAL_IDENTITY
+    directory: Path,
+    listener: TlsListener,
+    *,
+    central_identity: str = CENTRAL_IDENTITY,
+    loopback_port: int | None = None,
 ) -> Path:
     """Write ``mosquitto.conf`` and ``acl`` into ``directory``; return the config."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -92,7 +113,12 @@ def write_broker_config(
     acl.write_text(acl_text(central_identity), encoding="utf-8")
     conf = directory / "mosquitto.conf"
     conf.write_text(
-        config_text(listener, acl_file=acl, persistence_dir=directory / "persist"),
+        config_text(
+            listener,
+            acl_file=acl,
+            persistence_dir=directory / "persist",
+            loopback_port=loopback_port,
+        ),
         encoding="utf-8",
     )
     (directory / "persist").mkdir(exist_ok=True)

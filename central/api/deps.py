@@ -19,6 +19,7 @@ from central.live import Broadcaster
 from central.metrics import Metrics
 from central.settings import CentralSettings
 from edge.clock import Clock
+from provisioning.ca import FleetCA
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Services:
     broadcaster: Broadcaster
     audit: AuditLog
     link: CentralLink | None = None
+    ca: FleetCA | None = None
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

@@ -60,9 +60,8 @@ def setup(
     )
     spy.start()
     assert spy.wait_subscribed(5)
-    deadline = time.monotonic() + 10
-    while not agent.bus.connected and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert isinstance(agent.bus, PahoBus)
+    assert agent.bus.wait_subscribed(10)
     yield central, agent, spy
     spy.stop()
     stop.set()

@@ -85,6 +85,8 @@ def running(broker: Mosquitto, tmp_path: Path) -> Iterator[SimAgent]:
     stop = threading.Event()
     thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
     thread.start()
+    assert isinstance(agent.bus, PahoBus)
+    assert agent.bus.wait_subscribed(10)  # commands sent before this would be lost
     yield agent
     stop.set()
     thread.join(10)

@@ -1,0 +1,150 @@
+"""Enrolment over HTTP: technicians ask for codes; nodes enrol with them.
+
+The code is the node's only credential, so the two node-facing routes need
+no login; every attempt, good or bad, is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from central import enrolment, twin
+from central.api.deps import ServicesDep, SessionDep, require
+from central.auth import Principal
+from central.policy import desired_config
+from central.registry import get as get_device
+from edge.protocol.signing import public_key_text
+from provisioning.ca import CAError
+from provisioning.codes import CodeError
+
+router = APIRouter(prefix="/api/v1/enrolment", tags=["enrolment"])
+
+_STATUS = {"unknown": 404, "used": 409, "expired": 410, "malformed": 400, "clock": 400}
+
+
+class CodeIn(BaseModel):
+    """A request for an enrolment code."""
+
+    kind: str
+    site: str = ""
+    device_id: str | None = None
+    ttl_h: Annotated[float, Field(gt=0, le=168)] = 24.0
+
+
+class EnrolIn(BaseModel):
+    """A node's enrolment: its CSR and what its clock says."""
+
+    csr: str
+    client_time: datetime
+
+
+def _refuse(exc: CodeError | CAError) -> HTTPException:
+    reason = getattr(exc, "reason", "csr")
+    return HTTPException(
+        _STATUS.get(reason, 400), {"reason": reason, "message": str(exc)}
+    )
+
+
+@router.post("/codes", status_code=status.HTTP_201_CREATED)
+def new_code(
+    body: CodeIn,
+    services: ServicesDep,
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require("technician"))],
+) -> dict[str, Any]:
+    """A one-time code for a kind and site (shown once; QR it for a phone)."""
+    now = services.clock.now()
+    code, row = enrolment.create_code(
+        session,
+        kind=body.kind,
+        site=body.site,
+        created_by=who.username,
+        now=now,
+        ttl=timedelta(hours=body.ttl_h),
+        device_id=body.device_id,
+    )
+    services.audit.append(
+        actor=who.username,
+        action="enrolment.code",
+        target=row.device_id,
+        detail={"kind": row.kind, "site": row.site},
+        now=now,
+    )
+    return {
+        "code": code,
+        "device_id": row.device_id,
+        "kind": row.kind,
+        "site": row.site,
+        "expires_at": row.expires_at.isoformat(),
+    }
+
+
+@router.get("/{code}")
+def preview(code: str, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
+    """Who a code will enrol, without using it up."""
+    try:
+        row = enrolment.look_up(session, code, now=services.clock.now())
+    except CodeError as exc:
+        raise _refuse(exc) from exc
+    return {"device_id": row.device_id, "kind": row.kind, "site": row.site}
+
+
+@router.post("/{code}")
+def enrol(
+    code: str, body: EnrolIn, services: ServicesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Use the code: certificate chain, CA bundle, broker, command key, config."""
+    if services.ca is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
+        )
+    now = services.clock.now()
+    try:
+        done = enrolment.enrol(
+            session,
+            services.ca,
+            code=code,
+            csr_pem=body.csr.encode(),
+            client_time=body.client_time,
+            now=now,
+        )
+    except (CodeError, CAError) as exc:
+        services.audit.append(
+            actor="node",
+            action="enrolment.refused",
+            target=code[:16],
+            detail={"reason": getattr(exc, "reason", "csr")},
+            now=now,
+        )
+        raise _refuse(exc) from exc
+    services.audit.append(
+        actor="node",
+        action="enrolment.done",
+        target=done.device_id,
+        detail={"serial": format(done.issued.serial, "x")},
+        now=now,
+    )
+    if services.link is not None:
+        twin.reconcile(session, services.link, only=[done.device_id])
+    desired = desired_config(
+        twin.current_layers(session), twin.facts(get_device(session, done.device_id))
+    )
+    signer = services.link.signer if services.link is not None else None
+    settings = services.settings
+    return {
+        "device_id": done.device_id,
+        "kind": done.kind,
+        "site": done.site,
+        "certificate": done.issued.chain_pem.decode(),
+        "ca": services.ca.bundle_pem.decode(),
+        "broker": {
+            "host": settings.broker_public_host,
+            "port": settings.broker_tls_port,
+        },
+        "command_keys": [public_key_text(signer.public_key())] if signer else [],
+        "config": {"version": desired.version, "values": desired.values},
+    }

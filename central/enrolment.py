@@ -1,0 +1,152 @@
+"""Enrolment: one-time codes → a node's certificate, identity and settings.
+
+A technician asks for a code bound to a kind, a site and a device id; the
+node shows the code once to learn who it will be, then sends its CSR (its
+key never leaves it) and gets its certificate chain, the CA bundle, where
+the broker is, which command key to trust and its first configuration. Each
+failure says what to do. HTTP is :mod:`central.api.enrolment`'s.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session, select
+
+from central import registry
+from central.models import Certificate, Device, EnrolmentCode, as_utc
+from edge.protocol import topics
+from provisioning.codes import CodeError, CodeState, check_usable, code_hash, new_code
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from provisioning.ca import FleetCA, Issued
+
+MAX_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """What a node receives when its enrolment succeeds."""
+
+    device_id: str
+    kind: str
+    site: str
+    issued: Issued
+
+
+def create_code(
+    session: Session,
+    *,
+    kind: str,
+    site: str,
+    created_by: str,
+    now: datetime,
+    ttl: timedelta = timedelta(hours=24),
+    device_id: str | None = None,
+) -> tuple[str, EnrolmentCode]:
+    """Issue a code; return it (shown once) and its stored row."""
+    device_id = device_id or f"{kind.replace('_', '-')}-{secrets.token_hex(3)}"
+    topics.check_device_id(device_id)
+    if session.get(Device, device_id) is not None:
+        raise ValueError(f"device {device_id!r} is already registered; use replace")
+    code = new_code()
+    row = EnrolmentCode(
+        code_hash=code_hash(code),
+        device_id=device_id,
+        kind=kind,
+        site=site,
+        created_by=created_by,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return code, row
+
+
+def look_up(session: Session, code: str, *, now: datetime) -> EnrolmentCode:
+    """The code's row if it can still be used.
+
+    Raises:
+        CodeError: malformed, unknown, used or expired, with advice.
+    """
+    row = session.get(EnrolmentCode, code_hash(code))
+    state = None
+    if row is not None:
+        used = as_utc(row.used_at) if row.used_at else None
+        state = CodeState(expires_at=as_utc(row.expires_at), used_at=used)
+    check_usable(state, now=now)
+    assert row is not None  # noqa: S101 - check_usable raised otherwise
+    return row
+
+
+def enrol(
+    session: Session,
+    ca: FleetCA,
+    *,
+    code: str,
+    csr_pem: bytes,
+    client_time: datetime,
+    now: datetime,
+) -> Enrolled:
+    """Consume a code and issue the node's certificate.
+
+    Raises:
+        CodeError: bad code, or the node's clock too far from central's.
+        CAError: the CSR is not for the device the code names.
+    """
+    skew = abs(as_utc(client_time) - now)
+    if skew > MAX_SKEW:
+        raise CodeError(
+            f"this node's clock says {as_utc(client_time).isoformat()}, central's says "
+            f"{now.isoformat()}; set the time (NTP or by hand) and try again",
+            reason="clock",
+        )
+    row = look_up(session, code, now=now)
+    issued = ca.issue(csr_pem, common_name=row.device_id, now=now)
+    row.used_at = now
+    session.add(row)
+    if session.get(Device, row.device_id) is None:
+        session.add(
+            Device(id=row.device_id, kind=row.kind, site=row.site, created_at=now)
+        )
+    session.add(
+        Certificate(
+            serial=format(issued.serial, "x"),
+            device_id=row.device_id,
+            issued_at=now,
+            not_after=issued.not_after,
+        )
+    )
+    session.commit()
+    return Enrolled(
+        device_id=row.device_id, kind=row.kind, site=row.site, issued=issued
+    )
+
+
+def revoke(session: Session, device_id: str, *, now: datetime) -> list[int]:
+    """Revoke every live certificate of a device; return their serials."""
+    registry.get(session, device_id)
+    rows = session.exec(
+        select(Certificate).where(Certificate.device_id == device_id)
+    ).all()
+    serials = []
+    for row in rows:
+        if row.revoked_at is None:
+            row.revoked_at = now
+            session.add(row)
+            serials.append(int(row.serial, 16))
+    session.commit()
+    return serials
+
+
+def revoked(session: Session) -> list[tuple[int, datetime]]:
+    """Every revoked serial and when, for the CRL."""
+    rows = session.exec(select(Certificate)).all()
+    return [(int(r.serial, 16), as_utc(r.revoked_at)) for r in rows if r.revoked_at]

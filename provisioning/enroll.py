@@ -1,0 +1,135 @@
+"""``baling provision enroll``: what a technician runs on the node.
+
+It asks central who the code will enrol, makes the node's key locally (it
+never leaves the node), sends a CSR, and writes the certificate chain, the
+CA bundle and a complete ``node.toml`` atomically into the data directory.
+Every step is printed; every failure says what to do. Only the standard
+library talks HTTP here, so a node needs no extra client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from provisioning.ca import key_pem, make_csr, new_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+
+class EnrolError(RuntimeError):
+    """Enrolment stopped; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Where the enrolled node's files are."""
+
+    device_id: str
+    config: Path
+
+
+def _call(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(  # noqa: S310 - the technician gives central's URL
+        url, data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
+            result: dict[str, Any] = json.loads(resp.read())
+            return result
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail")
+        except ValueError:
+            detail = None
+        message = detail.get("message") if isinstance(detail, dict) else detail
+        raise EnrolError(str(message or f"central answered HTTP {exc.code}")) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise EnrolError(
+            f"central is unreachable at {url.split('/api/', maxsplit=1)[0]} ({exc}); "
+            "check the address, the cable or the modem, and try again"
+        ) from exc
+
+
+def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _toml(values: dict[str, Any]) -> str:
+    lines = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        elif isinstance(value, list):
+            lines.append(f"{key} = [{', '.join(json.dumps(v) for v in value)}]")
+        else:
+            lines.append(f"{key} = {json.dumps(str(value))}")
+    return "\n".join(lines) + "\n"
+
+
+def enroll(
+    central: str,
+    code: str,
+    data_dir: Path,
+    *,
+    say: Callable[[str], None] = print,
+    now: datetime | None = None,
+) -> Result:
+    """Enrol this node with ``code``; return where its settings were written.
+
+    Raises:
+        EnrolError: with what to do (wrong, used or expired code; clock off;
+            central unreachable).
+    """
+    base = central.rstrip("/") + "/api/v1/enrolment/" + code.strip()
+    say(f"1/4 asking {central} about code {code.strip()} …")
+    who = _call(base)
+    device_id = str(who["device_id"])
+    say(f"    this node will be {device_id} ({who['kind']}, site {who['site'] or '-'})")
+    say("2/4 making this node's key (it never leaves the node) …")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    say("3/4 sending the certificate request …")
+    answer = _call(
+        base,
+        {
+            "csr": make_csr(key, device_id).decode(),
+            "client_time": (now or datetime.now(UTC)).isoformat(),
+        },
+    )
+    say("4/4 writing certificate, CA bundle and settings …")
+    _write(data_dir / "node.key", key_pem(key), secret=True)
+    _write(data_dir / "node.pem", answer["certificate"].encode())
+    _write(data_dir / "ca.pem", answer["ca"].encode())
+    config = data_dir / "node.toml"
+    settings = {
+        "device_id": device_id,
+        "kind": answer["kind"],
+        "data_dir": str(data_dir),
+        "broker_host": answer["broker"]["host"],
+        "broker_port": answer["broker"]["port"],
+        "ca_file": str(data_dir / "ca.pem"),
+        "cert_file": str(data_dir / "node.pem"),
+        "key_file": str(data_dir / "node.key"),
+        "command_keys": answer["command_keys"],
+        "require_signed_commands": True,
+    }
+    _write(config, _toml(settings).encode())
+    say(f"done: start the node with `baling node {answer['kind']} --config {config}`")
+    return Result(device_id=device_id, config=config)

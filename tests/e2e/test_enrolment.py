@@ -1,0 +1,199 @@
+"""A technician's enrolment, end to end, on a mutual-TLS Mosquitto.
+
+Code from the console API → `baling provision enroll` on the node → the node
+starts from the written settings, connects with its own certificate and
+shows online at its site; wrong, used and expired codes and a wrong clock
+are refused with advice.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from baling.broker import Mosquitto, free_port
+from central import registry
+from central.auth import create_operator
+from central.main import Central
+from central.settings import CentralSettings
+from edge import NodeSettings, build_agent, load_settings
+from firmware_sim.eventnode import SimAgent
+from provisioning.brokerconf import TlsListener, write_broker_config
+from provisioning.ca import key_pem, make_csr, new_key
+from provisioning.enroll import EnrolError, enroll
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def site(tmp_path: Path, sqlite_url: str) -> Iterator[dict[str, Any]]:
+    tls_port, plain_port, http_port = free_port(), free_port(), free_port()
+    settings = CentralSettings(
+        database_url=sqlite_url,
+        jwt_secret="e" * 40,
+        data_dir=tmp_path / "central",
+        broker_port=plain_port,
+        broker_tls_port=tls_port,
+        http_port=http_port,
+    )
+    central = Central(settings)
+    ca = central.services.ca
+    assert ca is not None
+    certs = tmp_path / "broker-certs"
+    certs.mkdir()
+    key = new_key()
+    server = ca.issue(
+        make_csr(key, "localhost"),
+        common_name="localhost",
+        now=datetime.now(UTC),
+        server=True,
+        hosts=("127.0.0.1",),
+    )
+    (certs / "server.pem").write_bytes(server.chain_pem)
+    (certs / "server.key").write_bytes(key_pem(key))
+    (certs / "crl.pem").write_bytes(ca.crl([], now=datetime.now(UTC)))
+    (certs / "ca.pem").write_bytes(ca.bundle_pem)
+    listener = TlsListener(
+        port=tls_port,
+        ca_file=certs / "ca.pem",
+        cert_file=certs / "server.pem",
+        key_file=certs / "server.key",
+        crl_file=certs / "crl.pem",
+        host="127.0.0.1",
+    )
+    conf = write_broker_config(tmp_path / "broker", listener, loopback_port=plain_port)
+    broker = Mosquitto(data_dir=tmp_path / "broker", port=plain_port, conf=conf)
+    broker.start()
+    central.start()
+    with Session(central.services.engine) as s:
+        create_operator(
+            s,
+            username="tech",
+            password=PASSWORD,
+            role="technician",
+            now=datetime.now(UTC),
+        )
+    server_http = uvicorn.Server(
+        uvicorn.Config(central.app, port=http_port, log_level="warning")
+    )
+    web = threading.Thread(target=server_http.run, daemon=True)
+    web.start()
+    while not server_http.started:
+        time.sleep(0.05)
+    client = TestClient(central.app)
+    token = client.post(
+        "/api/v1/auth/token", data={"username": "tech", "password": PASSWORD}
+    ).json()["access_token"]
+    yield {
+        "central": central,
+        "client": client,
+        "auth": {"Authorization": f"Bearer {token}"},
+        "url": f"http://127.0.0.1:{http_port}",
+    }
+    server_http.should_exit = True
+    web.join(10)
+    central.stop()
+    broker.stop(kill=True)
+
+
+def test_technician_enrols_a_node_that_comes_online_over_mtls(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    client, auth, central = site["client"], site["auth"], site["central"]
+    made = client.post(
+        "/api/v1/enrolment/codes",
+        headers=auth,
+        json={"kind": "sim", "site": "rongjiawan"},
+    ).json()
+    assert len(made["code"]) == 9
+    lines: list[str] = []
+    result = enroll(
+        site["url"], made["code"].lower(), tmp_path / "node", say=lines.append
+    )
+    assert result.device_id == made["device_id"]
+    assert lines[0].startswith("1/4")
+    assert lines[-1].startswith("done")
+    assert (tmp_path / "node" / "node.key").stat().st_mode & 0o777 == 0o600
+    settings = load_settings(NodeSettings, result.config)
+    assert settings.require_signed_commands is True
+    agent = build_agent(SimAgent, settings)
+    stop = threading.Event()
+    node = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    node.start()
+    try:
+        deadline = time.monotonic() + 20
+        device = None
+        while time.monotonic() < deadline:
+            with Session(central.services.engine) as s:
+                device = registry.get(s, result.device_id)
+                if device.online:
+                    break
+            time.sleep(0.2)
+        assert device is not None
+        assert device.online is True
+        assert device.site == "rongjiawan"
+        assert central.link.command(result.device_id, "ping", {}, timeout=10).ok is True
+    finally:
+        stop.set()
+        node.join(10)
+    with pytest.raises(EnrolError, match="already used"):
+        enroll(site["url"], made["code"], tmp_path / "again", say=lambda _m: None)
+
+
+def test_bad_codes_and_clocks_are_refused_with_advice(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    client, auth = site["client"], site["auth"]
+    with pytest.raises(EnrolError, match="not known"):
+        enroll(site["url"], "K7QP-M2XD", tmp_path / "a", say=lambda _m: None)
+    with pytest.raises(EnrolError, match="expected a code like"):
+        enroll(site["url"], "hello", tmp_path / "b", say=lambda _m: None)
+    code = client.post(
+        "/api/v1/enrolment/codes", headers=auth, json={"kind": "sim", "ttl_h": 1}
+    ).json()["code"]
+    with pytest.raises(EnrolError, match="clock"):
+        enroll(
+            site["url"],
+            code,
+            tmp_path / "c",
+            say=lambda _m: None,
+            now=datetime.now(UTC) - timedelta(hours=2),
+        )
+    with pytest.raises(EnrolError, match="unreachable"):
+        enroll(
+            f"http://127.0.0.1:{free_port()}", code, tmp_path / "d", say=lambda _m: None
+        )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "baling.cli",
+            "provision",
+            "enroll",
+            "--central",
+            site["url"],
+            "--code",
+            "ZZZZ-ZZZZ",
+            "--data-dir",
+            str(tmp_path / "e"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "enrolment stopped" in proc.stderr
