@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     enr.add_argument("--central", required=True, help="central's URL, http://host:8000")
     enr.add_argument("--code", required=True)
     enr.add_argument("--data-dir", type=Path, default=Path("/var/lib/baling"))
+    back = sub.add_parser("backup", help="back up central (CENTRAL_* settings)")
+    back.add_argument("--out", type=Path, required=True)
+    rest = sub.add_parser("restore", help="restore central into an empty database")
+    rest.add_argument("archive", type=Path)
     audit = sub.add_parser("audit", help="the audit log (CENTRAL_* settings)")
     audit.add_argument("what", choices=["verify"])
     node = sub.add_parser("node", help="run one node")
@@ -154,6 +158,30 @@ def _provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup_or_restore(args: argparse.Namespace) -> int:
+    from central.backup import backup, restore  # noqa: PLC0415
+    from central.db import make_engine  # noqa: PLC0415
+    from central.errors import ConflictError  # noqa: PLC0415
+
+    url = os.environ.get("CENTRAL_DATABASE_URL")
+    if not url:
+        print(f"baling {args.command}: set CENTRAL_DATABASE_URL", file=sys.stderr)
+        return 2
+    data_dir = Path(os.environ.get("CENTRAL_DATA_DIR", "data"))
+    engine = make_engine(url)
+    try:
+        if args.command == "backup":
+            counts = backup(engine, data_dir, args.out)
+        else:
+            counts = restore(engine, data_dir, args.archive)
+    except ConflictError as exc:
+        print(f"baling restore: {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    print(f"{args.command}: {rows or 'no rows'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
@@ -162,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         "central": _central,
         "provision": _provision,
         "audit": lambda _a: audit_verify(),
+        "backup": _backup_or_restore,
+        "restore": _backup_or_restore,
         "node": lambda a: run_node(a.kind, a.config),
         "sim": lambda a: run_node("sim", a.config, total=a.total, pad=a.pad),
     }
