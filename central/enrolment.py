@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from central import registry
-from central.models import Certificate, Device, EnrolmentCode, as_utc
+from central.models import Certificate, Device, EnrolmentCode, PolicyLayer, as_utc
 from edge.protocol import topics
 from provisioning.codes import CodeError, CodeState, check_usable, code_hash, new_code
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from pathlib import Path
 
     from provisioning.ca import FleetCA, Issued
 
@@ -144,6 +145,84 @@ def revoke(session: Session, device_id: str, *, now: datetime) -> list[int]:
             serials.append(int(row.serial, 16))
     session.commit()
     return serials
+
+
+def retire(
+    session: Session, ca: FleetCA, device_id: str, *, now: datetime, crl_path: Path
+) -> list[int]:
+    """Retire a device: revoke its certificates, write the CRL, stop its ingest.
+
+    The broker refuses the device at its next connect once it has re-read
+    ``crl_path`` (Mosquitto 2.0: on restart).
+    """
+    serials = revoke(session, device_id, now=now)
+    device = registry.get(session, device_id)
+    device.retired_at = now
+    device.online = False
+    session.add(device)
+    session.commit()
+    write_crl(session, ca, now=now, path=crl_path)
+    return serials
+
+
+def replace(
+    session: Session,
+    ca: FleetCA,
+    old_id: str,
+    new_id: str,
+    *,
+    now: datetime,
+    crl_path: Path,
+) -> Device:
+    """Move a swapped node's site, groups, place and device policy to its successor."""
+    old, new = registry.get(session, old_id), registry.get(session, new_id)
+    if old.kind != new.kind:
+        raise ValueError(f"expected a {old.kind} to replace {old_id}, got a {new.kind}")
+    new.site, new.groups, new.lat, new.lon = (
+        old.site,
+        list(old.groups),
+        old.lat,
+        old.lon,
+    )
+    session.add(new)
+    layer = session.exec(
+        select(PolicyLayer)
+        .where(PolicyLayer.scope == "device", PolicyLayer.target == old_id)
+        .order_by(col(PolicyLayer.version).desc())
+    ).first()
+    if layer is not None:
+        session.add(
+            PolicyLayer(
+                scope="device",
+                target=new_id,
+                version=_next_version(session, new_id),
+                values=dict(layer.values),
+                author="replace",
+                created_at=now,
+            )
+        )
+    session.commit()
+    retire(session, ca, old_id, now=now, crl_path=crl_path)
+    fresh = registry.get(session, new_id)
+    session.refresh(fresh)  # the commits above expired it
+    return fresh
+
+
+def _next_version(session: Session, device_id: str) -> int:
+    rows = session.exec(
+        select(PolicyLayer.version).where(
+            PolicyLayer.scope == "device", PolicyLayer.target == device_id
+        )
+    ).all()
+    return max(rows, default=0) + 1
+
+
+def write_crl(session: Session, ca: FleetCA, *, now: datetime, path: Path) -> None:
+    """Write the CRL of every revoked certificate, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(ca.crl(revoked(session), now=now))
+    tmp.replace(path)
 
 
 def revoked(session: Session) -> list[tuple[int, datetime]]:

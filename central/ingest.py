@@ -105,6 +105,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_sweep = 0.0
+        self._forget_at = 0.0
         self._dialect = engine.dialect.name
         self.taken = 0  # messages this worker committed (and then acknowledged)
         # last_seen is written at most this often per device unless its state
@@ -171,6 +172,9 @@ class IngestWorker:
                 for msg in pending:
                     self.bus.ack(msg)
                 pending = []
+            if time.monotonic() >= self._forget_at:  # see retirements within 30 s
+                self._known.clear()
+                self._forget_at = time.monotonic() + 30.0
             if self.presence and time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + 5.0
                 try:
@@ -228,8 +232,9 @@ class IngestWorker:
     def _check_known(self, session: Session, devices: set[str]) -> None:
         missing = devices - self._known
         if missing:
-            found = session.exec(select(Device.id).where(Device.id.in_(missing))).all()  # type: ignore[attr-defined]
-            self._known.update(found)
+            live = Device.retired_at.is_(None)  # type: ignore[union-attr]
+            ids = Device.id.in_(missing)  # type: ignore[attr-defined]
+            self._known.update(session.exec(select(Device.id).where(ids, live)).all())
 
     def _sort(self, acc: Accepted, now: datetime, batch: _Batch) -> None:
         env = acc.envelope

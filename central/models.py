@@ -38,6 +38,9 @@ class Device(SQLModel, table=True):
     config_status: str = Field(default="none", max_length=16)
     config_reason: str = Field(default="", max_length=500)
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    retired_at: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True)
+    )
 
 
 class Event(SQLModel, table=True):

@@ -116,6 +116,9 @@ def search(
 
 def view(device: Device) -> dict[str, Any]:
     """The JSON the API and console show for a device, drift included."""
+    # After a commit the object is expired; reading a column reloads it before
+    # pydantic reads its __dict__ (which would otherwise be empty).
+    _ = device.id
     data = device.model_dump(mode="json")
     if device.last_seen is not None:
         data["last_seen"] = as_utc(device.last_seen).isoformat()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from central import registry, twin
+from central import enrolment, registry, twin
 from central.api.deps import PrincipalDep, ServicesDep, SessionDep, require
 from central.auth import Principal
 from central.models import as_utc
@@ -199,3 +200,65 @@ def run_command(
     )
     reply = services.link.command(device_id, name, body.args, timeout=body.timeout_s)
     return reply.model_dump()
+
+
+class ReplaceIn(BaseModel):
+    """The enrolled node that takes over."""
+
+    new: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+def _crl_path(services: ServicesDep) -> Path:
+    return services.settings.data_dir / "ca" / "crl.pem"
+
+
+@router.post("/{device_id}/retire")
+def retire_device(
+    device_id: str, services: ServicesDep, session: SessionDep, who: Technician
+) -> dict[str, Any]:
+    """Revoke the device's certificates (CRL written) and stop taking its data."""
+    if services.ca is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
+        )
+    now = services.clock.now()
+    serials = enrolment.retire(
+        session, services.ca, device_id, now=now, crl_path=_crl_path(services)
+    )
+    services.audit.append(
+        actor=who.username,
+        action="device.retire",
+        target=device_id,
+        detail={"revoked": [format(s, "x") for s in serials]},
+        now=now,
+    )
+    return {**registry.view(registry.get(session, device_id)), "revoked": len(serials)}
+
+
+@router.post("/{device_id}/replace")
+def replace_device(
+    device_id: str,
+    body: ReplaceIn,
+    services: ServicesDep,
+    session: SessionDep,
+    who: Technician,
+) -> dict[str, Any]:
+    """Hand a swapped node's site, groups and configuration to its successor."""
+    if services.ca is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
+        )
+    now = services.clock.now()
+    new = enrolment.replace(
+        session, services.ca, device_id, body.new, now=now, crl_path=_crl_path(services)
+    )
+    services.audit.append(
+        actor=who.username,
+        action="device.replace",
+        target=device_id,
+        detail={"new": body.new},
+        now=now,
+    )
+    if services.link is not None:
+        twin.reconcile(session, services.link, only=[body.new])
+    return registry.view(new)

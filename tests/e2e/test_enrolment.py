@@ -65,14 +65,15 @@ def site(tmp_path: Path, sqlite_url: str) -> Iterator[dict[str, Any]]:
     )
     (certs / "server.pem").write_bytes(server.chain_pem)
     (certs / "server.key").write_bytes(key_pem(key))
-    (certs / "crl.pem").write_bytes(ca.crl([], now=datetime.now(UTC)))
+    crl = settings.data_dir / "ca" / "crl.pem"  # central rewrites it on retirement
+    crl.write_bytes(ca.crl([], now=datetime.now(UTC)))
     (certs / "ca.pem").write_bytes(ca.bundle_pem)
     listener = TlsListener(
         port=tls_port,
         ca_file=certs / "ca.pem",
         cert_file=certs / "server.pem",
         key_file=certs / "server.key",
-        crl_file=certs / "crl.pem",
+        crl_file=crl,
         host="127.0.0.1",
     )
     conf = write_broker_config(tmp_path / "broker", listener, loopback_port=plain_port)
@@ -103,6 +104,7 @@ def site(tmp_path: Path, sqlite_url: str) -> Iterator[dict[str, Any]]:
         "client": client,
         "auth": {"Authorization": f"Bearer {token}"},
         "url": f"http://127.0.0.1:{http_port}",
+        "broker": broker,
     }
     server_http.should_exit = True
     web.join(10)
@@ -197,3 +199,55 @@ def test_bad_codes_and_clocks_are_refused_with_advice(
     )
     assert proc.returncode == 1
     assert "enrolment stopped" in proc.stderr
+
+
+def _run(config: Path) -> tuple[SimAgent, threading.Event, threading.Thread]:
+    agent = build_agent(SimAgent, load_settings(NodeSettings, config))
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    thread.start()
+    return agent, stop, thread
+
+
+def test_replace_moves_the_site_and_retire_locks_the_old_node_out(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    client, auth = site["client"], site["auth"]
+    codes = [
+        client.post(
+            "/api/v1/enrolment/codes", headers=auth, json={"kind": "sim", "site": s}
+        ).json()
+        for s in ("xinqiang", "")
+    ]
+    old = enroll(site["url"], codes[0]["code"], tmp_path / "old", say=lambda _m: None)
+    new = enroll(site["url"], codes[1]["code"], tmp_path / "new", say=lambda _m: None)
+    client.put(
+        f"/api/v1/policy/device/{old.device_id}", headers=auth, json={"heartbeat_s": 15}
+    )
+    agent, stop, thread = _run(old.config)
+    try:
+        assert agent.bus.wait_connected(10)  # type: ignore[attr-defined]
+        moved = client.post(
+            f"/api/v1/devices/{old.device_id}/replace",
+            headers=auth,
+            json={"new": new.device_id},
+        ).json()
+        assert moved.get("site") == "xinqiang", moved
+        config = client.get(
+            f"/api/v1/devices/{new.device_id}/config", headers=auth
+        ).json()
+        assert config["desired"]["values"]["heartbeat_s"] == 15
+        gone = client.get(f"/api/v1/devices/{old.device_id}", headers=auth).json()
+        assert gone["retired_at"] is not None
+        site["broker"].restart()  # Mosquitto 2.0 re-reads the CRL at start
+        time.sleep(3)
+        assert not agent.bus.connected  # the retired node's certificate is refused
+    finally:
+        stop.set()
+        thread.join(10)
+    successor, stop2, thread2 = _run(new.config)
+    try:
+        assert successor.bus.wait_connected(10)  # type: ignore[attr-defined]
+    finally:
+        stop2.set()
+        thread2.join(10)
