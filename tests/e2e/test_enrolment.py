@@ -16,19 +16,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from baling.broker import Mosquitto, free_port
+from baling.broker import free_port
+from baling.securesite import SecureSite
 from central import registry
 from central.auth import create_operator
-from central.main import Central
-from central.settings import CentralSettings
 from edge import NodeSettings, build_agent, load_settings
 from firmware_sim.eventnode import SimAgent
-from provisioning.brokerconf import TlsListener, write_broker_config
-from provisioning.ca import key_pem, make_csr, new_key
 from provisioning.enroll import EnrolError, enroll
 
 if TYPE_CHECKING:
@@ -41,45 +37,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def site(tmp_path: Path, sqlite_url: str) -> Iterator[dict[str, Any]]:
-    tls_port, plain_port, http_port = free_port(), free_port(), free_port()
-    settings = CentralSettings(
-        database_url=sqlite_url,
-        jwt_secret="e" * 40,
-        data_dir=tmp_path / "central",
-        broker_port=plain_port,
-        broker_tls_port=tls_port,
-        http_port=http_port,
-    )
-    central = Central(settings)
-    ca = central.services.ca
-    assert ca is not None
-    certs = tmp_path / "broker-certs"
-    certs.mkdir()
-    key = new_key()
-    server = ca.issue(
-        make_csr(key, "localhost"),
-        common_name="localhost",
-        now=datetime.now(UTC),
-        server=True,
-        hosts=("127.0.0.1",),
-    )
-    (certs / "server.pem").write_bytes(server.chain_pem)
-    (certs / "server.key").write_bytes(key_pem(key))
-    crl = settings.data_dir / "ca" / "crl.pem"  # central rewrites it on retirement
-    crl.write_bytes(ca.crl([], now=datetime.now(UTC)))
-    (certs / "ca.pem").write_bytes(ca.bundle_pem)
-    listener = TlsListener(
-        port=tls_port,
-        ca_file=certs / "ca.pem",
-        cert_file=certs / "server.pem",
-        key_file=certs / "server.key",
-        crl_file=crl,
-        host="127.0.0.1",
-    )
-    conf = write_broker_config(tmp_path / "broker", listener, loopback_port=plain_port)
-    broker = Mosquitto(data_dir=tmp_path / "broker", port=plain_port, conf=conf)
-    broker.start()
-    central.start()
+    secure = SecureSite(tmp_path, database_url=sqlite_url)
+    secure.start()
+    central = secure.central
     with Session(central.services.engine) as s:
         create_operator(
             s,
@@ -88,13 +48,6 @@ def site(tmp_path: Path, sqlite_url: str) -> Iterator[dict[str, Any]]:
             role="technician",
             now=datetime.now(UTC),
         )
-    server_http = uvicorn.Server(
-        uvicorn.Config(central.app, port=http_port, log_level="warning")
-    )
-    web = threading.Thread(target=server_http.run, daemon=True)
-    web.start()
-    while not server_http.started:
-        time.sleep(0.05)
     client = TestClient(central.app)
     token = client.post(
         "/api/v1/auth/token", data={"username": "tech", "password": PASSWORD}
@@ -103,13 +56,10 @@ def site(tmp_path: Path, sqlite_url: str) -> Iterator[dict[str, Any]]:
         "central": central,
         "client": client,
         "auth": {"Authorization": f"Bearer {token}"},
-        "url": f"http://127.0.0.1:{http_port}",
-        "broker": broker,
+        "url": secure.url,
+        "broker": secure.broker,
     }
-    server_http.should_exit = True
-    web.join(10)
-    central.stop()
-    broker.stop(kill=True)
+    secure.stop()
 
 
 def test_technician_enrols_a_node_that_comes_online_over_mtls(
