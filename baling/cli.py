@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
@@ -54,6 +55,34 @@ def _parser() -> argparse.ArgumentParser:
     enr.add_argument("--central", required=True, help="central's URL, http://host:8000")
     enr.add_argument("--code", required=True)
     enr.add_argument("--data-dir", type=Path, default=Path("/var/lib/baling"))
+    for name, text in [
+        ("code", "a one-time enrolment code"),
+        ("retire", "retire a node"),
+        ("replace", "hand a node's place to its successor"),
+    ]:
+        tech = prov_sub.add_parser(name, help=text)
+        tech.add_argument("--central", required=True)
+        tech.add_argument(
+            "--user", required=True, help="password from BALING_PASSWORD or asked"
+        )
+        if name == "code":
+            tech.add_argument("--kind", required=True)
+            tech.add_argument("--site", default="")
+            tech.add_argument("--ttl-h", type=float, default=24.0)
+        elif name == "retire":
+            tech.add_argument("device")
+        else:
+            tech.add_argument("old")
+            tech.add_argument("new")
+    bc = prov_sub.add_parser(
+        "broker-config", help="write a mutual-TLS Mosquitto config"
+    )
+    bc.add_argument("--dir", type=Path, required=True)
+    bc.add_argument("--port", type=int, default=8883)
+    bc.add_argument("--ca-file", type=Path, required=True)
+    bc.add_argument("--cert-file", type=Path, required=True)
+    bc.add_argument("--key-file", type=Path, required=True)
+    bc.add_argument("--crl-file", type=Path, required=True)
     back = sub.add_parser("backup", help="back up central (CENTRAL_* settings)")
     back.add_argument("--out", type=Path, required=True)
     rest = sub.add_parser("restore", help="restore central into an empty database")
@@ -150,12 +179,43 @@ def _central(_args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     from provisioning.enroll import EnrolError, enroll  # noqa: PLC0415
 
+    if args.action == "broker-config":
+        from provisioning.brokerconf import TlsListener, write_broker_config  # noqa: PLC0415
+
+        listener = TlsListener(
+            port=args.port,
+            ca_file=args.ca_file.resolve(),
+            cert_file=args.cert_file.resolve(),
+            key_file=args.key_file.resolve(),
+            crl_file=args.crl_file.resolve(),
+        )
+        print(f"wrote {write_broker_config(args.dir.resolve(), listener)}")
+        return 0
     try:
-        enroll(args.central, args.code, args.data_dir.resolve())
+        if args.action == "enroll":
+            enroll(args.central, args.code, args.data_dir.resolve())
+        else:
+            print(json.dumps(_technician(args), ensure_ascii=False, indent=2))
     except EnrolError as exc:
-        print(f"enrolment stopped: {exc}", file=sys.stderr)
+        print(f"provision {args.action} stopped: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _technician(args: argparse.Namespace) -> dict[str, Any]:
+    import getpass  # noqa: PLC0415
+
+    from provisioning.technician import Technician  # noqa: PLC0415
+
+    password = os.environ.get("BALING_PASSWORD") or getpass.getpass("password: ")
+    tech = Technician(args.central, args.user, password)
+    if args.action == "code":
+        answer = tech.code(kind=args.kind, site=args.site, ttl_h=args.ttl_h)
+        answer.pop("qr_svg", None)  # the console shows the QR code
+        return answer
+    if args.action == "retire":
+        return tech.retire(args.device)
+    return tech.replace(args.old, args.new)
 
 
 def _backup_or_restore(args: argparse.Namespace) -> int:

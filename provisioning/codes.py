@@ -46,6 +46,17 @@ def normalise(typed: str) -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
+def qr_svg(code: str) -> str:
+    """The code as an SVG QR code, for a phone or the node's camera."""
+    import io  # noqa: PLC0415
+
+    import segno  # noqa: PLC0415 - central-side only; nodes never draw codes
+
+    out = io.BytesIO()
+    segno.make(normalise(code), error="m").save(out, kind="svg", scale=4, border=2)
+    return out.getvalue().decode()
+
+
 def code_hash(code: str) -> str:
     """The stored form of a code."""
     return hashlib.sha256(normalise(code).encode()).hexdigest()

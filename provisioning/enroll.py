@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,11 +37,22 @@ class Result:
     config: Path
 
 
-def _call(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def call(
+    url: str,
+    body: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    form: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One JSON request to central; failures become :class:`EnrolError` with advice."""
+    headers = {"Content-Type": "application/json"}
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(  # noqa: S310 - the technician gives central's URL
-        url, data=data, headers={"Content-Type": "application/json"}
-    )
+    if form is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        data = urllib.parse.urlencode(form).encode()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
             result: dict[str, Any] = json.loads(resp.read())
@@ -99,14 +111,14 @@ def enroll(
     """
     base = central.rstrip("/") + "/api/v1/enrolment/" + code.strip()
     say(f"1/4 asking {central} about code {code.strip()} …")
-    who = _call(base)
+    who = call(base)
     device_id = str(who["device_id"])
     say(f"    this node will be {device_id} ({who['kind']}, site {who['site'] or '-'})")
     say("2/4 making this node's key (it never leaves the node) …")
     data_dir.mkdir(parents=True, exist_ok=True)
     key = new_key()
     say("3/4 sending the certificate request …")
-    answer = _call(
+    answer = call(
         base,
         {
             "csr": make_csr(key, device_id).decode(),

@@ -19,7 +19,7 @@ from central.policy import desired_config
 from central.registry import get as get_device
 from edge.protocol.signing import public_key_text
 from provisioning.ca import CAError
-from provisioning.codes import CodeError
+from provisioning.codes import CodeError, qr_svg
 
 router = APIRouter(prefix="/api/v1/enrolment", tags=["enrolment"])
 
@@ -80,6 +80,7 @@ def new_code(
         "kind": row.kind,
         "site": row.site,
         "expires_at": row.expires_at.isoformat(),
+        "qr_svg": qr_svg(code),
     }
 
 

@@ -8,6 +8,8 @@ are refused with advice.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -148,7 +150,7 @@ def test_bad_codes_and_clocks_are_refused_with_advice(
         check=False,
     )
     assert proc.returncode == 1
-    assert "enrolment stopped" in proc.stderr
+    assert "enroll stopped: this code is not known" in proc.stderr
 
 
 def _run(config: Path) -> tuple[SimAgent, threading.Event, threading.Thread]:
@@ -201,3 +203,104 @@ def test_replace_moves_the_site_and_retire_locks_the_old_node_out(
     finally:
         stop2.set()
         thread2.join(10)
+
+
+def test_technician_command_line(site: dict[str, Any], tmp_path: Path) -> None:
+    from central.auth import create_operator as add  # noqa: PLC0415
+
+    with Session(site["central"].services.engine) as s:
+        add(
+            s,
+            username="li.tech",
+            password=PASSWORD,
+            role="technician",
+            now=datetime.now(UTC),
+        )
+    env = {**os.environ, "BALING_PASSWORD": PASSWORD}
+    base = [sys.executable, "-m", "baling.cli", "provision"]
+    made = subprocess.run(
+        [
+            *base,
+            "code",
+            "--central",
+            site["url"],
+            "--user",
+            "li.tech",
+            "--kind",
+            "sim",
+            "--site",
+            "lukou",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    answer = json.loads(made.stdout)
+    assert answer["site"] == "lukou"
+    done = subprocess.run(
+        [
+            *base,
+            "enroll",
+            "--central",
+            site["url"],
+            "--code",
+            answer["code"],
+            "--data-dir",
+            str(tmp_path / "n"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "done: start the node" in done.stdout
+    gone = subprocess.run(
+        [
+            *base,
+            "retire",
+            "--central",
+            site["url"],
+            "--user",
+            "li.tech",
+            answer["device_id"],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(gone.stdout)["revoked"] == 1
+    wrong = subprocess.run(
+        [*base, "retire", "--central", site["url"], "--user", "li.tech", "nope"],
+        env={**env, "BALING_PASSWORD": "wrong password"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert wrong.returncode == 1
+    assert "incorrect username or password" in wrong.stderr
+    conf = subprocess.run(
+        [
+            *base,
+            "broker-config",
+            "--dir",
+            str(tmp_path / "bc"),
+            "--ca-file",
+            "ca.pem",
+            "--cert-file",
+            "s.pem",
+            "--key-file",
+            "s.key",
+            "--crl-file",
+            "crl.pem",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert conf.returncode == 0
+    assert (
+        "require_certificate true" in (tmp_path / "bc" / "mosquitto.conf").read_text()
+    )
