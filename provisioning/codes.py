@@ -53,7 +53,9 @@ def qr_svg(code: str) -> str:
     import segno  # noqa: PLC0415 - central-side only; nodes never draw codes
 
     out = io.BytesIO()
-    segno.make(normalise(code), error="m").save(out, kind="svg", scale=4, border=2)
+    segno.make(normalise(code), error="m").save(
+        out, kind="svg", scale=4, border=2, omitsize=True
+    )
     return out.getvalue().decode()
 
 

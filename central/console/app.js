@@ -86,11 +86,25 @@ async function loadPolicy() {
   }));
 }
 
+async function loadAudit(filter = {}) {
+  const params = new URLSearchParams({ limit: 200 });
+  for (const [k, v] of Object.entries(filter)) if (v) params.set(k, v);
+  const rows = await api("/api/v1/audit?" + params);
+  $("#audit-rows").replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    for (const v of [r.seq, timeText(r.ts), r.actor, r.action, r.target, JSON.stringify(r.detail)]) {
+      const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td);
+    }
+    return tr;
+  }));
+}
+
 function show(page) {
   document.querySelectorAll(".page").forEach((el) => { el.hidden = el.id !== "page-" + page; });
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
   if (page === "devices") loadDevices().catch(alertError);
   if (page === "policy") loadPolicy().catch(alertError);
+  if (page === "audit") loadAudit().catch((e) => { $("#audit-state").textContent = e.message; });
 }
 
 function alertError(err) { $("#policy-msg").textContent = err.message; console.error(err); }
@@ -143,6 +157,35 @@ $("#policy-form").addEventListener("submit", async (ev) => {
     loadPolicy();
   } catch (err) { alertError(err); }
 });
+$("#enrol-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = Object.fromEntries(new FormData(ev.target));
+  try {
+    const r = await api("/api/v1/enrolment/codes", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ kind: f.kind, site: f.site, ttl_h: Number(f.ttl_h) }),
+    });
+    $("#enrol-code").textContent = r.code;
+    $("#enrol-device").textContent = r.device_id;
+    $("#enrol-expires").textContent = timeText(r.expires_at);
+    $("#enrol-cmd").textContent = `baling provision enroll --central ${location.origin} --code ${r.code}`;
+    // The SVG comes from our own server (segno), not from the user.
+    $("#enrol-qr").innerHTML = r.qr_svg;
+    $("#enrol-result").hidden = false;
+    $("#enrol-msg").textContent = "";
+  } catch (err) { $("#enrol-msg").textContent = err.message; }
+});
+$("#audit-filter").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  loadAudit(Object.fromEntries(new FormData(ev.target))).catch((e) => { $("#audit-state").textContent = e.message; });
+});
+$("#audit-verify").addEventListener("click", async () => {
+  const r = await api("/api/v1/audit/verify");
+  $("#audit-state").textContent = r.ok ? "哈希链完整" : `第 ${r.seq} 条有问题：${r.problem}`;
+});
+for (const k of ["kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"]) {
+  const o = document.createElement("option"); o.value = k; o.textContent = k; $('#enrol-form [name="kind"]').appendChild(o);
+}
 window.addEventListener("hashchange", () => show(location.hash.slice(1)));
 for (const k of ["kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"]) {
   const o = document.createElement("option"); o.value = k; o.textContent = k; $('#device-filter [name="kind"]').appendChild(o);

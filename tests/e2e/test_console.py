@@ -128,3 +128,44 @@ def test_device_page_updates_live(
         stop.set()
         server.should_exit = True
         web.join(10)
+
+
+def test_enrolment_and_audit_pages(
+    make_central: Any, sqlite_url: str, browser_page: Any
+) -> None:
+    central: Central = make_central(sqlite_url)
+    with Session(central.services.engine) as s:
+        create_operator(
+            s, username="ops", password=PASSWORD, role="admin", now=SystemClock().now()
+        )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(central.app, port=port, log_level="warning"))
+    web = threading.Thread(target=server.run, daemon=True)
+    web.start()
+    while not server.started:
+        time.sleep(0.05)
+    page = browser_page
+    try:
+        page.goto(f"http://127.0.0.1:{port}/console/#enrol")
+        page.fill("input[name=username]", "ops")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#page-enrol:not([hidden])")
+        page.select_option("#enrol-form select[name=kind]", "camera")
+        page.fill("#enrol-form input[name=site]", "rongjiawan")
+        page.click("#enrol-form button[type=submit]")
+        page.wait_for_selector("#enrol-result:not([hidden])")
+        code = page.inner_text("#enrol-code")
+        assert len(code) == 9
+        assert code[4] == "-"
+        assert page.locator("#enrol-qr svg").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "console-enrolment.png"), full_page=True)
+        page.goto(f"http://127.0.0.1:{port}/console/#audit")
+        page.wait_for_selector("#audit-rows tr")
+        assert "enrolment.code" in page.inner_text("#audit-rows")
+        page.click("#audit-verify")
+        page.wait_for_selector("text=哈希链完整")
+        page.screenshot(path=str(ARTIFACTS / "console-audit.png"), full_page=True)
+    finally:
+        server.should_exit = True
+        web.join(10)
