@@ -30,6 +30,7 @@ class Principal:
 
     username: str
     role: str
+    scope: tuple[str, ...] = ("*",)
 
 
 def hash_password(password: str) -> str:
@@ -38,7 +39,13 @@ def hash_password(password: str) -> str:
 
 
 def create_operator(
-    session: Session, *, username: str, password: str, role: str, now: datetime
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    now: datetime,
+    scope: list[str] | None = None,
 ) -> Operator:
     """Add an operator.
 
@@ -56,6 +63,7 @@ def create_operator(
         username=username,
         password_hash=hash_password(password),
         role=role,
+        scope=scope or ["*"],
         created_at=now,
     )
     session.add(op)
@@ -72,7 +80,7 @@ def authenticate(session: Session, username: str, password: str) -> Principal:
     op = session.get(Operator, username)
     if op is None or not op.active or not _hasher.verify(password, op.password_hash):
         raise AuthError("incorrect username or password")
-    return Principal(username=op.username, role=op.role)
+    return Principal(username=op.username, role=op.role, scope=tuple(op.scope))
 
 
 def issue_token(
@@ -82,6 +90,7 @@ def issue_token(
     claims = {
         "sub": principal.username,
         "role": principal.role,
+        "scope": list(principal.scope),
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
@@ -107,4 +116,9 @@ def read_token(token: str, *, secret: str, now: datetime) -> Principal:
         raise AuthError("token expired")
     if claims["role"] not in ROLES:
         raise AuthError(f"token names unknown role {claims['role']!r}")
-    return Principal(username=str(claims["sub"]), role=str(claims["role"]))
+    scope = claims.get("scope", ["*"])
+    if not isinstance(scope, list) or not all(isinstance(s, str) for s in scope):
+        raise AuthError("token names a malformed scope")
+    return Principal(
+        username=str(claims["sub"]), role=str(claims["role"]), scope=tuple(scope)
+    )

@@ -70,6 +70,9 @@ class Operator(SQLModel, table=True):
     username: str = Field(primary_key=True, max_length=64)
     password_hash: str = Field(max_length=255)
     role: str = Field(max_length=16)
+    scope: list[str] = Field(
+        default_factory=lambda: ["*"], sa_column=sa.Column(sa.JSON, nullable=False)
+    )
     active: bool = True
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
 

@@ -34,6 +34,9 @@ class OperatorIn(BaseModel):
     username: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{2,64}$")]
     password: Annotated[str, Field(min_length=10, max_length=256)]
     role: str
+    scope: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: ["*"], min_length=1
+    )
 
 
 @router.post("/auth/token")
@@ -84,6 +87,7 @@ def add_operator(
         password=body.password,
         role=body.role,
         now=services.clock.now(),
+        scope=body.scope,
     )
     services.audit.append(
         actor=_admin.username,
@@ -92,7 +96,7 @@ def add_operator(
         detail={"role": op.role},
         now=services.clock.now(),
     )
-    return {"username": op.username, "role": op.role}
+    return {"username": op.username, "role": op.role, "scope": op.scope}
 
 
 @router.get("/operators")

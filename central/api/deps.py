@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from central.access import Access, ForbiddenError
 from central.auditlog import AuditLog
 from central.auth import Principal, read_token
 from central.errors import AuthError
@@ -34,6 +35,7 @@ class Services:
     audit: AuditLog
     link: CentralLink | None = None
     ca: FleetCA | None = None
+    access: Access = field(default_factory=Access)
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -98,3 +100,13 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
         return principal
 
     return check
+
+
+def check_scope(
+    services: Services, principal: Principal, *, site: str, obj: str, act: str
+) -> None:
+    """403 unless the operator's role and district scope allow this."""
+    try:
+        services.access.check(principal, site=site, obj=obj, act=act)
+    except ForbiddenError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from central import enrolment, registry, twin
-from central.api.deps import PrincipalDep, ServicesDep, SessionDep, require
+from central.api.deps import (
+    PrincipalDep,
+    ServicesDep,
+    SessionDep,
+    check_scope,
+    require,
+)
 from central.auth import Principal
 from central.models import as_utc
 from central.policy import desired_config
@@ -82,6 +88,7 @@ def register_device(
     body: DeviceIn, services: ServicesDep, session: SessionDep, who: Technician
 ) -> dict[str, Any]:
     """Register a device and publish its desired configuration."""
+    check_scope(services, who, site=body.site, obj="devices", act="register")
     device = registry.register(
         session,
         device_id=body.id,
@@ -120,6 +127,15 @@ def patch_device(
 ) -> dict[str, Any]:
     """Move a device to another site or groups; its configuration follows."""
     changes = body.model_dump(exclude_unset=True)
+    check_scope(
+        services,
+        who,
+        site=registry.get(session, device_id).site,
+        obj="devices",
+        act="update",
+    )
+    if changes.get("site") is not None:
+        check_scope(services, who, site=changes["site"], obj="devices", act="update")
     registry.update(session, device_id, changes)
     services.audit.append(
         actor=who.username,
@@ -188,7 +204,8 @@ def run_command(
     who: Technician,
 ) -> dict[str, Any]:
     """Send a command and return the node's reply (or its refusal)."""
-    registry.get(session, device_id)
+    site = registry.get(session, device_id).site
+    check_scope(services, who, site=site, obj=f"devices/{device_id}", act="command")
     if services.link is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no broker link")
     services.audit.append(
@@ -217,6 +234,8 @@ def retire_device(
     device_id: str, services: ServicesDep, session: SessionDep, who: Technician
 ) -> dict[str, Any]:
     """Revoke the device's certificates (CRL written) and stop taking its data."""
+    site = registry.get(session, device_id).site
+    check_scope(services, who, site=site, obj="devices", act="retire")
     if services.ca is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
@@ -244,6 +263,8 @@ def replace_device(
     who: Technician,
 ) -> dict[str, Any]:
     """Hand a swapped node's site, groups and configuration to its successor."""
+    site = registry.get(session, device_id).site
+    check_scope(services, who, site=site, obj="devices", act="replace")
     if services.ca is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"

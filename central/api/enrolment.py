@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from central import enrolment, twin
-from central.api.deps import ServicesDep, SessionDep, require
+from central.api.deps import ServicesDep, SessionDep, check_scope, require
 from central.auth import Principal
 from central.policy import desired_config
 from central.registry import get as get_device
@@ -57,6 +57,7 @@ def new_code(
     who: Annotated[Principal, Depends(require("technician"))],
 ) -> dict[str, Any]:
     """A one-time code for a kind and site (shown once; QR it for a phone)."""
+    check_scope(services, who, site=body.site, obj="enrolment", act="create")
     now = services.clock.now()
     code, row = enrolment.create_code(
         session,

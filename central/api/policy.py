@@ -8,9 +8,15 @@ from fastapi import APIRouter, Depends
 from sqlmodel import col, select
 
 from central import twin
-from central.api.deps import PrincipalDep, ServicesDep, SessionDep, require
+from central.api.deps import (
+    PrincipalDep,
+    ServicesDep,
+    SessionDep,
+    check_scope,
+    require,
+)
 from central.auth import Principal
-from central.models import PolicyLayer, as_utc
+from central.models import Device, PolicyLayer, as_utc
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
 
@@ -60,6 +66,8 @@ def put_layer(
     principal: Annotated[Principal, Depends(require("technician"))],
 ) -> dict[str, Any]:
     """Store a new version of a layer and publish the configurations it changes."""
+    site = {"site": target, "device": _site_of(session, target)}.get(scope, "*")
+    check_scope(services, principal, site=site, obj="policy", act="write")
     row = twin.put_layer(
         session,
         scope=scope,
@@ -85,3 +93,8 @@ def put_layer(
         "version": row.version,
         "published": published,
     }
+
+
+def _site_of(session: SessionDep, device_id: str) -> str:
+    device = session.get(Device, device_id)
+    return device.site if device is not None else "*"

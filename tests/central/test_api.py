@@ -239,3 +239,63 @@ def test_operator_actions_are_audited(client: TestClient) -> None:
     assert [r["target"] for r in only] == ["fleet/*"]
     assert client.get("/api/v1/audit/verify", headers=admin).json() == {"ok": True}
     assert client.get("/api/v1/audit", headers=tech).status_code == 403
+
+
+def test_district_scope_limits_what_an_operator_may_touch(
+    client: TestClient, services: Services
+) -> None:
+    with Session(services.engine) as session:
+        create_operator(
+            session,
+            username="xq.tech",
+            password=PASSWORD,
+            role="technician",
+            now=services.clock.now(),
+            scope=["xinqiang"],
+        )
+    tech = login(client, "xq.tech")
+    ok = client.post(
+        "/api/v1/devices",
+        headers=tech,
+        json={"id": "sim-xq", "kind": "sim", "site": "xinqiang"},
+    )
+    assert ok.status_code == 201
+    other = client.post(
+        "/api/v1/devices",
+        headers=tech,
+        json={"id": "sim-lk", "kind": "sim", "site": "lukou"},
+    )
+    assert other.status_code == 403
+    assert "scope ['xinqiang']" in other.json()["detail"]
+    assert (
+        client.put(
+            "/api/v1/policy/site/xinqiang", headers=tech, json={"heartbeat_s": 20}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.put(
+            "/api/v1/policy/device/sim-xq", headers=tech, json={"heartbeat_s": 25}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.put(
+            "/api/v1/policy/fleet/*", headers=tech, json={"heartbeat_s": 20}
+        ).status_code
+        == 403
+    )
+    moved = client.patch("/api/v1/devices/sim-xq", headers=tech, json={"site": "lukou"})
+    assert moved.status_code == 403
+    admin = login(client, "admin")
+    scoped = client.post(
+        "/api/v1/operators",
+        headers=admin,
+        json={
+            "username": "lk.traffic",
+            "password": PASSWORD,
+            "role": "traffic",
+            "scope": ["lukou"],
+        },
+    )
+    assert scoped.json()["scope"] == ["lukou"]

@@ -1,0 +1,84 @@
+import pytest
+
+from central.access import Access, ForbiddenError
+from central.auth import Principal
+
+ACCESS = Access()
+
+
+@pytest.mark.parametrize(
+    ("who", "site", "obj", "act", "ok"),
+    [
+        (Principal("root", "admin"), "lukou", "policy", "write", True),
+        (
+            Principal("li", "traffic", ("xinqiang",)),
+            "xinqiang",
+            "devices/cab-1",
+            "command",
+            True,
+        ),
+        (
+            Principal("li", "traffic", ("xinqiang",)),
+            "lukou",
+            "devices/cab-9",
+            "command",
+            False,
+        ),
+        (
+            Principal("li", "traffic", ("xinqiang",)),
+            "xinqiang",
+            "policy",
+            "write",
+            False,
+        ),
+        (
+            Principal("wang", "technician", ("xinqiang", "lukou")),
+            "lukou",
+            "devices",
+            "register",
+            True,
+        ),
+        (Principal("wang", "technician", ("xinqiang",)), "*", "policy", "write", False),
+        (Principal("zhao", "police"), "lukou", "devices", "read", True),
+        (Principal("zhao", "police"), "lukou", "devices/cam-1", "command", False),
+        (Principal("chen", "complaints"), "lukou", "enrolment", "create", False),
+    ],
+)
+def test_roles_and_district_scope(
+    who: Principal,
+    site: str,
+    obj: str,
+    act: str,
+    ok: bool,  # noqa: FBT001
+) -> None:
+    assert ACCESS.allowed(who, site=site, obj=obj, act=act) is ok
+
+
+def test_refusal_names_role_scope_and_request() -> None:
+    with pytest.raises(
+        ForbiddenError,
+        match=r"li \(traffic, scope \['xinqiang'\]\) may not "
+        r"command devices/cab-9 at site 'lukou'",
+    ):
+        ACCESS.check(
+            Principal("li", "traffic", ("xinqiang",)),
+            site="lukou",
+            obj="devices/cab-9",
+            act="command",
+        )
+
+
+def test_a_changed_scope_is_a_new_subject() -> None:
+    access = Access()
+    assert access.allowed(
+        Principal("li", "traffic", ("lukou",)),
+        site="lukou",
+        obj="devices/x",
+        act="command",
+    )
+    assert not access.allowed(
+        Principal("li", "traffic", ("xinqiang",)),
+        site="lukou",
+        obj="devices/x",
+        act="command",
+    )
