@@ -102,6 +102,7 @@ def enroll(
     *,
     say: Callable[[str], None] = print,
     now: datetime | None = None,
+    check_broker: bool = True,
 ) -> Result:
     """Enrol this node with ``code``; return where its settings were written.
 
@@ -143,5 +144,40 @@ def enroll(
         "require_signed_commands": True,
     }
     _write(config, _toml(settings).encode())
+    if check_broker:
+        _check_broker(device_id, data_dir, answer["broker"], say)
     say(f"done: start the node with `baling node {answer['kind']} --config {config}`")
     return Result(device_id=device_id, config=config)
+
+
+def _check_broker(
+    device_id: str, data_dir: Path, broker: dict[str, Any], say: Callable[[str], None]
+) -> None:
+    """Connect once with the new certificate, so a refusal shows now, not later."""
+    from edge.bus import PahoBus, TlsFiles  # noqa: PLC0415
+
+    where = f"{broker['host']}:{broker['port']}"
+    say(f"    checking the broker at {where} with the new certificate …")
+    bus = PahoBus(
+        client_id=device_id,
+        host=broker["host"],
+        port=int(broker["port"]),
+        tls=TlsFiles(
+            ca_file=data_dir / "ca.pem",
+            cert_file=data_dir / "node.pem",
+            key_file=data_dir / "node.key",
+        ),
+        clean_start=True,
+        session_expiry=0,
+    )
+    bus.start()
+    try:
+        if not bus.wait_connected(10):
+            raise EnrolError(
+                f"the broker at {broker['host']}:{broker['port']} refused this node's "
+                "certificate or cannot be reached; the files are written - check the "
+                "network to the broker, then ask the centre whether the broker trusts "
+                "the fleet CA"
+            )
+    finally:
+        bus.stop()

@@ -304,3 +304,21 @@ def test_technician_command_line(site: dict[str, Any], tmp_path: Path) -> None:
     assert (
         "require_certificate true" in (tmp_path / "bc" / "mosquitto.conf").read_text()
     )
+
+
+def test_a_broker_that_refuses_is_reported(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    client, auth, central = site["client"], site["auth"], site["central"]
+    code = client.post(
+        "/api/v1/enrolment/codes", headers=auth, json={"kind": "sim"}
+    ).json()["code"]
+    settings = central.services.settings
+    real = settings.broker_tls_port
+    settings.broker_tls_port = free_port()  # nothing listens there
+    try:
+        with pytest.raises(EnrolError, match="refused this node's certificate"):
+            enroll(site["url"], code, tmp_path / "n", say=lambda _m: None)
+    finally:
+        settings.broker_tls_port = real
+    assert (tmp_path / "n" / "node.toml").exists()  # written; only the check failed
