@@ -1,9 +1,10 @@
 """A secure single-machine site: central, a mutual-TLS Mosquitto, HTTP.
 
-Central's fleet CA issues the broker's server certificate; nodes enrol over
-HTTP and reach the broker only through mutual TLS, while central uses a
-plain listener bound to 127.0.0.1. The enrolment tests and ``bench.enroll``
-run on it; it is also the shape of a one-host deployment.
+Central's fleet CA issues the broker's server certificate and central's own
+client certificate (CN ``central``); nodes enrol over HTTP, and everything
+on the broker — nodes and central — goes through mutual TLS. The enrolment
+tests and ``bench.enroll`` run on it; it is also the shape of a one-host
+deployment.
 """
 
 from __future__ import annotations
@@ -16,64 +17,47 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from baling.broker import Mosquitto, free_port
-from central.main import Central, default_sqlite_url
+from central.main import Central, default_sqlite_url, load_or_create_ca
 from central.settings import CentralSettings
-from provisioning.brokerconf import TlsListener, write_broker_config
+from provisioning.brokerconf import CENTRAL_IDENTITY, TlsListener, write_broker_config
 from provisioning.ca import key_pem, make_csr, new_key
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from provisioning.ca import FleetCA
+
 
 class SecureSite:
-    """Start and stop the three parts together."""
+    """Start and stop the three parts together; central too speaks mutual TLS."""
 
     def __init__(self, root: Path, *, database_url: str | None = None) -> None:
         self.root = root
-        tls_port, plain_port, self.http_port = free_port(), free_port(), free_port()
-        self.settings = CentralSettings(
+        tls_port, self.http_port = free_port(), free_port()
+        base = CentralSettings(
             database_url=database_url or default_sqlite_url(root),
             jwt_secret=_secret(),
             data_dir=root / "central",
-            broker_port=plain_port,
+            broker_port=tls_port,
             broker_tls_port=tls_port,
             http_port=self.http_port,
         )
-        self.central = Central(self.settings)
-        self.broker = Mosquitto(
-            data_dir=root / "broker",
-            port=plain_port,
-            conf=self._broker_config(tls_port),
-        )
-        self._server: uvicorn.Server | None = None
-        self._web: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """Central's HTTP address."""
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def _broker_config(self, tls_port: int) -> Path:
-        ca = self.central.services.ca
-        if ca is None:  # pragma: no cover - Central always makes one
-            raise RuntimeError("expected central to have a fleet CA")
-        now = datetime.now(UTC)
-        certs = self.root / "broker-certs"
+        certs = root / "certs"
         certs.mkdir(parents=True, exist_ok=True)
-        key = new_key()
-        server = ca.issue(
-            make_csr(key, "localhost"),
-            common_name="localhost",
-            now=now,
-            server=True,
-            hosts=("127.0.0.1",),
-        )
-        (certs / "server.pem").write_bytes(server.chain_pem)
-        (certs / "server.key").write_bytes(key_pem(key))
+        ca = load_or_create_ca(base, now=datetime.now(UTC))
+        self._issue(ca, "localhost", certs / "server", server=True)
+        self._issue(ca, CENTRAL_IDENTITY, certs / "central", server=False)
         (certs / "ca.pem").write_bytes(ca.bundle_pem)
+        self.settings = base.model_copy(
+            update={
+                "broker_ca_file": certs / "ca.pem",
+                "broker_cert_file": certs / "central.pem",
+                "broker_key_file": certs / "central.key",
+            }
+        )
         crl = self.settings.data_dir / "ca" / "crl.pem"  # central rewrites it on retire
         if not crl.exists():
-            crl.write_bytes(ca.crl([], now=now))
+            crl.write_bytes(ca.crl([], now=datetime.now(UTC)))
         listener = TlsListener(
             port=tls_port,
             ca_file=certs / "ca.pem",
@@ -82,9 +66,30 @@ class SecureSite:
             crl_file=crl,
             host="127.0.0.1",
         )
-        return write_broker_config(
-            self.root / "broker", listener, loopback_port=self.settings.broker_port
+        conf = write_broker_config(root / "broker", listener)
+        self.broker = Mosquitto(data_dir=root / "broker", port=tls_port, conf=conf)
+        self.central = Central(self.settings)
+        self._server: uvicorn.Server | None = None
+        self._web: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Central's HTTP address."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @staticmethod
+    def _issue(ca: FleetCA, name: str, stem: Path, *, server: bool) -> None:
+        key = new_key()
+        hosts = ("127.0.0.1",) if server else ()
+        issued = ca.issue(
+            make_csr(key, name),
+            common_name=name,
+            now=datetime.now(UTC),
+            server=server,
+            hosts=hosts,
         )
+        stem.with_suffix(".pem").write_bytes(issued.chain_pem)
+        stem.with_suffix(".key").write_bytes(key_pem(key))
 
     def start(self) -> None:
         """Broker, then central's links and workers, then HTTP."""

@@ -91,3 +91,27 @@ class Access:
                 f"{principal.username} ({principal.role}, scope "
                 f"{list(principal.scope)}) may not {act} {obj} at site {site or '-'!r}"
             )
+
+
+MIN_REASON = 4
+
+
+def check_lookup(
+    access: Access, principal: Principal, *, site: str, reason: str
+) -> str:
+    """A person or vehicle look-up: allowed for the role, and with a stated reason.
+
+    Raises:
+        ForbiddenError: no reason (or a token one), or the role or scope refuses.
+
+    Returns:
+        The reason, trimmed, for the audit log.
+    """
+    stated = reason.strip()
+    if len(stated) < MIN_REASON:
+        raise ForbiddenError(
+            f"a look-up needs a stated reason (at least {MIN_REASON} characters), "
+            f"got {reason!r:.40}"
+        )
+    access.check(principal, site=site, obj="lookup", act="read")
+    return stated

@@ -32,10 +32,11 @@ from sqlmodel import Session, select
 
 from central.intake import Accepted, Rejected, triage
 from central.models import Device, Event
-from edge.bus import Backoff, PahoBus, Received
+from edge.bus import Backoff, PahoBus, Received, TlsFiles
 from edge.protocol import topics
 
 if TYPE_CHECKING:
+    from central.auditlog import AuditLog
     from central.live import Broadcaster
     from central.metrics import Metrics
     from edge.clock import Clock
@@ -89,12 +90,14 @@ class IngestWorker:
         max_bytes: int = 64 * 1024,
         presence: bool = True,
         offline_after_s: float = 120.0,
+        audit: AuditLog | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.metrics = metrics
         self.clock = clock
         self.broadcaster = broadcaster
+        self.audit = audit
         self.batch = batch
         self.flush_s = flush_s
         self.max_bytes = max_bytes
@@ -205,9 +208,11 @@ class IngestWorker:
             self._check_known(session, {a.envelope.device for a in accepted})
             for acc in accepted:
                 self._sort(acc, now, batch)
-            inserted = self._insert_events(session, batch)
+            new_ids = self._insert_events(session, batch)
             changed = self._update_devices(session, batch)
             session.commit()
+        inserted = len(new_ids)
+        self._audit_refusals(batch, new_ids, now)
         for reason, n in batch.rejected.items():
             self.metrics.rejected.labels(reason).inc(n)
         for channel, n in batch.channels.items():
@@ -220,6 +225,23 @@ class IngestWorker:
         if self.broadcaster is not None:
             for item in changed:
                 self.broadcaster.publish(item)
+
+    def _audit_refusals(self, batch: _Batch, new_ids: set[str], now: datetime) -> None:
+        """A node's refusal of a command (a ``security`` event) joins the audit log."""
+        if self.audit is None:
+            return
+        for event_id in new_ids:
+            row = batch.events[event_id]
+            if row["type"] != "security":
+                continue
+            body = row["body"]
+            self.audit.append(
+                actor=row["device"],
+                action="command.refused",
+                target=f"{row['device']}/{body.get('command', '?')}",
+                detail={"reason": body.get("reason", ""), "event": event_id},
+                now=now,
+            )
 
     def _reject(self, topic: str, reason: str, detail: str, batch: _Batch) -> None:
         batch.rejected[reason] += 1
@@ -265,9 +287,9 @@ class IngestWorker:
             )
         batch.seen[env.device] = now
 
-    def _insert_events(self, session: Session, batch: _Batch) -> int:
+    def _insert_events(self, session: Session, batch: _Batch) -> set[str]:
         if not batch.events:
-            return 0
+            return set()
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         table: sa.Table = Event.__table__  # type: ignore[attr-defined]
         # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT
@@ -278,7 +300,7 @@ class IngestWorker:
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(table.c.id)
         )
-        return len(session.execute(stmt, list(batch.events.values())).all())
+        return {str(r[0]) for r in session.execute(stmt, list(batch.events.values()))}
 
     def _update_devices(self, session: Session, batch: _Batch) -> list[dict[str, Any]]:
         changed: list[dict[str, Any]] = []
@@ -346,7 +368,14 @@ class IngestWorker:
 
 
 def make_ingest_link(
-    *, worker_id: str, host: str, port: int, inflight: int, presence: bool, shared: bool
+    *,
+    worker_id: str,
+    host: str,
+    port: int,
+    inflight: int,
+    presence: bool,
+    shared: bool,
+    tls: TlsFiles | None = None,
 ) -> PahoBus:
     """Build the manual-ack link of one ingest worker (a persistent session)."""
     return PahoBus(
@@ -360,4 +389,5 @@ def make_ingest_link(
         threaded=False,  # the worker drives the socket itself: no GIL ping-pong
         receive_maximum=inflight,
         inflight=100,
+        tls=tls,
     )

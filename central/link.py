@@ -15,7 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from central.errors import CentralError
-from edge.bus import PahoBus, Received
+from edge.bus import PahoBus, Received, TlsFiles
 from edge.protocol import PayloadError, decode, encode, make, topics
 from edge.protocol.messages import ConfigBody, ReplyBody, parse_body, to_body
 from edge.protocol.signing import sign_command
@@ -145,6 +145,7 @@ def make_central_link(
     port: int,
     clock: Clock,
     signer: Ed25519PrivateKey | None = None,
+    tls: TlsFiles | None = None,
 ) -> CentralLink:
     """Build the link an API process publishes through."""
     bus = PahoBus(
@@ -154,5 +155,6 @@ def make_central_link(
         subscriptions=[(topics.all_replies(), 1)],
         clean_start=True,
         session_expiry=0,
+        tls=tls,
     )
     return CentralLink(bus=bus, clock=clock, signer=signer)

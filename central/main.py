@@ -28,6 +28,7 @@ from central.link import make_central_link
 from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
+from edge.bus import TlsFiles
 from edge.clock import Clock, SystemClock
 from provisioning.ca import FleetCA
 
@@ -86,6 +87,7 @@ class Central:
             host=settings.broker_host,
             port=settings.broker_port,
             clock=self.clock,
+            tls=broker_tls(settings),
         )
         audit = AuditLog(engine, load_or_create_key(settings.data_dir))
         self.services = Services(
@@ -113,10 +115,12 @@ class Central:
                     inflight=settings.ingest_inflight,
                     presence=i == 0,
                     shared=shared,
+                    tls=broker_tls(settings),
                 ),
                 metrics=self.services.metrics,
                 clock=self.clock,
                 broadcaster=self.services.broadcaster,
+                audit=audit,
                 batch=settings.ingest_batch,
                 flush_s=settings.ingest_flush_s,
                 max_bytes=settings.max_payload_bytes,
@@ -173,6 +177,17 @@ class Central:
             web.join(timeout=10)
             self.stop()
             logger.info("Central stopped")
+
+
+def broker_tls(settings: CentralSettings) -> TlsFiles | None:
+    """Central's mutual-TLS files for the broker, when configured."""
+    if settings.broker_ca_file is None:
+        return None
+    return TlsFiles(
+        ca_file=settings.broker_ca_file,
+        cert_file=settings.broker_cert_file,
+        key_file=settings.broker_key_file,
+    )
 
 
 def load_or_create_ca(settings: CentralSettings, *, now: datetime) -> FleetCA:

@@ -41,6 +41,11 @@ class CentralSettings(BaseSettings):
     # Fleet CA (created under data_dir/ca on first start) and where enrolled
     # nodes find the broker's mutual-TLS listener.
     ca_passphrase: str | None = None
+    # Central's own identity on the broker (certificate CN "central"); without
+    # them central connects plainly (a loopback listener on the same host).
+    broker_ca_file: Path | None = None
+    broker_cert_file: Path | None = None
+    broker_key_file: Path | None = None
     broker_public_host: str = "127.0.0.1"
     broker_tls_port: Annotated[int, Field(ge=1, le=65535)] = 8883
 

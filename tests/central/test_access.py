@@ -1,6 +1,6 @@
 import pytest
 
-from central.access import Access, ForbiddenError
+from central.access import Access, ForbiddenError, check_lookup
 from central.auth import Principal
 
 ACCESS = Access()
@@ -82,3 +82,19 @@ def test_a_changed_scope_is_a_new_subject() -> None:
         obj="devices/x",
         act="command",
     )
+
+
+def test_lookups_need_a_stated_reason() -> None:
+    officer = Principal("zhao", "police", ("lukou",))
+    reason = check_lookup(
+        ACCESS, officer, site="lukou", reason="  警情 2026-1129-017 核查  "
+    )
+    assert reason == "警情 2026-1129-017 核查"
+    with pytest.raises(ForbiddenError, match="stated reason"):
+        check_lookup(ACCESS, officer, site="lukou", reason=" ")
+    with pytest.raises(ForbiddenError, match="may not read lookup"):
+        check_lookup(
+            ACCESS, Principal("li", "traffic"), site="lukou", reason="curious today"
+        )
+    with pytest.raises(ForbiddenError, match="at site 'xinqiang'"):
+        check_lookup(ACCESS, officer, site="xinqiang", reason="警情 2026-1129-018")

@@ -114,6 +114,9 @@ def test_central_signs_and_the_node_refuses_forgeries(
             reasons = sorted(r.body["reason"] for r in rows)
         time.sleep(0.1)
     assert reasons == ["replay", "unknown_key", "unsigned"]
+    refused = central.services.audit.search(action="command.refused")
+    assert sorted(r.detail["reason"] for r in refused) == reasons
+    assert {r.actor for r in refused} == {"cab-1"}
 
 
 def test_key_rotation_without_re_enrolment(
