@@ -28,6 +28,53 @@ if TYPE_CHECKING:
     from provisioning.ca import FleetCA
 
 
+def tls_broker(
+    settings: CentralSettings, root: Path, *, loopback_port: int | None = None
+) -> Mosquitto:
+    """A Mosquitto (not started) whose mutual-TLS listener trusts the fleet CA.
+
+    Issues the broker's server certificate and central's client certificate
+    (``<root>/certs/central.pem``) from central's CA, and keeps the CRL where
+    central rewrites it on retirement. ``loopback_port`` adds a plain
+    127.0.0.1 listener (``baling up`` keeps one for the demo).
+    """
+    certs = root / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    ca = load_or_create_ca(settings, now=now)
+    _issue(ca, "localhost", certs / "server", server=True)
+    _issue(ca, CENTRAL_IDENTITY, certs / "central", server=False)
+    (certs / "ca.pem").write_bytes(ca.bundle_pem)
+    crl = settings.data_dir / "ca" / "crl.pem"
+    if not crl.exists():
+        crl.write_bytes(ca.crl([], now=now))
+    listener = TlsListener(
+        port=settings.broker_tls_port,
+        ca_file=certs / "ca.pem",
+        cert_file=certs / "server.pem",
+        key_file=certs / "server.key",
+        crl_file=crl,
+        host=settings.broker_public_host,
+    )
+    conf = write_broker_config(root / "broker", listener, loopback_port=loopback_port)
+    port = loopback_port or settings.broker_tls_port
+    return Mosquitto(data_dir=root / "broker", port=port, conf=conf)
+
+
+def _issue(ca: FleetCA, name: str, stem: Path, *, server: bool) -> None:
+    key = new_key()
+    hosts = ("127.0.0.1",) if server else ()
+    issued = ca.issue(
+        make_csr(key, name),
+        common_name=name,
+        now=datetime.now(UTC),
+        server=server,
+        hosts=hosts,
+    )
+    stem.with_suffix(".pem").write_bytes(issued.chain_pem)
+    stem.with_suffix(".key").write_bytes(key_pem(key))
+
+
 class SecureSite:
     """Start and stop the three parts together; central too speaks mutual TLS."""
 
@@ -42,12 +89,8 @@ class SecureSite:
             broker_tls_port=tls_port,
             http_port=self.http_port,
         )
+        self.broker = tls_broker(base, root)
         certs = root / "certs"
-        certs.mkdir(parents=True, exist_ok=True)
-        ca = load_or_create_ca(base, now=datetime.now(UTC))
-        self._issue(ca, "localhost", certs / "server", server=True)
-        self._issue(ca, CENTRAL_IDENTITY, certs / "central", server=False)
-        (certs / "ca.pem").write_bytes(ca.bundle_pem)
         self.settings = base.model_copy(
             update={
                 "broker_ca_file": certs / "ca.pem",
@@ -55,19 +98,6 @@ class SecureSite:
                 "broker_key_file": certs / "central.key",
             }
         )
-        crl = self.settings.data_dir / "ca" / "crl.pem"  # central rewrites it on retire
-        if not crl.exists():
-            crl.write_bytes(ca.crl([], now=datetime.now(UTC)))
-        listener = TlsListener(
-            port=tls_port,
-            ca_file=certs / "ca.pem",
-            cert_file=certs / "server.pem",
-            key_file=certs / "server.key",
-            crl_file=crl,
-            host="127.0.0.1",
-        )
-        conf = write_broker_config(root / "broker", listener)
-        self.broker = Mosquitto(data_dir=root / "broker", port=tls_port, conf=conf)
         self.central = Central(self.settings)
         self._server: uvicorn.Server | None = None
         self._web: threading.Thread | None = None
@@ -76,20 +106,6 @@ class SecureSite:
     def url(self) -> str:
         """Central's HTTP address."""
         return f"http://127.0.0.1:{self.http_port}"
-
-    @staticmethod
-    def _issue(ca: FleetCA, name: str, stem: Path, *, server: bool) -> None:
-        key = new_key()
-        hosts = ("127.0.0.1",) if server else ()
-        issued = ca.issue(
-            make_csr(key, name),
-            common_name=name,
-            now=datetime.now(UTC),
-            server=server,
-            hosts=hosts,
-        )
-        stem.with_suffix(".pem").write_bytes(issued.chain_pem)
-        stem.with_suffix(".key").write_bytes(key_pem(key))
 
     def start(self) -> None:
         """Broker, then central's links and workers, then HTTP."""

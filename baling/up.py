@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import uvicorn
 from sqlmodel import Session
 
-from baling.broker import Mosquitto, mosquitto_path
+from baling.broker import Mosquitto, free_port, mosquitto_path
 from baling.cli import NODE_KINDS
 from baling.minibroker import MiniBroker
+from baling.securesite import tls_broker
 from central import registry
 from central.errors import ConflictError
 from central.main import Central, bootstrap_admin, default_sqlite_url
@@ -128,26 +129,33 @@ def up(
     logs.configure("WARNING")
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker: Mosquitto | MiniBroker
-    if mosquitto_path() is not None and not embedded_broker:
-        broker = Mosquitto(data_dir=data_dir / "broker")
-        broker.start()
-        print(f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{broker.port}")
-    else:
-        broker = MiniBroker()
-        broker.start()
-        print(
-            f"broker:  embedded (pure Python, in memory) on 127.0.0.1:{broker.port}"
-            " - install Mosquitto for persistence across restarts"
-        )
+    plain, tls = free_port(), free_port()
     settings = CentralSettings(
         database_url=default_sqlite_url(data_dir),
         jwt_secret=_secret(data_dir / "jwt-secret"),
         data_dir=data_dir,
-        broker_port=broker.port,
+        broker_port=plain,
+        broker_tls_port=tls,
         http_host=host,
         http_port=http_port,
     )
+    broker: Mosquitto | MiniBroker
+    if mosquitto_path() is not None and not embedded_broker:
+        # A plain loopback listener for central and the demo nodes, and the
+        # mutual-TLS listener that enrolled nodes use (`baling provision`).
+        broker = tls_broker(settings, data_dir, loopback_port=plain)
+        broker.start()
+        print(
+            f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{plain}"
+            f" (loopback) and 127.0.0.1:{tls} (mutual TLS, enrolled nodes)"
+        )
+    else:
+        broker = MiniBroker(port=plain)
+        broker.start()
+        print(
+            f"broker:  embedded (pure Python, in memory) on 127.0.0.1:{broker.port}"
+            " - no TLS, so no enrolment; install Mosquitto for that and persistence"
+        )
     central = Central(settings)
     creds = bootstrap_admin(central.services)
     with Session(central.services.engine) as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -91,9 +92,70 @@ def test_baling_up_runs_everything_and_stops_cleanly(
         )
         with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
             assert json.loads(resp.read())["ok"] is True
+        if broker == "mosquitto":
+            _enrol_a_node(port, login[1], login[2], token, tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, rest
     assert "stopped." in rest
     assert (tmp_path / "data" / "admin-password.txt").stat().st_mode & 0o777 == 0o600
+
+
+def _enrol_a_node(
+    port: int, user: str, password: str, token: str, tmp_path: Path
+) -> None:
+    """The README's enrolment: a code, `provision enroll`, the node comes online."""
+    central = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "BALING_PASSWORD": password}
+    base = [sys.executable, "-m", "baling.cli"]
+    made = subprocess.run(
+        [
+            *base,
+            "provision",
+            "code",
+            "--central",
+            central,
+            "--user",
+            user,
+            "--kind",
+            "sim",
+            "--site",
+            "rongjiawan",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer = json.loads(made.stdout)
+    subprocess.run(
+        [
+            *base,
+            "provision",
+            "enroll",
+            "--central",
+            central,
+            "--code",
+            answer["code"],
+            "--data-dir",
+            str(tmp_path / "enrolled"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    node = subprocess.Popen(
+        [*base, "node", "sim", "--config", str(tmp_path / "enrolled" / "node.toml")]
+    )
+    try:
+        deadline = time.monotonic() + 20
+        device: dict[str, Any] = {}
+        while time.monotonic() < deadline and not device.get("online"):
+            device = _get(f"{central}/api/v1/devices/{answer['device_id']}", token)
+            time.sleep(0.3)
+        assert device["online"] is True
+        assert device["site"] == "rongjiawan"
+    finally:
+        node.terminate()
+        node.wait(timeout=15)
