@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,8 +28,25 @@ class BrokerError(RuntimeError):
 
 
 def free_port() -> int:
-    """Return a TCP port free on the loopback interface now."""
-    with socket.socket() as s:
+    """A loopback TCP port that is free now.
+
+    Picked below the kernel's ephemeral range, so an outgoing connection of
+    ours (a client's local port) cannot take it before the server listens.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10000, max(10001, low))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # pragma: no cover - a very crowded machine
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
