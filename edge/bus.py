@@ -375,7 +375,13 @@ class PahoBus:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.poll(0.1)
+            try:
+                self.poll(0.1)
+            except Exception:  # the link thread must outlive any one bad turn
+                if self._stop.is_set():
+                    return
+                logger.exception("MQTT link error; reconnecting")
+                self._lost()
 
     def poll(self, timeout: float) -> None:
         """Drive the link once: (re)connect when due, else read and write.
