@@ -90,9 +90,7 @@ class AuditLog:
         ts = as_utc(now)
         for _attempt in range(20):
             with Session(self.engine) as session:
-                last = session.exec(
-                    select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)
-                ).first()
+                last = _head(session)
                 seq = 1 if last is None else last.seq + 1
                 prev = GENESIS if last is None else last.hash
                 digest = record_hash(
@@ -131,20 +129,6 @@ class AuditLog:
                 return seq
         raise ConfigError("could not append to the audit log: too much contention")
 
-    def checkpoint(self) -> None:
-        """Sign the current head now (e.g. before a backup)."""
-        with Session(self.engine) as session:
-            last = session.exec(
-                select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)
-            ).first()
-            if last is None or session.get(AuditCheckpoint, last.seq) is not None:
-                return
-            mark = sign_checkpoint(self.key, last.seq, last.hash)
-            session.add(
-                AuditCheckpoint(seq=mark.seq, hash=mark.hash, signature=mark.signature)
-            )
-            session.commit()
-
     def verify(self) -> Finding | None:
         """Walk the stored chain; return the first problem, or None."""
         return verify_stored(self.engine, self.key)
@@ -174,6 +158,13 @@ class AuditLog:
                     stmt.order_by(col(AuditRecord.seq).desc()).limit(limit)
                 ).all()
             )
+
+
+def _head(session: Session) -> AuditRecord | None:
+    """The newest record of the chain, if any."""
+    return session.exec(
+        select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)
+    ).first()
 
 
 def verify_stored(engine: sa.Engine, key: Ed25519PrivateKey | None) -> Finding | None:

@@ -40,7 +40,8 @@ def _name(common_name: str, unit: str) -> x509.Name:
     )
 
 
-def _write(path: Path, data: bytes, *, secret: bool) -> None:
+def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> None:
+    """Write ``data`` to ``path`` via a synced temporary file (0600 when secret)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
@@ -143,10 +144,14 @@ class FleetCA:
             .add_extension(_ca_usage(), critical=True)
             .sign(root_key, hashes.SHA256())
         )
-        _write(directory / "root.key", key_pem(root_key, passphrase), secret=True)
-        _write(directory / "root.pem", _pem(root), secret=False)
-        _write(directory / "issuing.key", key_pem(int_key, passphrase), secret=True)
-        _write(directory / "issuing.pem", _pem(intermediate), secret=False)
+        write_atomically(
+            directory / "root.key", key_pem(root_key, passphrase), secret=True
+        )
+        write_atomically(directory / "root.pem", _pem(root), secret=False)
+        write_atomically(
+            directory / "issuing.key", key_pem(int_key, passphrase), secret=True
+        )
+        write_atomically(directory / "issuing.pem", _pem(intermediate), secret=False)
         return cls(root=root, intermediate=intermediate, intermediate_key=int_key)
 
     @classmethod

@@ -10,7 +10,6 @@ library talks HTTP here, so a node needs no extra client.
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from provisioning.ca import key_pem, make_csr, new_key
+from provisioning.ca import key_pem, make_csr, new_key, write_atomically
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,16 +70,6 @@ def call(
         ) from exc
 
 
-def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 def _toml(values: dict[str, Any]) -> str:
     lines = []
     for key, value in values.items():
@@ -127,9 +116,9 @@ def enroll(
         },
     )
     say("4/4 writing certificate, CA bundle and settings …")
-    _write(data_dir / "node.key", key_pem(key), secret=True)
-    _write(data_dir / "node.pem", answer["certificate"].encode())
-    _write(data_dir / "ca.pem", answer["ca"].encode())
+    write_atomically(data_dir / "node.key", key_pem(key), secret=True)
+    write_atomically(data_dir / "node.pem", answer["certificate"].encode())
+    write_atomically(data_dir / "ca.pem", answer["ca"].encode())
     config = data_dir / "node.toml"
     settings = {
         "device_id": device_id,
@@ -143,7 +132,7 @@ def enroll(
         "command_keys": answer["command_keys"],
         "require_signed_commands": True,
     }
-    _write(config, _toml(settings).encode())
+    write_atomically(config, _toml(settings).encode())
     if check_broker:
         _check_broker(device_id, data_dir, answer["broker"], say)
     say(f"done: start the node with `baling node {answer['kind']} --config {config}`")

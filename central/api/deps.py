@@ -110,3 +110,12 @@ def check_scope(
         services.access.check(principal, site=site, obj=obj, act=act)
     except ForbiddenError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+
+
+def fleet_ca(services: Services) -> FleetCA:
+    """The fleet CA, or 503 where this process has none."""
+    if services.ca is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
+        )
+    return services.ca

@@ -14,6 +14,7 @@ from central.api.deps import (
     ServicesDep,
     SessionDep,
     check_scope,
+    fleet_ca,
     require,
 )
 from central.auth import Principal
@@ -236,13 +237,10 @@ def retire_device(
     """Revoke the device's certificates (CRL written) and stop taking its data."""
     site = registry.get(session, device_id).site
     check_scope(services, who, site=site, obj="devices", act="retire")
-    if services.ca is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
-        )
+    ca = fleet_ca(services)
     now = services.clock.now()
     serials = enrolment.retire(
-        session, services.ca, device_id, now=now, crl_path=_crl_path(services)
+        session, ca, device_id, now=now, crl_path=_crl_path(services)
     )
     services.audit.append(
         actor=who.username,
@@ -265,13 +263,10 @@ def replace_device(
     """Hand a swapped node's site, groups and configuration to its successor."""
     site = registry.get(session, device_id).site
     check_scope(services, who, site=site, obj="devices", act="replace")
-    if services.ca is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
-        )
+    ca = fleet_ca(services)
     now = services.clock.now()
     new = enrolment.replace(
-        session, services.ca, device_id, body.new, now=now, crl_path=_crl_path(services)
+        session, ca, device_id, body.new, now=now, crl_path=_crl_path(services)
     )
     services.audit.append(
         actor=who.username,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from central import enrolment, twin
-from central.api.deps import ServicesDep, SessionDep, check_scope, require
+from central.api.deps import ServicesDep, SessionDep, check_scope, fleet_ca, require
 from central.auth import Principal
 from central.policy import desired_config
 from central.registry import get as get_device
@@ -100,15 +100,12 @@ def enrol(
     code: str, body: EnrolIn, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Use the code: certificate chain, CA bundle, broker, command key, config."""
-    if services.ca is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
-        )
+    ca = fleet_ca(services)
     now = services.clock.now()
     try:
         done = enrolment.enrol(
             session,
-            services.ca,
+            ca,
             code=code,
             csr_pem=body.csr.encode(),
             client_time=body.client_time,
@@ -142,7 +139,7 @@ def enrol(
         "kind": done.kind,
         "site": done.site,
         "certificate": done.issued.chain_pem.decode(),
-        "ca": services.ca.bundle_pem.decode(),
+        "ca": ca.bundle_pem.decode(),
         "broker": {
             "host": settings.broker_public_host,
             "port": settings.broker_tls_port,
