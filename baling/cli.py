@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 # Kinds whose agents exist. Each later issue adds its node here.
 NODE_KINDS: dict[str, str] = {
     "sim": "firmware_sim.eventnode:SimAgent",
+    "handheld": "handheld.agent:HandheldAgent",
 }
-PLANNED = ("kiosk", "camera", "loop_detector", "signal_controller", "handheld")
+PLANNED = ("kiosk", "camera", "loop_detector", "signal_controller")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 def run_node(kind: str, config: Path, **extra: Any) -> int:  # noqa: ANN401
     """Run a node of ``kind`` from a TOML settings file."""
     from edge.node import build_agent, run_agent  # noqa: PLC0415
-    from edge.settings import NodeSettings, load_settings  # noqa: PLC0415
+    from edge.settings import load_settings  # noqa: PLC0415
 
     target = NODE_KINDS.get(kind)
     if target is None:
@@ -120,7 +121,7 @@ def run_node(kind: str, config: Path, **extra: Any) -> int:  # noqa: ANN401
     module, _, name = target.partition(":")
     agent_cls = getattr(importlib.import_module(module), name)
     try:
-        settings = load_settings(NodeSettings, config, kind=kind)
+        settings = load_settings(agent_cls.settings_model, config, kind=kind)
     except SettingsError as exc:
         print(f"baling: {exc}", file=sys.stderr)
         return 2

@@ -43,6 +43,7 @@ GRANTS: tuple[tuple[str, str, str], ...] = (
     ("traffic", "policy*", "^read$"),
     ("police", "devices*", "^read$"),
     ("police", "lookup*", "^read$"),
+    ("police", "police*", "^(read|write)$"),
     ("complaints", "devices*", "^read$"),
 )
 

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,6 +36,8 @@ from edge.bus import Backoff, PahoBus, Received, TlsFiles
 from edge.protocol import topics
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from central.auditlog import AuditLog
     from central.live import Broadcaster
     from central.metrics import Metrics
@@ -45,6 +47,29 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _LOUD_PER_REASON = 20  # then rejections of that reason are logged at debug
+URGENT_SUFFIXES = ("/event/sos",)  # a batch holding one of these is committed at once
+
+
+class Consumer(Protocol):
+    """A service that acts on some event types exactly once, with their commit.
+
+    ``take`` runs inside the batch's transaction with only the events that
+    were new (not duplicates) and returns what to do after the commit (send
+    commands, broadcast); ``tick`` runs about once a second on the presence
+    worker for the service's timers.
+    """
+
+    types: frozenset[str]
+
+    def take(
+        self, session: Session, events: list[dict[str, Any]], now: datetime
+    ) -> Callable[[], None]:
+        """Apply new events; return the after-commit action."""
+        ...
+
+    def tick(self, engine: sa.Engine) -> None:
+        """Run timers."""
+        ...
 
 
 def subscriptions(*, presence: bool, shared: bool) -> list[tuple[str, int]]:
@@ -91,8 +116,11 @@ class IngestWorker:
         presence: bool = True,
         offline_after_s: float = 120.0,
         audit: AuditLog | None = None,
+        consumers: list[Consumer] | None = None,
     ) -> None:
         self.engine = engine
+        self.consumers = consumers or []
+        self._next_tick = 0.0
         self.bus = bus
         self.metrics = metrics
         self.clock = clock
@@ -146,6 +174,8 @@ class IngestWorker:
                     break
                 if isinstance(item, Received):
                     out.append(item)
+                    if item.topic.endswith(URGENT_SUFFIXES):
+                        return out  # an SOS waits for nobody
             remaining = deadline - time.monotonic()
             if len(out) >= self.batch or remaining <= 0 or self._stop.is_set():
                 return out
@@ -178,12 +208,22 @@ class IngestWorker:
             if time.monotonic() >= self._forget_at:  # see retirements within 30 s
                 self._known.clear()
                 self._forget_at = time.monotonic() + 30.0
+            if self.presence and time.monotonic() >= self._next_tick:
+                self._next_tick = time.monotonic() + 1.0
+                self._tick_consumers()
             if self.presence and time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + 5.0
                 try:
                     self.sweep()
                 except sa.exc.SQLAlchemyError as exc:
                     logger.warning("Presence sweep failed: %s", exc)
+
+    def _tick_consumers(self) -> None:
+        for consumer in self.consumers:
+            try:
+                consumer.tick(self.engine)
+            except Exception:  # a service's timer bug must not stop ingest
+                logger.exception("Timer of %s failed", type(consumer).__name__)
 
     def _idle(self, seconds: float) -> None:
         """Wait, still serving the link (keepalive) while the database recovers."""
@@ -210,7 +250,13 @@ class IngestWorker:
                 self._sort(acc, now, batch)
             new_ids = self._insert_events(session, batch)
             changed = self._update_devices(session, batch)
+            after = self._feed_consumers(session, batch, new_ids, now)
             session.commit()
+        for action in after:
+            try:
+                action()
+            except Exception:  # committed already; sending must not lose the batch
+                logger.exception("After-commit action failed")
         inserted = len(new_ids)
         self._audit_refusals(batch, new_ids, now)
         for reason, n in batch.rejected.items():
@@ -225,6 +271,20 @@ class IngestWorker:
         if self.broadcaster is not None:
             for item in changed:
                 self.broadcaster.publish(item)
+
+    def _feed_consumers(
+        self, session: Session, batch: _Batch, new_ids: set[str], now: datetime
+    ) -> list[Callable[[], None]]:
+        after = []
+        for consumer in self.consumers:
+            mine = [
+                row
+                for event_id, row in batch.events.items()
+                if row["type"] in consumer.types and event_id in new_ids
+            ]
+            if mine:
+                after.append(consumer.take(session, mine, now))
+        return after
 
     def _audit_refusals(self, batch: _Batch, new_ids: set[str], now: datetime) -> None:
         """A node's refusal of a command (a ``security`` event) joins the audit log."""

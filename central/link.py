@@ -97,6 +97,32 @@ class CentralLink:
         env = make(device_id, "config", to_body(body), now=self.clock.now())
         self.bus.publish(topics.config(device_id), encode(env), qos=1, retain=True)
 
+    def _signed(self, device_id: str, name: str, args: dict[str, Any]) -> bytes:
+        body: dict[str, Any] = {"args": args}
+        if self.signer is not None:
+            body = sign_command(
+                self.signer,
+                device=device_id,
+                name=name,
+                args=args,
+                nonce=uuid.uuid4().hex,
+                now=self.clock.now(),
+            )
+        return encode(make(device_id, name, body, now=self.clock.now()))
+
+    def send(self, device_id: str, name: str, args: dict[str, Any]) -> None:
+        """Send a signed command without waiting (alerts, messages: QoS 1).
+
+        The node's reply comes back on its reply topic and is not awaited;
+        what the officer did with it arrives later as an event.
+        """
+        self.bus.publish(
+            topics.command(device_id, name),
+            self._signed(device_id, name, args),
+            qos=1,
+            response_topic=topics.reply(device_id),
+        )
+
     def command(
         self, device_id: str, name: str, args: dict[str, Any], *, timeout: float = 10.0
     ) -> ReplyBody:
@@ -110,20 +136,9 @@ class CentralLink:
         with self._lock:
             self._waiters[correlation] = waiter
         try:
-            body: dict[str, Any] = {"args": args}
-            if self.signer is not None:
-                body = sign_command(
-                    self.signer,
-                    device=device_id,
-                    name=name,
-                    args=args,
-                    nonce=uuid.uuid4().hex,
-                    now=self.clock.now(),
-                )
-            env = make(device_id, name, body, now=self.clock.now())
             self.bus.publish(
                 topics.command(device_id, name),
-                encode(env),
+                self._signed(device_id, name, args),
                 qos=1,
                 response_topic=topics.reply(device_id),
                 correlation=correlation,

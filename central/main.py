@@ -28,6 +28,9 @@ from central.link import make_central_link
 from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
+from central.police.beat import BeatRules
+from central.police.service import PoliceRules, PoliceService
+from central.police.sos import SosRules
 from edge.bus import TlsFiles
 from edge.clock import Clock, SystemClock
 from provisioning.ca import FleetCA
@@ -90,6 +93,14 @@ class Central:
             tls=broker_tls(settings),
         )
         audit = AuditLog(engine, load_or_create_key(settings.data_dir))
+        broadcaster = Broadcaster()
+        self.police = PoliceService(
+            clock=self.clock,
+            link=self.link,
+            broadcaster=broadcaster,
+            audit=audit,
+            rules=police_rules(settings),
+        )
         self.services = Services(
             audit=audit,
             ca=load_or_create_ca(settings, now=self.clock.now()),
@@ -97,8 +108,9 @@ class Central:
             engine=engine,
             metrics=Metrics(),
             clock=self.clock,
-            broadcaster=Broadcaster(),
+            broadcaster=broadcaster,
             link=self.link,
+            police=self.police,
         )
         shared = (
             settings.workers > 1
@@ -126,6 +138,7 @@ class Central:
                 max_bytes=settings.max_payload_bytes,
                 presence=i == 0,
                 offline_after_s=settings.offline_after_s,
+                consumers=[self.police],
             )
             for i in range(settings.workers)
         ]
@@ -177,6 +190,25 @@ class Central:
             web.join(timeout=10)
             self.stop()
             logger.info("Central stopped")
+
+
+def police_rules(settings: CentralSettings) -> PoliceRules:
+    """The police service's rules from central's settings."""
+    return PoliceRules(
+        sos=SosRules(
+            radius_m=settings.police_sos_radius_m,
+            repeat_s=settings.police_sos_repeat_s,
+            escalate_s=settings.police_sos_escalate_s,
+        ),
+        beat=BeatRules(
+            exit_fixes=settings.police_beat_exit_fixes,
+            exit_s=settings.police_beat_exit_s,
+            leader_after_s=settings.police_beat_leader_s,
+            stationary_m=settings.police_stationary_m,
+            stationary_s=settings.police_stationary_s,
+        ),
+        tz=settings.police_tz,
+    )
 
 
 def broker_tls(settings: CentralSettings) -> TlsFiles | None:

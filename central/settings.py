@@ -48,6 +48,16 @@ class CentralSettings(BaseSettings):
     broker_key_file: Path | None = None
     broker_public_host: str = "127.0.0.1"
     broker_tls_port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    # Police: SOS radius, repeat and escalation; the beat watch's thresholds.
+    police_sos_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 2000.0
+    police_sos_repeat_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    police_sos_escalate_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    police_beat_exit_fixes: Annotated[int, Field(ge=1, le=100)] = 2
+    police_beat_exit_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    police_beat_leader_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0
+    police_stationary_m: Annotated[float, Field(gt=0, le=1000)] = 50.0
+    police_stationary_s: Annotated[float, Field(gt=0, le=86_400)] = 1200.0
+    police_tz: str = "Asia/Shanghai"
 
     @field_validator("jwt_secret")
     @classmethod

@@ -33,13 +33,13 @@ from edge.protocol.messages import (
     validate_config,
 )
 from edge.protocol.signing import CommandAuthError, verify_command
+from edge.settings import NodeSettings
 from edge.trust import TrustStore
 
 if TYPE_CHECKING:
     import threading
 
     from edge.clock import Clock
-    from edge.settings import NodeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Agent:
 
     kind: ClassVar[str] = "sim"
     config_model: ClassVar[type[NodeConfig]] = NodeConfig
+    settings_model: ClassVar[type[NodeSettings]] = NodeSettings
 
     def __init__(
         self, *, settings: NodeSettings, bus: Bus, outbox: Outbox, clock: Clock
@@ -80,6 +81,7 @@ class Agent:
         self._started = clock.monotonic()
         self._next_heartbeat = 0.0
         self._extra_faults: set[str] = set()
+        self.state_detail: dict[str, Any] = {}  # what the node shows, in its state
         self.rejected = 0
 
     # -- what subclasses override ------------------------------------------
@@ -192,6 +194,7 @@ class Agent:
             version=self.settings.version,
             health=self.health(),
             config=self.config_report,
+            detail=self.state_detail,
         )
         env = envelope.make(
             self.settings.device_id, "state", to_body(body), now=self.clock.now()

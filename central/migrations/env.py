@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import central.models  # noqa: F401 - registers the tables on the metadata
+import central.models
+import central.police.models  # noqa: F401
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -60,6 +60,8 @@ class StateBody(_Body):
     version: str = ""
     health: Health = Field(default_factory=Health)
     config: ConfigReport = Field(default_factory=ConfigReport)
+    # What the kind shows on its own screen (a handheld's SOS: "help is coming").
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class ConfigBody(_Body):
@@ -102,12 +104,27 @@ class SimConfig(NodeConfig):
     event_interval_s: Annotated[float, Field(ge=0.0, le=3600)] = 5.0
 
 
+class HandheldConfig(NodeConfig):
+    """A police handheld: reporting rates, fix quality limits, the SOS button."""
+
+    report_standing_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    report_moving_s: Annotated[float, Field(ge=1, le=600)] = 5.0
+    report_sos_s: Annotated[float, Field(ge=0.2, le=60)] = 1.0
+    moving_mps: Annotated[float, Field(gt=0, le=10)] = 1.0
+    max_hdop: Annotated[float, Field(gt=0, le=50)] = 5.0
+    stale_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    max_speed_mps: Annotated[float, Field(gt=0, le=200)] = 70.0
+    sos_hold_s: Annotated[float, Field(ge=0.5, le=10)] = 2.0
+    sos_cancel_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+    sos_retry_s: Annotated[float, Field(ge=0.5, le=120)] = 3.0
+
+
 KIND_CONFIG: dict[str, type[NodeConfig]] = {
     "kiosk": NodeConfig,
     "camera": NodeConfig,
     "loop_detector": NodeConfig,
     "signal_controller": NodeConfig,
-    "handheld": NodeConfig,
+    "handheld": HandheldConfig,
     "sim": SimConfig,
 }
 
@@ -157,6 +174,7 @@ __all__ = [
     "ConfigBody",
     "ConfigReport",
     "FaultBody",
+    "HandheldConfig",
     "Health",
     "HealthStatus",
     "Kind",

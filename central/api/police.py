@@ -1,0 +1,497 @@
+"""Police command: officers, alarms (SOS first), beats, messages, reports.
+
+Report routes follow Traccar's shapes (``/reports/route``, ``/reports/stops``,
+``/reports/summary`` with ``deviceId``, ``from``, ``to``) in metres and
+seconds. ``/osmand`` takes positions from a stock OsmAnd / Traccar Client
+phone app, so a phone can serve as a handheld.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+import uuid_utils
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from central.api.deps import ServicesDep, SessionDep, police, require
+from central.auth import Principal
+from central.errors import NotFoundError
+from central.models import Device, Event, as_utc
+from central.police.geo import make_area, project
+from central.police.models import Alarm, Beat, Message, Officer, Position, Receipt
+from central.police.reports import Track, attendance, parse_shifts, stops, summary
+from central.police.service import alarm_view
+from edge.protocol.messages import to_body
+from edge.protocol.police import PositionBody
+
+router = APIRouter(prefix="/api/v1/police", tags=["police"])
+osmand_router = APIRouter(tags=["police"])
+Police = Annotated[Principal, Depends(require("police"))]
+KNOT_MPS = 0.514444
+
+
+@router.get("/officers")
+def officers(session: SessionDep, _p: Police) -> list[dict[str, Any]]:
+    """Every officer with the latest trusted fix and open alarms."""
+    open_alarms: dict[str, list[str]] = {}
+    for device, kind in session.exec(
+        select(Alarm.device, Alarm.kind).where(
+            col(Alarm.state).in_(("raised", "acknowledged", "assigned"))
+        )
+    ).all():
+        open_alarms.setdefault(device, []).append(kind)
+    online = dict(
+        session.exec(
+            select(Device.id, Device.online).where(Device.kind == "handheld")
+        ).all()
+    )
+    return [
+        {
+            "device": o.device,
+            "name": o.name,
+            "badge": o.badge,
+            "unit": o.unit,
+            "leader": o.leader,
+            "beat_id": o.beat_id,
+            "lat": o.lat,
+            "lon": o.lon,
+            "fix_ts": None if o.fix_ts is None else as_utc(o.fix_ts).isoformat(),
+            "speed_mps": o.speed_mps,
+            "online": online.get(o.device, False),
+            "alarms": open_alarms.get(o.device, []),
+        }
+        for o in session.exec(select(Officer).order_by(Officer.device)).all()
+    ]
+
+
+class OfficerIn(BaseModel):
+    """Who carries a handheld."""
+
+    name: str = Field(default="", max_length=64)
+    badge: str = Field(default="", max_length=32)
+    unit: str = Field(default="", max_length=64)
+    leader: bool = False
+    beat_id: int | None = None
+
+
+@router.put("/officers/{device}")
+def put_officer(
+    device: str, body: OfficerIn, session: SessionDep, svc: ServicesDep, p: Police
+) -> dict[str, Any]:
+    """Assign a handheld to an officer, a unit and a beat."""
+    if session.get(Device, device) is None:
+        raise NotFoundError(f"no device {device!r}")
+    if body.beat_id is not None and session.get(Beat, body.beat_id) is None:
+        raise NotFoundError(f"no beat {body.beat_id}")
+    officer = session.get(Officer, device) or Officer(device=device)
+    for key, value in body.model_dump().items():
+        setattr(officer, key, value)
+    session.add(officer)
+    session.commit()
+    svc.audit.append(
+        actor=p.username,
+        action="officer.update",
+        target=device,
+        detail=body.model_dump(),
+        now=svc.clock.now(),
+    )
+    return {"device": device, **body.model_dump()}
+
+
+@router.get("/alarms")
+def alarms(
+    session: SessionDep,
+    _p: Police,
+    state: Annotated[Literal["open", "all"], Query()] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Alarms, newest first; ``open`` (default) hides the closed ones."""
+    query = select(Alarm).order_by(col(Alarm.id).desc()).limit(limit)
+    if state == "open":
+        query = query.where(
+            col(Alarm.state).in_(("raised", "acknowledged", "assigned"))
+        )
+    return [alarm_view(a) for a in session.exec(query).all()]
+
+
+class AlarmAction(BaseModel):
+    """What an operator does to an alarm."""
+
+    responders: list[str] = Field(default_factory=list, max_length=50)
+    note: str = Field(default="", max_length=500)
+
+
+ACTIONS = {
+    "acknowledge": "acknowledged",
+    "assign": "assigned",
+    "resolve": "resolved",
+    "false-alarm": "false_alarm",
+}
+
+
+@router.post("/alarms/{alarm_id}/{action}")
+def act_on_alarm(
+    alarm_id: int,
+    action: Literal["acknowledge", "assign", "resolve", "false-alarm"],
+    body: AlarmAction,
+    session: SessionDep,
+    svc: ServicesDep,
+    p: Police,
+) -> dict[str, Any]:
+    """Acknowledge, assign responders, resolve, or close as a false alarm."""
+    if action == "assign" and not body.responders:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "assign needs at least one responder"
+        )
+    service = police(svc)
+    alarm, out = service.transition(
+        session,
+        alarm_id,
+        to=ACTIONS[action],
+        by=p.username,
+        responders=body.responders,
+        note=body.note,
+    )
+    service.deliver(out)
+    return alarm_view(alarm)
+
+
+class BeatIn(BaseModel):
+    """A beat: a GeoJSON polygon in lon/lat, its shifts and edge buffer."""
+
+    name: str = Field(min_length=1, max_length=64)
+    unit: str = Field(default="", max_length=64)
+    geometry: dict[str, Any]
+    shifts: list[dict[str, Any]] = Field(default_factory=list)
+    buffer_m: float = Field(default=30.0, ge=0, le=500)
+
+
+def _beat_view(beat: Beat) -> dict[str, Any]:
+    return {
+        "id": beat.id,
+        "name": beat.name,
+        "unit": beat.unit,
+        "geometry": beat.geometry,
+        "shifts": beat.shifts,
+        "buffer_m": beat.buffer_m,
+        "updated_at": as_utc(beat.updated_at).isoformat(),
+    }
+
+
+@router.get("/beats")
+def list_beats(session: SessionDep, _p: Police) -> list[dict[str, Any]]:
+    """Every beat."""
+    return [
+        _beat_view(b) for b in session.exec(select(Beat).order_by(col(Beat.id))).all()
+    ]
+
+
+def _save_beat(
+    session: SessionDep, svc: ServicesDep, p: Principal, body: BeatIn, beat: Beat
+) -> dict[str, Any]:
+    make_area(body.geometry, buffer_m=body.buffer_m)  # ValueError → 422, naming it
+    parse_shifts(body.shifts)
+    for key, value in body.model_dump().items():
+        setattr(beat, key, value)
+    beat.updated_at = svc.clock.now()
+    session.add(beat)
+    session.commit()
+    session.refresh(beat)
+    svc.audit.append(
+        actor=p.username,
+        action="beat.save",
+        target=str(beat.id),
+        detail={"name": beat.name, "shifts": beat.shifts, "buffer_m": beat.buffer_m},
+        now=svc.clock.now(),
+    )
+    return _beat_view(beat)
+
+
+@router.post("/beats", status_code=status.HTTP_201_CREATED)
+def create_beat(
+    body: BeatIn, session: SessionDep, svc: ServicesDep, p: Police
+) -> dict[str, Any]:
+    """Draw a new beat."""
+    return _save_beat(
+        session,
+        svc,
+        p,
+        body,
+        Beat(name=body.name, geometry={}, updated_at=svc.clock.now()),
+    )
+
+
+@router.put("/beats/{beat_id}")
+def update_beat(
+    beat_id: int, body: BeatIn, session: SessionDep, svc: ServicesDep, p: Police
+) -> dict[str, Any]:
+    """Change a beat's polygon, shifts or buffer."""
+    beat = session.get(Beat, beat_id)
+    if beat is None:
+        raise NotFoundError(f"no beat {beat_id}")
+    return _save_beat(session, svc, p, body, beat)
+
+
+class MessageIn(BaseModel):
+    """A message to one officer, a unit or all."""
+
+    text: str = Field(min_length=1, max_length=500)
+    audience: Literal["one", "group", "all"]
+    target: str = Field(default="", max_length=64)
+    priority: Literal["normal", "urgent"] = "normal"
+
+
+@router.post("/messages", status_code=status.HTTP_201_CREATED)
+def send_message(
+    body: MessageIn, session: SessionDep, svc: ServicesDep, p: Police
+) -> dict[str, Any]:
+    """Send a message; each recipient's receipt and acknowledgement follow."""
+    service = police(svc)
+    message, out = service.send_message(session, sender=p.username, **body.model_dump())
+    service.deliver(out)
+    return _message_view(session, message)
+
+
+def _message_view(session: SessionDep, message: Message) -> dict[str, Any]:
+    receipts = session.exec(
+        select(Receipt).where(Receipt.message_id == message.id)
+    ).all()
+    return {
+        "id": message.id,
+        "text": message.text,
+        "sender": message.sender,
+        "audience": message.audience,
+        "target": message.target,
+        "priority": message.priority,
+        "created_at": as_utc(message.created_at).isoformat(),
+        "receipts": [
+            {
+                "device": r.device,
+                "received_at": None
+                if r.received_at is None
+                else as_utc(r.received_at).isoformat(),
+                "acked_at": None
+                if r.acked_at is None
+                else as_utc(r.acked_at).isoformat(),
+            }
+            for r in receipts
+        ],
+    }
+
+
+@router.get("/messages")
+def list_messages(
+    session: SessionDep, _p: Police, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[dict[str, Any]]:
+    """Recent messages with per-recipient receipts."""
+    rows = session.exec(
+        select(Message).order_by(col(Message.created_at).desc()).limit(limit)
+    ).all()
+    return [_message_view(session, m) for m in rows]
+
+
+def _track(
+    session: SessionDep, device: str, start: datetime, end: datetime
+) -> list[Track]:
+    rows = session.exec(
+        select(Position)
+        .where(
+            Position.device == device, Position.fix_ts >= start, Position.fix_ts < end
+        )
+        .order_by(col(Position.fix_ts))
+    ).all()
+    out = []
+    for r in rows:
+        x, y = project(r.lat, r.lon)
+        out.append(
+            Track(
+                at=as_utc(r.fix_ts),
+                lat=r.lat,
+                lon=r.lon,
+                x=x,
+                y=y,
+                speed_mps=r.speed_mps,
+            )
+        )
+    return out
+
+
+Span = Annotated[datetime, Query()]
+
+
+@router.get("/reports/route")
+def report_route(
+    session: SessionDep,
+    _p: Police,
+    deviceId: str,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: Span,
+) -> list[dict[str, Any]]:
+    """Every stored fix in the range, oldest first (playback uses this)."""
+    return [
+        {
+            "deviceId": deviceId,
+            "fixTime": t.at.isoformat(),
+            "latitude": t.lat,
+            "longitude": t.lon,
+            "speed": t.speed_mps,
+        }
+        for t in _track(session, deviceId, from_, to)
+    ]
+
+
+@router.get("/reports/stops")
+def report_stops(
+    session: SessionDep,
+    _p: Police,
+    deviceId: str,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: Span,
+    min_s: Annotated[float, Query(ge=0)] = 300.0,
+) -> list[dict[str, Any]]:
+    """Places the officer stayed (within 50 m) for at least ``min_s``."""
+    return [
+        {"deviceId": deviceId, **s}
+        for s in stops(_track(session, deviceId, from_, to), min_s=min_s)
+    ]
+
+
+@router.get("/reports/summary")
+def report_summary(
+    session: SessionDep,
+    _p: Police,
+    deviceId: str,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: Span,
+) -> dict[str, Any]:
+    """Distance, speeds and span of the officer's track."""
+    return {"deviceId": deviceId, **summary(_track(session, deviceId, from_, to))}
+
+
+@router.get("/reports/attendance")
+def report_attendance(
+    session: SessionDep,
+    svc: ServicesDep,
+    _p: Police,
+    beatId: int,
+    day: date,
+) -> list[dict[str, Any]]:
+    """Per officer of a beat: first and last fix inside it during each shift."""
+    beat = session.get(Beat, beatId)
+    if beat is None:
+        raise NotFoundError(f"no beat {beatId}")
+    area = make_area(beat.geometry, buffer_m=0)
+    tz = police(svc).tz
+    local = datetime(day.year, day.month, day.day, tzinfo=tz)
+    rows = []
+    for officer in session.exec(select(Officer).where(Officer.beat_id == beatId)).all():
+        for shift in parse_shifts(beat.shifts):
+            window = shift.window(local)
+            if window is None:
+                continue
+            fixes = _track(
+                session,
+                officer.device,
+                window[0].astimezone(UTC),
+                window[1].astimezone(UTC),
+            )
+            marks = [(f.at, area.strictly_inside(f.lat, f.lon)) for f in fixes]
+            rows.append(
+                {
+                    "deviceId": officer.device,
+                    "name": officer.name,
+                    **attendance(
+                        marks, (window[0].astimezone(UTC), window[1].astimezone(UTC))
+                    ),
+                }
+            )
+    return rows
+
+
+@osmand_router.api_route("/osmand", methods=["GET", "POST"])
+async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Response:
+    """A position from the OsmAnd / Traccar Client protocol (query parameters).
+
+    ``id`` must name a registered handheld; ``speed`` is in knots,
+    ``timestamp`` in Unix seconds (or ISO 8601), ``alarm=sos`` raises an SOS.
+    """
+    params = dict(request.query_params)
+    if request.method == "POST" and not params:
+        form = await request.form()
+        params = {k: str(v) for k, v in form.items()}
+    device_id = params.get("id") or params.get("deviceid") or ""
+    device = session.get(Device, device_id)
+    if device is None or device.kind != "handheld" or device.retired_at is not None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no registered handheld {device_id!r}"
+        )
+    try:
+        fix = PositionBody(
+            lat=float(params["lat"]),
+            lon=float(params["lon"]),
+            fix_ts=_osmand_time(params.get("timestamp", "")) or svc.clock.now(),
+            speed_mps=float(params.get("speed") or 0) * KNOT_MPS,
+            course=float(params["bearing"]) % 360 if params.get("bearing") else None,
+            accuracy_m=float(params["accuracy"]) if params.get("accuracy") else None,
+            battery=float(params["batt"]) if params.get("batt") else None,
+            source="osmand",
+            sos=params.get("alarm") == "sos",
+        )
+    except (KeyError, ValueError) as exc:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"expected id, lat, lon (numbers): {exc}"
+        ) from exc
+    service = police(svc)
+    now = svc.clock.now()
+    events = [_event(device_id, "position", to_body(fix), now)]
+    if fix.sos:
+        sos_id = f"osmand-{device_id}-{int(fix.fix_ts.timestamp()) // 60}"
+        events.append(
+            _event(
+                device_id,
+                "sos",
+                {
+                    "sos_id": sos_id[:64],
+                    "phase": "raised",
+                    "pressed_at": fix.fix_ts.isoformat(),
+                    "lat": fix.lat,
+                    "lon": fix.lon,
+                },
+                now,
+            )
+        )
+    for row in events:
+        session.add(Event(**row))
+    out = service.apply(session, events, now)
+    device.last_seen = now
+    device.online = True
+    session.commit()
+    service.deliver(out)
+    return Response(status_code=status.HTTP_200_OK)
+
+
+def _event(
+    device: str, type_: str, body: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid_utils.uuid7()),
+        "device": device,
+        "type": type_,
+        "ts": now,
+        "received_at": now,
+        "body": body,
+    }
+
+
+def _osmand_time(raw: str) -> datetime | None:
+    if not raw:
+        return None
+    if raw.replace(".", "", 1).isdigit():
+        value = float(raw)
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)  # noqa: PLR2004 - ms
+    parsed = datetime.fromisoformat(raw.replace(" ", "T"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
