@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 import central.models  # noqa: F401 - registers every table on the metadata
+import central.police.models  # noqa: F401
 from central.db import migrate
 from central.errors import ConflictError
 
@@ -96,9 +97,11 @@ def restore(engine: sa.Engine, data_dir: Path, archive: Path) -> dict[str, int]:
                 raise ConflictError(f"expected an empty database, {name} has rows")
     counts: dict[str, int] = {}
     with tarfile.open(archive, "r:gz") as tar:
+        names = set(tar.getnames())
         with engine.begin() as conn:
             for table in tables:
-                member = tar.extractfile(f"db/{table.name}.jsonl")
+                path = f"db/{table.name}.jsonl"  # absent: a backup made before it
+                member = tar.extractfile(path) if path in names else None
                 text = member.read().decode() if member is not None else ""
                 rows = [
                     {k: _decode(v) for k, v in json.loads(line).items()}

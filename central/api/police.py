@@ -412,7 +412,8 @@ def report_attendance(
     return rows
 
 
-@osmand_router.api_route("/osmand", methods=["GET", "POST"])
+@osmand_router.get("/osmand")
+@osmand_router.post("/osmand")
 async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Response:
     """A position from the OsmAnd / Traccar Client protocol (query parameters).
 

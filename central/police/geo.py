@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyproj import Transformer
+import shapely
 from shapely import Point, Polygon, STRtree
 from shapely.geometry import shape
-from shapely.ops import transform
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -41,6 +41,11 @@ def project_many(
     """Project many points at once (one pyproj call)."""
     xs, ys = _to_metric().transform(np.asarray(lons), np.asarray(lats))
     return np.asarray(xs), np.asarray(ys)
+
+
+def _project_array(lonlat: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    xs, ys = _to_metric().transform(lonlat[:, 0], lonlat[:, 1])
+    return np.column_stack([xs, ys])
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,6 @@ def make_area(geometry: dict[str, Any], *, buffer_m: float) -> Area:
         raise ValueError(f"expected a GeoJSON Polygon, got {geometry!r:.80}") from exc
     if not isinstance(geom, Polygon) or not geom.is_valid or geom.is_empty:
         raise ValueError(f"expected a valid GeoJSON Polygon, got {geom.geom_type}")
-    metric = transform(_to_metric().transform, geom)
+    metric = shapely.transform(geom, _project_array)
     assert isinstance(metric, Polygon)  # noqa: S101 - transform keeps the type
     return Area(polygon=metric, buffered=metric.buffer(buffer_m))
