@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-import central.models  # noqa: F401 - registers every table on the metadata
+import central.models
 import central.police.models  # noqa: F401
 from central.db import migrate
 from central.errors import ConflictError

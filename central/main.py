@@ -199,6 +199,7 @@ def police_rules(settings: CentralSettings) -> PoliceRules:
             radius_m=settings.police_sos_radius_m,
             repeat_s=settings.police_sos_repeat_s,
             escalate_s=settings.police_sos_escalate_s,
+            delayed_s=settings.police_sos_delayed_s,
         ),
         beat=BeatRules(
             exit_fixes=settings.police_beat_exit_fixes,

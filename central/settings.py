@@ -52,6 +52,7 @@ class CentralSettings(BaseSettings):
     police_sos_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 2000.0
     police_sos_repeat_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     police_sos_escalate_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    police_sos_delayed_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
     police_beat_exit_fixes: Annotated[int, Field(ge=1, le=100)] = 2
     police_beat_exit_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     police_beat_leader_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0

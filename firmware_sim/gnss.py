@@ -17,18 +17,19 @@ import logging
 import math
 import os
 import random
-import threading
 import tty
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import pynmea2
 from pyproj import Transformer
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class Route:
         """(lat, lon, course) ``t`` seconds after the start."""
         fwd, back = _transformers()
         xy = [fwd.transform(lon, lat) for lon, lat in self.points]
-        legs = [math.dist(a, b) for a, b in zip(xy, xy[1:], strict=False)]
+        legs = [math.dist(a, b) for a, b in pairwise(xy)]
         total = sum(legs)
         if total == 0 or self.speed_mps == 0:
             lon, lat = self.points[0]
@@ -92,11 +93,15 @@ class Route:
         along = (t * self.speed_mps) % (2 * total)
         forward = along <= total
         along = along if forward else 2 * total - along
-        for (a, b), leg in zip(zip(xy, xy[1:], strict=False), legs, strict=True):
+        for (a, b), leg in zip(pairwise(xy), legs, strict=True):
             if along <= leg and leg > 0:
                 f = along / leg
                 x, y = a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])
-                dx, dy = (b[0] - a[0], b[1] - a[1]) if forward else (a[0] - b[0], a[1] - b[1])
+                dx, dy = (
+                    (b[0] - a[0], b[1] - a[1])
+                    if forward
+                    else (a[0] - b[0], a[1] - b[1])
+                )
                 lon, lat = back.transform(x, y)
                 return lat, lon, math.degrees(math.atan2(dx, dy)) % 360
             along -= leg
@@ -169,7 +174,22 @@ def sentences(
     gga = pynmea2.GGA(
         talker,
         "GGA",
-        (hhmmss, la, ns, lo, ew, "1", f"{sats:02d}", f"{hdop:.2f}", "45.0", "M", "-12.0", "M", "", ""),
+        (
+            hhmmss,
+            la,
+            ns,
+            lo,
+            ew,
+            "1",
+            f"{sats:02d}",
+            f"{hdop:.2f}",
+            "45.0",
+            "M",
+            "-12.0",
+            "M",
+            "",
+            "",
+        ),
     )
     return [str(rmc), str(gga)]
 
@@ -216,7 +236,9 @@ class GnssSimulator:
         err = n.jitter_m * (15 if poor else 1)
         fwd, back = _transformers()
         x, y = fwd.transform(lon, lat)
-        lon, lat = back.transform(x + self.rng.gauss(0, err), y + self.rng.gauss(0, err))
+        lon, lat = back.transform(
+            x + self.rng.gauss(0, err), y + self.rng.gauss(0, err)
+        )
         lines = sentences(
             at=self.now(),
             lat=lat,

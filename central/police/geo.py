@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pyproj import Transformer
 import shapely
+from pyproj import Transformer
 from shapely import Point, Polygon, STRtree
 from shapely.geometry import shape
 

@@ -12,9 +12,20 @@ from handheld.nmea import Fix
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
-def fix(at: datetime, lat: float = 29.145, lon: float = 113.118, hdop: float = 1.0) -> Fix:
-    return Fix(time=at, lat=lat, lon=lon, quality=1, sats=12, hdop=hdop,
-               speed_mps=0.0, course=None, talker="GN")
+def fix(
+    at: datetime, lat: float = 29.145, lon: float = 113.118, hdop: float = 1.0
+) -> Fix:
+    return Fix(
+        time=at,
+        lat=lat,
+        lon=lon,
+        quality=1,
+        sats=12,
+        hdop=hdop,
+        speed_mps=0.0,
+        course=None,
+        talker="GN",
+    )
 
 
 def test_distance_is_geodesic() -> None:
@@ -27,13 +38,18 @@ def test_good_poor_stale_and_jumping_fixes() -> None:
     first = fix(T0)
     assert refuse_fix(first, None, now=T0, limits=limits) is None
     assert refuse_fix(fix(T0, hdop=9.0), None, now=T0, limits=limits) == "hdop"
-    assert refuse_fix(first, None, now=T0 + timedelta(seconds=30), limits=limits) == "stale"
+    assert (
+        refuse_fix(first, None, now=T0 + timedelta(seconds=30), limits=limits)
+        == "stale"
+    )
     later = T0 + timedelta(seconds=1)
     jumped = fix(later, lat=29.155)  # 1.1 km in one second
     assert refuse_fix(jumped, first, now=later, limits=limits) == "jump"
     walked = fix(later, lat=29.145 + 0.00002)  # about 2 m
     assert refuse_fix(walked, first, now=later, limits=limits) is None
-    assert refuse_fix(first, walked, now=later, limits=limits) == "stale"  # out of order
+    assert (
+        refuse_fix(first, walked, now=later, limits=limits) == "stale"
+    )  # out of order
 
 
 def test_limits_validate_themselves() -> None:

@@ -8,7 +8,8 @@ KW = {"hold_s": 2.0, "cancel_s": 5.0}
 
 
 def run(levels: list[tuple[float, bool]]) -> list[tuple[float, str]]:
-    state, out = PressState(), []
+    state = PressState()
+    out: list[tuple[float, str]] = []
     for t, level in levels:
         state, action = on_level(state, pressed=level, now=t, **KW)
         if action:
@@ -21,20 +22,20 @@ def test_short_press_does_nothing() -> None:
 
 
 def test_long_press_raises_once_while_held() -> None:
-    levels = [(t / 10, True) for t in range(0, 60)] + [(6.0, False)]
+    levels = [(t / 10, True) for t in range(60)] + [(6.0, False)]
     assert run(levels) == [(2.0, "raise")]
 
 
 def test_press_within_window_cancels_and_later_press_does_not() -> None:
-    held = [(t / 10, True) for t in range(0, 21)] + [(2.1, False)]
+    held = [(t / 10, True) for t in range(21)] + [(2.1, False)]
     assert run([*held, (4.0, True), (4.1, False)]) == [(2.0, "raise"), (4.0, "cancel")]
     late = run([*held, (7.5, True), (7.6, False)])
     assert late == [(2.0, "raise")]
 
 
 def test_cancel_then_a_new_long_press_raises_again() -> None:
-    held = [(t / 10, True) for t in range(0, 21)] + [(2.1, False)]
-    again = [(10 + t / 10, True) for t in range(0, 21)]
+    held = [(t / 10, True) for t in range(21)] + [(2.1, False)]
+    again = [(10 + t / 10, True) for t in range(21)]
     assert run([*held, (3.0, True), (3.1, False), *again]) == [
         (2.0, "raise"),
         (3.0, "cancel"),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from central.police.beat import BeatRules, Watch, from_dict, on_fix, on_time, to_dict
 from central.police.geo import make_area, project
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 LAT, LON = 29.145, 113.118
 M_LAT = 1 / 110_850  # degrees of latitude per metre near 29°N
@@ -29,15 +33,22 @@ SQUARE = {
 AREA = make_area(SQUARE, buffer_m=RULES.buffer_m)
 
 
-def walk(fixes: list[tuple[float, float, float]], watch: Watch | None = None) -> tuple[Watch, list[tuple[float, str]]]:
+def walk(
+    fixes: Sequence[tuple[float, float, float]], watch: Watch | None = None
+) -> tuple[Watch, list[tuple[float, str]]]:
     """Feed (seconds, lat, lon) fixes; return the watch and what was found when."""
     watch = watch or Watch()
     found: list[tuple[float, str]] = []
     for t, lat, lon in fixes:
         x, y = project(lat, lon)
         watch, more = on_fix(
-            watch, at=T0 + timedelta(seconds=t), inside=AREA.inside(lat, lon),
-            x=x, y=y, poor=False, rules=RULES,
+            watch,
+            at=T0 + timedelta(seconds=t),
+            inside=AREA.inside(lat, lon),
+            x=x,
+            y=y,
+            poor=False,
+            rules=RULES,
         )
         found += [(t, f) for f in more]
     return watch, found
@@ -56,7 +67,13 @@ def test_noisy_fixes_at_the_edge_raise_nothing() -> None:
 
 def test_a_real_exit_alarms_after_two_fixes_and_the_return_clears_it() -> None:
     out = LAT + 700 * M_LAT
-    fixes = [(0, LAT, LON), (5, out, LON), (10, out, LON), (15, out, LON), (20, LAT, LON)]
+    fixes = [
+        (0, LAT, LON),
+        (5, out, LON),
+        (10, out, LON),
+        (15, out, LON),
+        (20, LAT, LON),
+    ]
     _, found = walk(fixes)
     assert found == [(10, "beat_exit"), (20, "beat_return")]
 
@@ -65,8 +82,15 @@ def test_poor_fixes_are_ignored() -> None:
     x, y = project(LAT + 900 * M_LAT, LON)
     watch = Watch()
     for t in range(0, 600, 5):
-        watch, found = on_fix(watch, at=T0 + timedelta(seconds=t), inside=False,
-                              x=x, y=y, poor=True, rules=RULES)
+        watch, found = on_fix(
+            watch,
+            at=T0 + timedelta(seconds=t),
+            inside=False,
+            x=x,
+            y=y,
+            poor=True,
+            rules=RULES,
+        )
         assert found == []
     assert watch == Watch()
 
@@ -91,7 +115,7 @@ def test_stationary_on_duty_after_twenty_minutes_then_moving() -> None:
     rng = random.Random(3)
     fixes = [
         (t * 30.0, LAT + rng.gauss(0, 4) * M_LAT, LON + rng.gauss(0, 4) / 97_300)
-        for t in range(0, 45)
+        for t in range(45)
     ]
     watch, found = walk(fixes)
     assert found == [(1200.0, "stationary")]
@@ -104,8 +128,15 @@ def test_off_duty_resets_and_old_fixes_are_ignored() -> None:
     watch, _ = walk([(0, out, LON), (5, out, LON)])
     assert watch.alarmed
     x, y = project(out, LON)
-    off, found = on_fix(watch, at=T0 + timedelta(seconds=10), inside=None, x=x, y=y,
-                        poor=False, rules=RULES)
+    off, found = on_fix(
+        watch,
+        at=T0 + timedelta(seconds=10),
+        inside=None,
+        x=x,
+        y=y,
+        poor=False,
+        rules=RULES,
+    )
     assert found == []
     assert not off.alarmed
     stale, found = on_fix(off, at=T0, inside=False, x=x, y=y, poor=False, rules=RULES)

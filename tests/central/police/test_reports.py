@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,12 +18,18 @@ from central.police.reports import (
     summary,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 T0 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # a Monday, 08:00 in 岳阳
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def track(points: list[tuple[float, float, float]]) -> list[Track]:
-    return [Track(at=T0 + timedelta(seconds=t), lat=0, lon=0, x=x, y=y, speed_mps=1.0) for t, x, y in points]
+def track(points: Sequence[tuple[float, float, float]]) -> list[Track]:
+    return [
+        Track(at=T0 + timedelta(seconds=t), lat=0, lon=0, x=x, y=y, speed_mps=1.0)
+        for t, x, y in points
+    ]
 
 
 def test_stops_and_summary() -> None:
@@ -41,11 +48,16 @@ def test_stops_and_summary() -> None:
 
 def test_day_and_night_shifts() -> None:
     shifts = parse_shifts(
-        [{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "16:00"},
-         {"days": [0], "start": "22:00", "end": "06:00"}]
+        [
+            {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "16:00"},
+            {"days": [0], "start": "22:00", "end": "06:00"},
+        ]
     )
     monday_9 = datetime(2026, 11, 30, 9, 0, tzinfo=TZ)
-    assert on_duty(shifts, monday_9) == (monday_9.replace(hour=8), monday_9.replace(hour=16))
+    assert on_duty(shifts, monday_9) == (
+        monday_9.replace(hour=8),
+        monday_9.replace(hour=16),
+    )
     tuesday_3 = datetime(2026, 12, 1, 3, 0, tzinfo=TZ)
     window = on_duty(shifts, tuesday_3)
     assert window is not None
@@ -55,7 +67,12 @@ def test_day_and_night_shifts() -> None:
         parse_shifts([{"days": [9], "start": "08:00", "end": "16:00"}])
     with pytest.raises(ValueError, match="shift 0"):
         parse_shifts([{"start": "08:00"}])
-    assert Shift(days=(0,), start=time(8), end=time(16)).window(datetime(2026, 12, 1, tzinfo=TZ)) is None
+    assert (
+        Shift(days=(0,), start=time(8), end=time(16)).window(
+            datetime(2026, 12, 1, tzinfo=TZ)
+        )
+        is None
+    )
 
 
 def test_attendance_first_and_last_inside() -> None:

@@ -26,7 +26,12 @@ def test_lifecycle_and_refusals() -> None:
 
 def test_repeats_until_acknowledged_and_escalates_once_at_30s() -> None:
     def at(s: float, **kw: object) -> list[str]:
-        args: dict[str, object] = {"phase": "raised", "raised_at": T0, "last_alert_at": None, "escalated": False}
+        args: dict[str, object] = {
+            "phase": "raised",
+            "raised_at": T0,
+            "last_alert_at": None,
+            "escalated": False,
+        }
         args.update(kw)
         return list(due(now=T0 + timedelta(seconds=s), rules=RULES, **args))  # type: ignore[arg-type]
 
@@ -35,7 +40,9 @@ def test_repeats_until_acknowledged_and_escalates_once_at_30s() -> None:
     assert at(12, last_alert_at=T0 + timedelta(seconds=10)) == []
     assert at(29.9, last_alert_at=T0 + timedelta(seconds=20)) == []
     assert at(30, last_alert_at=T0 + timedelta(seconds=25)) == ["escalate"]
-    assert at(40, escalated=True, last_alert_at=T0 + timedelta(seconds=30)) == ["repeat"]
+    assert at(40, escalated=True, last_alert_at=T0 + timedelta(seconds=30)) == [
+        "repeat"
+    ]
     assert at(100, phase="acknowledged") == []
 
 
