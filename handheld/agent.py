@@ -279,6 +279,7 @@ class HandheldAgent(Agent):
             attempt=sos["attempt"],
         )
         self.emit("sos", to_body(body), priority=SOS_PRIORITY)
+        self._pump()  # now, not on the next turn of the loop
         self._sos_retry = self.clock.monotonic() + self.cfg.sos_retry_s
         if self.bus.connected:
             self.publish_state()

@@ -10,8 +10,10 @@ elsewhere), skipped with the reason when none answers.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,8 +22,8 @@ from baling.broker import Mosquitto, mosquitto_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PG_URL = os.environ.get(
     "CENTRAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -106,3 +108,26 @@ def make_central(broker: Mosquitto, tmp_path: Path) -> Iterator[object]:
     yield build
     for c in made:
         c.stop()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    """A page in Debian's Chromium, driven by Playwright (no browser download)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed; the test command installs it")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(locale="zh-CN")
+        yield page
+        browser.close()

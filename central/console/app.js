@@ -54,6 +54,10 @@ async function loadDevices() {
 }
 
 function applyLive(change) {
+  if (["officer", "alarm", "receipt"].includes(change.type)) {
+    if (typeof police !== "undefined" && !$("#page-police").hidden) police.onLive(change);
+    return;
+  }
   if (change.type !== "device") return;
   const tr = document.getElementById("dev-" + change.id);
   if (!tr) return;
@@ -104,6 +108,7 @@ function show(page) {
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
   if (page === "devices") loadDevices().catch(alertError);
   if (page === "policy") loadPolicy().catch(alertError);
+  if (page === "police") police.load().catch((e) => { $("#police-msg").textContent = e.message; });
   if (page === "audit") loadAudit().catch((e) => { $("#audit-state").textContent = e.message; });
 }
 
@@ -122,6 +127,7 @@ function logout() {
   sessionStorage.removeItem("baling.token");
   state.token = null;
   if (source) source.close();
+  if (typeof police !== "undefined") police.stopSound();
   $("#shell").hidden = true;
   $("#login").hidden = false;
 }

@@ -587,12 +587,19 @@ class PoliceService:
             open_sos = session.exec(
                 select(Alarm).where(Alarm.kind == "sos", Alarm.state == "raised")
             ).all()
+            touched = []
             for alarm in open_sos:
                 out.extend(self._due(session, alarm, now))
+                if alarm in session.dirty:
+                    touched.append(alarm)
             if self.clock.monotonic() >= self._next_beat_tick:
                 self._next_beat_tick = self.clock.monotonic() + 5.0
                 out.extend(self._beat_timers(session, now))
             session.commit()
+            for alarm in touched:
+                # An operator may have acknowledged it meanwhile: show what is stored.
+                session.refresh(alarm)
+                out.live.append(alarm_view(alarm))
         self.deliver(out)
 
     def _due(self, session: Session, alarm: Alarm, now: datetime) -> Outbound:
@@ -648,8 +655,6 @@ class PoliceService:
                 args["repeat"] = alarm.repeats
                 args["distance_m"] = item.get("distance_m")
                 out.commands.append(("alert", item["device"], args))
-        if todo:
-            out.live.append(alarm_view(alarm))
         return out
 
     def _beat_timers(self, session: Session, now: datetime) -> Outbound:

@@ -6,7 +6,6 @@ reload. Screenshots are kept under ``artifacts/`` for a person to look at.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -23,37 +22,12 @@ from edge import NodeSettings, SystemClock, build_agent
 from firmware_sim.eventnode import SimAgent
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from baling.broker import Mosquitto
     from central.main import Central
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed; the test command installs it")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(locale="zh-CN")
-        yield page
-        browser.close()
 
 
 def test_device_page_updates_live(

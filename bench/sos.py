@@ -1,0 +1,274 @@
+"""SOS benchmark: from the long press to the alert on the nearby handhelds.
+
+One Mosquitto, central as its own process (``baling central``, SQLite), a
+county of handhelds: ``--handhelds`` light virtual ones (each its own MQTT
+connection, in a separate process, reporting positions every 5 s and
+listening for alerts) plus ``--agents`` real handheld agents (real link,
+outbox, GNSS on a pty, SOS pin) whose buttons are pressed ``--presses``
+times at random. The SOS latency of each alert is the time from the moment
+the long press is recognised (the SOS's ``pressed_at``, which every alert
+carries) to the alert's arrival on an officer's handheld within R. In the
+same run and on the same broker, under the same load, a bare MQTT round
+trip (QoS 1 there and back) is measured: the limit, since an SOS crosses
+the broker twice.
+
+    python -m bench.sos [--handhelds 1000] [--agents 20] [--presses 200]
+
+Last line: ``sos_p99_ms=<ms> limit_p99_ms=<ms>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing as mp
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from baling.broker import Mosquitto, free_port
+from central import registry
+from central.auditlog import load_or_create_key
+from central.db import make_engine, migrate
+from central.main import COMMAND_KEY_FILE
+from central.police.models import Alarm, Officer
+from edge.clock import SystemClock
+from edge.node import build_agent
+from edge.protocol.signing import public_key_text
+from firmware_sim.fleet import Arrivals, Virtual, round_trips, run_handhelds
+from firmware_sim.gnss import GnssSimulator, Noise, open_pty, walking
+from firmware_sim.sospin import set_level
+from handheld.agent import HandheldAgent
+from handheld.settings import HandheldSettings
+
+LAT, LON = 29.145, 113.118
+SPREAD = 0.018  # ±2 km around 荣家湾
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def fleet_main(
+    port: int, fleet: list[tuple[str, float, float]], run_s: float, out: str
+) -> None:
+    """Child process: the virtual handhelds, then the bare round trips."""
+
+    async def go() -> None:
+        arrivals = Arrivals()
+        stop, connected = asyncio.Event(), asyncio.Event()
+        virtual = [Virtual(d, la, lo) for d, la, lo in fleet]
+        runner = asyncio.create_task(
+            run_handhelds(
+                virtual,
+                host="127.0.0.1",
+                port=port,
+                report_s=5.0,
+                arrivals=arrivals,
+                stop=stop,
+                connected=connected,
+            )
+        )
+        await connected.wait()
+        Path(out + ".ready").touch()
+        rtt = await round_trips("127.0.0.1", port, count=200, gap_s=run_s / 200)
+        while not Path(out + ".stop").exists():
+            await asyncio.sleep(0.2)
+        stop.set()
+        await runner
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "alerts": {
+                        f"{k[0]}|{k[1]}": v for k, v in arrivals.latencies_ms.items()
+                    },
+                    "repeats": arrivals.repeats,
+                    "rtt_ms": rtt,
+                }
+            )
+        )
+
+    asyncio.run(go())
+
+
+def wait_http(url: str, timeout: float) -> None:
+    """Wait until central answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"central did not answer at {url}")
+
+
+def main() -> None:  # noqa: PLR0915 - one linear script
+    """Run the benchmark and print its figures."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--handhelds", type=int, default=1000)
+    ap.add_argument("--agents", type=int, default=20)
+    ap.add_argument("--presses", type=int, default=200)
+    ap.add_argument("--gap", type=float, default=0.25, help="seconds between presses")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # each SOS is logged as a warning
+    rng = random.Random(2026)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sos-"))
+    broker = Mosquitto(data_dir=tmp / "broker")
+    broker.start()
+    url = f"sqlite:///{tmp / 'central.sqlite3'}"
+    engine = make_engine(url)
+    migrate(engine)
+
+    def place() -> tuple[float, float]:
+        return LAT + rng.uniform(-SPREAD, SPREAD), LON + rng.uniform(-SPREAD, SPREAD)
+
+    fleet = [(f"hh-{i:05d}", *place()) for i in range(args.handhelds)]
+    agents_at = [(f"agent-{i:02d}", *place()) for i in range(args.agents)]
+    now = SystemClock().now()
+    with Session(engine) as session:
+        for device, _, _ in fleet + agents_at:
+            registry.register(
+                session, device_id=device, kind="handheld", site="rjw", now=now
+            )
+    http = free_port()
+    env = {
+        **os.environ,
+        "CENTRAL_DATABASE_URL": url,
+        "CENTRAL_JWT_SECRET": "b" * 48,
+        "CENTRAL_DATA_DIR": str(tmp / "central"),
+        "CENTRAL_BROKER_PORT": str(broker.port),
+        "CENTRAL_HTTP_PORT": str(http),
+        # The command centre is not in this benchmark: no repeats or escalations.
+        "CENTRAL_POLICE_SOS_REPEAT_S": "600",
+        "CENTRAL_POLICE_SOS_ESCALATE_S": "3600",
+    }
+    central = subprocess.Popen(
+        [sys.executable, "-m", "baling.cli", "central"],
+        env=env,
+        stderr=(tmp / "central.log").open("wb"),
+    )
+    results = str(tmp / "fleet.json")
+    run_s = max(30.0, args.presses * args.gap + 10)
+    child = mp.get_context("spawn").Process(
+        target=fleet_main, args=(broker.port, fleet, run_s, results)
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{http}/healthz", 60)
+        key = public_key_text(
+            load_or_create_key(tmp / "central", COMMAND_KEY_FILE).public_key()
+        )
+        child.start()
+        stop = threading.Event()
+        agents, pins, ptys = [], [], []
+        for device, lat, lon in agents_at:
+            pty = open_pty()
+            ptys.append(pty)
+            pin = tmp / f"{device}.pin"
+            settings = HandheldSettings(
+                device_id=device,
+                kind="handheld",
+                data_dir=tmp / device,
+                broker_port=broker.port,
+                command_keys=[key],
+                require_signed_commands=True,
+                gnss_url=pty.path,
+                sos_button=f"file:{pin}",
+            )
+            agent = build_agent(HandheldAgent, settings)
+            sim = GnssSimulator(
+                walking(),
+                noise=Noise(poor_rate=0, dropout_rate=0, corrupt_rate=0),
+                seed=len(agents),
+            )
+            sim.hold = (lat, lon)
+            for target, targs in ((sim.run, (pty.master, stop)), (agent.run, (stop,))):
+                threading.Thread(target=target, args=targs, daemon=True).start()
+            agents.append(agent)
+            pins.append(pin)
+        deadline = time.monotonic() + 300
+        while not Path(results + ".ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        total = args.handhelds + args.agents
+        while time.monotonic() < deadline:
+            with Session(engine) as session:
+                placed = session.exec(
+                    select(func.count())
+                    .select_from(Officer)
+                    .where(col(Officer.lat).is_not(None))
+                ).one()
+            if placed >= total:
+                break
+            time.sleep(0.5)
+        print(f"handhelds online and placed: {placed} of {total}")
+
+        def press(pin: Path) -> None:
+            set_level(pin, pressed=True)  # the default long press is 2 s
+            time.sleep(2.3)
+            set_level(pin, pressed=False)
+
+        busy_until = [0.0] * len(pins)
+        for _ in range(args.presses):
+            free = [i for i, t in enumerate(busy_until) if t <= time.monotonic()]
+            while not free:
+                time.sleep(0.05)
+                free = [i for i, t in enumerate(busy_until) if t <= time.monotonic()]
+            i = rng.choice(free)
+            # Past the 5 s cancel window: a new press is a new SOS, not a cancel.
+            busy_until[i] = time.monotonic() + 8.0
+            threading.Thread(target=press, args=(pins[i],), daemon=True).start()
+            time.sleep(args.gap)
+        time.sleep(5.0)
+        Path(results + ".stop").touch()
+        child.join(timeout=120)
+        stop.set()
+        data: dict[str, Any] = json.loads(Path(results).read_text())
+        with Session(engine) as session:
+            alarms = session.exec(select(Alarm).where(Alarm.kind == "sos")).all()
+            # Alerts to the real agents land in their inboxes, not in the fleet's log.
+            expected = {
+                f"sos:{a.key}|{x['device']}"
+                for a in alarms
+                for x in a.alerted
+                if x["device"].startswith("hh-")
+            }
+        sos_ms = [v for k, v in data["alerts"].items() if k in expected]
+        rtt = data["rtt_ms"]
+        print(f"SOS raised: {len(alarms)} of {args.presses} presses")
+        print(
+            f"alerts to virtual handhelds within R (nearest 20 per SOS): "
+            f"{len(expected)} sent, {len(sos_ms)} arrived"
+        )
+        print(
+            f"press → alert on nearby handhelds: p50 {statistics.median(sos_ms):.1f} ms, "
+            f"p99 {pct(sos_ms, 0.99):.1f} ms, max {max(sos_ms):.1f} ms"
+        )
+        print(
+            f"bare MQTT round trip (same broker, same load): p50 {statistics.median(rtt):.1f} ms, "
+            f"p99 {pct(rtt, 0.99):.1f} ms"
+        )
+        print(f"sos_p99_ms={pct(sos_ms, 0.99):.1f} limit_p99_ms={pct(rtt, 0.99):.1f}")
+    finally:
+        if child.is_alive():
+            child.terminate()
+        central.terminate()
+        central.wait(timeout=30)
+        broker.stop(kill=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+// 警务指挥: officers on the map, SOS, alarms, beats, playback, messages.
+// The map is drawn from the GeoJSON central ships (no tile server, no CDN).
+"use strict";
+
+const police = (() => {
+  const SVG = "http://www.w3.org/2000/svg";
+  const KIND = { sos: "紧急求救", beat_exit: "离开责任区", beat_leader: "离岗超时", stationary: "长时间静止" };
+  const STATE = { raised: "待确认", acknowledged: "已确认", assigned: "已派警", resolved: "已处置", false_alarm: "误报", cancelled: "已取消" };
+  const view = { map: null, officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null };
+  let project = null;
+
+  function el(name, attrs = {}, parent = null) {
+    const node = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function setupProjection(features) {
+    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    const visit = (c) => { if (typeof c[0] === "number") { minX = Math.min(minX, c[0]); maxX = Math.max(maxX, c[0]); minY = Math.min(minY, c[1]); maxY = Math.max(maxY, c[1]); } else c.forEach(visit); };
+    features.forEach((f) => visit(f.geometry.coordinates));
+    const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
+    const pad = 0.002;
+    minX -= pad; maxX += pad; minY -= pad; maxY += pad;
+    const w = 1000, h = Math.round(w * (maxY - minY) / ((maxX - minX) * k));
+    $("#police-map").setAttribute("viewBox", `0 0 ${w} ${h}`);
+    project = (lon, lat) => [((lon - minX) / (maxX - minX)) * w, ((maxY - lat) / (maxY - minY)) * h];
+    project.inverse = (x, y) => [minX + (x / w) * (maxX - minX), maxY - (y / h) * (maxY - minY)];
+    project.metres = (m) => (m / (111320 * k)) / (maxX - minX) * w;
+  }
+
+  const pts = (coords) => coords.map(([lon, lat]) => project(lon, lat).map((v) => v.toFixed(1)).join(",")).join(" ");
+
+  async function drawMap() {
+    const res = await fetch("map/rongjiawan.geojson");
+    view.map = await res.json();
+    setupProjection(view.map.features);
+    const base = $("#police-base");
+    base.replaceChildren();
+    for (const f of view.map.features) {
+      const p = f.properties;
+      if (p.kind === "road") {
+        el("polyline", { points: pts(f.geometry.coordinates), class: "road " + p.class }, base);
+        const [x, y] = project(...f.geometry.coordinates[0]);
+        el("text", { x: x + 4, y: y - 4, class: "road-name" }, base).textContent = p.name;
+      } else if (p.kind === "place") {
+        const [x, y] = project(...f.geometry.coordinates);
+        el("circle", { cx: x, cy: y, r: 3, class: "place" }, base);
+        el("text", { x: x + 5, y: y + 4, class: "place-name" }, base).textContent = p.name;
+      }
+    }
+    el("text", { x: 8, y: 18, class: "map-note" }, base).textContent = view.map.name;
+  }
+
+  function drawBeats() {
+    const layer = $("#police-beats");
+    layer.replaceChildren();
+    for (const b of view.beats) {
+      el("polygon", { points: pts(b.geometry.coordinates[0]), class: "beat" }, layer);
+      const [x, y] = project(...b.geometry.coordinates[0][0]);
+      el("text", { x: x + 6, y: y - 6, class: "beat-name" }, layer).textContent = `${b.name}（${b.unit}）`;
+    }
+    if (view.draft.length) el("polyline", { points: pts(view.draft), class: "beat draft" }, layer);
+  }
+
+  function drawOfficers() {
+    const layer = $("#police-officers");
+    layer.replaceChildren();
+    const sosDevices = new Set([...view.alarms.values()].filter((a) => a.kind === "sos" && a.state === "raised").map((a) => a.device));
+    for (const o of view.officers.values()) {
+      if (o.lat == null) continue;
+      const [x, y] = project(o.lon, o.lat);
+      const g = el("g", { class: "officer" + (sosDevices.has(o.device) ? " sos" : "") + (o.online === false ? " offline" : ""), "data-device": o.device }, layer);
+      el("circle", { cx: x, cy: y, r: 6 }, g);
+      el("text", { x: x + 8, y: y + 4 }, g).textContent = o.name || o.device;
+    }
+    for (const a of view.alarms.values()) {
+      if (a.kind !== "sos" || a.lat == null || !["raised", "acknowledged", "assigned"].includes(a.state)) continue;
+      const [x, y] = project(a.lon, a.lat);
+      el("circle", { cx: x, cy: y, r: project.metres(2000), class: "sos-radius" }, layer);
+      el("circle", { cx: x, cy: y, r: 14, class: "sos-pulse" + (a.state === "raised" ? " flashing" : "") }, layer);
+    }
+  }
+
+  function alarmRow(a) {
+    const li = document.createElement("li");
+    li.className = "alarm " + a.kind + " " + a.state;
+    li.dataset.alarm = a.id;
+    const who = view.officers.get(a.device);
+    const title = document.createElement("strong");
+    title.textContent = `${KIND[a.kind] || a.kind} · ${(who && who.name) || a.device}`;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.textContent = `${STATE[a.state] || a.state} · ${timeText(a.raised_at)}${a.delayed ? " · 延迟送达" : ""}`
+      + (a.alerted && a.alerted.length ? ` · 已通知 ${a.alerted.length} 名附近警员` : "")
+      + (a.escalated_at ? " · 已升级" : "") + (a.responders.length ? ` · 出警：${a.responders.join("、")}` : "");
+    li.append(title, meta);
+    const actions = { raised: [["acknowledge", "确认"], ["false-alarm", "误报"]], acknowledged: [["assign", "派警"], ["resolve", "处置完毕"], ["false-alarm", "误报"]], assigned: [["assign", "增派"], ["resolve", "处置完毕"]] }[a.state] || [];
+    for (const [action, label] of actions) {
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = label; b.dataset.action = action;
+      b.addEventListener("click", () => act(a, action).catch((e) => { $("#police-msg").textContent = e.message; }));
+      li.appendChild(b);
+    }
+    return li;
+  }
+
+  function drawAlarms() {
+    const open = [...view.alarms.values()].filter((a) => ["raised", "acknowledged", "assigned"].includes(a.state)).sort((x, y) => y.id - x.id);
+    $("#alarm-list").replaceChildren(...open.map(alarmRow));
+    const unacked = open.filter((a) => a.kind === "sos" && a.state === "raised");
+    const banner = $("#sos-banner");
+    banner.hidden = unacked.length === 0;
+    if (unacked.length) banner.textContent = `紧急求救 ${unacked.length} 起，待确认`;
+    setAlarmSound(unacked.length > 0);
+    drawOfficers();
+  }
+
+  function setAlarmSound(on) {
+    if (on && !view.beepTimer) {
+      view.beepTimer = setInterval(beep, 1000);
+      beep();
+    } else if (!on && view.beepTimer) {
+      clearInterval(view.beepTimer); view.beepTimer = null;
+    }
+  }
+
+  function beep() {
+    try {
+      view.audio = view.audio || new AudioContext();
+      const osc = view.audio.createOscillator(), gain = view.audio.createGain();
+      osc.frequency.value = 880; gain.gain.value = 0.2;
+      osc.connect(gain).connect(view.audio.destination);
+      osc.start(); osc.stop(view.audio.currentTime + 0.35);
+    } catch (e) { /* no audio device: the banner still flashes */ }
+  }
+
+  async function act(alarm, action) {
+    const body = { note: "" };
+    if (action === "assign") {
+      const nearest = (alarm.alerted || []).map((x) => x.device).slice(0, 2).join(",");
+      const picked = prompt("派往现场的警员编号（逗号分隔）", nearest);
+      if (!picked) return;
+      body.responders = picked.split(",").map((s) => s.trim()).filter(Boolean);
+    }
+    const updated = await api(`/api/v1/police/alarms/${alarm.id}/${action}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    view.alarms.set(updated.id, updated);
+    drawAlarms();
+  }
+
+  async function load() {
+    if (!view.map) await drawMap();
+    const [officers, alarms, beats] = await Promise.all([
+      api("/api/v1/police/officers"), api("/api/v1/police/alarms"), api("/api/v1/police/beats"),
+    ]);
+    view.officers = new Map(officers.map((o) => [o.device, o]));
+    view.alarms = new Map(alarms.map((a) => [a.id, a]));
+    view.beats = beats;
+    const sel = $("#playback-form [name=device]");
+    sel.replaceChildren(...officers.map((o) => { const op = document.createElement("option"); op.value = o.device; op.textContent = o.name || o.device; return op; }));
+    drawBeats(); drawAlarms(); loadMessages();
+  }
+
+  function onLive(change) {
+    if (change.type === "officer") {
+      const o = view.officers.get(change.device) || { device: change.device };
+      Object.assign(o, { lat: change.lat, lon: change.lon, speed_mps: change.speed_mps, fix_ts: change.fix_ts, online: true });
+      view.officers.set(change.device, o);
+      drawOfficers();
+    } else if (change.type === "alarm") {
+      view.alarms.set(change.id, change);
+      drawAlarms();
+    } else if (change.type === "receipt") {
+      loadMessages();
+    }
+  }
+
+  async function loadMessages() {
+    const rows = await api("/api/v1/police/messages?limit=10");
+    $("#message-list").replaceChildren(...rows.map((m) => {
+      const li = document.createElement("li");
+      const got = m.receipts.filter((r) => r.received_at).length, acked = m.receipts.filter((r) => r.acked_at).length;
+      li.textContent = `${timeText(m.created_at)} → ${m.audience === "all" ? "全体" : m.target}：${m.text}（送达 ${got}/${m.receipts.length}，确认 ${acked}）`;
+      return li;
+    }));
+  }
+
+  // -- beat editor: click the map to add corners --------------------------------
+  function mapPoint(ev) {
+    const svg = $("#police-map");
+    const p = svg.createSVGPoint(); p.x = ev.clientX; p.y = ev.clientY;
+    const q = p.matrixTransform(svg.getScreenCTM().inverse());
+    return project.inverse(q.x, q.y);
+  }
+
+  async function saveBeat(form) {
+    if (view.draft.length < 3) throw new Error("请在地图上至少点选三个角点");
+    const f = Object.fromEntries(new FormData(form));
+    const ring = [...view.draft, view.draft[0]];
+    await api("/api/v1/police/beats", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        name: f.name, unit: f.unit, buffer_m: Number(f.buffer_m),
+        geometry: { type: "Polygon", coordinates: [ring] },
+        shifts: [{ days: [0, 1, 2, 3, 4, 5, 6], start: f.start, end: f.end }],
+      }),
+    });
+    view.draft = [];
+    view.beats = await api("/api/v1/police/beats");
+    drawBeats();
+  }
+
+  // -- playback ------------------------------------------------------------------
+  async function play(form) {
+    const f = Object.fromEntries(new FormData(form));
+    const params = new URLSearchParams({ deviceId: f.device, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() });
+    const route = await api("/api/v1/police/reports/route?" + params);
+    const layer = $("#police-playback");
+    layer.replaceChildren();
+    if (view.playing) cancelAnimationFrame(view.playing);
+    if (!route.length) { $("#playback-state").textContent = "该时段没有轨迹"; return; }
+    el("polyline", { points: pts(route.map((r) => [r.longitude, r.latitude])), class: "track" }, layer);
+    const marker = el("circle", { r: 7, class: "playhead" }, layer);
+    const speed = Number(f.speed), t0 = Date.parse(route[0].fixTime), started = performance.now();
+    let i = 0;
+    const step = (now) => {
+      const t = t0 + (now - started) * speed;
+      while (i < route.length - 1 && Date.parse(route[i + 1].fixTime) <= t) i++;
+      const [x, y] = project(route[i].longitude, route[i].latitude);
+      marker.setAttribute("cx", x); marker.setAttribute("cy", y);
+      $("#playback-state").textContent = `${timeText(route[i].fixTime)} · ${speed}×`;
+      if (i < route.length - 1) view.playing = requestAnimationFrame(step);
+    };
+    view.playing = requestAnimationFrame(step);
+  }
+
+  function wire() {
+    $("#police-map").addEventListener("click", (ev) => {
+      if (!$("#beat-form").open) return;
+      view.draft.push(mapPoint(ev).map((v) => Number(v.toFixed(6))));
+      drawBeats();
+    });
+    $("#beat-form form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      saveBeat(ev.target).then(() => { $("#police-msg").textContent = "责任区已保存"; }).catch((e) => { $("#police-msg").textContent = e.message; });
+    });
+    $("#beat-clear").addEventListener("click", () => { view.draft = []; drawBeats(); });
+    $("#playback-form").addEventListener("submit", (ev) => { ev.preventDefault(); play(ev.target).catch((e) => { $("#playback-state").textContent = e.message; }); });
+    $("#message-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = Object.fromEntries(new FormData(ev.target));
+      try {
+        await api("/api/v1/police/messages", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(f) });
+        ev.target.reset(); loadMessages();
+      } catch (e) { $("#police-msg").textContent = e.message; }
+    });
+    const now = new Date(), hourAgo = new Date(now - 3600e3);
+    const local = (d) => new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+    $("#playback-form [name=from]").value = local(hourAgo);
+    $("#playback-form [name=to]").value = local(new Date(now.getTime() + 60e3));
+  }
+
+  return { load, onLive, wire, stopSound: () => setAlarmSound(false) };
+})();
+
+police.wire();
