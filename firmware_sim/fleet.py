@@ -98,7 +98,7 @@ async def _handheld(
 
         async def listen() -> None:
             async for message in client.messages:
-                arrivals.record(v.device, bytes(message.payload))  # type: ignore[arg-type]
+                arrivals.record(v.device, bytes(message.payload))
 
         listener = asyncio.create_task(listen())
         try:
@@ -175,7 +175,7 @@ async def round_trips(host: str, port: int, *, count: int, gap_s: float) -> list
                 sent = time.perf_counter()
                 await probe.publish("bench/rtt/ping", str(i).encode(), qos=1)
                 async for message in probe.messages:
-                    if bytes(message.payload) == str(i).encode():  # type: ignore[arg-type]
+                    if bytes(message.payload) == str(i).encode():
                         break
                 out.append((time.perf_counter() - sent) * 1000)
                 await asyncio.sleep(gap_s)
