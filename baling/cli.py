@@ -94,8 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("kind")
     node.add_argument("--config", type=Path, required=True)
     sim = sub.add_parser("sim", help="run a simulator")
-    sim.add_argument("what", choices=["eventnode"])
-    sim.add_argument("--config", type=Path, required=True)
+    sim.add_argument("what", choices=["eventnode", "press"])
+    sim.add_argument(
+        "device", nargs="?", help="press: the demo handheld whose SOS is pressed"
+    )
+    sim.add_argument("--config", type=Path, help="eventnode: the node's settings")
+    sim.add_argument("--data-dir", type=Path, default=Path("data"))
+    sim.add_argument("--hold", type=float, default=2.5, help="press: seconds held")
     sim.add_argument(
         "--total", type=int, default=0, help="emit this many events, then idle"
     )
@@ -243,6 +248,29 @@ def _backup_or_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim(args: argparse.Namespace) -> int:
+    if args.what == "press":
+        from baling.demo import sos_pin  # noqa: PLC0415
+        from firmware_sim.sospin import press  # noqa: PLC0415
+
+        if not args.device:
+            print(
+                "baling sim press: name the handheld, e.g. handheld-1", file=sys.stderr
+            )
+            return 2
+        pin = sos_pin(args.data_dir.resolve(), args.device)
+        if not pin.parent.is_dir():
+            print(f"baling sim press: no demo node at {pin.parent}", file=sys.stderr)
+            return 2
+        press(pin, args.hold)
+        print(f"SOS button of {args.device} held for {args.hold} s")
+        return 0
+    if args.config is None:
+        print("baling sim eventnode: --config is required", file=sys.stderr)
+        return 2
+    return run_node("sim", args.config, total=args.total, pad=args.pad)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
@@ -254,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": _backup_or_restore,
         "restore": _backup_or_restore,
         "node": lambda a: run_node(a.kind, a.config),
-        "sim": lambda a: run_node("sim", a.config, total=a.total, pad=a.pad),
+        "sim": _sim,
     }
     return commands[args.command](args)
 

@@ -21,7 +21,7 @@ import uvicorn
 from sqlmodel import Session
 
 from baling.broker import Mosquitto, free_port, mosquitto_path
-from baling.cli import NODE_KINDS
+from baling.demo import set_up_police, sos_pin, start_receivers
 from baling.minibroker import MiniBroker
 from baling.securesite import tls_broker
 from central import registry
@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEMO_SITE = "rongjiawan"  # 荣家湾, the county seat
+# (device id, kind): one of each built kind, and a squad of three officers.
+DEMO_NODES = [
+    ("sim-1", "sim"),
+    ("handheld-1", "handheld"),
+    ("handheld-2", "handheld"),
+    ("handheld-3", "handheld"),
+]
 
 
 def _secret(path: Path) -> str:
@@ -49,7 +56,13 @@ def _secret(path: Path) -> str:
 
 
 def _node_config(
-    data_dir: Path, device_id: str, kind: str, port: int, command_key: str
+    data_dir: Path,
+    *,
+    device_id: str,
+    kind: str,
+    port: int,
+    command_key: str,
+    extra: dict[str, str],
 ) -> Path:
     node_dir = data_dir / "nodes" / device_id
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -58,20 +71,33 @@ def _node_config(
         f'device_id = "{device_id}"\nkind = "{kind}"\n'
         f'data_dir = "{node_dir.resolve()}"\n'
         f'broker_host = "127.0.0.1"\nbroker_port = {port}\nheartbeat_s = 10\n'
-        f'command_keys = ["{command_key}"]\nrequire_signed_commands = true\n',
+        f'command_keys = ["{command_key}"]\nrequire_signed_commands = true\n'
+        + "".join(f'{k} = "{v}"\n' for k, v in extra.items()),
         encoding="utf-8",
     )
     return path
 
 
 def _start_nodes(
-    data_dir: Path, port: int, command_key: str
+    data_dir: Path, port: int, command_key: str, devices: dict[str, str]
 ) -> list[subprocess.Popen[bytes]]:
-    """One node per built kind; each trusts central's command key from the start."""
+    """The demo nodes; each trusts central's command key from the start."""
     nodes = []
-    for kind in NODE_KINDS:
-        device_id = f"{kind.replace('_', '-')}-1"
-        conf = _node_config(data_dir, device_id, kind, port, command_key)
+    for device_id, kind in DEMO_NODES:
+        extra = {}
+        if kind == "handheld":
+            extra = {
+                "gnss_url": devices[device_id],
+                "sos_button": f"file:{sos_pin(data_dir, device_id)}",
+            }
+        conf = _node_config(
+            data_dir,
+            device_id=device_id,
+            kind=kind,
+            port=port,
+            command_key=command_key,
+            extra=extra,
+        )
         nodes.append(
             subprocess.Popen(
                 [
@@ -105,7 +131,14 @@ def _greet(host: str, port: int, data_dir: Path, creds: tuple[str, str] | None) 
         print(f"login:   {creds[0]} / {creds[1]}   (also in {where})")
     else:
         print(f"login:   admin / see {data_dir / 'admin-password.txt'}")
-    print(f"nodes:   {', '.join(NODE_KINDS)} (simulated); Ctrl-C stops everything")
+    print(
+        "police:  press an officer's SOS with "
+        f"`baling sim press handheld-1 --data-dir {data_dir}`"
+    )
+    print(
+        f"nodes:   {', '.join(d for d, _ in DEMO_NODES)} (simulated); "
+        "Ctrl-C stops everything"
+    )
 
 
 def _wait_for_ctrl_c(web: threading.Thread) -> None:
@@ -159,15 +192,16 @@ def up(
     central = Central(settings)
     creds = bootstrap_admin(central.services)
     with Session(central.services.engine) as session:
-        for kind in NODE_KINDS:
+        for device_id, kind in DEMO_NODES:
             with contextlib.suppress(ConflictError):
                 registry.register(
                     session,
-                    device_id=f"{kind.replace('_', '-')}-1",
+                    device_id=device_id,
                     kind=kind,
                     site=DEMO_SITE,
                     now=central.clock.now(),
                 )
+        set_up_police(session, now=central.clock.now())
     central.start()
     server = uvicorn.Server(
         uvicorn.Config(central.app, host=host, port=http_port, log_level="warning")
@@ -176,13 +210,21 @@ def up(
     web.start()
     while not server.started and web.is_alive():  # print the URL once it answers
         time.sleep(0.05)
+    stop_sims = threading.Event()
+    receivers = start_receivers(stop_sims)
     nodes = _start_nodes(
-        data_dir, broker.port, public_key_text(central.command_key.public_key())
+        data_dir,
+        broker.port,
+        public_key_text(central.command_key.public_key()),
+        {device: pty.path for device, pty in receivers.items()},
     )
     _greet(host, http_port, data_dir, creds)
     _wait_for_ctrl_c(web)
     print("stopping…")
     _stop_nodes(nodes)
+    stop_sims.set()
+    for pty in receivers.values():
+        pty.close()
     server.should_exit = True
     web.join(timeout=10)
     central.stop()

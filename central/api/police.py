@@ -118,6 +118,33 @@ def alarms(
     return [alarm_view(a) for a in session.exec(query).all()]
 
 
+@router.get("/alarms/{alarm_id}/receipts")
+def alarm_receipts(
+    alarm_id: int, session: SessionDep, _p: Police
+) -> list[dict[str, Any]]:
+    """Whose handheld the alarm's alert reached, and who acknowledged it."""
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise NotFoundError(f"no alarm {alarm_id}")
+    alert_id = (
+        f"sos:{alarm.key}"[:64] if alarm.kind == "sos" else f"{alarm.kind}:{alarm.id}"
+    )
+    rows = session.exec(select(Receipt).where(Receipt.message_id == alert_id)).all()
+    return [_receipt_view(r) for r in rows]
+
+
+def _receipt_view(r: Receipt) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else as_utc(value).isoformat()
+
+    return {
+        "device": r.device,
+        "sent_at": iso(r.sent_at),
+        "received_at": iso(r.received_at),
+        "acked_at": iso(r.acked_at),
+    }
+
+
 class AlarmAction(BaseModel):
     """What an operator does to an alarm."""
 
@@ -268,18 +295,7 @@ def _message_view(session: SessionDep, message: Message) -> dict[str, Any]:
         "target": message.target,
         "priority": message.priority,
         "created_at": as_utc(message.created_at).isoformat(),
-        "receipts": [
-            {
-                "device": r.device,
-                "received_at": None
-                if r.received_at is None
-                else as_utc(r.received_at).isoformat(),
-                "acked_at": None
-                if r.acked_at is None
-                else as_utc(r.acked_at).isoformat(),
-            }
-            for r in receipts
-        ],
+        "receipts": [_receipt_view(r) for r in receipts],
     }
 
 

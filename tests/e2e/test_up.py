@@ -92,6 +92,7 @@ def test_baling_up_runs_everything_and_stops_cleanly(
         )
         with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
             assert json.loads(resp.read())["ok"] is True
+        _sos_reaches_the_squad(port, token, tmp_path / "data")
         if broker == "mosquitto":
             _enrol_a_node(port, login[1], login[2], token, tmp_path)
     finally:
@@ -100,6 +101,52 @@ def test_baling_up_runs_everything_and_stops_cleanly(
     assert proc.returncode == 0, rest
     assert "stopped." in rest
     assert (tmp_path / "data" / "admin-password.txt").stat().st_mode & 0o777 == 0o600
+
+
+def _sos_reaches_the_squad(port: int, token: str, data_dir: Path) -> None:
+    """The README's police demo: press an SOS, see it on the command console's
+    alarm list, and find the alert received on the other officers' handhelds."""
+    base = f"http://127.0.0.1:{port}/api/v1/police"
+    deadline = time.monotonic() + 30
+    officers: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        officers = _get(f"{base}/officers", token)
+        if len(officers) == 3 and all(o["lat"] is not None for o in officers):
+            break
+        time.sleep(0.3)
+    assert [o["name"] for o in officers] == ["王警官", "李警官", "赵队长"], officers
+    pressed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "baling.cli",
+            "sim",
+            "press",
+            "handheld-1",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert pressed.returncode == 0, pressed.stderr
+    alarm: dict[str, Any] = {}
+    while time.monotonic() < deadline + 15:
+        alarms = [a for a in _get(f"{base}/alarms", token) if a["kind"] == "sos"]
+        if alarms:
+            alarm = alarms[0]
+            break
+        time.sleep(0.3)
+    assert alarm["device"] == "handheld-1", alarm
+    assert {a["device"] for a in alarm["alerted"]} == {"handheld-2", "handheld-3"}
+    received: set[str] = set()
+    while time.monotonic() < deadline + 30 and len(received) < 2:
+        receipts = _get(f"{base}/alarms/{alarm['id']}/receipts", token)
+        received = {r["device"] for r in receipts if r["received_at"]}
+        time.sleep(0.3)
+    assert received == {"handheld-2", "handheld-3"}
 
 
 def _enrol_a_node(

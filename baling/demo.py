@@ -1,0 +1,111 @@
+"""The demo world of ``baling up``: a squad of officers on the 荣家湾 map.
+
+Three handhelds, each with a GNSS receiver simulator on a pty (one walks a
+loop inside 城东责任区, one walks along 建设路, one drives 荣家湾大道) and an
+SOS pin under its data directory; the officers, their unit and the two beats
+of the shipped map are put into central's database once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session, select
+
+from central.police.models import Beat, Officer
+from firmware_sim.gnss import GnssSimulator, Pty, Route, load_map, open_pty
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+LAT0, LON0 = 29.145, 113.118
+KM_LAT, KM_LON = 0.009, 0.0103
+
+
+def _at(x_km: float, y_km: float) -> tuple[float, float]:
+    return LON0 + x_km * KM_LON, LAT0 + y_km * KM_LAT
+
+
+OFFICERS = [
+    # device, name, badge, leader, beat name
+    ("handheld-1", "王警官", "043101", False, "城东责任区"),
+    ("handheld-2", "李警官", "043102", False, "城西责任区"),
+    ("handheld-3", "赵队长", "043100", True, None),
+]
+UNIT = "巡逻一中队"
+
+
+def routes() -> dict[str, Route]:
+    """Where each demo officer goes.
+
+    Close enough together that an SOS from any of them reaches the others
+    (R is 2 km).
+    """
+    loop = [
+        _at(0.4, -0.4),
+        _at(1.2, -0.4),
+        _at(1.2, 0.4),
+        _at(0.4, 0.4),
+        _at(0.4, -0.4),
+    ]
+    return {
+        "handheld-1": Route(points=tuple(loop), speed_mps=1.4),
+        "handheld-2": Route(points=(_at(-0.3, 0.0), _at(0.9, 0.0)), speed_mps=1.4),
+        "handheld-3": Route(points=(_at(0.0, -0.8), _at(0.0, 0.8)), speed_mps=8.0),
+    }
+
+
+def sos_pin(data_dir: Path, device_id: str) -> Path:
+    """The simulated SOS pin of a demo handheld."""
+    return data_dir / "nodes" / device_id / "sos.pin"
+
+
+def start_receivers(stop: threading.Event) -> dict[str, Pty]:
+    """Start one GNSS receiver simulator per demo handheld; return their ptys."""
+    out = {}
+    for n, (device, route) in enumerate(routes().items()):
+        pty = open_pty()
+        sim = GnssSimulator(route, talker=("GN", "BD", "GP")[n % 3], seed=n)
+        threading.Thread(
+            target=sim.run, args=(pty.master, stop), name=f"gnss-{device}", daemon=True
+        ).start()
+        out[device] = pty
+    return out
+
+
+def set_up_police(session: Session, *, now: datetime) -> None:
+    """Officers and beats of the demo, unless they are there already."""
+    beats = {b.name: b for b in session.exec(select(Beat)).all()}
+    features = load_map()["features"]
+    assert isinstance(features, list)  # noqa: S101 - our own file
+    for feature in features:
+        props = feature["properties"]
+        if props.get("kind") == "beat" and props["name"] not in beats:
+            beat = Beat(
+                name=props["name"],
+                unit=props.get("unit", ""),
+                geometry=feature["geometry"],
+                shifts=[{"days": list(range(7)), "start": "07:00", "end": "23:00"}],
+                buffer_m=30.0,
+                updated_at=now,
+            )
+            session.add(beat)
+            beats[beat.name] = beat
+    session.flush()
+    for device, name, badge, leader, beat_name in OFFICERS:
+        if session.get(Officer, device) is not None:
+            continue
+        beat_id = beats[beat_name].id if beat_name else None
+        session.add(
+            Officer(
+                device=device,
+                name=name,
+                badge=badge,
+                unit=UNIT,
+                leader=leader,
+                beat_id=beat_id,
+            )
+        )
+    session.commit()
