@@ -29,7 +29,8 @@ from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
 from central.police.beat import BeatRules
-from central.police.service import PoliceRules, PoliceService
+from central.police.outbound import PoliceRules
+from central.police.service import PoliceService
 from central.police.sos import SosRules
 from edge.bus import TlsFiles
 from edge.clock import Clock, SystemClock

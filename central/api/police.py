@@ -23,8 +23,8 @@ from central.errors import NotFoundError
 from central.models import Device, Event, as_utc
 from central.police.geo import make_area, project
 from central.police.models import Alarm, Beat, Message, Officer, Position, Receipt
+from central.police.outbound import alarm_view
 from central.police.reports import Track, attendance, parse_shifts, stops, summary
-from central.police.service import alarm_view
 from edge.protocol.messages import to_body
 from edge.protocol.police import PositionBody
 

@@ -1,0 +1,415 @@
+"""The alarm desk: SOS, beat and stationary alarms and the alerts they send.
+
+A mixin of :class:`central.police.service.PoliceService` holding everything
+that raises, repeats, escalates and closes alarms; it decides with the pure
+cores (:mod:`central.police.sos`, :mod:`central.police.beat`,
+:mod:`central.police.geo`) and returns :class:`Outbound` values — sending is
+the service's job, after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from central.errors import NotFoundError
+from central.models import as_utc
+from central.police import beat as beats
+from central.police import sos as sos_rules
+from central.police.geo import Located, nearest_within
+from central.police.models import Alarm, Officer, Receipt
+from edge.protocol.messages import to_body
+from edge.protocol.police import AlertArgs, DispatchArgs, SosAckArgs
+
+if TYPE_CHECKING:
+    from edge.clock import Clock
+    from edge.protocol.police import SosBody
+
+from central.police.outbound import SOS_TEXT, Outbound, PoliceRules, alarm_view
+
+logger = logging.getLogger(__name__)
+
+
+class AlarmDesk:
+    """Raise, repeat, escalate and close alarms (mixed into the service)."""
+
+    clock: Clock
+    rules: PoliceRules
+
+    def _officer(self, session: Session, device: str) -> Officer:
+        officer = session.get(Officer, device)
+        if officer is None:
+            officer = Officer(device=device)
+            session.add(officer)
+        return officer
+
+    def _beat_alarm(
+        self, session: Session, officer: Officer, finding: str, at: datetime
+    ) -> Outbound:
+        out = Outbound()
+        device = officer.device
+        closing = {"beat_return": "beat_exit", "moving": "stationary"}
+        if finding in closing:
+            for alarm in self._open_alarms(session, device, closing[finding]):
+                alarm.state = "resolved"
+                alarm.closed_at = at
+                alarm.note = (
+                    "已返回责任区" if finding == "beat_return" else "已恢复移动"
+                )
+                out.live.append(alarm_view(alarm))
+            return out
+        if finding == "beat_leader":
+            alarms = self._open_alarms(session, device, "beat_exit")
+            leaders = self._leaders(session, officer)
+            for alarm in alarms:
+                alarm.escalated_at = at
+                alarm.detail = {**alarm.detail, "leaders": leaders}
+                out.live.append(alarm_view(alarm))
+            text = f"{officer.name or device} 离开责任区已超时，请处置"
+            for leader in leaders:
+                out.commands.append(
+                    (
+                        "alert",
+                        leader,
+                        self._alert(
+                            f"lead:{device}:{at:%H%M%S}",
+                            "beat_leader",
+                            text,
+                            officer,
+                            at,
+                        ),
+                    )
+                )
+            return out
+        text = {
+            "beat_exit": "您已离开责任区，请返回",
+            "stationary": "您已长时间未移动，请报告情况",
+        }[finding]
+        alarm = Alarm(
+            key=f"{finding}:{device}:{at.isoformat()}"[:80],
+            kind=finding,
+            device=device,
+            state="raised",
+            lat=officer.lat,
+            lon=officer.lon,
+            raised_at=at,
+            received_at=self.clock.now(),
+        )
+        session.add(alarm)
+        session.flush()
+        out.live.append(alarm_view(alarm))
+        alert_id = f"{finding}:{alarm.id}"
+        out.commands.append(
+            ("alert", device, self._alert(alert_id, finding, text, officer, at))
+        )
+        return out
+
+    def _alert(
+        self, alert_id: str, kind: str, text: str, about: Officer, at: datetime
+    ) -> dict[str, Any]:
+        return to_body(
+            AlertArgs(
+                alert_id=alert_id[:64],
+                kind=kind,  # type: ignore[arg-type]
+                text=text,
+                lat=about.lat,
+                lon=about.lon,
+                about=about.device,
+                raised_at=at,
+            )
+        )
+
+    def _open_alarms(self, session: Session, device: str, kind: str) -> list[Alarm]:
+        return list(
+            session.exec(
+                select(Alarm).where(
+                    Alarm.device == device,
+                    Alarm.kind == kind,
+                    col(Alarm.state).in_(sos_rules.OPEN),
+                )
+            ).all()
+        )
+
+    def _leaders(self, session: Session, officer: Officer) -> list[str]:
+        if not officer.unit:
+            return []
+        return list(
+            session.exec(
+                select(Officer.device).where(
+                    Officer.unit == officer.unit,
+                    col(Officer.leader).is_(True),
+                    Officer.device != officer.device,
+                )
+            ).all()
+        )
+
+    def _located(self, session: Session, now: datetime) -> list[Located]:
+        since = now - timedelta(seconds=self.rules.fresh_s)
+        rows = session.exec(
+            select(Officer.device, Officer.lat, Officer.lon).where(
+                col(Officer.fix_ts) >= since, col(Officer.lat).is_not(None)
+            )
+        ).all()
+        return [
+            Located(d, lat, lon)
+            for d, lat, lon in rows
+            if lat is not None and lon is not None
+        ]
+
+    def _on_sos(
+        self, session: Session, device: str, sos: SosBody, now: datetime
+    ) -> Outbound:
+        out = Outbound()
+        alarm = session.exec(select(Alarm).where(Alarm.key == sos.sos_id)).first()
+        if alarm is None:
+            officer = self._officer(session, device)
+            lat = sos.lat if sos.lat is not None else officer.lat
+            lon = sos.lon if sos.lon is not None else officer.lon
+            alarm = Alarm(
+                key=sos.sos_id,
+                kind="sos",
+                device=device,
+                state="raised",
+                lat=lat,
+                lon=lon,
+                raised_at=sos.pressed_at,
+                received_at=now,
+                delayed=sos_rules.is_delayed(sos.pressed_at, now, self.rules.sos),
+                last_alert_at=now,
+            )
+            session.add(alarm)
+            session.flush()
+            if lat is not None and lon is not None:
+                out.extend(
+                    self._alert_nearby(
+                        session, alarm, officer, self.rules.sos.radius_m, now
+                    )
+                )
+            logger.warning(
+                "SOS %s from %s at %s,%s (%d officers alerted%s)",
+                sos.sos_id,
+                device,
+                lat,
+                lon,
+                len(alarm.alerted),
+                ", delayed" if alarm.delayed else "",
+            )
+        if sos.phase == "cancelled" and alarm.state in sos_rules.OPEN:
+            alarm.state = "cancelled"
+            alarm.closed_at = now
+            alarm.closed_by = device
+            alarm.note = "警员取消"
+            officer = self._officer(session, device)
+            for item in alarm.alerted:
+                out.commands.append(
+                    (
+                        "alert",
+                        item["device"],
+                        self._alert(
+                            f"sos-off:{alarm.key}",
+                            "sos",
+                            f"{officer.name or device} 已取消求救",
+                            officer,
+                            now,
+                        ),
+                    )
+                )
+        out.commands.append(("sos_ack", device, self._sos_ack(alarm)))
+        out.live.append(alarm_view(alarm))
+        return out
+
+    def _alert_nearby(
+        self,
+        session: Session,
+        alarm: Alarm,
+        officer: Officer,
+        radius_m: float,
+        now: datetime,
+    ) -> Outbound:
+        out = Outbound()
+        assert alarm.lat is not None  # noqa: S101 - the caller checked
+        assert alarm.lon is not None  # noqa: S101
+        already = {a["device"] for a in alarm.alerted}
+        nearby = nearest_within(
+            alarm.lat,
+            alarm.lon,
+            self._located(session, now),
+            radius_m=radius_m,
+            limit=self.rules.sos.max_alerted,
+            exclude={alarm.device, *already},
+        )
+        name = officer.name or alarm.device
+        for hit in nearby:
+            args = to_body(
+                AlertArgs(
+                    alert_id=f"sos:{alarm.key}"[:64],
+                    kind="sos",
+                    text=f"{name} 紧急求救，距您 {hit.distance_m:.0f} 米",
+                    lat=alarm.lat,
+                    lon=alarm.lon,
+                    distance_m=hit.distance_m,
+                    about=alarm.device,
+                    raised_at=alarm.raised_at,
+                    repeat=alarm.repeats,
+                )
+            )
+            out.commands.append(("alert", hit.device, args))
+            session.add(
+                Receipt(message_id=args["alert_id"], device=hit.device, sent_at=now)
+            )
+        alarm.alerted = [
+            *alarm.alerted,
+            *({"device": h.device, "distance_m": h.distance_m} for h in nearby),
+        ]
+        return out
+
+    def _sos_ack(self, alarm: Alarm) -> dict[str, Any]:
+        return to_body(
+            SosAckArgs(
+                sos_id=alarm.key,
+                phase=alarm.state,  # type: ignore[arg-type]
+                responders=alarm.responders,
+                text=SOS_TEXT.get(alarm.state, ""),
+            )
+        )
+
+    def _due(self, session: Session, alarm: Alarm, now: datetime) -> Outbound:
+        out = Outbound()
+        todo = sos_rules.due(
+            phase=alarm.state,
+            raised_at=as_utc(alarm.received_at),
+            last_alert_at=None
+            if alarm.last_alert_at is None
+            else as_utc(alarm.last_alert_at),
+            escalated=alarm.escalated_at is not None,
+            now=now,
+            rules=self.rules.sos,
+        )
+        officer = self._officer(session, alarm.device)
+        name = officer.name or alarm.device
+        if "escalate" in todo:
+            alarm.escalated_at = now
+            leaders = self._leaders(session, officer)
+            if alarm.lat is not None and alarm.lon is not None:
+                out.extend(
+                    self._alert_nearby(
+                        session, alarm, officer, self.rules.sos.escalate_radius_m, now
+                    )
+                )
+            for leader in leaders:
+                out.commands.append(
+                    (
+                        "alert",
+                        leader,
+                        self._alert(
+                            f"sos:{alarm.key}",
+                            "sos",
+                            f"{name} 求救 {self.rules.sos.escalate_s:.0f} 秒未获确认",
+                            officer,
+                            now,
+                        ),
+                    )
+                )
+            alarm.detail = {**alarm.detail, "leaders": leaders}
+            logger.warning("SOS %s not acknowledged: escalated", alarm.key)
+        if "repeat" in todo:
+            alarm.repeats += 1
+            alarm.last_alert_at = now
+            for item in alarm.alerted:
+                args = self._alert(
+                    f"sos:{alarm.key}",
+                    "sos",
+                    f"{name} 紧急求救（第 {alarm.repeats + 1} 次提醒）",
+                    officer,
+                    as_utc(alarm.raised_at),
+                )
+                args["repeat"] = alarm.repeats
+                args["distance_m"] = item.get("distance_m")
+                out.commands.append(("alert", item["device"], args))
+        return out
+
+    def _beat_timers(self, session: Session, now: datetime) -> Outbound:
+        out = Outbound()
+        for officer in session.exec(
+            select(Officer).where(col(Officer.beat_id).is_not(None))
+        ).all():
+            watch = beats.from_dict(officer.watch)
+            if watch.outside_since is None:
+                continue
+            watch, found = beats.on_time(watch, at=now, rules=self.rules.beat)
+            if found:
+                officer.watch = beats.to_dict(watch)
+                for finding in found:
+                    out.extend(self._beat_alarm(session, officer, finding, now))
+        return out
+
+    def transition(
+        self,
+        session: Session,
+        alarm_id: int,
+        *,
+        to: str,
+        by: str,
+        responders: list[str] | None = None,
+        note: str = "",
+    ) -> tuple[Alarm, Outbound]:
+        """Acknowledge, assign, resolve or close an alarm as a false alarm.
+
+        Raises:
+            NotFoundError: no such alarm.
+            ConflictError: the transition is not allowed from its state.
+        """
+        alarm = session.get(Alarm, alarm_id)
+        if alarm is None:
+            raise NotFoundError(f"no alarm {alarm_id}")
+        now = self.clock.now()
+        sos_rules.advance(alarm.state, to)
+        alarm.state = to
+        out = Outbound()
+        if to == "acknowledged":
+            alarm.acknowledged_at, alarm.acknowledged_by = now, by
+        elif to == "assigned":
+            alarm.assigned_at = now
+            alarm.responders = list(dict.fromkeys(responders or []))
+            officer = self._officer(session, alarm.device)
+            for responder in alarm.responders:
+                out.commands.append(
+                    (
+                        "dispatch",
+                        responder,
+                        to_body(
+                            DispatchArgs(
+                                message_id=f"assign:{alarm.id}:{responder}"[:64],
+                                text=f"请立即前往支援 {officer.name or alarm.device}",
+                                sender=by,
+                                priority="urgent",
+                                sent_at=now,
+                            )
+                        ),
+                    )
+                )
+        else:
+            alarm.closed_at, alarm.closed_by = now, by
+        if note:
+            alarm.note = note[:500]
+        if alarm.kind == "sos":
+            out.commands.append(("sos_ack", alarm.device, self._sos_ack(alarm)))
+        out.live.append(alarm_view(alarm))
+        out.audit.append(
+            {
+                "actor": by,
+                "action": f"alarm.{to}",
+                "target": f"{alarm.kind}:{alarm.device}",
+                "detail": {
+                    "alarm": alarm.id,
+                    "responders": alarm.responders,
+                    "note": note,
+                },
+            }
+        )
+        session.commit()
+        session.refresh(alarm)
+        return alarm, out

@@ -1,0 +1,87 @@
+"""What the police service sends out, its rules, and how an alarm looks.
+
+Values only: :class:`PoliceRules` (every threshold), :class:`Outbound` (the
+commands, console updates and audit records a committed batch sends) and
+:func:`alarm_view` (an alarm as the API, the console and the live stream
+show it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from central.models import as_utc
+from central.police import beat as beats
+from central.police import sos as sos_rules
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from central.police.models import Alarm
+
+SOS_TEXT = {
+    "raised": "求救已送达指挥中心",
+    "acknowledged": "指挥中心已确认，救援正在路上",
+    "assigned": "已派警力赶来",
+    "resolved": "求救已处置完毕",
+    "false_alarm": "已标记为误报",
+    "cancelled": "求救已取消",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PoliceRules:
+    """Everything configurable about the police service."""
+
+    sos: sos_rules.SosRules = field(default_factory=sos_rules.SosRules)
+    beat: beats.BeatRules = field(default_factory=beats.BeatRules)
+    fresh_s: float = 600.0  # a fix older than this does not place an officer
+    tz: str = "Asia/Shanghai"
+
+
+@dataclass
+class Outbound:
+    """What a committed batch sends: commands, console updates, audit records."""
+
+    commands: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    live: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: Outbound) -> None:
+        """Add another outbound's items after this one's."""
+        self.commands += other.commands
+        self.live += other.live
+        self.audit += other.audit
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else as_utc(value).isoformat()
+
+
+def alarm_view(alarm: Alarm) -> dict[str, Any]:
+    """An alarm as the API and the console show it."""
+    return {
+        "type": "alarm",
+        "id": alarm.id,
+        "key": alarm.key,
+        "kind": alarm.kind,
+        "device": alarm.device,
+        "state": alarm.state,
+        "lat": alarm.lat,
+        "lon": alarm.lon,
+        "raised_at": _iso(alarm.raised_at),
+        "received_at": _iso(alarm.received_at),
+        "delayed": alarm.delayed,
+        "acknowledged_at": _iso(alarm.acknowledged_at),
+        "acknowledged_by": alarm.acknowledged_by,
+        "assigned_at": _iso(alarm.assigned_at),
+        "responders": alarm.responders,
+        "closed_at": _iso(alarm.closed_at),
+        "closed_by": alarm.closed_by,
+        "note": alarm.note,
+        "escalated_at": _iso(alarm.escalated_at),
+        "repeats": alarm.repeats,
+        "alerted": alarm.alerted,
+        "detail": alarm.detail,
+    }
