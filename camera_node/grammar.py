@@ -17,12 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-OFFICES = LETTERS + "O"  # the issuing office letter; 粤O and the like are police
-DIGITS = "0123456789"
-SUFFIXES = "学警挂港澳"
-SERIAL = LETTERS + DIGITS
+from edge.protocol.plates import positions
+
 NEG = -1e30
 
 
@@ -34,28 +30,6 @@ class PlateRead:
     confidence: float  # the product of the per-character confidences
     chars: tuple[float, ...]  # confidence of each character
     alternatives: tuple[tuple[str, float], ...] = ()  # (text, confidence)
-
-
-def positions(length: int) -> list[str]:
-    """The characters allowed at each position of a plate of ``length``.
-
-    Raises:
-        ValueError: not a plate length (7, or 8 for new energy).
-    """
-    if length == 7:  # noqa: PLR2004
-        return [PROVINCES, OFFICES, *[SERIAL] * 4, SERIAL + SUFFIXES]
-    if length == 8:  # noqa: PLR2004
-        return [PROVINCES, OFFICES, *[SERIAL] * 6]
-    raise ValueError(f"expected a plate of 7 or 8 characters, got {length}")
-
-
-def is_plate(text: str) -> bool:
-    """Whether ``text`` follows the plate grammar."""
-    try:
-        allowed = positions(len(text))
-    except ValueError:
-        return False
-    return all(c in a for c, a in zip(text, allowed, strict=True))
 
 
 class Alphabet:

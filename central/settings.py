@@ -31,7 +31,8 @@ class CentralSettings(BaseSettings):
     ingest_batch: Annotated[int, Field(ge=1, le=10000)] = 500
     ingest_flush_s: Annotated[float, Field(gt=0, le=5)] = 0.05
     ingest_inflight: Annotated[int, Field(ge=1, le=65535)] = 2000
-    max_payload_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 64 * 1024
+    # Plate events carry their evidence (plate crop and scene as JPEG).
+    max_payload_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 1024 * 1024
     worker_id: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] = "w1"
     workers: Annotated[int, Field(ge=0, le=64)] = 1
     # None: shared when this process runs several workers. Set true when

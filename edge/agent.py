@@ -100,6 +100,13 @@ class Agent:
         """Return the codes of the node's active faults."""
         return set()
 
+    def observe(self, topic: topics.Topic, env: envelope.Envelope) -> None:
+        """Take a message from another node this one follows.
+
+        A camera at a junction, for one, follows the cabinet's retained state.
+        """
+        del topic, env
+
     # -- producing ---------------------------------------------------------
     def emit(self, type_: str, body: dict[str, Any], *, priority: int = 0) -> str:
         """Write an event to the outbox; it is sent when the link allows.
@@ -284,7 +291,9 @@ class Agent:
             self.rejected += 1
             logger.warning("Dropped a bad message on %s: %s", msg.topic, exc)
             return
-        if parsed.channel == "config":
+        if parsed.device != self.settings.device_id:
+            self.observe(parsed, env)  # another node's state this one follows
+        elif parsed.channel == "config":
             self._on_config(env)
         elif parsed.channel == "cmd":
             self._on_command(parsed.name, env, msg)

@@ -159,6 +159,10 @@ class Bus(Protocol):
         """Acknowledge a received QoS 1 message (manual-ack links only)."""
         ...
 
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Add a subscription, kept across reconnects."""
+        ...
+
 
 @dataclass
 class _Conn:
@@ -336,6 +340,14 @@ class PahoBus:
     def connected(self) -> bool:
         """Whether the link is up now."""
         return self._up.is_set()
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Add a subscription now and on every reconnect (a no-op if present)."""
+        if any(f == topic_filter for f, _ in self._conn.subscriptions):
+            return
+        self._conn.subscriptions.append((topic_filter, qos))
+        if self._up.is_set():
+            self._client.subscribe(topic_filter, qos=qos)
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected or ``timeout`` seconds pass."""

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from camera_node.grammar import DIGITS, LETTERS, PROVINCES
+from edge.protocol.plates import DIGITS, LETTERS, PROVINCES
 
 if TYPE_CHECKING:
     import random

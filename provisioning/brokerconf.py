@@ -48,6 +48,8 @@ def acl_text(central_identity: str = CENTRAL_IDENTITY) -> str:
             "pattern write bl/v1/%u/reply",
             "pattern read bl/v1/%u/cmd/#",
             "pattern read bl/v1/%u/config",
+            "# a camera at a junction reads the cabinet's running phase",
+            "pattern read bl/v1/+/state",
             "",
         ]
     )

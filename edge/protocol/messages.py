@@ -119,9 +119,25 @@ class HandheldConfig(NodeConfig):
     sos_retry_s: Annotated[float, Field(ge=0.5, le=120)] = 3.0
 
 
+class CameraConfig(NodeConfig):
+    """An ANPR camera: how fast it reads, when a vehicle has passed, its junction."""
+
+    fps: Annotated[float, Field(gt=0, le=30)] = 5.0
+    track_gap_s: Annotated[float, Field(gt=0, le=30)] = 1.5
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.2
+    silent_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    scene_width: Annotated[int, Field(ge=160, le=4096)] = 960
+    jpeg_quality: Annotated[int, Field(ge=30, le=95)] = 80
+    # Red-light capture: the cabinet whose retained state gives the phase,
+    # the signal group of this camera's lane, and the stop line's image row.
+    junction: str = ""
+    signal_group: str = ""
+    stop_line_y: Annotated[float, Field(ge=0)] | None = None
+
+
 KIND_CONFIG: dict[str, type[NodeConfig]] = {
     "kiosk": NodeConfig,
-    "camera": NodeConfig,
+    "camera": CameraConfig,
     "loop_detector": NodeConfig,
     "signal_controller": NodeConfig,
     "handheld": HandheldConfig,
@@ -171,6 +187,7 @@ def to_body(model: BaseModel) -> dict[str, Any]:
 __all__ = [
     "KINDS",
     "KIND_CONFIG",
+    "CameraConfig",
     "ConfigBody",
     "ConfigReport",
     "FaultBody",
