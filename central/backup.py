@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 import central.models
+import central.plates.models
 import central.police.models  # noqa: F401
 from central.db import migrate
 from central.errors import ConflictError

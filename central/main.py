@@ -28,6 +28,7 @@ from central.link import make_central_link
 from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
+from central.plates.service import PlateRules, PlateService
 from central.police.beat import BeatRules
 from central.police.outbound import PoliceRules
 from central.police.service import PoliceService
@@ -102,9 +103,24 @@ class Central:
             audit=audit,
             rules=police_rules(settings),
         )
+        ca = load_or_create_ca(settings, now=self.clock.now())
+        self.plates = PlateService(
+            clock=self.clock,
+            data_dir=settings.data_dir,
+            issuers=lambda: [ca.intermediate, ca.root],
+            link=self.link,
+            broadcaster=broadcaster,
+            audit=audit,
+            rules=PlateRules(
+                unsure_below=settings.plate_unsure_below,
+                retention_days=settings.plate_retention_days,
+                handheld_categories=frozenset(settings.plate_handheld_categories),
+                radius_m=settings.plate_radius_m,
+            ),
+        )
         self.services = Services(
             audit=audit,
-            ca=load_or_create_ca(settings, now=self.clock.now()),
+            ca=ca,
             settings=settings,
             engine=engine,
             metrics=Metrics(),
@@ -112,6 +128,7 @@ class Central:
             broadcaster=broadcaster,
             link=self.link,
             police=self.police,
+            plates=self.plates,
         )
         shared = (
             settings.workers > 1
@@ -139,7 +156,7 @@ class Central:
                 max_bytes=settings.max_payload_bytes,
                 presence=i == 0,
                 offline_after_s=settings.offline_after_s,
-                consumers=[self.police],
+                consumers=[self.police, self.plates],
             )
             for i in range(settings.workers)
         ]

@@ -60,6 +60,14 @@ class CentralSettings(BaseSettings):
     police_stationary_m: Annotated[float, Field(gt=0, le=1000)] = 50.0
     police_stationary_s: Annotated[float, Field(gt=0, le=86_400)] = 1200.0
     police_tz: str = "Asia/Shanghai"
+    # Plates: reads that hit nothing are deleted after this many days; hits on
+    # these categories alert the officers within the radius of the camera.
+    plate_retention_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    plate_unsure_below: Annotated[float, Field(ge=0, le=1)] = 0.9
+    plate_handheld_categories: list[str] = Field(
+        default_factory=lambda: ["stolen", "wanted"]
+    )
+    plate_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 3000.0
 
     @field_validator("jwt_secret")
     @classmethod

@@ -18,6 +18,7 @@ from central.errors import AuthError
 from central.link import CentralLink
 from central.live import Broadcaster
 from central.metrics import Metrics
+from central.plates.service import PlateService
 from central.police.service import PoliceService
 from central.settings import CentralSettings
 from edge.clock import Clock
@@ -38,6 +39,7 @@ class Services:
     ca: FleetCA | None = None
     access: Access = field(default_factory=Access)
     police: PoliceService | None = None
+    plates: PlateService | None = None
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -121,6 +123,15 @@ def police(services: Services) -> PoliceService:
             status.HTTP_503_SERVICE_UNAVAILABLE, "no police service configured"
         )
     return services.police
+
+
+def plates(services: Services) -> PlateService:
+    """The plate service, or 503 where this process has none."""
+    if services.plates is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no plate service configured"
+        )
+    return services.plates
 
 
 def fleet_ca(services: Services) -> FleetCA:

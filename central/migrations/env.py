@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import central.models
+import central.plates.models
 import central.police.models  # noqa: F401
 
 connection = context.config.attributes["connection"]

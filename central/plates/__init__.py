@@ -1,0 +1,1 @@
+"""Central's plate service: the suspect list, matching, hits, sightings."""
