@@ -38,7 +38,7 @@ def plate_colour(crop: np.ndarray, margin: int = 0) -> Colour:
                 if low <= hue < high:
                     return name
     background = float(np.median(np.concatenate([top, bottom])[:, 2]))
-    band = float(
-        np.median(hsv[int(0.3 * h) : int(0.7 * h), margin : -margin or None, 2])
-    )
+    # The characters pull the band's mean away from the background: down on a
+    # white plate (dark characters), up on a black one.
+    band = float(np.mean(hsv[int(0.3 * h) : int(0.7 * h), margin : -margin or None, 2]))
     return "white" if background >= band else "black"

@@ -139,12 +139,16 @@ def scene(
     *,
     size: tuple[int, int] = (960, 540),
     plate_width: float = 190.0,
+    centre_y: float | None = None,
     tilt: float = 0.12,
     blur: float = 0.0,
     glare: bool = False,
     night: bool = False,
 ) -> Scene:
-    """A car's rear with the plate in perspective, in a frame of ``size`` (w, h)."""
+    """A car's rear with the plate in perspective, in a frame of ``size`` (w, h).
+
+    ``centre_y`` places the plate (a fraction of the height; random if None).
+    """
     w, h = size
     base = rng.randint(60, 160)
     img: np.ndarray = np.full((h, w, 3), base, dtype=np.uint8)
@@ -156,7 +160,8 @@ def scene(
             [(30, 30, 160), (200, 200, 200), (40, 40, 40), (150, 80, 20)]
         )
     )
-    cx, cy = w / 2 + rng.uniform(-w * 0.15, w * 0.15), h * rng.uniform(0.5, 0.6)
+    cx = w / 2 + rng.uniform(-w * 0.15, w * 0.15)
+    cy = h * (centre_y if centre_y is not None else rng.uniform(0.5, 0.6))
     cw = plate_width * 4.2
     cv2.rectangle(
         img,

@@ -141,7 +141,7 @@ def verify(
         claimed = dict(package["sha256"])
         sig = base64.b64decode(package["signature"], validate=True)
         alg = package["alg"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _fail("malformed", f"expected an evidence package: {exc}") from exc
     for name, data in images.items():
         if hashlib.sha256(data).hexdigest() != claimed.get(name):
@@ -164,6 +164,8 @@ def verify(
             raise _fail(
                 "alg", f"expected ES256 with a certificate or Ed25519, got {alg!r}"
             )
+    except EvidenceError:
+        raise
     except InvalidSignature as exc:
         raise _fail("signature", "the signature does not verify") from exc
     except (KeyError, ValueError) as exc:
