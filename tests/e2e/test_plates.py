@@ -173,7 +173,7 @@ def street(
         )
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         place = Street(central, api, headers, camera, cam, hand, probe, broker.port)
-        far = {
+        far: dict[str, str | float] = {
             "id": "hh-far",
             "lat": LAT + 10_000 * M_LAT,
             "lon": LON,
@@ -270,7 +270,10 @@ def test_a_confusable_unsure_read_is_a_possible_hit_for_a_person_to_confirm(
         headers=street.headers,
     )
     assert r.status_code == 422  # no I in a serial
-    bad_csv = "plate,category,note\n湘A11111,unpaid,欠费\nnot-a-plate,stolen,\n鄂B22222,nonsense,\n"
+    bad_csv = (
+        "plate,category,note\n湘A11111,unpaid,欠费\n"
+        "not-a-plate,stolen,\n鄂B22222,nonsense,\n"
+    )
     imported = street.api.post(
         "/api/v1/plates/suspects/import",
         content=bad_csv.encode(),
