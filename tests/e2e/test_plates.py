@@ -73,7 +73,7 @@ class Street:
     probe: Agent
     port: int
 
-    def get(self, path: str, **params: str | int) -> Any:  # noqa: ANN401
+    def get(self, path: str, **params: str | int) -> Any:
         r = self.api.get(path, params=params, headers=self.headers)
         assert r.status_code == 200, r.text
         return r.json()
