@@ -58,6 +58,10 @@ function applyLive(change) {
     if (typeof police !== "undefined" && !$("#page-police").hidden) police.onLive(change);
     return;
   }
+  if (["plate_read", "plate_hit"].includes(change.type)) {
+    if (typeof plates !== "undefined" && !$("#page-plates").hidden) plates.onLive(change);
+    return;
+  }
   if (change.type !== "device") return;
   const tr = document.getElementById("dev-" + change.id);
   if (!tr) return;
@@ -108,6 +112,7 @@ function show(page) {
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
   if (page === "devices") loadDevices().catch(alertError);
   if (page === "policy") loadPolicy().catch(alertError);
+  if (page === "plates") plates.load().catch((e) => { $("#plates-msg").textContent = e.message; });
   if (page === "police") police.load().catch((e) => { $("#police-msg").textContent = e.message; });
   if (page === "audit") loadAudit().catch((e) => { $("#audit-state").textContent = e.message; });
 }

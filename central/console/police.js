@@ -3,54 +3,17 @@
 "use strict";
 
 const police = (() => {
-  const SVG = "http://www.w3.org/2000/svg";
   const KIND = { sos: "紧急求救", beat_exit: "离开责任区", beat_leader: "离岗超时", stationary: "长时间静止" };
   const STATE = { raised: "待确认", acknowledged: "已确认", assigned: "已派警", resolved: "已处置", false_alarm: "误报", cancelled: "已取消" };
   const view = { map: null, officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null };
   let project = null;
 
-  function el(name, attrs = {}, parent = null) {
-    const node = document.createElementNS(SVG, name);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (parent) parent.appendChild(node);
-    return node;
-  }
-
-  function setupProjection(features) {
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-    const visit = (c) => { if (typeof c[0] === "number") { minX = Math.min(minX, c[0]); maxX = Math.max(maxX, c[0]); minY = Math.min(minY, c[1]); maxY = Math.max(maxY, c[1]); } else c.forEach(visit); };
-    features.forEach((f) => visit(f.geometry.coordinates));
-    const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
-    const pad = 0.002;
-    minX -= pad; maxX += pad; minY -= pad; maxY += pad;
-    const w = 1000, h = Math.round(w * (maxY - minY) / ((maxX - minX) * k));
-    $("#police-map").setAttribute("viewBox", `0 0 ${w} ${h}`);
-    project = (lon, lat) => [((lon - minX) / (maxX - minX)) * w, ((maxY - lat) / (maxY - minY)) * h];
-    project.inverse = (x, y) => [minX + (x / w) * (maxX - minX), maxY - (y / h) * (maxY - minY)];
-    project.metres = (m) => (m / (111320 * k)) / (maxX - minX) * w;
-  }
-
-  const pts = (coords) => coords.map(([lon, lat]) => project(lon, lat).map((v) => v.toFixed(1)).join(",")).join(" ");
+  const el = countyMap.el;
+  const pts = (coords) => countyMap.points(project, coords);
 
   async function drawMap() {
-    const res = await fetch("map/rongjiawan.geojson");
-    view.map = await res.json();
-    setupProjection(view.map.features);
-    const base = $("#police-base");
-    base.replaceChildren();
-    for (const f of view.map.features) {
-      const p = f.properties;
-      if (p.kind === "road") {
-        el("polyline", { points: pts(f.geometry.coordinates), class: "road " + p.class }, base);
-        const [x, y] = project(...f.geometry.coordinates[0]);
-        el("text", { x: x + 4, y: y - 4, class: "road-name" }, base).textContent = p.name;
-      } else if (p.kind === "place") {
-        const [x, y] = project(...f.geometry.coordinates);
-        el("circle", { cx: x, cy: y, r: 3, class: "place" }, base);
-        el("text", { x: x + 5, y: y + 4, class: "place-name" }, base).textContent = p.name;
-      }
-    }
-    el("text", { x: 8, y: 18, class: "map-note" }, base).textContent = view.map.name;
+    project = await countyMap.draw($("#police-map"), $("#police-base"));
+    view.map = true;
   }
 
   function drawBeats() {

@@ -1,0 +1,136 @@
+// 车牌比对: live reads, hits and possible hits with their images, the suspect
+// list (嫌疑车牌库) and sighting search with the plate's track on the map.
+"use strict";
+
+const plates = (() => {
+  const CAT = { stolen: "被盗抢车辆", wanted: "在逃人员车辆", unpaid: "欠费车辆", inspection: "逾期未检", other: "其他布控" };
+  const COLOUR = { blue: "蓝牌", yellow: "黄牌", green: "绿牌", white: "白牌", black: "黑牌" };
+  let project = null;
+
+  const img = (sha, alt) => {
+    const i = document.createElement("img");
+    i.src = `/api/v1/plates/evidence/${sha}?token=${encodeURIComponent(state.token)}`;  // <img> cannot send headers
+    i.alt = alt; i.loading = "lazy";
+    return i;
+  };
+
+  function readRow(r) {
+    const li = document.createElement("li");
+    li.className = "read" + (r.hit ? " hit" : "");
+    const images = (r.evidence && r.evidence.images) || {};
+    if (images.plate) li.appendChild(img(images.plate, r.plate));
+    const span = document.createElement("span");
+    const trust = r.evidence && r.evidence.verified ? (r.evidence.trust === "fleet" ? "证据已验签" : "证据自签") : "证据校验失败";
+    span.textContent = `${r.plate} · ${COLOUR[r.colour] || r.colour} · ${(r.confidence * 100).toFixed(0)}% · ${r.device} · ${timeText(r.seen_at)} · ${trust}`;
+    li.appendChild(span);
+    return li;
+  }
+
+  function hitRow(h) {
+    const li = document.createElement("li");
+    li.className = "hit " + h.kind;
+    li.dataset.hit = h.id;
+    const images = (h.sighting && h.sighting.evidence && h.sighting.evidence.images) || {};
+    if (images.plate) li.appendChild(img(images.plate, h.read));
+    if (images.scene) li.appendChild(img(images.scene, "现场"));
+    const text = document.createElement("div");
+    text.textContent = (h.kind === "exact" ? "命中 " : "疑似 ") + `${h.listed}（${h.category_name}）识别为 ${h.read}` + (h.kind === "possible" ? ` · 相似度 ${(h.score * 100).toFixed(0)}%` : "");
+    li.appendChild(text);
+    if (h.kind === "possible" && h.state === "open") {
+      for (const [decision, label] of [["confirm", "确认是该车"], ["reject", "不是该车"]]) {
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = label; b.dataset.decision = decision;
+        b.addEventListener("click", async () => {
+          try { await api(`/api/v1/plates/hits/${h.id}/${decision}`, { method: "POST" }); loadHits(); } catch (e) { $("#plates-msg").textContent = e.message; }
+        });
+        li.appendChild(b);
+      }
+    }
+    return li;
+  }
+
+  async function loadReads() { $("#plate-reads").replaceChildren(...(await api("/api/v1/plates/reads?limit=20")).map(readRow)); }
+  async function loadHits() { $("#plate-hits").replaceChildren(...(await api("/api/v1/plates/hits")).map(hitRow)); }
+
+  async function loadSuspects() {
+    const q = $("#suspect-search").value.trim();
+    const page = await api("/api/v1/plates/suspects?limit=50" + (q ? "&q=" + encodeURIComponent(q) : ""));
+    $("#suspect-rows").replaceChildren(...page.items.map((s) => {
+      const tr = document.createElement("tr");
+      for (const v of [s.plate, s.category_name, s.note, timeText(s.valid_from), s.valid_until ? timeText(s.valid_until) : "长期", s.added_by]) {
+        const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td);
+      }
+      const td = document.createElement("td");
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = "移出";
+      b.addEventListener("click", async () => { await api(`/api/v1/plates/suspects/${s.id}`, { method: "DELETE" }); loadSuspects(); });
+      td.appendChild(b); tr.appendChild(td);
+      return tr;
+    }));
+  }
+
+  async function search(plate) {
+    const rows = await api("/api/v1/plates/sightings?plate=" + encodeURIComponent(plate));
+    $("#sighting-rows").replaceChildren(...rows.map((r) => {
+      const tr = document.createElement("tr");
+      for (const v of [timeText(r.seen_at), r.device, (r.confidence * 100).toFixed(0) + "%", r.lat == null ? "" : `${r.lat.toFixed(5)}, ${r.lon.toFixed(5)}`]) {
+        const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+      }
+      return tr;
+    }));
+    if (!project) project = await countyMap.draw($("#plates-map"), $("#plates-base"));
+    const layer = $("#plates-track");
+    layer.replaceChildren();
+    const placed = rows.filter((r) => r.lat != null);
+    if (placed.length) {
+      countyMap.el("polyline", { points: countyMap.points(project, placed.map((r) => [r.lon, r.lat])), class: "track" }, layer);
+      placed.forEach((r, i) => {
+        const [x, y] = project(r.lon, r.lat);
+        countyMap.el("circle", { cx: x, cy: y, r: 7, class: "camera-dot" }, layer);
+        countyMap.el("text", { x: x + 9, y: y + 4, class: "beat-name" }, layer).textContent = `${i + 1}. ${r.device}`;
+      });
+    }
+    $("#sighting-state").textContent = `${plate}：共 ${rows.length} 次经过`;
+  }
+
+  async function load() {
+    if (!project) project = await countyMap.draw($("#plates-map"), $("#plates-base"));
+    await Promise.all([loadReads(), loadHits(), loadSuspects()]);
+  }
+
+  function onLive(change) {
+    if (change.type === "plate_read") loadReads();
+    if (change.type === "plate_hit") loadHits();
+  }
+
+  function wire() {
+    const sel = $("#suspect-form [name=category]");
+    for (const [k, v] of Object.entries(CAT)) { const o = document.createElement("option"); o.value = k; o.textContent = v; sel.appendChild(o); }
+    $("#suspect-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = Object.fromEntries(new FormData(ev.target));
+      const body = { plate: f.plate, category: f.category, note: f.note };
+      if (f.valid_until) body.valid_until = new Date(f.valid_until).toISOString();
+      try {
+        await api("/api/v1/plates/suspects", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        ev.target.reset(); $("#plates-msg").textContent = "已加入布控"; loadSuspects();
+      } catch (e) { $("#plates-msg").textContent = e.message; }
+    });
+    $("#suspect-csv").addEventListener("change", async (ev) => {
+      const file = ev.target.files[0];
+      if (!file) return;
+      const r = await api("/api/v1/plates/suspects/import", { method: "POST", headers: { "Content-Type": "text/csv" }, body: await file.text() });
+      $("#plates-msg").textContent = `导入 ${r.added} 条` + (r.errors.length ? `，${r.errors.length} 条有误（第 ${r.errors.map((e) => e.line).join("、")} 行）` : "");
+      loadSuspects();
+    });
+    $("#suspect-search").addEventListener("input", () => loadSuspects());
+    $("#sighting-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      search(new FormData(ev.target).get("plate")).catch((e) => { $("#sighting-state").textContent = e.message; });
+    });
+  }
+
+  return { load, onLive, wire };
+})();
+
+plates.wire();
