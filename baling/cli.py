@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
 NODE_KINDS: dict[str, str] = {
     "sim": "firmware_sim.eventnode:SimAgent",
     "handheld": "handheld.agent:HandheldAgent",
+    "camera": "camera_node.agent:CameraAgent",
 }
-PLANNED = ("kiosk", "camera", "loop_detector", "signal_controller")
+PLANNED = ("kiosk", "loop_detector", "signal_controller")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", type=Path, default=Path("data"))
     up.add_argument("--http-port", type=int, default=8000)
     up.add_argument("--host", default="127.0.0.1")
+    up.add_argument(
+        "--traffic-s",
+        type=float,
+        default=8.0,
+        help="seconds between vehicles past the demo camera",
+    )
     up.add_argument(
         "--embedded-broker",
         action="store_true",
@@ -90,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     rest.add_argument("archive", type=Path)
     audit = sub.add_parser("audit", help="the audit log (CENTRAL_* settings)")
     audit.add_argument("what", choices=["verify"])
+    _node_parsers(sub)
+    return p
+
+
+def _node_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
     node = sub.add_parser("node", help="run one node")
     node.add_argument("kind")
     node.add_argument("--config", type=Path, required=True)
@@ -107,7 +119,6 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--pad", type=int, default=0, help="bytes of padding per event body"
     )
-    return p
 
 
 def run_node(kind: str, config: Path, **extra: Any) -> int:  # noqa: ANN401
@@ -161,6 +172,7 @@ def _up(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         host=args.host,
         embedded_broker=args.embedded_broker,
+        traffic_s=args.traffic_s,
     )
 
 

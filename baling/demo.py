@@ -1,6 +1,8 @@
 """The demo world of ``baling up``: a squad of officers on the 荣家湾 map.
 
-Three handhelds, each with a GNSS receiver simulator on a pty (one walks a
+A street camera (``camera-1``) on 建设路 reads the passing traffic from the
+camera simulator's spool; one of the cars is on the suspect list. Three
+handhelds, each with a GNSS receiver simulator on a pty (one walks a
 loop inside 城东责任区, one walks along 建设路, one drives 荣家湾大道) and an
 SOS pin under its data directory; the officers, their unit and the two beats
 of the shipped map are put into central's database once.
@@ -13,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
+from central.plates.models import Suspect
 from central.police.models import Beat, Officer
+from firmware_sim.camera import SceneCamera, Vehicle
 from firmware_sim.gnss import GnssSimulator, Pty, Route, load_map, open_pty
 
 if TYPE_CHECKING:
@@ -35,6 +39,9 @@ OFFICERS = [
     ("handheld-3", "赵队长", "043100", True, None),
 ]
 UNIT = "巡逻一中队"
+CAMERA = "camera-1"
+CAMERA_AT = (LAT0 + 0.1 * KM_LAT, LON0 + 0.5 * KM_LON)  # 建设路, east of the centre
+LISTED = "湘FD4439"  # a stolen car that passes every third vehicle
 
 
 def routes() -> dict[str, Route]:
@@ -109,3 +116,40 @@ def set_up_police(session: Session, *, now: datetime) -> None:
             )
         )
     session.commit()
+
+
+def camera_spool(data_dir: Path) -> Path:
+    """Where the demo camera's simulator drops its frames."""
+    return data_dir / "nodes" / CAMERA / "spool"
+
+
+def start_traffic(
+    data_dir: Path, stop: threading.Event, *, every_s: float = 8.0
+) -> None:
+    """Vehicles past the demo camera until ``stop``: every third one is listed."""
+    camera = SceneCamera(camera_spool(data_dir), seed=7)
+
+    def run() -> None:
+        n = 0
+        while not stop.wait(every_s):
+            n += 1
+            listed = Vehicle(LISTED, "blue", frames=4)
+            camera.drive(listed if n % 3 == 0 else camera.random_vehicle(), gap_s=0.2)
+
+    threading.Thread(target=run, name="traffic", daemon=True).start()
+
+
+def set_up_plates(session: Session, *, now: datetime) -> None:
+    """The demo suspect list: one stolen car."""
+    if session.exec(select(Suspect).where(Suspect.plate == LISTED)).first() is None:
+        session.add(
+            Suspect(
+                plate=LISTED,
+                category="stolen",
+                note="演示：2026-11 被盗",
+                valid_from=now,
+                added_by="demo",
+                added_at=now,
+            )
+        )
+        session.commit()

@@ -21,7 +21,15 @@ import uvicorn
 from sqlmodel import Session
 
 from baling.broker import Mosquitto, free_port, mosquitto_path
-from baling.demo import set_up_police, sos_pin, start_receivers
+from baling.demo import (
+    CAMERA_AT,
+    camera_spool,
+    set_up_plates,
+    set_up_police,
+    sos_pin,
+    start_receivers,
+    start_traffic,
+)
 from baling.minibroker import MiniBroker
 from baling.securesite import tls_broker
 from central import registry
@@ -40,6 +48,7 @@ DEMO_SITE = "rongjiawan"  # 荣家湾, the county seat
 # (device id, kind): one of each built kind, and a squad of three officers.
 DEMO_NODES = [
     ("sim-1", "sim"),
+    ("camera-1", "camera"),
     ("handheld-1", "handheld"),
     ("handheld-2", "handheld"),
     ("handheld-3", "handheld"),
@@ -85,6 +94,8 @@ def _start_nodes(
     nodes = []
     for device_id, kind in DEMO_NODES:
         extra = {}
+        if kind == "camera":
+            extra = {"camera_url": f"spool:{camera_spool(data_dir)}"}
         if kind == "handheld":
             extra = {
                 "gnss_url": devices[device_id],
@@ -132,6 +143,10 @@ def _greet(host: str, port: int, data_dir: Path, creds: tuple[str, str] | None) 
     else:
         print(f"login:   admin / see {data_dir / 'admin-password.txt'}")
     print(
+        "plates:  camera-1 reads the traffic on 建设路; 湘FD4439 (listed as stolen) "
+        "passes every third car - see 车牌比对 and 警务指挥"
+    )
+    print(
         "police:  press an officer's SOS with "
         f"`baling sim press handheld-1 --data-dir {data_dir}`"
     )
@@ -157,6 +172,7 @@ def up(
     http_port: int,
     host: str = "127.0.0.1",
     embedded_broker: bool = False,
+    traffic_s: float = 8.0,
 ) -> int:
     """Run everything until Ctrl-C; return the exit status."""
     logs.configure("WARNING")
@@ -194,14 +210,18 @@ def up(
     with Session(central.services.engine) as session:
         for device_id, kind in DEMO_NODES:
             with contextlib.suppress(ConflictError):
+                lat, lon = CAMERA_AT if kind == "camera" else (None, None)
                 registry.register(
                     session,
                     device_id=device_id,
                     kind=kind,
                     site=DEMO_SITE,
+                    lat=lat,
+                    lon=lon,
                     now=central.clock.now(),
                 )
         set_up_police(session, now=central.clock.now())
+        set_up_plates(session, now=central.clock.now())
     central.start()
     server = uvicorn.Server(
         uvicorn.Config(central.app, host=host, port=http_port, log_level="warning")
@@ -212,6 +232,7 @@ def up(
         time.sleep(0.05)
     stop_sims = threading.Event()
     receivers = start_receivers(stop_sims)
+    start_traffic(data_dir, stop_sims, every_s=traffic_s)
     nodes = _start_nodes(
         data_dir,
         broker.port,

@@ -45,6 +45,8 @@ def test_baling_up_runs_everything_and_stops_cleanly(
             str(tmp_path / "data"),
             "--http-port",
             str(port),
+            "--traffic-s",
+            "2",
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -93,6 +95,7 @@ def test_baling_up_runs_everything_and_stops_cleanly(
         with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
             assert json.loads(resp.read())["ok"] is True
         _sos_reaches_the_squad(port, token, tmp_path / "data")
+        _listed_car_alarms(port, token)
         if broker == "mosquitto":
             _enrol_a_node(port, login[1], login[2], token, tmp_path)
     finally:
@@ -147,6 +150,24 @@ def _sos_reaches_the_squad(port: int, token: str, data_dir: Path) -> None:
         received = {r["device"] for r in receipts if r["received_at"]}
         time.sleep(0.3)
     assert received == {"handheld-2", "handheld-3"}
+
+
+def _listed_car_alarms(port: int, token: str) -> None:
+    """The demo camera reads the listed car: a hit, and an alarm that reached
+    the officers near the camera."""
+    base = f"http://127.0.0.1:{port}/api/v1"
+    deadline = time.monotonic() + 60
+    alarms: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not alarms:
+        alarms = [
+            a for a in _get(f"{base}/police/alarms", token) if a["kind"] == "plate"
+        ]
+        time.sleep(0.5)
+    assert alarms, "the listed car was not seen"
+    assert alarms[0]["detail"]["plate"] == "湘FD4439"
+    assert alarms[0]["alerted"], "no officer near the camera was alerted"
+    hits = _get(f"{base}/plates/hits", token)
+    assert ("湘FD4439", "exact") in [(h["listed"], h["kind"]) for h in hits]
 
 
 def _enrol_a_node(
