@@ -163,8 +163,13 @@ def decode(
     return read, score
 
 
-def best_plate(probs: np.ndarray, alphabet: Alphabet) -> PlateRead:
-    """The best plate of either length (7 or 8 characters)."""
-    seven, s7 = decode(probs, alphabet, 7)
-    eight, s8 = decode(probs, alphabet, 8)
-    return seven if s7 >= s8 else eight
+def best_plate(
+    probs: np.ndarray, alphabet: Alphabet, *, lengths: tuple[int, ...] = (7, 8)
+) -> PlateRead:
+    """The best plate of the allowed lengths (7, and 8 for new energy)."""
+    best, score = decode(probs, alphabet, lengths[0])
+    for length in lengths[1:]:
+        other, other_score = decode(probs, alphabet, length)
+        if other_score > score:
+            best, score = other, other_score
+    return best

@@ -5,7 +5,8 @@ a Pi camera has four cores and other work to do) and turns a BGR frame into
 :class:`Plate` values: text, confidence, likely alternatives, colour, box,
 corners and the rectified crop. The frame is searched at ``detect_side``
 pixels on its long side and, when nothing is found, once more at
-``fallback_side`` (small, far plates). A low-confidence read is tried again
+``fallback_side`` (small, far plates) and at ``small_side`` (a plate too
+near for the detector's anchors). A low-confidence read is tried again
 with a wider margin around the plate and the better one kept.
 """
 
@@ -78,6 +79,7 @@ class PlateReader:
         threads: int = 1,
         detect_side: int = 800,
         fallback_side: int = 1280,
+        small_side: int = 480,
         retry_below: float = 0.9,
         min_score: float = 0.5,
     ) -> None:
@@ -87,18 +89,21 @@ class PlateReader:
         self.alphabet = Alphabet(("<blank>", *table.split("\n"), " "))
         self.detect_side = detect_side
         self.fallback_side = fallback_side
+        self.small_side = small_side
         self.retry_below = retry_below
         self.min_score = min_score
 
-    def recognise(self, crop: np.ndarray) -> PlateRead:
-        """Read one rectified plate crop (BGR)."""
+    def recognise(
+        self, crop: np.ndarray, *, lengths: tuple[int, ...] = (7, 8)
+    ) -> PlateRead:
+        """Read one rectified plate crop (BGR) as a plate of the given lengths."""
         h, w = crop.shape[:2]
         width = min(REC_W, int(np.ceil(REC_H * w / h)))
         resized = cv2.resize(crop, (width, REC_H)).astype(np.float32) / 255.0
         canvas = np.zeros((REC_H, REC_W, 3), dtype=np.float32)
         canvas[:, :width] = (resized - 0.5) / 0.5
         probs = self.recogniser.run(None, {"x": canvas.transpose(2, 0, 1)[None]})[0]
-        return best_plate(probs[0], self.alphabet)
+        return best_plate(probs[0], self.alphabet, lengths=lengths)
 
     def _detect(self, frame: np.ndarray, side: int) -> list[Detection]:
         h, w = frame.shape[:2]
@@ -127,20 +132,25 @@ class PlateReader:
         found = self._detect(frame, self.detect_side)
         if not found and max(frame.shape[:2]) > self.detect_side:
             found = self._detect(frame, self.fallback_side)
+        if not found:  # a plate too large for the anchors at this scale
+            found = self._detect(frame, self.small_side)
         plates = []
         for d in found:
             margin = 4
             crop = warp(frame, d.corners, margin=margin)
-            read = self.recognise(crop)
+            colour = plate_colour(crop, margin)
+            # Only green (new-energy) plates have eight characters.
+            lengths = (7, 8) if colour == "green" else (7,)
+            read = self.recognise(crop, lengths=lengths)
             if read.confidence < self.retry_below:
                 wider = warp(frame, d.corners, margin=10)
-                again = self.recognise(wider)
+                again = self.recognise(wider, lengths=lengths)
                 if again.confidence > read.confidence:
                     crop, read, margin = wider, again, 10
             plates.append(
                 Plate(
                     read=read,
-                    colour=plate_colour(crop, margin),
+                    colour=colour,
                     box=d.box,
                     corners=d.corners,
                     crop=crop,

@@ -4,6 +4,7 @@
 
 const police = (() => {
   const KIND = { sos: "紧急求救", beat_exit: "离开责任区", beat_leader: "离岗超时", stationary: "长时间静止" };
+  const STEP = { raised: 0, acknowledged: 1, assigned: 2, resolved: 3, false_alarm: 3, cancelled: 3 };
   const STATE = { raised: "待确认", acknowledged: "已确认", assigned: "已派警", resolved: "已处置", false_alarm: "误报", cancelled: "已取消" };
   const view = { map: null, officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null };
   let project = null;
@@ -134,6 +135,10 @@ const police = (() => {
       view.officers.set(change.device, o);
       drawOfficers();
     } else if (change.type === "alarm") {
+      // An alarm only moves forward; a view that was on its way before the
+      // last action (a repeat, a retried SOS) must not undo it on screen.
+      const known = view.alarms.get(change.id);
+      if (known && STEP[change.state] < STEP[known.state]) return;
       view.alarms.set(change.id, change);
       drawAlarms();
     } else if (change.type === "receipt") {

@@ -23,7 +23,9 @@ def test_later_layers_override_earlier_ones() -> None:
         Layer("kind", "camera", 2, {"log_level": "DEBUG"}),
     ]
     d = desired_config(layers, CAM)
-    assert d.values == {"heartbeat_s": 5.0, "telemetry_s": 30.0, "log_level": "DEBUG"}
+    shared = {k: d.values[k] for k in ("heartbeat_s", "telemetry_s", "log_level")}
+    assert shared == {"heartbeat_s": 5.0, "telemetry_s": 30.0, "log_level": "DEBUG"}
+    assert d.values["fps"] == 5.0  # the camera's own defaults are filled in too
     assert d.sources == (
         "fleet/*@3",
         "kind/camera@2",
