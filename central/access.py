@@ -45,6 +45,8 @@ GRANTS: tuple[tuple[str, str, str], ...] = (
     ("police", "lookup*", "^read$"),
     ("police", "police*", "^(read|write)$"),
     ("complaints", "devices*", "^read$"),
+    ("complaints", "complaints*", "^(read|write)$"),
+    ("department", "complaints*", "^(read|write)$"),
 )
 
 

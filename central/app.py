@@ -25,7 +25,16 @@ from fastapi.staticfiles import StaticFiles
 
 from central.api import audit as audit_routes
 from central.api import auth as auth_routes
-from central.api import devices, enrolment, plates, police, policy
+from central.api import (
+    complaints,
+    devices,
+    enrolment,
+    kiosk,
+    open311,
+    plates,
+    police,
+    policy,
+)
 from central.api.deps import PrincipalDep, Services, ServicesDep
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
 from central.link import CommandTimeoutError
@@ -59,6 +68,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(police.router)
     app.include_router(police.osmand_router)
     app.include_router(plates.router)
+    app.include_router(complaints.router)
+    app.include_router(complaints.content_router)
+    app.include_router(kiosk.router)
+    app.include_router(open311.router)
     app.add_exception_handler(NotFoundError, _error(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(ConflictError, _error(status.HTTP_409_CONFLICT))
     app.add_exception_handler(

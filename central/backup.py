@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
+import central.complaints.models
 import central.models
 import central.plates.models
 import central.police.models  # noqa: F401

@@ -22,6 +22,7 @@ from central.api.deps import Services
 from central.app import create_app
 from central.auditlog import AuditLog, load_or_create_key
 from central.auth import create_operator
+from central.complaints.service import ComplaintService
 from central.db import make_engine, migrate
 from central.ingest import IngestWorker, make_ingest_link
 from central.link import make_central_link
@@ -118,6 +119,9 @@ class Central:
                 radius_m=settings.plate_radius_m,
             ),
         )
+        self.complaints = ComplaintService(
+            clock=self.clock, audit=audit, broadcaster=broadcaster
+        )
         self.services = Services(
             audit=audit,
             ca=ca,
@@ -129,6 +133,7 @@ class Central:
             link=self.link,
             police=self.police,
             plates=self.plates,
+            complaints=self.complaints,
         )
         shared = (
             settings.workers > 1
@@ -156,7 +161,7 @@ class Central:
                 max_bytes=settings.max_payload_bytes,
                 presence=i == 0,
                 offline_after_s=settings.offline_after_s,
-                consumers=[self.police, self.plates],
+                consumers=[self.police, self.plates, self.complaints],
             )
             for i in range(settings.workers)
         ]

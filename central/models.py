@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-ROLES = ("admin", "traffic", "police", "complaints", "technician")
+ROLES = ("admin", "traffic", "police", "complaints", "department", "technician")
 
 
 class Device(SQLModel, table=True):

@@ -68,6 +68,8 @@ class CentralSettings(BaseSettings):
         default_factory=lambda: ["stolen", "wanted"]
     )
     plate_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 3000.0
+    # Open311 clients that may file requests (the spec's api_key).
+    open311_api_keys: list[str] = Field(default_factory=list)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from central.access import Access, ForbiddenError
 from central.auditlog import AuditLog
 from central.auth import Principal, read_token
+from central.complaints.service import ComplaintService
 from central.errors import AuthError
 from central.link import CentralLink
 from central.live import Broadcaster
@@ -40,6 +41,7 @@ class Services:
     access: Access = field(default_factory=Access)
     police: PoliceService | None = None
     plates: PlateService | None = None
+    complaints: ComplaintService | None = None
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -132,6 +134,15 @@ def plates(services: Services) -> PlateService:
             status.HTTP_503_SERVICE_UNAVAILABLE, "no plate service configured"
         )
     return services.plates
+
+
+def complaints(services: Services) -> ComplaintService:
+    """The complaints service (every app has one; built on demand for tests)."""
+    if services.complaints is None:
+        services.complaints = ComplaintService(
+            clock=services.clock, audit=services.audit, broadcaster=services.broadcaster
+        )
+    return services.complaints
 
 
 def fleet_ca(services: Services) -> FleetCA:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import central.complaints.models
 import central.models
 import central.plates.models
 import central.police.models  # noqa: F401

@@ -78,7 +78,7 @@ def expect(
         ("a/+", "a/b/c", False),
     ],
 )
-def test_topic_matching(flt: str, topic: str, hit: bool) -> None:  # noqa: FBT001
+def test_topic_matching(flt: str, topic: str, hit: bool) -> None:
     assert topic_matches(flt, topic) is hit
 
 

@@ -49,7 +49,7 @@ def test_roles_and_district_scope(
     site: str,
     obj: str,
     act: str,
-    ok: bool,  # noqa: FBT001
+    ok: bool,
 ) -> None:
     assert ACCESS.allowed(who, site=site, obj=obj, act=act) is ok
 

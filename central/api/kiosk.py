@@ -1,0 +1,129 @@
+"""What a kiosk asks central: content, request types, status, appointments.
+
+Public information only: a follow-up code (40 random bits) shows the state
+and the answer of its own complaint, nothing else; the names and phone
+numbers of real-name complaints never leave the desk. In a deployment
+kiosks reach this over the fleet's mutual TLS.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from central.api.deps import ServicesDep, SessionDep
+from central.complaints import workflow
+from central.complaints.models import Booking, Complaint, ContentItem, ServiceType, Slot
+from central.complaints.service import new_code
+from central.errors import ConflictError, NotFoundError
+from central.models import as_utc
+
+router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
+RATEABLE = frozenset({"replied", "visited", "answered", "closed"})
+
+
+@router.get("/content")
+def content(session: SessionDep) -> dict[str, Any]:
+    """Every content item by kind, with the newest change (kiosks cache this)."""
+    rows = session.exec(select(ContentItem).order_by(col(ContentItem.id))).all()
+    out: dict[str, list[dict[str, Any]]] = {
+        "notice": [],
+        "guide": [],
+        "place": [],
+        "utility": [],
+    }
+    for r in rows:
+        out.setdefault(r.kind, []).append(
+            {"id": r.id, "title": r.title, "body": r.body, "extra": r.extra}
+        )
+    services = [
+        {"code": s.code, "name": s.name, "group": s.group, "description": s.description}
+        for s in session.exec(select(ServiceType).order_by(col(ServiceType.code))).all()
+    ]
+    newest = max((as_utc(r.updated_at).isoformat() for r in rows), default="")
+    return {"items": out, "services": services, "version": f"{len(rows)}:{newest}"}
+
+
+@router.get("/status/{code}")
+def complaint_status(code: str, session: SessionDep) -> dict[str, Any]:
+    """Where a complaint stands, by its follow-up code."""
+    c = session.exec(
+        select(Complaint).where(Complaint.code == code.strip().upper())
+    ).first()
+    if c is None:
+        raise NotFoundError("查询码不存在，请核对后再试")
+    answered = c.state in RATEABLE
+    return {
+        "code": c.code,
+        "state": c.state,
+        "state_label": workflow.LABELS.get(c.state, c.state),
+        "received_at": as_utc(c.received_at).isoformat(),
+        "reply": c.reply if answered else "",
+        "can_rate": answered and c.rating is None,
+        "rating": c.rating,
+    }
+
+
+@router.get("/slots")
+def slots(
+    session: SessionDep,
+    svc: ServicesDep,
+    service: str = "",
+    days: Annotated[int, Query(ge=1, le=30)] = 7,
+) -> list[dict[str, Any]]:
+    """Upcoming appointment slots with places left."""
+    now = svc.clock.now()
+    query = select(Slot).where(
+        Slot.starts_at >= now, Slot.starts_at < now + timedelta(days=days)
+    )
+    if service:
+        query = query.where(Slot.service == service)
+    return [
+        {
+            "id": s.id,
+            "centre": s.centre,
+            "service": s.service,
+            "starts_at": as_utc(s.starts_at).isoformat(),
+            "left": s.capacity - s.booked,
+        }
+        for s in session.exec(query.order_by(col(Slot.starts_at))).all()
+        if s.booked < s.capacity
+    ]
+
+
+class BookingIn(BaseModel):
+    """A booking made at a kiosk."""
+
+    slot_id: int
+    name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
+
+
+@router.post("/bookings", status_code=status.HTTP_201_CREATED)
+def book(body: BookingIn, session: SessionDep, svc: ServicesDep) -> dict[str, Any]:
+    """Book a place (409 when the slot is full)."""
+    slot = session.get(Slot, body.slot_id)
+    if slot is None:
+        raise NotFoundError(f"no slot {body.slot_id}")
+    if slot.booked >= slot.capacity:
+        raise ConflictError("该时段已约满，请选择其他时段")
+    slot.booked += 1
+    booking = Booking(
+        code=new_code(),
+        slot_id=body.slot_id,
+        name=body.name,
+        phone=body.phone,
+        created_at=svc.clock.now(),
+    )
+    session.add(booking)
+    session.commit()
+    return {
+        "code": booking.code,
+        "centre": slot.centre,
+        "service": slot.service,
+        "starts_at": as_utc(slot.starts_at).isoformat(),
+    }

@@ -1,0 +1,1 @@
+"""Central's complaints service: the 12345 closed loop, Open311, deadlines."""
