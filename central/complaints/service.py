@@ -16,7 +16,6 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
 from central.complaints import workflow
@@ -32,6 +31,7 @@ from central.errors import ConflictError, NotFoundError
 from central.models import as_utc
 from central.police.outbound import Outbound
 from edge.protocol import PayloadError
+from edge.protocol.complaints import ComplaintBody, RatingBody, new_code
 from edge.protocol.messages import parse_body
 
 if TYPE_CHECKING:
@@ -47,42 +47,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TYPES = frozenset({"complaint", "rating"})
-CODE_ALPHABET = (
-    "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud, typed on a kiosk
-)
-
-
-def new_code(length: int = 8) -> str:
-    """A follow-up code (查询码): 40 random bits, unambiguous characters."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
-
-
-class ComplaintBody(BaseModel):
-    """A complaint as a kiosk sends it (event ``complaint``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    code: str = Field(pattern=r"^[2-9A-HJ-NP-Z]{8}$")
-    service_code: str = Field(min_length=1, max_length=32)
-    description: str = Field(min_length=1, max_length=2000)
-    place: str = Field(default="", max_length=200)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    real_name: bool = False
-    name: str = Field(default="", max_length=64)
-    phone: str = Field(default="", max_length=32)
-    submitted_at: datetime
-
-
-class RatingBody(BaseModel):
-    """A citizen's satisfaction with the answer (event ``rating``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    code: str = Field(pattern=r"^[2-9A-HJ-NP-Z]{8}$")
-    score: int = Field(ge=1, le=5)
-    comment: str = Field(default="", max_length=500)
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
