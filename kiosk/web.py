@@ -10,6 +10,7 @@ everything typed is dropped and the session ends (``/reset``).
 from __future__ import annotations
 
 import urllib.error
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
