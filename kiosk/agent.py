@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 Job = tuple[str, dict[str, Any], "Future[dict[str, Any]]"]
 
 
-class CentralAwayError(HardwareError):
+class CentralAwayError(HardwareError, ConnectionError):
     """Central did not answer (the kiosk is offline)."""
 
 

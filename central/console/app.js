@@ -58,6 +58,10 @@ function applyLive(change) {
     if (typeof police !== "undefined" && !$("#page-police").hidden) police.onLive(change);
     return;
   }
+  if (change.type === "complaint") {
+    if (typeof complaintsPage !== "undefined" && !$("#page-complaints").hidden) complaintsPage.onLive(change);
+    return;
+  }
   if (["plate_read", "plate_hit"].includes(change.type)) {
     if (typeof plates !== "undefined" && !$("#page-plates").hidden) plates.onLive(change);
     return;
@@ -112,6 +116,7 @@ function show(page) {
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
   if (page === "devices") loadDevices().catch(alertError);
   if (page === "policy") loadPolicy().catch(alertError);
+  if (page === "complaints") api("/api/v1/auth/me").then((me) => complaintsPage.load(me)).catch((e) => { $("#complaints-msg").textContent = e.message; });
   if (page === "plates") plates.load().catch((e) => { $("#plates-msg").textContent = e.message; });
   if (page === "police") police.load().catch((e) => { $("#police-msg").textContent = e.message; });
   if (page === "audit") loadAudit().catch((e) => { $("#audit-state").textContent = e.message; });

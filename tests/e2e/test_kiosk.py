@@ -1,0 +1,325 @@
+"""The kiosk in a real browser: a complaint from the screen to the citizen's rating.
+
+Central runs in-process with its HTTP API; the kiosk is the real agent (its
+own web app, outbox, MQTT link) printing on the ESC/POS printer simulator;
+Debian's Chromium walks the kiosk and the console. Screenshots go to
+``artifacts/``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from baling.broker import free_port
+from central.auth import create_operator
+from central.complaints.models import Complaint, Slot
+from central.main import Central
+from central.settings import CentralSettings
+from edge.node import build_agent
+from firmware_sim.printer import PrinterSimulator
+from kiosk.agent import KioskAgent
+from kiosk.settings import KioskSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from baling.broker import Mosquitto
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+PASSWORD = "correct horse battery"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:  # noqa: ANN401
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {check.__name__}")
+
+
+class Centre:
+    """Central with its HTTP server, which the test can stop and start again."""
+
+    def __init__(self, settings: CentralSettings) -> None:
+        self.settings = settings
+        self.central: Central | None = None
+        self.server: uvicorn.Server | None = None
+        self.web: threading.Thread | None = None
+
+    def start(self) -> Central:
+        self.central = Central(self.settings)
+        self.central.start()
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.central.app, port=self.settings.http_port, log_level="warning"
+            )
+        )
+        self.web = threading.Thread(target=self.server.run, daemon=True)
+        self.web.start()
+        while not self.server.started:
+            time.sleep(0.05)
+        return self.central
+
+    def stop(self) -> None:
+        assert self.server is not None
+        assert self.web is not None
+        assert self.central is not None
+        self.server.should_exit = True
+        self.web.join(timeout=10)
+        self.central.stop()
+
+    def complaint(self, code: str) -> Complaint | None:
+        assert self.central is not None
+        with Session(self.central.services.engine) as session:
+            return session.exec(select(Complaint).where(Complaint.code == code)).first()
+
+
+@pytest.fixture
+def town(
+    broker: Mosquitto, tmp_path: Path
+) -> Iterator[tuple[Centre, KioskAgent, PrinterSimulator, int]]:
+    settings = CentralSettings(
+        database_url=f"sqlite:///{tmp_path / 'central.sqlite3'}",
+        jwt_secret="x" * 40,
+        data_dir=tmp_path / "central",
+        broker_port=broker.port,
+        http_port=free_port(),
+        offline_after_s=3600.0,
+    )
+    centre = Centre(settings)
+    central = centre.start()
+    now = central.clock.now()
+    with Session(central.services.engine) as session:
+        create_operator(
+            session, username="desk", password=PASSWORD, role="complaints", now=now
+        )
+        create_operator(
+            session, username="staff", password=PASSWORD, role="department", now=now
+        )
+        session.add(
+            Slot(
+                centre="县政务服务中心",
+                service="户籍办理",
+                starts_at=now + timedelta(days=1),
+                capacity=2,
+            )
+        )
+        session.commit()
+    with TestClient(central.app) as api:
+        r = api.post(
+            "/api/v1/auth/token", data={"username": "desk", "password": PASSWORD}
+        )
+        h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        api.put(
+            "/api/v1/complaints/setup/departments/cgj",
+            json={"name": "县城管局", "members": ["staff"]},
+            headers=h,
+        )
+        api.put(
+            "/api/v1/complaints/setup/services/noise",
+            json={"name": "噪音扰民", "department": "cgj"},
+            headers=h,
+        )
+        for item in (
+            {
+                "kind": "notice",
+                "title": "关于冬季供暖的通知",
+                "body": "12月1日起集中供暖。",
+            },
+            {
+                "kind": "guide",
+                "title": "户籍办理",
+                "body": "携带身份证、户口簿。",
+                "extra": {"documents": ["身份证", "户口簿"]},
+            },
+            {"kind": "place", "title": "荣家湾广场", "body": "建设路与站前路交叉口"},
+        ):
+            api.post("/api/v1/kiosk-content", json=item, headers=h)
+    printer = PrinterSimulator()
+    stop = threading.Event()
+    threading.Thread(target=printer.run, args=(stop,), daemon=True).start()
+    kiosk = build_agent(
+        KioskAgent,
+        KioskSettings(
+            device_id="kiosk-1",
+            kind="kiosk",
+            data_dir=tmp_path / "kiosk",
+            broker_port=broker.port,
+            central_url=f"http://127.0.0.1:{settings.http_port}",
+            http_port=free_port(),
+            printer_url=printer.path,
+            idle_s=10,
+            countdown_s=3,
+            content_every_s=5,
+        ),
+    )
+    from central import registry  # noqa: PLC0415
+
+    with Session(central.services.engine) as session:
+        registry.register(
+            session, device_id="kiosk-1", kind="kiosk", site="rjw", now=now
+        )
+    threading.Thread(target=kiosk.run, args=(stop,), daemon=True).start()
+    wait_for(lambda: kiosk.content.get("services"))
+    yield centre, kiosk, printer, kiosk.ks.http_port
+    stop.set()
+    time.sleep(0.5)
+    centre.stop()
+    printer.close()
+
+
+def test_complaint_from_kiosk_to_rating(
+    town: tuple[Centre, KioskAgent, PrinterSimulator, int], browser_page: Any
+) -> None:
+    centre, kiosk, printer, port = town
+    page = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = f"http://127.0.0.1:{port}"
+    page.goto(base + "/")
+    page.click("text=政务公开")
+    assert "关于冬季供暖的通知" in page.inner_text("main")
+    page.goto(base + "/")
+    page.click("text=投诉举报")
+    page.select_option("select[name=service_code]", "noise")
+    page.fill("input[name=place]", "荣家湾广场")
+    page.fill("textarea[name=description]", "广场舞音响每晚十点后仍很吵")
+    page.screenshot(path=str(ARTIFACTS / "kiosk-complaint.png"), full_page=True)
+    page.click("button[type=submit]")
+    code = page.inner_text("#code").strip()
+    assert len(code) == 8
+    assert "回执已打印" in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "kiosk-receipt.png"), full_page=True)
+    receipt = wait_for(lambda: printer.receipts)[-1]
+    assert f"查询码：{code}" in receipt.lines
+    assert receipt.qr == [code]
+    assert "噪音扰民" in receipt.text
+
+    filed = wait_for(lambda: centre.complaint(code))
+    assert filed.state == "pending"
+    assert filed.device == "kiosk-1"
+    central = centre.central
+    assert central is not None
+    with TestClient(central.app) as api:
+        r = api.post(
+            "/api/v1/auth/token", data={"username": "desk", "password": PASSWORD}
+        )
+        h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        for action in ("accept", "triage", "assign"):
+            assert (
+                api.post(
+                    f"/api/v1/complaints/{filed.id}/{action}", json={}, headers=h
+                ).status_code
+                == 200
+            )
+
+    # The department replies in the console.
+    console = f"http://127.0.0.1:{centre.settings.http_port}/console/#complaints"
+    page.goto(console)
+    page.fill("input[name=username]", "staff")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.click(f"#complaint-rows tr[data-code='{code}']")
+    page.click("#cd-actions [data-action=sign]")
+    page.wait_for_function(
+        "document.querySelector('#cd-title').textContent.includes('签收')"
+    )
+    page.click("#cd-actions [data-action=start]")
+    page.wait_for_function(
+        "document.querySelector('#cd-title').textContent.includes('办理中')"
+    )
+    page.fill("#cd-note", "已约谈广场舞队，22点后停止播放音乐")
+    page.click("#cd-actions [data-action=reply]")
+    page.wait_for_function(
+        "document.querySelector('#cd-title').textContent.includes('已答复')"
+    )
+    page.screenshot(
+        path=str(ARTIFACTS / "console-complaint-replied.png"), full_page=True
+    )
+
+    # The citizen checks with the code and rates the answer.
+    page.goto(base + "/status")
+    page.fill("input[name=code]", code.lower())
+    page.click("form[action='/status'] button[type=submit]")
+    assert page.inner_text("#state") == "已答复"
+    assert "22点后停止播放音乐" in page.inner_text("#reply")
+    page.click("button[name=score][value='5']")
+    assert "感谢您的评价" in page.inner_text("main")
+    rated = wait_for(
+        lambda: (c := centre.complaint(code)) is not None and c.rating == 5 and c
+    )
+    assert rated.rating == 5
+
+
+def test_idle_timeout_wipes_a_half_filled_form(
+    town: tuple[Centre, KioskAgent, PrinterSimulator, int], browser_page: Any
+) -> None:
+    _, _, _, port = town
+    page = browser_page
+    page.goto(f"http://127.0.0.1:{port}/care?on=1")
+    assert "care" in (page.get_attribute("body", "class") or "")
+    page.goto(f"http://127.0.0.1:{port}/complaint")
+    # 适老化: body text ≥ 18 pt (24 px), touch targets ≥ 60 × 60 px, contrast ≥ 4.5:1.
+    checks = page.evaluate(
+        """() => {
+        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).slice(0, 3).map((v) => {
+            v = v / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+            return (x + 0.05) / (y + 0.05); };
+        const targets = [...document.querySelectorAll("a, button, input, select, textarea")]
+            .filter((e) => e.offsetParent !== null && e.type !== "radio" && e.type !== "hidden");
+        const small = targets.filter((e) => { const r = e.getBoundingClientRect();
+            return r.width < 60 || r.height < 60; }).map((e) => e.outerHTML.slice(0, 60));
+        const body = getComputedStyle(document.querySelector("main label"));
+        const card = getComputedStyle(document.querySelector(".card"));
+        return { font: parseFloat(body.fontSize), small,
+                 contrast: ratio(body.color, card.backgroundColor) };
+    }"""
+    )
+    assert checks["font"] >= 24
+    assert checks["small"] == []
+    assert checks["contrast"] >= 4.5
+    page.fill("textarea[name=description]", "写了一半")
+    page.wait_for_selector("#idle:not([hidden])", timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "kiosk-idle-countdown.png"), full_page=True)
+    page.wait_for_url(f"http://127.0.0.1:{port}/", timeout=10_000)
+    assert "care" not in (
+        page.get_attribute("body", "class") or ""
+    )  # the session is gone
+    page.goto(f"http://127.0.0.1:{port}/complaint")
+    assert page.input_value("textarea[name=description]") == ""
+
+
+def test_offline_complaint_is_printed_and_delivered_later(
+    town: tuple[Centre, KioskAgent, PrinterSimulator, int], browser_page: Any
+) -> None:
+    centre, kiosk, printer, port = town
+    centre.stop()
+    page = browser_page
+    base = f"http://127.0.0.1:{port}"
+    page.goto(base + "/complaint")
+    page.select_option("select[name=service_code]", "noise")  # from the cache
+    page.fill("textarea[name=description]", "断网时提交的投诉")
+    page.click("button[type=submit]")
+    code = page.inner_text("#code").strip()
+    assert wait_for(lambda: [r for r in printer.receipts if code in r.qr])
+    page.goto(base + "/status")
+    page.fill("input[name=code]", code)
+    page.click("form[action='/status'] button[type=submit]")
+    assert "网络暂时不通" in page.inner_text("main")
+    assert "central_unreachable" in kiosk.faults()
+    centre.start()
+    delivered = wait_for(lambda: centre.complaint(code), timeout=30)
+    assert delivered.description == "断网时提交的投诉"
