@@ -37,9 +37,10 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 PASSWORD = "correct horse battery"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+A11Y = Path(__file__).with_name("a11y.js")  # 适老化 measurements in the page
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:  # noqa: ANN401
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -183,7 +184,7 @@ def town(
 def test_complaint_from_kiosk_to_rating(
     town: tuple[Centre, KioskAgent, PrinterSimulator, int], browser_page: Any
 ) -> None:
-    centre, kiosk, printer, port = town
+    centre, _kiosk, printer, port = town
     page = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
     base = f"http://127.0.0.1:{port}"
@@ -224,29 +225,7 @@ def test_complaint_from_kiosk_to_rating(
                 == 200
             )
 
-    # The department replies in the console.
-    console = f"http://127.0.0.1:{centre.settings.http_port}/console/#complaints"
-    page.goto(console)
-    page.fill("input[name=username]", "staff")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.click(f"#complaint-rows tr[data-code='{code}']")
-    page.click("#cd-actions [data-action=sign]")
-    page.wait_for_function(
-        "document.querySelector('#cd-title').textContent.includes('签收')"
-    )
-    page.click("#cd-actions [data-action=start]")
-    page.wait_for_function(
-        "document.querySelector('#cd-title').textContent.includes('办理中')"
-    )
-    page.fill("#cd-note", "已约谈广场舞队，22点后停止播放音乐")
-    page.click("#cd-actions [data-action=reply]")
-    page.wait_for_function(
-        "document.querySelector('#cd-title').textContent.includes('已答复')"
-    )
-    page.screenshot(
-        path=str(ARTIFACTS / "console-complaint-replied.png"), full_page=True
-    )
+    _department_replies_in_console(page, centre, code)
 
     # The citizen checks with the code and rates the answer.
     page.goto(base + "/status")
@@ -271,23 +250,7 @@ def test_idle_timeout_wipes_a_half_filled_form(
     assert "care" in (page.get_attribute("body", "class") or "")
     page.goto(f"http://127.0.0.1:{port}/complaint")
     # 适老化: body text ≥ 18 pt (24 px), touch targets ≥ 60 × 60 px, contrast ≥ 4.5:1.
-    checks = page.evaluate(
-        """() => {
-        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).slice(0, 3).map((v) => {
-            v = v / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
-        const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
-            return (x + 0.05) / (y + 0.05); };
-        const targets = [...document.querySelectorAll("a, button, input, select, textarea")]
-            .filter((e) => e.offsetParent !== null && e.type !== "radio" && e.type !== "hidden");
-        const small = targets.filter((e) => { const r = e.getBoundingClientRect();
-            return r.width < 60 || r.height < 60; }).map((e) => e.outerHTML.slice(0, 60));
-        const body = getComputedStyle(document.querySelector("main label"));
-        const card = getComputedStyle(document.querySelector(".card"));
-        return { font: parseFloat(body.fontSize), small,
-                 contrast: ratio(body.color, card.backgroundColor) };
-    }"""
-    )
+    checks = page.evaluate(A11Y.read_text(encoding="utf-8"))
     assert checks["font"] >= 24
     assert checks["small"] == []
     assert checks["contrast"] >= 4.5
@@ -323,3 +286,29 @@ def test_offline_complaint_is_printed_and_delivered_later(
     centre.start()
     delivered = wait_for(lambda: centre.complaint(code), timeout=30)
     assert delivered.description == "断网时提交的投诉"
+
+
+def _department_replies_in_console(page: Any, centre: Centre, code: str) -> None:
+    """The department signs, works and replies in the console."""
+    console = f"http://127.0.0.1:{centre.settings.http_port}/console/#complaints"
+    page.goto(console)
+    page.fill("input[name=username]", "staff")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.click(f"#complaint-rows tr[data-code='{code}']")
+    page.click("#cd-actions [data-action=sign]")
+    page.wait_for_function(
+        "document.querySelector('#cd-title').textContent.includes('签收')"
+    )
+    page.click("#cd-actions [data-action=start]")
+    page.wait_for_function(
+        "document.querySelector('#cd-title').textContent.includes('办理中')"
+    )
+    page.fill("#cd-note", "已约谈广场舞队，22点后停止播放音乐")
+    page.click("#cd-actions [data-action=reply]")
+    page.wait_for_function(
+        "document.querySelector('#cd-title').textContent.includes('已答复')"
+    )
+    page.screenshot(
+        path=str(ARTIFACTS / "console-complaint-replied.png"), full_page=True
+    )
