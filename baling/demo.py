@@ -11,10 +11,12 @@ of the shipped map are put into central's database once.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
+from central.complaints.models import ContentItem, Department, ServiceType, Slot
 from central.plates.models import Suspect
 from central.police.models import Beat, Officer
 from firmware_sim.camera import SceneCamera, Vehicle
@@ -153,3 +155,70 @@ def set_up_plates(session: Session, *, now: datetime) -> None:
             )
         )
         session.commit()
+
+
+DEPARTMENTS = [("cgj", "县城管局"), ("hbj", "县生态环境局"), ("jtj", "县交通运输局")]
+SERVICES = [
+    ("noise", "噪音扰民", "投诉", "hbj", 5),
+    ("road", "道路破损", "举报", "jtj", 10),
+    ("street", "占道经营", "投诉", "cgj", 5),
+]
+CONTENT: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("notice", "关于冬季集中供暖的通知", "12月1日起县城集中供暖，报修电话 12345。", {}),
+    (
+        "notice",
+        "荣家湾镇政务公开：2026年民生实事",
+        "新建城区公厕12座、改造老旧小区8个。",
+        {},
+    ),
+    (
+        "guide",
+        "户籍办理",
+        "户口迁移、新生儿落户，工作日到县政务服务中心办理。",
+        {"documents": ["身份证", "户口簿", "出生医学证明"]},
+    ),
+    (
+        "guide",
+        "不动产登记",
+        "首次登记与转移登记。",
+        {"documents": ["身份证", "不动产权证书"]},
+    ),
+    ("place", "荣家湾广场", "建设路与站前路交叉口", {"address": "建设路1号"}),
+    (
+        "place",
+        "县政务服务中心",
+        "受理户籍、不动产、社保等事项",
+        {"address": "建设路88号"},
+    ),
+    ("utility", "停水通知：站前路", "12月3日 9:00-17:00 管网检修。", {}),
+    ("utility", "国家电网营业厅", "缴费与报修", {"address": "新墙河路12号"}),
+]
+
+
+def set_up_complaints(session: Session, *, now: datetime) -> None:
+    """Departments, request types, kiosk content and appointment slots."""
+    if session.get(Department, "cgj") is not None:
+        return
+    for code, name in DEPARTMENTS:
+        session.add(Department(code=code, name=name, members=["admin"]))
+    for code, name, group, dept, days in SERVICES:
+        session.add(
+            ServiceType(
+                code=code, name=name, group=group, department=dept, limit_days=days
+            )
+        )
+    for kind, title, body, extra in CONTENT:
+        session.add(
+            ContentItem(kind=kind, title=title, body=body, extra=extra, updated_at=now)
+        )
+    day = now.replace(hour=1, minute=0, second=0, microsecond=0)  # 09:00 in 岳阳
+    for d in range(1, 6):
+        for service in ("户籍办理", "不动产登记"):
+            session.add(
+                Slot(
+                    centre="县政务服务中心",
+                    service=service,
+                    starts_at=day + timedelta(days=d),
+                )
+            )
+    session.commit()

@@ -24,6 +24,7 @@ from baling.broker import Mosquitto, free_port, mosquitto_path
 from baling.demo import (
     CAMERA_AT,
     camera_spool,
+    set_up_complaints,
     set_up_plates,
     set_up_police,
     sos_pin,
@@ -38,6 +39,7 @@ from central.main import Central, bootstrap_admin, default_sqlite_url
 from central.settings import CentralSettings
 from edge import logs
 from edge.protocol.signing import public_key_text
+from firmware_sim.printer import PrinterSimulator
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,6 +51,7 @@ DEMO_SITE = "rongjiawan"  # 荣家湾, the county seat
 DEMO_NODES = [
     ("sim-1", "sim"),
     ("camera-1", "camera"),
+    ("kiosk-1", "kiosk"),
     ("handheld-1", "handheld"),
     ("handheld-2", "handheld"),
     ("handheld-3", "handheld"),
@@ -81,7 +84,10 @@ def _node_config(
         f'data_dir = "{node_dir.resolve()}"\n'
         f'broker_host = "127.0.0.1"\nbroker_port = {port}\nheartbeat_s = 10\n'
         f'command_keys = ["{command_key}"]\nrequire_signed_commands = true\n'
-        + "".join(f'{k} = "{v}"\n' for k, v in extra.items()),
+        + "".join(
+            f"{k} = {v}\n" if v.isdigit() else f'{k} = "{v}"\n'
+            for k, v in extra.items()
+        ),
         encoding="utf-8",
     )
     return path
@@ -96,6 +102,12 @@ def _start_nodes(
         extra = {}
         if kind == "camera":
             extra = {"camera_url": f"spool:{camera_spool(data_dir)}"}
+        if kind == "kiosk":
+            extra = {
+                "central_url": devices["central_url"],
+                "http_port": devices["kiosk_port"],
+                "printer_url": devices["printer"],
+            }
         if kind == "handheld":
             extra = {
                 "gnss_url": devices[device_id],
@@ -135,13 +147,23 @@ def _stop_nodes(nodes: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def _greet(host: str, port: int, data_dir: Path, creds: tuple[str, str] | None) -> None:
+def _greet(
+    host: str,
+    port: int,
+    data_dir: Path,
+    creds: tuple[str, str] | None,
+    kiosk_port: int,
+) -> None:
     print(f"central: http://{host}:{port}/console/   (API: /docs, metrics: /metrics)")
     if creds:
         where = data_dir / "admin-password.txt"
         print(f"login:   {creds[0]} / {creds[1]}   (also in {where})")
     else:
         print(f"login:   admin / see {data_dir / 'admin-password.txt'}")
+    print(
+        f"kiosk:   http://127.0.0.1:{kiosk_port}/  (the 信息亭 screen; receipts print "
+        "on a simulated ESC/POS printer)"
+    )
     print(
         "plates:  camera-1 reads the traffic on 建设路; 湘FD4439 (listed as stolen) "
         "passes every third car - see 车牌比对 and 警务指挥"
@@ -222,6 +244,7 @@ def up(
                 )
         set_up_police(session, now=central.clock.now())
         set_up_plates(session, now=central.clock.now())
+        set_up_complaints(session, now=central.clock.now())
     central.start()
     server = uvicorn.Server(
         uvicorn.Config(central.app, host=host, port=http_port, log_level="warning")
@@ -233,19 +256,28 @@ def up(
     stop_sims = threading.Event()
     receivers = start_receivers(stop_sims)
     start_traffic(data_dir, stop_sims, every_s=traffic_s)
+    printer = PrinterSimulator()
+    threading.Thread(target=printer.run, args=(stop_sims,), daemon=True).start()
+    kiosk_port = free_port()
     nodes = _start_nodes(
         data_dir,
         broker.port,
         public_key_text(central.command_key.public_key()),
-        {device: pty.path for device, pty in receivers.items()},
+        {
+            **{device: pty.path for device, pty in receivers.items()},
+            "central_url": f"http://127.0.0.1:{http_port}",
+            "kiosk_port": str(kiosk_port),
+            "printer": printer.path,
+        },
     )
-    _greet(host, http_port, data_dir, creds)
+    _greet(host, http_port, data_dir, creds, kiosk_port)
     _wait_for_ctrl_c(web)
     print("stopping…")
     _stop_nodes(nodes)
     stop_sims.set()
     for pty in receivers.values():
         pty.close()
+    printer.close()
     server.should_exit = True
     web.join(timeout=10)
     central.stop()

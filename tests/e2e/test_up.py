@@ -96,6 +96,9 @@ def test_baling_up_runs_everything_and_stops_cleanly(
             assert json.loads(resp.read())["ok"] is True
         _sos_reaches_the_squad(port, token, tmp_path / "data")
         _listed_car_alarms(port, token)
+        kiosk = re.search(r"^kiosk:   (http://\S+)", out, re.MULTILINE)
+        assert kiosk, out
+        _kiosk_complaint_reaches_the_desk(kiosk[1], port, token)
         if broker == "mosquitto":
             _enrol_a_node(port, login[1], login[2], token, tmp_path)
     finally:
@@ -168,6 +171,35 @@ def _listed_car_alarms(port: int, token: str) -> None:
     assert alarms[0]["alerted"], "no officer near the camera was alerted"
     hits = _get(f"{base}/plates/hits", token)
     assert ("湘FD4439", "exact") in [(h["listed"], h["kind"]) for h in hits]
+
+
+def _kiosk_complaint_reaches_the_desk(kiosk: str, port: int, token: str) -> None:
+    """A complaint typed at the demo kiosk shows at central's desk."""
+    deadline = time.monotonic() + 30
+    form_page = ""
+    while time.monotonic() < deadline and "噪音扰民" not in form_page:
+        try:
+            with urllib.request.urlopen(f"{kiosk}complaint", timeout=5) as resp:  # noqa: S310
+                form_page = resp.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    assert "噪音扰民" in form_page  # request types synced from central
+    data = urllib.parse.urlencode(
+        {
+            "service_code": "noise",
+            "description": "夜间施工噪音",
+            "identity": "anonymous",
+        }
+    ).encode()
+    with urllib.request.urlopen(f"{kiosk}complaint", data=data, timeout=15) as resp:  # noqa: S310
+        code = resp.url.rsplit("/", 1)[1].split("?")[0]
+    assert len(code) == 8
+    base = f"http://127.0.0.1:{port}/api/v1/complaints"
+    codes: list[str] = []
+    while time.monotonic() < deadline + 20 and code not in codes:
+        codes = [c["code"] for c in _get(base, token)["items"]]
+        time.sleep(0.3)
+    assert code in codes
 
 
 def _enrol_a_node(
