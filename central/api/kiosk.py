@@ -8,7 +8,10 @@ kiosks reach this over the fleet's mutual TLS.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -23,6 +26,7 @@ from central.models import as_utc
 from edge.protocol.complaints import new_code
 
 router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
+MAP = Path(__file__).parents[1] / "console" / "map" / "rongjiawan.geojson"
 RATEABLE = frozenset({"replied", "visited", "answered", "closed"})
 
 
@@ -45,7 +49,19 @@ def content(session: SessionDep) -> dict[str, Any]:
         for s in session.exec(select(ServiceType).order_by(col(ServiceType.code))).all()
     ]
     newest = max((as_utc(r.updated_at).isoformat() for r in rows), default="")
-    return {"items": out, "services": services, "version": f"{len(rows)}:{newest}"}
+    return {
+        "items": out,
+        "services": services,
+        "map": county_map(),
+        "version": f"{len(rows)}:{newest}",
+    }
+
+
+@lru_cache(maxsize=1)
+def county_map() -> dict[str, Any]:
+    """The county map the console draws, for the kiosk's place picker."""
+    data: dict[str, Any] = json.loads(MAP.read_text(encoding="utf-8"))
+    return data
 
 
 @router.get("/status/{code}")

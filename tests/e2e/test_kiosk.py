@@ -194,6 +194,8 @@ def test_complaint_from_kiosk_to_rating(
     page.goto(base + "/")
     page.click("text=投诉举报")
     page.select_option("select[name=service_code]", "noise")
+    page.click("#pick-map", position={"x": 200, "y": 150})  # a tap on the map
+    assert page.input_value("#lat")
     page.fill("input[name=place]", "荣家湾广场")
     page.fill("textarea[name=description]", "广场舞音响每晚十点后仍很吵")
     page.screenshot(path=str(ARTIFACTS / "kiosk-complaint.png"), full_page=True)
@@ -209,6 +211,8 @@ def test_complaint_from_kiosk_to_rating(
 
     filed = wait_for(lambda: centre.complaint(code))
     assert filed.state == "pending"
+    assert filed.lat is not None
+    assert 29.0 < filed.lat < 29.3
     assert filed.device == "kiosk-1"
     central = centre.central
     assert central is not None
@@ -312,3 +316,18 @@ def _department_replies_in_console(page: Any, centre: Centre, code: str) -> None
     page.screenshot(
         path=str(ARTIFACTS / "console-complaint-replied.png"), full_page=True
     )
+
+
+def test_paper_out_shows_the_code_on_screen_and_raises_a_fault(
+    town: tuple[Centre, KioskAgent, PrinterSimulator, int], browser_page: Any
+) -> None:
+    _, kiosk, printer, port = town
+    printer.paper_out = True
+    page = browser_page
+    page.goto(f"http://127.0.0.1:{port}/complaint")
+    page.fill("textarea[name=description]", "路灯不亮")
+    page.click("button[type=submit]")
+    assert "打印机缺纸，请记下上面的查询码" in page.inner_text("main")
+    assert len(page.inner_text("#code").strip()) == 8
+    assert "printer_paper_out" in kiosk.faults()
+    printer.paper_out = False
