@@ -264,7 +264,15 @@ def test_node_refuses_a_bad_settings_file(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "device_id" in proc.stderr
     unknown = subprocess.run(
-        [sys.executable, "-m", "baling.cli", "node", "signal_controller", "--config", str(conf)],
+        [
+            sys.executable,
+            "-m",
+            "baling.cli",
+            "node",
+            "signal_controller",
+            "--config",
+            str(conf),
+        ],
         capture_output=True,
         text=True,
         check=False,
