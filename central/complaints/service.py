@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from central.complaints import workflow
 from central.complaints.deadline import Calendar, Level, level
@@ -133,6 +133,7 @@ class ComplaintService:
         self.audit = audit
         self.broadcaster = broadcaster
         self.extension_days = extension_days
+        self._next_tick = 0.0
 
     def calendar(self, session: Session) -> Calendar:
         """The working-day calendar with the stored overrides."""
@@ -351,5 +352,83 @@ class ComplaintService:
             c.replied_at = None
 
     def tick(self, engine: sa.Engine) -> None:
-        """Nothing runs on a timer: supervision levels are computed when read."""
-        del engine
+        """Once a minute: record 催办 and 督办升级 as they fall due."""
+        if self.clock.monotonic() < self._next_tick:
+            return
+        self._next_tick = self.clock.monotonic() + 60.0
+        with Session(engine) as session:
+            self.supervise(session)
+
+    def supervise(self, session: Session) -> list[tuple[str, str]]:
+        """Record each complaint's 催办 (due) and 督办升级 (two days past) once.
+
+        Each is a step by ``system`` naming who is told — the department, then
+        its head — and an audit record. Returns (code, action) pairs recorded.
+        """
+        now = self.clock.now()
+        calendar = self.calendar(session)
+        active = (
+            "accepted",
+            "triaged",
+            "assigned",
+            "signed",
+            "in_progress",
+            "returned",
+            "reopened",
+        )
+        rows = session.exec(
+            select(Complaint).where(
+                col(Complaint.state).in_(active), col(Complaint.due_at).is_not(None)
+            )
+        ).all()
+        done: list[tuple[str, str]] = []
+        for c in rows:
+            assert c.due_at is not None  # noqa: S101 - filtered above
+            found = level(
+                received=as_utc(c.received_at),
+                due=as_utc(c.due_at),
+                now=now,
+                calendar=calendar,
+            )
+            wanted = {"urge": ["urge"], "escalate": ["urge", "escalate"]}.get(found, [])
+            taken = set(
+                session.exec(
+                    select(ComplaintStep.action).where(
+                        ComplaintStep.complaint_id == c.id,
+                        col(ComplaintStep.action).in_(("urge", "escalate")),
+                    )
+                ).all()
+            )
+            for action in (a for a in wanted if a not in taken):
+                dept = session.get(Department, c.department) if c.department else None
+                who = (
+                    (dept.head or dept.name)
+                    if dept and action == "escalate"
+                    else (dept.name if dept else "受理台")
+                )
+                note = (
+                    "督办升级，通知 " if action == "escalate" else "已到期催办，通知 "
+                ) + who
+                session.add(
+                    ComplaintStep(
+                        complaint_id=int(c.id or 0),
+                        action=action,
+                        from_state=c.state,
+                        to_state=c.state,
+                        actor="system",
+                        note=note,
+                        at=now,
+                    )
+                )
+                done.append((c.code, action))
+        session.commit()
+        for code, action in done:
+            if self.audit is not None:
+                self.audit.append(
+                    actor="system", action=f"complaint.{action}", target=code, now=now
+                )
+            if self.broadcaster is not None:
+                self.broadcaster.publish(
+                    {"type": "complaint", "code": code, "supervision": action}
+                )
+        return done
