@@ -1,0 +1,1 @@
+"""Over-the-air updates on the node: verified download, A/B slots, deltas."""
