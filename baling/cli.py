@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     bc.add_argument("--cert-file", type=Path, required=True)
     bc.add_argument("--key-file", type=Path, required=True)
     bc.add_argument("--crl-file", type=Path, required=True)
+    _release_parsers(sub)
     back = sub.add_parser("backup", help="back up central (CENTRAL_* settings)")
     back.add_argument("--out", type=Path, required=True)
     rest = sub.add_parser("restore", help="restore central into an empty database")
@@ -100,6 +101,21 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("what", choices=["verify"])
     _node_parsers(sub)
     return p
+
+
+def _release_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
+    rel = sub.add_parser("release", help="build and publish node releases (OTA)")
+    rel_sub = rel.add_subparsers(dest="action", required=True)
+    rb = rel_sub.add_parser("build", help="pack a node kind's release")
+    rb.add_argument("--kind", required=True)
+    rb.add_argument("--version", required=True)
+    rb.add_argument("--min-from", default="0.0.0")
+    rb.add_argument("--out", type=Path, default=Path("dist"))
+    rp = rel_sub.add_parser("publish", help="sign a release into the image repository")
+    rp.add_argument("archive", type=Path)
+    rp.add_argument("--repo", type=Path, required=True, help="the image repository")
+    rp.add_argument("--offline-keys", type=Path, required=True)
+    rp.add_argument("--online-keys", type=Path, required=True)
 
 
 def _node_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
@@ -284,6 +300,30 @@ def _sim(args: argparse.Namespace) -> int:
     return run_node("sim", args.config, total=args.total, pad=args.pad)
 
 
+def _release(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from central.ota.release import build, publish  # noqa: PLC0415
+
+    if args.action == "build":
+        try:
+            path = build(args.kind, args.version, min_from=args.min_from, out=args.out)
+        except ValueError as exc:
+            print(f"baling release: {exc}", file=sys.stderr)
+            return 2
+        print(f"built {path}")
+        return 0
+    name = publish(
+        args.archive,
+        repo_dir=args.repo,
+        offline=args.offline_keys,
+        online=args.online_keys,
+        now=datetime.now(UTC),
+    )
+    print(f"published {name} into {args.repo}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
@@ -296,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         "restore": _backup_or_restore,
         "node": lambda a: run_node(a.kind, a.config),
         "sim": _sim,
+        "release": _release,
     }
     return commands[args.command](args)
 

@@ -1,0 +1,90 @@
+"""Release bundles: a node kind's code and its metadata, packed reproducibly.
+
+``build`` packs the packages a node kind runs (the edge runtime, the
+``baling`` command and the kind's own package) with ``release.json``
+(version, the kinds it fits, the oldest release it may replace) into a tar
+whose bytes depend only on the files: sorted members, zero times and owners.
+``publish`` adds it to the image repository, signed with the offline
+targets key the release manager brings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from central.ota.repository import Repository, load_signer
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+KIND_PACKAGES = {
+    "sim": ("firmware_sim",),
+    "handheld": ("handheld",),
+    "camera": ("camera_node",),
+    "kiosk": ("kiosk",),
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def release_name(kind: str, version: str) -> str:
+    """The target name of a release."""
+    return f"baling-{kind}-{version}.tar"
+
+
+def build(
+    kind: str, version: str, *, min_from: str, out: Path, source: Path = ROOT
+) -> Path:
+    """Pack release ``version`` of ``kind``; return the archive.
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    if kind not in KIND_PACKAGES:
+        raise ValueError(f"expected a kind of {sorted(KIND_PACKAGES)}, got {kind!r}")
+    packages = ("edge", "baling", *KIND_PACKAGES[kind])
+    files = sorted(
+        p
+        for package in packages
+        for p in (source / package).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    meta = {
+        "name": release_name(kind, version),
+        "version": version,
+        "kinds": [kind],
+        "min_from": min_from,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / release_name(kind, version)
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        entries = [("release.json", json.dumps(meta, sort_keys=True).encode())]
+        entries += [(str(p.relative_to(source)), p.read_bytes()) for p in files]
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def publish(
+    archive: Path, *, repo_dir: Path, offline: Path, online: Path, now: datetime
+) -> str:
+    """Add a release to the image repository (created on first use)."""
+    if (repo_dir / "metadata").exists():
+        repo = Repository(repo_dir)
+    else:
+        repo = Repository.create(repo_dir, offline=offline, online=online, now=now)
+    name = repo_dir.name
+    repo.add_target(
+        archive.name,
+        data=archive.read_bytes(),
+        targets_key=load_signer(offline / f"{name}-targets.key"),
+        snapshot_key=load_signer(online / f"{name}-snapshot.key"),
+        timestamp_key=load_signer(online / f"{name}-timestamp.key"),
+        now=now,
+    )
+    return archive.name
