@@ -31,6 +31,7 @@ from central.api import (
     enrolment,
     kiosk,
     open311,
+    ota,
     plates,
     police,
     policy,
@@ -72,6 +73,12 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(complaints.content_router)
     app.include_router(kiosk.router)
     app.include_router(open311.router)
+    app.include_router(ota.router)
+    # The TUF repositories nodes update from (behind the fleet's mutual TLS in
+    # a deployment): /ota/image/... and /ota/director/<device>/...
+    ota_dir = services.settings.data_dir / "ota"
+    ota_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/ota", StaticFiles(directory=ota_dir), name="ota")
     app.add_exception_handler(NotFoundError, _error(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(ConflictError, _error(status.HTTP_409_CONFLICT))
     app.add_exception_handler(

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 
 import central.complaints.models
 import central.models
+import central.ota.models
 import central.plates.models
 import central.police.models  # noqa: F401
 from central.db import migrate

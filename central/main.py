@@ -29,6 +29,7 @@ from central.link import make_central_link
 from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
+from central.ota.service import OtaService
 from central.plates.service import PlateRules, PlateService
 from central.police.beat import BeatRules
 from central.police.outbound import PoliceRules
@@ -122,6 +123,13 @@ class Central:
         self.complaints = ComplaintService(
             clock=self.clock, audit=audit, broadcaster=broadcaster
         )
+        self.ota = OtaService(
+            clock=self.clock,
+            data_dir=settings.data_dir,
+            link=self.link,
+            broadcaster=broadcaster,
+            audit=audit,
+        )
         self.services = Services(
             audit=audit,
             ca=ca,
@@ -134,6 +142,7 @@ class Central:
             police=self.police,
             plates=self.plates,
             complaints=self.complaints,
+            ota=self.ota,
         )
         shared = (
             settings.workers > 1
@@ -161,7 +170,7 @@ class Central:
                 max_bytes=settings.max_payload_bytes,
                 presence=i == 0,
                 offline_after_s=settings.offline_after_s,
-                consumers=[self.police, self.plates, self.complaints],
+                consumers=[self.police, self.plates, self.complaints, self.ota],
             )
             for i in range(settings.workers)
         ]

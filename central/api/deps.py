@@ -19,6 +19,7 @@ from central.errors import AuthError
 from central.link import CentralLink
 from central.live import Broadcaster
 from central.metrics import Metrics
+from central.ota.service import OtaService
 from central.plates.service import PlateService
 from central.police.service import PoliceService
 from central.settings import CentralSettings
@@ -42,6 +43,7 @@ class Services:
     police: PoliceService | None = None
     plates: PlateService | None = None
     complaints: ComplaintService | None = None
+    ota: OtaService | None = None
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

@@ -1,0 +1,168 @@
+"""OTA: published releases, rollouts and their progress, pinned devices."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from central.api.deps import ServicesDep, SessionDep, require
+from central.auth import Principal
+from central.errors import NotFoundError
+from central.ota.models import Pin, RolloutRow
+from central.ota.rollout import Plan
+from central.ota.service import OtaService
+
+router = APIRouter(prefix="/api/v1/ota", tags=["ota"])
+Tech = Annotated[Principal, Depends(require("technician"))]
+
+
+def ota(svc: ServicesDep) -> OtaService:
+    """The OTA service, or 503 where this process has none."""
+    if svc.ota is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no OTA service configured"
+        )
+    return svc.ota
+
+
+@router.get("/releases")
+def releases(svc: ServicesDep, _p: Tech) -> list[dict[str, Any]]:
+    """Releases in the image repository."""
+    return ota(svc).releases()
+
+
+class RolloutIn(BaseModel):
+    """A rollout: what, to which devices, and how carefully."""
+
+    release: str
+    version: str
+    kind: str
+    site: str = ""
+    group: str = ""
+    from_version: str = ""
+    canary: int = Field(default=2, ge=1)
+    growth: float = Field(default=3.0, ge=1)
+    min_sample: int = Field(default=2, ge=1)
+    pause_at: float = Field(default=0.2, gt=0, le=1)
+    cancel_at: float = Field(default=0.5, gt=0, le=1)
+    node_timeout_s: float = Field(default=1800, gt=0)
+    retries: int = Field(default=1, ge=0)
+
+
+@router.post("/rollouts", status_code=status.HTTP_201_CREATED)
+def start(
+    body: RolloutIn, session: SessionDep, svc: ServicesDep, p: Tech
+) -> dict[str, Any]:
+    """Start a rollout (audited); it proceeds wave by wave on its own."""
+    service = ota(svc)
+    plan = Plan(
+        canary=body.canary,
+        growth=body.growth,
+        min_sample=body.min_sample,
+        pause_at=body.pause_at,
+        cancel_at=body.cancel_at,
+        node_timeout_s=body.node_timeout_s,
+        retries=body.retries,
+    )
+    row = service.start(
+        session,
+        release=body.release,
+        version=body.version,
+        kind=body.kind,
+        site=body.site,
+        group=body.group,
+        from_version=body.from_version,
+        plan=plan,
+        by=p.username,
+    )
+    svc.audit.append(
+        actor=p.username,
+        action="rollout.start",
+        target=body.release,
+        detail=body.model_dump(),
+        now=svc.clock.now(),
+    )
+    return service.view(session, row)
+
+
+@router.get("/rollouts")
+def list_rollouts(
+    session: SessionDep, svc: ServicesDep, _p: Tech
+) -> list[dict[str, Any]]:
+    """Rollouts, newest first, with their progress per wave."""
+    service = ota(svc)
+    rows = session.exec(
+        select(RolloutRow).order_by(col(RolloutRow.id).desc()).limit(50)
+    ).all()
+    return [service.view(session, r) for r in rows]
+
+
+@router.post("/rollouts/{rollout_id}/{action}")
+def control(
+    rollout_id: int,
+    action: Literal["pause", "resume", "cancel"],
+    session: SessionDep,
+    svc: ServicesDep,
+    p: Tech,
+) -> dict[str, Any]:
+    """Pause, resume or cancel a rollout by hand (audited)."""
+    row = session.get(RolloutRow, rollout_id)
+    if row is None:
+        raise NotFoundError(f"no rollout {rollout_id}")
+    row.state = {"pause": "paused", "resume": "running", "cancel": "cancelled"}[action]
+    row.reason = f"{action} by {p.username}"
+    session.commit()
+    svc.audit.append(
+        actor=p.username,
+        action=f"rollout.{action}",
+        target=row.release,
+        detail={"rollout": rollout_id},
+        now=svc.clock.now(),
+    )
+    return ota(svc).view(session, row)
+
+
+class PinIn(BaseModel):
+    """Why a device is held at its version."""
+
+    note: str = Field(default="", max_length=200)
+
+
+@router.put("/pins/{device}")
+def pin(
+    device: str, body: PinIn, session: SessionDep, svc: ServicesDep, p: Tech
+) -> dict[str, Any]:
+    """Hold a device at its version: no rollout will touch it (audited)."""
+    row = session.get(Pin, device) or Pin(
+        device=device, by=p.username, at=svc.clock.now()
+    )
+    row.note = body.note
+    session.add(row)
+    session.commit()
+    svc.audit.append(
+        actor=p.username,
+        action="ota.pin",
+        target=device,
+        detail={"note": body.note},
+        now=svc.clock.now(),
+    )
+    return {"device": device, "note": body.note}
+
+
+@router.delete("/pins/{device}")
+def unpin(
+    device: str, session: SessionDep, svc: ServicesDep, p: Tech
+) -> dict[str, Any]:
+    """Release a pin (audited)."""
+    row = session.get(Pin, device)
+    if row is None:
+        raise NotFoundError(f"{device} is not pinned")
+    session.delete(row)
+    session.commit()
+    svc.audit.append(
+        actor=p.username, action="ota.unpin", target=device, now=svc.clock.now()
+    )
+    return {"device": device}

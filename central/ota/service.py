@@ -1,0 +1,311 @@
+"""The OTA service's shell: rollouts in the database, the director, the nodes.
+
+A rollout picks its devices from the registry (kind, site, group, current
+version; pinned devices never), splits them into waves with the pure
+planner (:mod:`central.ota.rollout`) and, on every tick, does what the
+planner decides: assign a wave — each node's director repository names the
+release, and the node is told to look — or pause, cancel, finish. Nodes
+report each step as ``ota`` events (``committed`` after their health check,
+``rolled_back`` or ``failed`` otherwise); the ingest worker hands them here
+inside its transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from central.errors import ConflictError, NotFoundError
+from central.models import Device, as_utc
+from central.ota import rollout as planner
+from central.ota.models import Pin, RolloutNode, RolloutRow
+from central.ota.repository import Repository, load_signer
+from central.police.outbound import Outbound
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from central.auditlog import AuditLog
+    from central.link import CentralLink
+    from central.live import Broadcaster
+    from edge.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+TYPES = frozenset({"ota"})
+DONE = {"committed": "succeeded", "rolled_back": "failed", "failed": "failed"}
+
+
+class OtaService:
+    """Rollouts, pins and the per-device director."""
+
+    types = TYPES
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        data_dir: Path,
+        link: CentralLink | None = None,
+        broadcaster: Broadcaster | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.clock = clock
+        self.root = data_dir / "ota"
+        self.image_dir = self.root / "image"
+        self.director_keys = data_dir / "ota-director-keys"
+        self.link = link
+        self.broadcaster = broadcaster
+        self.audit = audit
+        self._next_tick = 0.0
+
+    # -- the director ------------------------------------------------------------
+    def director(self, device: str) -> Repository:
+        """The device's director repository (made on first use, online keys)."""
+        directory = self.root / "director" / device
+        if (directory / "metadata").exists():
+            return Repository(directory)
+        return Repository.create(
+            directory,
+            offline=self.director_keys,
+            online=self.director_keys,
+            now=self.clock.now(),
+            online_roles=("root", "targets", "snapshot", "timestamp"),
+        )
+
+    def assign(self, device: str, release: str) -> None:
+        """Name ``release`` (as the image repository has it) in the device's director.
+
+        Raises:
+            NotFoundError: the image repository has no such release.
+        """
+        targets = Repository(self.image_dir).load("targets").signed.targets
+        info = targets.get(release)
+        if info is None:
+            raise NotFoundError(f"no release {release!r} in the image repository")
+        repo = self.director(device)
+        name = repo.directory.name
+        repo.add_target(
+            release,
+            info=info,
+            targets_key=load_signer(self.director_keys / f"{name}-targets.key"),
+            snapshot_key=load_signer(self.director_keys / f"{name}-snapshot.key"),
+            timestamp_key=load_signer(self.director_keys / f"{name}-timestamp.key"),
+            now=self.clock.now(),
+            replace_all=True,
+        )
+
+    def releases(self) -> list[dict[str, Any]]:
+        """What the image repository holds."""
+        try:
+            targets = Repository(self.image_dir).load("targets").signed.targets
+        except (OSError, IndexError, ValueError):
+            return []
+        return [
+            {"name": name, "length": t.length, "sha256": t.hashes.get("sha256", "")}
+            for name, t in sorted(targets.items())
+        ]
+
+    # -- rollouts -------------------------------------------------------------------
+    def start(
+        self,
+        session: Session,
+        *,
+        release: str,
+        version: str,
+        kind: str,
+        site: str = "",
+        group: str = "",
+        from_version: str = "",
+        plan: planner.Plan | None = None,
+        by: str,
+    ) -> RolloutRow:
+        """Start a rollout to the devices the selector picks.
+
+        Raises:
+            NotFoundError: the release is not published.
+            ConflictError: no device matches.
+        """
+        if release not in {r["name"] for r in self.releases()}:
+            raise NotFoundError(f"no release {release!r} in the image repository")
+        plan = plan or planner.Plan()
+        query = select(Device).where(
+            Device.kind == kind, col(Device.retired_at).is_(None)
+        )
+        if site:
+            query = query.where(Device.site == site)
+        devices = [
+            d
+            for d in session.exec(query.order_by(col(Device.id))).all()
+            if (not group or group in d.groups)
+            and (not from_version or d.version == from_version)
+        ]
+        pinned = frozenset(session.exec(select(Pin.device)).all())
+        waves = planner.waves([d.id for d in devices], plan, pinned=pinned)
+        if not waves:
+            raise ConflictError(f"no {kind} device matches (pinned ones are left out)")
+        now = self.clock.now()
+        row = RolloutRow(
+            release=release,
+            version=version,
+            kind=kind,
+            selector={"site": site, "group": group, "from_version": from_version},
+            plan=asdict(plan),
+            waves=waves,
+            created_by=by,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        for wave in waves:
+            for device in wave:
+                session.add(RolloutNode(rollout_id=int(row.id or 0), device=device))
+        session.commit()
+        session.refresh(row)
+        return row
+
+    def _load(self, session: Session, row: RolloutRow) -> planner.Rollout:
+        nodes = session.exec(
+            select(RolloutNode).where(RolloutNode.rollout_id == row.id)
+        ).all()
+        return planner.Rollout(
+            planner.Plan(**row.plan),
+            row.waves,
+            {
+                n.device: planner.Node(
+                    device=n.device,
+                    state=n.state,  # type: ignore[arg-type]
+                    attempts=n.attempts,
+                    assigned_at=None
+                    if n.assigned_at is None
+                    else as_utc(n.assigned_at),
+                    reason=n.reason,
+                )
+                for n in nodes
+            },
+        )
+
+    def step(self, session: Session, row: RolloutRow) -> Outbound:
+        """Take the planner's next decision for one running rollout."""
+        out = Outbound()
+        now = self.clock.now()
+        state = self._load(session, row)
+        decision = planner.decide(state, now)
+        for device in decision.assign:
+            try:
+                self.assign(device, row.release)
+            except (NotFoundError, OSError) as exc:
+                logger.warning("Cannot assign %s to %s: %s", row.release, device, exc)
+                continue
+            out.commands.append(
+                ("ota", device, {"release": row.release, "rollout": row.id})
+            )
+        for node in session.exec(
+            select(RolloutNode).where(RolloutNode.rollout_id == row.id)
+        ).all():
+            new = state.nodes[node.device]
+            node.state, node.attempts, node.reason = new.state, new.attempts, new.reason
+            node.assigned_at = new.assigned_at
+        if decision.action in ("pause", "cancel"):
+            row.state = "paused" if decision.action == "pause" else "cancelled"
+            row.reason = decision.reason
+            logger.warning(
+                "Rollout %s %s itself: %s", row.id, row.state, decision.reason
+            )
+            out.audit.append(
+                {
+                    "actor": "system",
+                    "action": f"rollout.{row.state}",
+                    "target": row.release,
+                    "detail": {"rollout": row.id, "reason": decision.reason},
+                }
+            )
+        elif decision.action == "done":
+            row.state = "done"
+        row.updated_at = now
+        out.live.append({"type": "rollout", **self.view(session, row)})
+        return out
+
+    def view(self, session: Session, row: RolloutRow) -> dict[str, Any]:
+        """A rollout with its progress per wave."""
+        nodes = {
+            n.device: n
+            for n in session.exec(
+                select(RolloutNode).where(RolloutNode.rollout_id == row.id)
+            ).all()
+        }
+        waves = []
+        for number, wave in enumerate(row.waves, start=1):
+            counts = {"pending": 0, "assigned": 0, "succeeded": 0, "failed": 0}
+            for device in wave:
+                counts[nodes[device].state] = counts.get(nodes[device].state, 0) + 1
+            waves.append({"wave": number, "size": len(wave), **counts})
+        return {
+            "id": row.id,
+            "release": row.release,
+            "version": row.version,
+            "kind": row.kind,
+            "state": row.state,
+            "reason": row.reason,
+            "waves": waves,
+            "touched": sum(n.state != "pending" for n in nodes.values()),
+            "devices": len(nodes),
+        }
+
+    # -- node reports (inside the ingest transaction) --------------------------------
+    def take(
+        self, session: Session, events: list[dict[str, Any]], now: datetime
+    ) -> Callable[[], None]:
+        """Record each node's OTA step; finish nodes that committed or fell back."""
+        del now
+        for event in events:
+            body = dict(event["body"])
+            rid, fw = body.get("rollout"), str(body.get("state", ""))[:32]
+            node = (
+                session.get(RolloutNode, (rid, event["device"]))
+                if isinstance(rid, int)
+                else None
+            )
+            if node is None:
+                continue
+            node.fw_state = fw
+            node.updated_at = self.clock.now()
+            if fw in DONE and node.state == "assigned":
+                node.state = DONE[fw]
+                node.reason = str(body.get("reason", ""))[:200]
+        return lambda: None
+
+    def tick(self, engine: sa.Engine) -> None:
+        """Every few seconds: move each running rollout on."""
+        if self.clock.monotonic() < self._next_tick:
+            return
+        self._next_tick = self.clock.monotonic() + 5.0
+        with Session(engine) as session:
+            out = Outbound()
+            for row in session.exec(
+                select(RolloutRow).where(RolloutRow.state == "running")
+            ).all():
+                out.extend(self.step(session, row))
+            session.commit()
+        self.deliver(out)
+
+    def deliver(self, out: Outbound) -> None:
+        """Audit, tell the nodes, update the console."""
+        now = self.clock.now()
+        if self.audit is not None:
+            for record in out.audit:
+                self.audit.append(now=now, **record)
+        if self.link is not None:
+            for name, device, args in out.commands:
+                self.link.send(device, name, args)
+        if self.broadcaster is not None:
+            for item in out.live:
+                self.broadcaster.publish(item)
