@@ -477,7 +477,8 @@ def test_command_console_flashes_sos_until_acknowledged(
         assert "已通知 1 名附近警员" in page.inner_text("#alarm-list")
         page.screenshot(path=str(ARTIFACTS / "police-sos.png"), full_page=True)
         page.click('#alarm-list [data-action="acknowledge"]')
-        page.wait_for_selector("#sos-banner", state="hidden")
+        # The banner blinks (visibility), so wait on its hidden attribute.
+        page.wait_for_function("document.querySelector('#sos-banner').hidden")
         assert "已确认" in page.inner_text("#alarm-list")
         wang = precinct.handhelds["hh-wang"].agent
         wait_for(lambda: wang.sos and wang.sos["phase"] == "acknowledged")
