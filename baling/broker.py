@@ -27,11 +27,17 @@ class BrokerError(RuntimeError):
     """The broker could not be started."""
 
 
+# Ports browsers refuse to open (Chromium's and Firefox's "unsafe ports"
+# above 10,000): a console or kiosk on one of them would never load.
+BROWSER_UNSAFE = frozenset({10080})
+
+
 def free_port() -> int:
     """A loopback TCP port that is free now.
 
     Picked below the kernel's ephemeral range, so an outgoing connection of
-    ours (a client's local port) cannot take it before the server listens.
+    ours (a client's local port) cannot take it before the server listens,
+    and never one a browser refuses to open.
     """
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -40,6 +46,8 @@ def free_port() -> int:
     rng = random.SystemRandom()
     for _ in range(200):
         port = rng.randrange(10000, max(10001, low))
+        if port in BROWSER_UNSAFE:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
