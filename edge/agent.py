@@ -100,6 +100,10 @@ class Agent:
         """Return the codes of the node's active faults."""
         return set()
 
+    def update_deferral(self) -> str | None:
+        """Why an update must wait now (a citizen at the kiosk, an SOS), or None."""
+        return None
+
     def observe(self, topic: topics.Topic, env: envelope.Envelope) -> None:
         """Take a message from another node this one follows.
 

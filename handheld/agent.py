@@ -108,6 +108,10 @@ class HandheldAgent(Agent):
         """Whether an SOS is raised and not yet ended."""
         return self.sos is not None and self.sos["phase"] not in ENDED
 
+    def update_deferral(self) -> str | None:
+        """A handheld never updates during an SOS."""
+        return "an SOS is in progress" if self.sos_active else None
+
     # -- the loop ------------------------------------------------------------
     def step(self) -> None:
         """Read the receiver and the button; repeat an unanswered SOS."""

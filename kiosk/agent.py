@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Job = tuple[str, dict[str, Any], "Future[dict[str, Any]]"]
+IN_USE_S = 120.0  # a screen touched this recently is in use
 
 
 class CentralAwayError(HardwareError, ConnectionError):
@@ -82,6 +83,7 @@ class KioskAgent(Agent):
         self.central_ok = False
         self.printer_state = "none" if self.printer is None else "unknown"
         self.sessions = 0
+        self.last_touch = 0.0  # monotonic time of the screen's last request
         self._stop_web = threading.Event()
         self._next_telemetry = 0.0
         self.server: uvicorn.Server | None = None
@@ -156,6 +158,10 @@ class KioskAgent(Agent):
             "submitted_at": self.clock.now().isoformat(),
         }
         return self.submit("complaint", body)
+
+    def touch(self) -> None:
+        """Someone is using the screen (the web app calls this on each page)."""
+        self.last_touch = self.clock.monotonic()
 
     def rate(self, code: str, score: int) -> dict[str, Any]:
         """Record a rating (through the outbox, so it works offline)."""
@@ -254,6 +260,12 @@ class KioskAgent(Agent):
             return exc.reason
         self.printer_state = "ok"
         return "ok"
+
+    def update_deferral(self) -> str | None:
+        """A kiosk never updates while a citizen is using it."""
+        if self.last_touch and self.clock.monotonic() - self.last_touch < IN_USE_S:
+            return "a citizen is using the kiosk"
+        return None
 
     def faults(self) -> set[str]:
         """Printer without paper or offline; central unreachable."""

@@ -64,6 +64,10 @@ class Backend(Protocol):
         """Store the citizen's rating durably."""
         ...
 
+    def touch(self) -> None:
+        """Someone is using the screen."""
+        ...
+
     def status(self, code: str) -> dict[str, Any]:
         """A complaint's state from central."""
         ...
@@ -83,6 +87,14 @@ def create_kiosk_app(backend: Backend) -> FastAPI:  # noqa: C901 - small routes
         title="数字巴陵信息亭", docs_url=None, redoc_url=None, openapi_url=None
     )
     templates = Jinja2Templates(directory=HERE / "templates")
+
+    @app.middleware("http")
+    async def touched(request: Request, call_next: Any) -> Response:  # noqa: ANN401
+        if not request.url.path.startswith("/static"):
+            backend.touch()
+        response: Response = await call_next(request)
+        return response
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:  # noqa: ANN401

@@ -330,4 +330,5 @@ def test_paper_out_shows_the_code_on_screen_and_raises_a_fault(
     assert "打印机缺纸，请记下上面的查询码" in page.inner_text("main")
     assert len(page.inner_text("#code").strip()) == 8
     assert "printer_paper_out" in kiosk.faults()
+    assert kiosk.update_deferral() == "a citizen is using the kiosk"  # no OTA now
     printer.paper_out = False

@@ -101,6 +101,7 @@ def test_long_press_puts_sos_at_the_head_of_the_outbox(
     agent.step()
     assert agent.sos is not None
     assert agent.sos["phase"] == "raised"
+    assert agent.update_deferral() == "an SOS is in progress"  # no OTA now
     head = agent.outbox.peek(1)[0]  # ahead of the position queued before it
     assert head.topic == "bl/v1/hh-1/event/sos"
     body = decode(head.payload).body
