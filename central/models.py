@@ -12,6 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+
+def json_column(**kw: Any) -> Any:  # noqa: ANN401 - a SQLModel field definition
+    """A non-null JSON column (lists and dicts in the services' tables)."""
+    return Field(sa_column=sa.Column(sa.JSON, nullable=False), **kw)
+
+
 ROLES = ("admin", "traffic", "police", "complaints", "department", "technician")
 
 

@@ -14,11 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from central.models import json_column
+
 _TS = sa.DateTime(timezone=True)
-
-
-def _json(**kw: Any) -> Any:  # noqa: ANN401 - a column definition
-    return Field(sa_column=sa.Column(sa.JSON, nullable=False), **kw)
 
 
 class Department(SQLModel, table=True):
@@ -27,7 +25,9 @@ class Department(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=64)
     head: str = Field(default="", max_length=64)  # the operator told on escalation
-    members: list[str] = _json(default_factory=list)  # operators of role department
+    members: list[str] = json_column(
+        default_factory=list
+    )  # operators of role department
 
 
 class ServiceType(SQLModel, table=True):
@@ -92,7 +92,7 @@ class ContentItem(SQLModel, table=True):
     kind: str = Field(index=True, max_length=16)  # notice | guide | place | utility
     title: str = Field(max_length=120)
     body: str = Field(default="", max_length=5000)
-    extra: dict[str, Any] = _json(default_factory=dict)
+    extra: dict[str, Any] = json_column(default_factory=dict)
     updated_at: datetime = Field(sa_type=_TS)
 
 

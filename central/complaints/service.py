@@ -29,7 +29,7 @@ from central.complaints.models import (
 )
 from central.errors import ConflictError, NotFoundError
 from central.models import as_utc
-from central.police.outbound import Outbound
+from central.outbound import Outbound, Sender
 from edge.protocol import PayloadError
 from edge.protocol.complaints import ComplaintBody, RatingBody, new_code
 from edge.protocol.messages import parse_body
@@ -116,7 +116,7 @@ def complaint_view(
     }
 
 
-class ComplaintService:
+class ComplaintService(Sender):
     """The 12345 loop around the pure workflow and deadline rules."""
 
     types = TYPES
@@ -132,6 +132,7 @@ class ComplaintService:
         self.clock = clock
         self.audit = audit
         self.broadcaster = broadcaster
+        self.link = None  # the loop's people work in the console; no node is told
         self.extension_days = extension_days
         self._next_tick = 0.0
 
@@ -228,13 +229,7 @@ class ComplaintService:
                 logger.warning(
                     "Kiosk event from %s not applied: %s", event.get("device"), exc
                 )
-
-        def after() -> None:
-            if self.broadcaster is not None:
-                for item in out.live:
-                    self.broadcaster.publish(item)
-
-        return after
+        return lambda: self.deliver(out)
 
     def rate(
         self, session: Session, code: str, score: int, *, at: datetime

@@ -11,11 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from central.models import json_column
+
 _TS = sa.DateTime(timezone=True)
-
-
-def _json(**kw: Any) -> Any:  # noqa: ANN401 - a column definition
-    return Field(sa_column=sa.Column(sa.JSON, nullable=False), **kw)
 
 
 class RolloutRow(SQLModel, table=True):
@@ -27,9 +25,9 @@ class RolloutRow(SQLModel, table=True):
     release: str = Field(max_length=128)
     version: str = Field(max_length=64)
     kind: str = Field(max_length=32)
-    selector: dict[str, Any] = _json(default_factory=dict)
-    plan: dict[str, Any] = _json(default_factory=dict)
-    waves: list[list[str]] = _json(default_factory=list)
+    selector: dict[str, Any] = json_column(default_factory=dict)
+    plan: dict[str, Any] = json_column(default_factory=dict)
+    waves: list[list[str]] = json_column(default_factory=list)
     state: str = Field(
         default="running", index=True, max_length=16
     )  # running|paused|cancelled|done

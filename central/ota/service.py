@@ -23,7 +23,7 @@ from central.models import Device, as_utc
 from central.ota import rollout as planner
 from central.ota.models import Pin, RolloutNode, RolloutRow
 from central.ota.repository import Repository, load_signer
-from central.police.outbound import Outbound
+from central.outbound import Outbound, Sender
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +43,7 @@ TYPES = frozenset({"ota"})
 DONE = {"committed": "succeeded", "rolled_back": "failed", "failed": "failed"}
 
 
-class OtaService:
+class OtaService(Sender):
     """Rollouts, pins and the per-device director."""
 
     types = TYPES
@@ -296,16 +296,3 @@ class OtaService:
                 out.extend(self.step(session, row))
             session.commit()
         self.deliver(out)
-
-    def deliver(self, out: Outbound) -> None:
-        """Audit, tell the nodes, update the console."""
-        now = self.clock.now()
-        if self.audit is not None:
-            for record in out.audit:
-                self.audit.append(now=now, **record)
-        if self.link is not None:
-            for name, device, args in out.commands:
-                self.link.send(device, name, args)
-        if self.broadcaster is not None:
-            for item in out.live:
-                self.broadcaster.publish(item)

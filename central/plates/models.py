@@ -12,11 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from central.models import json_column
+
 _TS = sa.DateTime(timezone=True)
-
-
-def _json(**kw: Any) -> Any:  # noqa: ANN401 - a column definition
-    return Field(sa_column=sa.Column(sa.JSON, nullable=False), **kw)
 
 
 class Suspect(SQLModel, table=True):
@@ -48,8 +46,10 @@ class Sighting(SQLModel, table=True):
     frames: int = 1
     lat: float | None = None
     lon: float | None = None
-    alternatives: list[dict[str, Any]] = _json(default_factory=list)
-    evidence: dict[str, Any] = _json(default_factory=dict)  # hashes, digest, trust
+    alternatives: list[dict[str, Any]] = json_column(default_factory=list)
+    evidence: dict[str, Any] = json_column(
+        default_factory=dict
+    )  # hashes, digest, trust
     hit: bool = Field(default=False, index=True)
 
 
@@ -83,4 +83,4 @@ class Violation(SQLModel, table=True):
     red_since: datetime = Field(sa_type=_TS)
     crossed_at: datetime = Field(sa_type=_TS, index=True)
     received_at: datetime = Field(sa_type=_TS)
-    evidence: dict[str, Any] = _json(default_factory=dict)
+    evidence: dict[str, Any] = json_column(default_factory=dict)

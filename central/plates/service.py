@@ -25,11 +25,12 @@ from sqlmodel import Session, col, select
 
 from central.errors import ConflictError, NotFoundError
 from central.models import Device, as_utc
+from central.outbound import Outbound, Sender
 from central.plates.match import Listed, Match, SuspectIndex
 from central.plates.models import Hit, Sighting, Suspect, Violation
 from central.police.geo import Located, nearest_within
 from central.police.models import Alarm, Officer
-from central.police.outbound import Outbound, alarm_view
+from central.police.outbound import alarm_view
 from edge.protocol import PayloadError
 from edge.protocol.evidence import EvidenceError, Verified, verify
 from edge.protocol.messages import parse_body, to_body
@@ -116,7 +117,7 @@ class _Index:
     version: tuple[int, int] = (-1, -1)
 
 
-class PlateService:
+class PlateService(Sender):
     """Sightings, matching, hits and their alarms."""
 
     types = TYPES
@@ -411,19 +412,6 @@ class PlateService:
         return hit, out
 
     # -- after the commit, and the timer ------------------------------------------
-    def deliver(self, out: Outbound) -> None:
-        """Audit, then send and broadcast what a committed batch decided."""
-        now = self.clock.now()
-        if self.audit is not None:
-            for record in out.audit:
-                self.audit.append(now=now, **record)
-        if self.link is not None:
-            for name, device, args in out.commands:
-                self.link.send(device, name, args)
-        if self.broadcaster is not None:
-            for item in out.live:
-                self.broadcaster.publish(item)
-
     def tick(self, engine: sa.Engine) -> None:
         """Every minute: delete reads that hit nothing once retention ends."""
         if self.clock.monotonic() < self._next_tick:

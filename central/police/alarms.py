@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from edge.clock import Clock
     from edge.protocol.police import SosBody
 
-from central.police.outbound import SOS_TEXT, Outbound, PoliceRules, alarm_view
+from central.outbound import Outbound
+from central.police.outbound import SOS_TEXT, PoliceRules, alarm_view
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from central.models import json_column
+
 _TS = sa.DateTime(timezone=True)
-
-
-def _json(**kw: Any) -> Any:  # noqa: ANN401 - a column definition
-    return Field(sa_column=sa.Column(sa.JSON, nullable=False), **kw)
 
 
 class Officer(SQLModel, table=True):
@@ -32,7 +30,7 @@ class Officer(SQLModel, table=True):
     fix_ts: datetime | None = Field(default=None, sa_type=_TS)
     speed_mps: float = 0.0
     battery: float | None = None
-    watch: dict[str, Any] = _json(default_factory=dict)
+    watch: dict[str, Any] = json_column(default_factory=dict)
 
 
 class Position(SQLModel, table=True):
@@ -59,8 +57,8 @@ class Beat(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64)
     unit: str = Field(default="", max_length=64)
-    geometry: dict[str, Any] = _json()
-    shifts: list[dict[str, Any]] = _json(default_factory=list)
+    geometry: dict[str, Any] = json_column()
+    shifts: list[dict[str, Any]] = json_column(default_factory=list)
     buffer_m: float = 30.0
     updated_at: datetime = Field(sa_type=_TS)
 
@@ -81,15 +79,15 @@ class Alarm(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_type=_TS)
     acknowledged_by: str = Field(default="", max_length=64)
     assigned_at: datetime | None = Field(default=None, sa_type=_TS)
-    responders: list[str] = _json(default_factory=list)
+    responders: list[str] = json_column(default_factory=list)
     closed_at: datetime | None = Field(default=None, sa_type=_TS)
     closed_by: str = Field(default="", max_length=64)
     note: str = Field(default="", max_length=500)
     escalated_at: datetime | None = Field(default=None, sa_type=_TS)
     last_alert_at: datetime | None = Field(default=None, sa_type=_TS)
     repeats: int = 0
-    alerted: list[dict[str, Any]] = _json(default_factory=list)
-    detail: dict[str, Any] = _json(default_factory=dict)
+    alerted: list[dict[str, Any]] = json_column(default_factory=list)
+    detail: dict[str, Any] = json_column(default_factory=dict)
 
 
 class Message(SQLModel, table=True):

@@ -1,9 +1,8 @@
-"""What the police service sends out, its rules, and how an alarm looks.
+"""The police service's rules, its texts, and how an alarm looks.
 
-Values only: :class:`PoliceRules` (every threshold), :class:`Outbound` (the
-commands, console updates and audit records a committed batch sends) and
-:func:`alarm_view` (an alarm as the API, the console and the live stream
-show it).
+Values only: :class:`PoliceRules` (every threshold), the SOS answers'
+texts, and :func:`alarm_view` (an alarm as the API, the console and the
+live stream show it). What a batch sends is :mod:`central.outbound`.
 """
 
 from __future__ import annotations
@@ -38,21 +37,6 @@ class PoliceRules:
     beat: beats.BeatRules = field(default_factory=beats.BeatRules)
     fresh_s: float = 600.0  # a fix older than this does not place an officer
     tz: str = "Asia/Shanghai"
-
-
-@dataclass
-class Outbound:
-    """What a committed batch sends: commands, console updates, audit records."""
-
-    commands: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    live: list[dict[str, Any]] = field(default_factory=list)
-    audit: list[dict[str, Any]] = field(default_factory=list)
-
-    def extend(self, other: Outbound) -> None:
-        """Add another outbound's items after this one's."""
-        self.commands += other.commands
-        self.live += other.live
-        self.audit += other.audit
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -23,11 +23,12 @@ from sqlmodel import Session, select
 from central.access import Access, ForbiddenError, check_lookup
 from central.auth import Principal
 from central.models import Device, as_utc
+from central.outbound import Outbound, Sender
 from central.police import beat as beats
 from central.police.alarms import AlarmDesk
 from central.police.geo import Area, make_area, project
 from central.police.models import Alarm, Beat, Message, Officer, Position, Receipt
-from central.police.outbound import Outbound, PoliceRules, alarm_view
+from central.police.outbound import PoliceRules, alarm_view
 from central.police.reports import on_duty, parse_shifts
 from edge.protocol import PayloadError
 from edge.protocol.messages import parse_body, to_body
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 TYPES = frozenset({"position", "sos", "dispatch_ack", "lookup"})
 
 
-class PoliceService(AlarmDesk):
+class PoliceService(AlarmDesk, Sender):
     """SOS, beats, dispatch and look-ups around the pure cores."""
 
     types = TYPES
@@ -260,19 +261,6 @@ class PoliceService(AlarmDesk):
         )
 
     # -- after the commit ----------------------------------------------------------
-    def deliver(self, out: Outbound) -> None:
-        """Audit, then send and broadcast what a committed batch decided."""
-        now = self.clock.now()
-        if self.audit is not None:
-            for record in out.audit:
-                self.audit.append(now=now, **record)
-        if self.link is not None:
-            for name, device, args in out.commands:
-                self.link.send(device, name, args)
-        if self.broadcaster is not None:
-            for item in out.live:
-                self.broadcaster.publish(item)
-
     # -- timers ----------------------------------------------------------------------
     def tick(self, engine: sa.Engine) -> None:
         """Repeat and escalate unacknowledged SOS; advance silent beat timers."""

@@ -1,0 +1,56 @@
+"""What a committed batch sends, and the one place that sends it.
+
+Services that act on events inside the ingest transaction (police, plates,
+complaints, OTA) collect what must go out — signed commands to nodes, live
+updates for the consoles, audit records — in an :class:`Outbound`, and
+:meth:`Sender.deliver` sends it only after the commit. Nothing is decided
+here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from central.auditlog import AuditLog
+    from central.link import CentralLink
+    from central.live import Broadcaster
+    from edge.clock import Clock
+
+
+@dataclass
+class Outbound:
+    """What a committed batch sends: commands, console updates, audit records."""
+
+    commands: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    live: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: Outbound) -> None:
+        """Add another outbound's items after this one's."""
+        self.commands += other.commands
+        self.live += other.live
+        self.audit += other.audit
+
+
+class Sender:
+    """Mixed into a service: audit, tell the nodes, update the consoles."""
+
+    clock: Clock
+    link: CentralLink | None
+    broadcaster: Broadcaster | None
+    audit: AuditLog | None
+
+    def deliver(self, out: Outbound) -> None:
+        """Audit first, then send and broadcast (after the commit)."""
+        now = self.clock.now()
+        if self.audit is not None:
+            for record in out.audit:
+                self.audit.append(now=now, **record)
+        if self.link is not None:
+            for name, device, args in out.commands:
+                self.link.send(device, name, args)
+        if self.broadcaster is not None:
+            for item in out.live:
+                self.broadcaster.publish(item)
