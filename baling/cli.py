@@ -3,6 +3,7 @@
 baling up                         the whole system on one machine
 baling central                    central alone (settings from CENTRAL_*)
 baling node KIND --config FILE    one node
+baling supervise KIND --config F  one node, restarted into updated releases (OTA)
 baling sim eventnode --config F   a simulated node (load and demo)
 """
 
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +113,11 @@ def _release_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private typ
     rb.add_argument("--version", required=True)
     rb.add_argument("--min-from", default="0.0.0")
     rb.add_argument("--out", type=Path, default=Path("dist"))
+    rb.add_argument(
+        "--drill",
+        action="store_true",
+        help="a fault-drill release: nodes fail its health check and roll back",
+    )
     rp = rel_sub.add_parser("publish", help="sign a release into the image repository")
     rp.add_argument("archive", type=Path)
     rp.add_argument("--repo", type=Path, required=True, help="the image repository")
@@ -122,6 +129,14 @@ def _node_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
     node = sub.add_parser("node", help="run one node")
     node.add_argument("kind")
     node.add_argument("--config", type=Path, required=True)
+    sup = sub.add_parser(
+        "supervise", help="run one node from its OTA slot, restarting it after updates"
+    )
+    sup.add_argument("kind")
+    sup.add_argument("--config", type=Path, required=True)
+    sup.add_argument(
+        "--slots", type=Path, help="the A/B slots (default: <data_dir>/release)"
+    )
     sim = sub.add_parser("sim", help="run a simulator")
     sim.add_argument("what", choices=["eventnode", "press"])
     sim.add_argument(
@@ -159,8 +174,42 @@ def run_node(kind: str, config: Path, **extra: Any) -> int:  # noqa: ANN401
         print(f"baling: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    run_agent(build_agent(agent_cls, settings, **extra))
-    return 0
+    agent = build_agent(agent_cls, settings, **extra)
+    run_agent(agent)
+    code: int = agent.exit_code
+    return code
+
+
+def supervise_node(kind: str, config: Path, slots: Path | None) -> int:
+    """Run a node under the OTA supervisor until SIGTERM/SIGINT."""
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from edge.clock import SystemClock  # noqa: PLC0415
+    from edge.ota.supervisor import supervise  # noqa: PLC0415
+
+    if kind not in NODE_KINDS:
+        print(f"baling: unknown node kind {kind!r}", file=sys.stderr)
+        return 2
+    try:
+        values = tomllib.loads(config.read_text(encoding="utf-8"))
+        data_dir = Path(values["data_dir"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        print(f"baling supervise: no data_dir in {config}: {exc}", file=sys.stderr)
+        return 2
+    logs.configure()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    # -P: the working directory must not shadow the slot's packages
+    command = [sys.executable, "-P", "-m", "baling.cli", "node", kind]
+    command += ["--config", str(config.resolve())]
+    return supervise(
+        command,
+        slots_dir=(slots or data_dir / "release").resolve(),
+        clock=SystemClock(),
+        stop=stop,
+    )
 
 
 def audit_verify() -> int:
@@ -307,7 +356,13 @@ def _release(args: argparse.Namespace) -> int:
 
     if args.action == "build":
         try:
-            path = build(args.kind, args.version, min_from=args.min_from, out=args.out)
+            path = build(
+                args.kind,
+                args.version,
+                min_from=args.min_from,
+                out=args.out,
+                drill=args.drill,
+            )
         except ValueError as exc:
             print(f"baling release: {exc}", file=sys.stderr)
             return 2
@@ -335,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": _backup_or_restore,
         "restore": _backup_or_restore,
         "node": lambda a: run_node(a.kind, a.config),
+        "supervise": lambda a: supervise_node(a.kind, a.config, a.slots),
         "sim": _sim,
         "release": _release,
     }

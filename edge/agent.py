@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from edge.bus import Bus, BusEvent, LinkDown, LinkUp, Published, Received, Will
 from edge.errors import BusError, CommandError, OutboxFullError
+from edge.ota.client import RESTART, OtaClient
 from edge.outbox import Entry, Outbox
 from edge.protocol import envelope, topics
 from edge.protocol.errors import PayloadError
@@ -83,6 +84,10 @@ class Agent:
         self._extra_faults: set[str] = set()
         self.state_detail: dict[str, Any] = {}  # what the node shows, in its state
         self.rejected = 0
+        self.ota = OtaClient(  # after the outbox: it may report at once
+            settings, clock=clock, emit=lambda body: self.emit("ota", body)
+        )
+        self.commands["ota"] = self.ota.command
 
     # -- what subclasses override ------------------------------------------
     def step(self) -> None:
@@ -103,6 +108,24 @@ class Agent:
     def update_deferral(self) -> str | None:
         """Why an update must wait now (a citizen at the kiosk, an SOS), or None."""
         return None
+
+    def ota_health(self) -> str | None:
+        """Why this node is not healthy enough to keep a new release, or None.
+
+        The check every kind shares: the link is up and no fault is active
+        (kinds raise faults for hardware that does not answer); that the
+        main loop runs is shown by this being called from it. A kind may
+        add its own conditions.
+        """
+        if not self.bus.connected:
+            return "no link to the broker"
+        faults = sorted(self.faults() | self._extra_faults)
+        return f"faults: {', '.join(faults)}" if faults else None
+
+    @property
+    def exit_code(self) -> int:
+        """0, or :data:`RESTART` when an update asks to start again."""
+        return RESTART if self.ota.restart else 0
 
     def observe(self, topic: topics.Topic, env: envelope.Envelope) -> None:
         """Take a message from another node this one follows.
@@ -222,7 +245,7 @@ class Agent:
         """Run until ``stop`` is set, then go offline cleanly."""
         self.bus.start()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self.ota.restart:
                 self.tick(timeout=0.05)
         finally:
             self._shutdown()
@@ -238,6 +261,7 @@ class Agent:
             )
             self.publish_state()
         self.step()
+        self.ota.step(deferral=self.update_deferral, health=self.ota_health)
 
     def _drain(self, timeout: float) -> None:
         try:

@@ -45,6 +45,13 @@ class NodeSettings(BaseSettings):
     command_keys: list[str] = Field(default_factory=list)
     require_signed_commands: bool = False
     log_level: str = "INFO"
+    # OTA: central's repositories (…/ota); the trust anchors are
+    # <data_dir>/ota/image-root.json and director-root.json, pinned at
+    # enrolment; `baling supervise` sets the slots directory.
+    ota_url: str = ""
+    ota_slots_dir: Path | None = None
+    ota_settle_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    ota_deadline_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
 
     @classmethod
     def settings_customise_sources(

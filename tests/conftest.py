@@ -131,3 +131,32 @@ def browser_page() -> Iterator[Any]:
         page = browser.new_page(locale="zh-CN")
         yield page
         browser.close()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Any]:
+    """Serve an ASGI app with uvicorn in a thread; returns its base URL."""
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    from baling.broker import free_port  # noqa: PLC0415
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(app: Any, port: int = 0) -> str:
+        port = port or free_port()
+        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.ota.repository import Repository, load_signer
+from edge.ota.client import DRILL
+from edge.ota.delta import delta_name, make_delta
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -28,6 +30,7 @@ KIND_PACKAGES = {
     "kiosk": ("kiosk",),
 }
 ROOT = Path(__file__).resolve().parents[2]
+DELTAS = 3  # earlier releases of a kind that get a delta to the new one
 
 
 def release_name(kind: str, version: str) -> str:
@@ -36,9 +39,19 @@ def release_name(kind: str, version: str) -> str:
 
 
 def build(
-    kind: str, version: str, *, min_from: str, out: Path, source: Path = ROOT
+    kind: str,
+    version: str,
+    *,
+    min_from: str,
+    out: Path,
+    source: Path = ROOT,
+    drill: bool = False,
 ) -> Path:
     """Pack release ``version`` of ``kind``; return the archive.
+
+    ``drill`` marks a fault-drill release: nodes that take it fail their
+    health check on purpose, so operators can watch a rollout halt and the
+    nodes roll back without shipping broken code.
 
     Raises:
         ValueError: an unknown kind.
@@ -57,6 +70,7 @@ def build(
         "version": version,
         "kinds": [kind],
         "min_from": min_from,
+        **({"drill": DRILL} if drill else {}),
     }
     out.mkdir(parents=True, exist_ok=True)
     path = out / release_name(kind, version)
@@ -71,17 +85,39 @@ def build(
 
 
 def publish(
-    archive: Path, *, repo_dir: Path, offline: Path, online: Path, now: datetime
+    archive: Path,
+    *,
+    repo_dir: Path,
+    offline: Path,
+    online: Path,
+    now: datetime,
+    deltas: int = DELTAS,
 ) -> str:
-    """Add a release to the image repository (created on first use)."""
+    """Add a release to the image repository (created on first use).
+
+    Deltas from the ``deltas`` latest earlier releases of the same kind are
+    signed with it, so most nodes download a fraction of the release.
+    """
     if (repo_dir / "metadata").exists():
         repo = Repository(repo_dir)
     else:
         repo = Repository.create(repo_dir, offline=offline, online=online, now=now)
+    new = archive.read_bytes()
+    kind = archive.name.split("-")[1]  # baling-<kind>-<version>.tar
+    same_kind = [
+        name
+        for name in repo.load("targets").signed.targets
+        if name.startswith(f"baling-{kind}-")
+        and name.endswith(".tar")
+        and name != archive.name
+    ]
+    earlier = same_kind[len(same_kind) - deltas :] if deltas else []
+    files = {archive.name: new}
+    for base in earlier:
+        files[delta_name(archive.name, base)] = make_delta(repo.target_bytes(base), new)
     name = repo_dir.name
-    repo.add_target(
-        archive.name,
-        data=archive.read_bytes(),
+    repo.add_files(
+        files,
         targets_key=load_signer(offline / f"{name}-targets.key"),
         snapshot_key=load_signer(online / f"{name}-snapshot.key"),
         timestamp_key=load_signer(online / f"{name}-timestamp.key"),

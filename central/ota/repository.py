@@ -187,19 +187,68 @@ class Repository:
         """Publish a target (its bytes, or only its length and hashes)."""
         if info is None:
             assert data is not None  # noqa: S101 - one of the two is given
-            info = TargetFile.from_data(name, data, ["sha256"])
-            self.targets.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256(data).hexdigest()
-            (self.targets / f"{digest}.{name}").write_bytes(data)
+            info = self._store(name, data)
+        self._sign_targets(
+            {name: info},
+            targets_key=targets_key,
+            snapshot_key=snapshot_key,
+            timestamp_key=timestamp_key,
+            now=now,
+            replace_all=replace_all,
+        )
+        return info
+
+    def add_files(
+        self,
+        files: dict[str, bytes],
+        *,
+        targets_key: CryptoSigner,
+        snapshot_key: CryptoSigner,
+        timestamp_key: CryptoSigner,
+        now: datetime,
+    ) -> None:
+        """Publish several files under one new targets version."""
+        self._sign_targets(
+            {name: self._store(name, data) for name, data in files.items()},
+            targets_key=targets_key,
+            snapshot_key=snapshot_key,
+            timestamp_key=timestamp_key,
+            now=now,
+        )
+
+    def target_bytes(self, name: str) -> bytes:
+        """A published file's bytes (kept under its SHA-256, as served).
+
+        Raises:
+            KeyError: no such target.
+        """
+        info = self.load("targets").signed.targets[name]
+        return (self.targets / f"{info.hashes['sha256']}.{name}").read_bytes()
+
+    def _store(self, name: str, data: bytes) -> TargetFile:
+        self.targets.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(data).hexdigest()
+        (self.targets / f"{digest}.{name}").write_bytes(data)
+        return TargetFile.from_data(name, data, ["sha256"])
+
+    def _sign_targets(
+        self,
+        new: dict[str, TargetFile],
+        *,
+        targets_key: CryptoSigner,
+        snapshot_key: CryptoSigner,
+        timestamp_key: CryptoSigner,
+        now: datetime,
+        replace_all: bool = False,
+    ) -> None:
         md = self.load("targets")
         targets: Targets = md.signed
         if replace_all:
             targets.targets.clear()
-        targets.targets[name] = info
+        targets.targets.update(new)
         targets.version += 1
         targets.expires = now + EXPIRY["targets"]
         md.signatures.clear()
         md.sign(targets_key)
         self._write(md, "targets")
         self._refresh(snapshot_key, timestamp_key, now=now)
-        return info

@@ -24,6 +24,7 @@ from central.ota import rollout as planner
 from central.ota.models import Pin, RolloutNode, RolloutRow
 from central.ota.repository import Repository, load_signer
 from central.outbound import Outbound, Sender
+from edge.ota.delta import delta_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,8 +110,20 @@ class OtaService(Sender):
         except (OSError, IndexError, ValueError):
             return []
         return [
-            {"name": name, "length": t.length, "sha256": t.hashes.get("sha256", "")}
+            {
+                "name": name,
+                "kind": name.split("-")[1],
+                "version": name.removesuffix(".tar").split("-", 2)[-1],
+                "length": t.length,
+                "sha256": t.hashes.get("sha256", ""),
+                "deltas": [
+                    {"from": base, "length": targets[delta_name(name, base)].length}
+                    for base in sorted(targets)
+                    if delta_name(name, base) in targets
+                ],
+            }
             for name, t in sorted(targets.items())
+            if name.endswith(".tar") and name.count("-") >= 2  # noqa: PLR2004
         ]
 
     # -- rollouts -------------------------------------------------------------------

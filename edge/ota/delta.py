@@ -20,6 +20,11 @@ class DeltaError(EdgeError, ValueError):
     """A delta that does not reproduce the release it claims to."""
 
 
+def delta_name(release: str, base: str) -> str:
+    """The target name of the delta that turns ``base`` into ``release``."""
+    return f"{release}.from-{base}.zst"
+
+
 def _dictionary(old: bytes) -> zstandard.ZstdCompressionDict:
     return zstandard.ZstdCompressionDict(old, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 

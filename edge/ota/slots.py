@@ -127,6 +127,10 @@ class Slots:
         return slot
 
     def _point(self, slot: str) -> None:
+        if not slot:  # back to the factory install
+            self.current.unlink(missing_ok=True)
+            _fsync_dir(self.root)
+            return
         link = self.root / "current.tmp"
         link.unlink(missing_ok=True)
         link.symlink_to(Path("slots") / slot)
@@ -134,17 +138,18 @@ class Slots:
         _fsync_dir(self.root)
 
     def switch(self, slot: str, *, deadline: datetime) -> None:
-        """Put ``slot`` on trial and make it current (the node then restarts)."""
-        previous = self.active()
-        version = self.version(slot) or ""
-        if previous is not None:
-            trial = Trial(
-                previous=previous,
-                slot=slot,
-                version=version,
-                deadline=deadline.isoformat(),
-            )
-            _write_json(self.trial_path, asdict(trial))
+        """Put ``slot`` on trial and make it current (the node then restarts).
+
+        The first update of a node leaves the factory install (``previous``
+        empty: no ``current`` link) to roll back to.
+        """
+        trial = Trial(
+            previous=self.active() or "",
+            slot=slot,
+            version=self.version(slot) or "",
+            deadline=deadline.isoformat(),
+        )
+        _write_json(self.trial_path, asdict(trial))
         self._point(slot)
 
     def trial(self) -> Trial | None:
@@ -161,7 +166,10 @@ class Slots:
         _fsync_dir(self.root)
 
     def rollback(self) -> str | None:
-        """Go back to the previous slot; return it (None if there was no trial)."""
+        """Go back to the previous slot and return it.
+
+        "" is the factory install; None means there was no trial.
+        """
         trial = self.trial()
         if trial is None:
             return None

@@ -15,35 +15,22 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
-from tuf.api.exceptions import DownloadHTTPError
+from tuf.api.exceptions import DownloadError, RepositoryError
 from tuf.ngclient import Updater
-from tuf.ngclient.fetcher import FetcherInterface
 
 from edge.errors import EdgeError
+from edge.ota.delta import DeltaError, apply_delta, delta_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from tuf.api.metadata import TargetFile
+    from tuf.ngclient.fetcher import FetcherInterface
 
 logger = logging.getLogger(__name__)
 
 
 class UpdateRefusedError(EdgeError):
     """A release this node must not install, with the reason."""
-
-
-class DirectoryFetcher(FetcherInterface):
-    """Serves ``file``-like URLs from a directory (tests and USB-stick updates)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _fetch(self, url: str) -> Iterator[bytes]:
-        path = self.root / urlparse(url).path.lstrip("/")
-        if not path.is_file():
-            raise DownloadHTTPError(f"{url} not found", 404)
-        yield path.read_bytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +44,28 @@ class Sources:
     director_root: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A verified release on disk, and whether a delta brought it."""
+
+    path: Path
+    delta: bool = False
+
+
 def fetch_release(
-    name: str, *, sources: Sources, cache: Path, fetcher: FetcherInterface
-) -> Path:
+    name: str,
+    *,
+    sources: Sources,
+    cache: Path,
+    fetcher: FetcherInterface,
+    base: Path | None = None,
+) -> Fetched:
     """Verify and download release ``name``; return the local file.
+
+    With ``base`` (the release archive the node runs now), a delta from it
+    is tried first when the image repository signs one; the patched result
+    must match the release's length and SHA-256, and anything that goes
+    wrong on that path falls back to the full release.
 
     Raises:
         UpdateRefusedError: the director does not assign it to this node, the
@@ -98,4 +103,39 @@ def fetch_release(
             f"the director and the image repository disagree on {name}"
         )
     cached = image.find_cached_target(release)
-    return Path(cached or image.download_target(release))
+    if cached:
+        return Fetched(Path(cached))
+    if base is not None and base.is_file():
+        patched = _by_delta(image, release, base, cache / "targets" / name)
+        if patched is not None:
+            return Fetched(patched, delta=True)
+    return Fetched(Path(image.download_target(release)))
+
+
+def _by_delta(
+    image: Updater, release: TargetFile, base: Path, out: Path
+) -> Path | None:
+    """The release rebuilt from ``base`` and a signed delta, or None."""
+    info = image.get_targetinfo(delta_name(release.path, base.name))
+    if info is None:
+        return None
+    try:
+        delta = Path(image.download_target(info, str(out.with_suffix(".delta"))))
+        data = apply_delta(
+            base.read_bytes(),
+            delta.read_bytes(),
+            sha256=release.hashes["sha256"],
+            length=release.length,
+        )
+    except (DeltaError, RepositoryError, DownloadError, OSError, KeyError) as exc:
+        logger.warning(
+            "Delta for %s not usable (%s); fetching it whole", release.path, exc
+        )
+        return None
+    finally:
+        out.with_suffix(".delta").unlink(missing_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    cached = image.find_cached_target(release, str(out))
+    return Path(cached) if cached else None

@@ -11,12 +11,8 @@ import pytest
 from tuf.api import exceptions
 
 from central.ota.repository import Repository, load_signer
-from edge.ota.updater import (
-    DirectoryFetcher,
-    Sources,
-    UpdateRefusedError,
-    fetch_release,
-)
+from edge.ota.fetch import DirectoryFetcher
+from edge.ota.updater import Sources, UpdateRefusedError, fetch_release
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -77,7 +73,7 @@ class World:
         )
         return fetch_release(
             name, sources=sources, cache=cache, fetcher=DirectoryFetcher(self.served)
-        )
+        ).path
 
 
 @pytest.fixture

@@ -36,9 +36,15 @@ def bundle(tmp_path: Path, version: str, *, junk: bool = False) -> Path:
 def test_install_trial_commit_and_rollback(tmp_path: Path) -> None:
     slots = Slots(tmp_path / "node")
     first = slots.install(bundle(tmp_path, "1.0.0"))
-    slots.switch(first, deadline=NOW)
+    slots.switch(first, deadline=NOW + timedelta(minutes=5))
     assert slots.active() == "a"
-    assert slots.trial() is None  # the first install has nothing to fall back to
+    trial = slots.trial()
+    assert trial is not None
+    assert trial.previous == ""  # the first update can fall back to the factory
+    assert slots.rollback() == ""
+    assert slots.active() is None  # the factory install runs again
+    slots.switch(first, deadline=NOW)
+    slots.commit()
     second = slots.install(bundle(tmp_path, "1.1.0"))
     assert second == "b"
     slots.switch(second, deadline=NOW + timedelta(minutes=5))
@@ -59,6 +65,7 @@ def test_install_trial_commit_and_rollback(tmp_path: Path) -> None:
 def test_deadline_rolls_back_and_bad_archives_are_refused(tmp_path: Path) -> None:
     slots = Slots(tmp_path / "node")
     slots.switch(slots.install(bundle(tmp_path, "1.0.0")), deadline=NOW)
+    slots.commit()
     slots.switch(
         slots.install(bundle(tmp_path, "2.0.0")), deadline=NOW + timedelta(minutes=1)
     )
@@ -94,6 +101,7 @@ def test_kill_minus_nine_during_install_and_switch_leaves_a_node_that_starts(
     root = tmp_path / "node"
     slots = Slots(root)
     slots.switch(slots.install(bundle(tmp_path, "1.0.0")), deadline=NOW)
+    slots.commit()
     bundles = [str(bundle(tmp_path, "1.1.0")), str(bundle(tmp_path, "1.2.0"))]
     for delay in (0.05, 0.11, 0.17, 0.23, 0.31):
         proc = subprocess.Popen(

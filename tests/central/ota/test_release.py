@@ -10,8 +10,9 @@ import pytest
 
 from central.ota.release import build, publish
 from central.ota.repository import Repository, load_signer
+from edge.ota.fetch import DirectoryFetcher
 from edge.ota.slots import Slots
-from edge.ota.updater import DirectoryFetcher, Sources, fetch_release
+from edge.ota.updater import Sources, fetch_release
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -68,7 +69,7 @@ def test_publish_fetch_install(tmp_path: Path) -> None:
         fetcher=DirectoryFetcher(served),
     )
     slots = Slots(tmp_path / "node")
-    slots.switch(slots.install(fetched), deadline=NOW)
+    slots.switch(slots.install(fetched.path), deadline=NOW)
     release = json.loads((slots.current / "release.json").read_text())
     assert release == {
         "kinds": ["sim"],
