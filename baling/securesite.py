@@ -88,6 +88,7 @@ class SecureSite:
             broker_port=tls_port,
             broker_tls_port=tls_port,
             http_port=self.http_port,
+            ota_release_keys=root / "ota-release-keys",  # a demo signs releases here
         )
         self.broker = tls_broker(base, root)
         certs = root / "certs"

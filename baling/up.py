@@ -44,6 +44,8 @@ from firmware_sim.printer import PrinterSimulator
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from central.ota.service import OtaService
+
 logger = logging.getLogger(__name__)
 
 DEMO_SITE = "rongjiawan"  # 荣家湾, the county seat
@@ -94,25 +96,43 @@ def _node_config(
 
 
 def _start_nodes(
-    data_dir: Path, port: int, command_key: str, devices: dict[str, str]
+    data_dir: Path,
+    port: int,
+    command_key: str,
+    devices: dict[str, str],
+    ota: OtaService,
 ) -> list[subprocess.Popen[bytes]]:
-    """The demo nodes; each trusts central's command key from the start."""
+    """The demo nodes under ``baling supervise`` (so they can take updates).
+
+    Each trusts central's command key and pins the update roots from the
+    start, as enrolment would give them.
+    """
     nodes = []
     for device_id, kind in DEMO_NODES:
-        extra = {}
+        extra = {  # short health windows, so a demo rollout is watched in a minute
+            "ota_url": f"{devices['central_url']}/ota",
+            "ota_settle_s": "5",
+            "ota_deadline_s": "30",
+        }
         if kind == "camera":
-            extra = {"camera_url": f"spool:{camera_spool(data_dir)}"}
+            extra["camera_url"] = f"spool:{camera_spool(data_dir)}"
         if kind == "kiosk":
-            extra = {
+            extra |= {
                 "central_url": devices["central_url"],
                 "http_port": devices["kiosk_port"],
                 "printer_url": devices["printer"],
             }
         if kind == "handheld":
-            extra = {
+            extra |= {
                 "gnss_url": devices[device_id],
                 "sos_button": f"file:{sos_pin(data_dir, device_id)}",
             }
+        anchors = ota.trust_anchors(device_id)
+        if anchors is not None:
+            pinned = data_dir / "nodes" / device_id / "ota"
+            pinned.mkdir(parents=True, exist_ok=True)
+            (pinned / "image-root.json").write_bytes(anchors[0])
+            (pinned / "director-root.json").write_bytes(anchors[1])
         conf = _node_config(
             data_dir,
             device_id=device_id,
@@ -127,7 +147,7 @@ def _start_nodes(
                     sys.executable,
                     "-m",
                     "baling.cli",
-                    "node",
+                    "supervise",
                     kind,
                     "--config",
                     str(conf),
@@ -173,6 +193,10 @@ def _greet(
         f"`baling sim press handheld-1 --data-dir {data_dir}`"
     )
     print(
+        "updates: 固件升级 publishes a release and rolls it out in waves; a "
+        "故障演练 release fails its health check, rolls back and halts the rollout"
+    )
+    print(
         f"nodes:   {', '.join(d for d, _ in DEMO_NODES)} (simulated); "
         "Ctrl-C stops everything"
     )
@@ -209,6 +233,8 @@ def up(
         broker_tls_port=tls,
         http_host=host,
         http_port=http_port,
+        ota_release_keys=data_dir
+        / "ota-release-keys",  # demo: publish from the console
     )
     broker: Mosquitto | MiniBroker
     if mosquitto_path() is not None and not embedded_broker:
@@ -269,6 +295,7 @@ def up(
             "kiosk_port": str(kiosk_port),
             "printer": printer.path,
         },
+        central.ota,
     )
     _greet(host, http_port, data_dir, creds, kiosk_port)
     _wait_for_ctrl_c(web)

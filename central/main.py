@@ -129,6 +129,8 @@ class Central:
             link=self.link,
             broadcaster=broadcaster,
             audit=audit,
+            tick_s=settings.ota_tick_s,
+            release_keys=settings.ota_release_keys,
         )
         self.services = Services(
             audit=audit,

@@ -62,6 +62,10 @@ class CentralSettings(BaseSettings):
     police_tz: str = "Asia/Shanghai"
     # Plates: reads that hit nothing are deleted after this many days; hits on
     # these categories alert the officers within the radius of the camera.
+    ota_tick_s: Annotated[float, Field(gt=0, le=300)] = 5.0  # rollouts move on
+    # The release signing (image targets) key, for publishing from the
+    # console. Demo only: a deployment keeps it offline (`baling release`).
+    ota_release_keys: Path | None = None
     plate_retention_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
     plate_unsure_below: Annotated[float, Field(ge=0, le=1)] = 0.9
     plate_handheld_categories: list[str] = Field(

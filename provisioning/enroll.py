@@ -132,10 +132,17 @@ def enroll(
         "command_keys": answer["command_keys"],
         "require_signed_commands": True,
     }
+    if answer.get("ota"):  # pin the update roots (TUF trust on first use is not TUF)
+        (data_dir / "ota").mkdir(exist_ok=True)
+        for name in ("image_root", "director_root"):
+            path = data_dir / "ota" / f"{name.replace('_', '-')}.json"
+            write_atomically(path, answer["ota"][name].encode())
+        settings["ota_url"] = central.rstrip("/") + "/ota"
     write_atomically(config, _toml(settings).encode())
     if check_broker:
         _check_broker(device_id, data_dir, answer["broker"], say)
-    say(f"done: start the node with `baling node {answer['kind']} --config {config}`")
+    kind = answer["kind"]
+    say(f"done: start the node with `baling supervise {kind} --config {config}`")
     return Result(device_id=device_id, config=config)
 
 

@@ -134,6 +134,9 @@ def enrol(
     )
     signer = services.link.signer if services.link is not None else None
     settings = services.settings
+    anchors = (
+        None if services.ota is None else services.ota.trust_anchors(done.device_id)
+    )
     return {
         "device_id": done.device_id,
         "kind": done.kind,
@@ -146,4 +149,8 @@ def enrol(
         },
         "command_keys": [public_key_text(signer.public_key())] if signer else [],
         "config": {"version": desired.version, "values": desired.values},
+        # OTA: the roots the node pins for the image and its director repository
+        "ota": None
+        if anchors is None
+        else {"image_root": anchors[0].decode(), "director_root": anchors[1].decode()},
     }

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from central.api.deps import ServicesDep, SessionDep, require
 from central.auth import Principal
 from central.errors import NotFoundError
-from central.ota.models import Pin, RolloutRow
+from central.ota.models import Pin, RolloutNode, RolloutRow
 from central.ota.rollout import Plan
 from central.ota.service import OtaService
 
@@ -32,6 +32,37 @@ def ota(svc: ServicesDep) -> OtaService:
 def releases(svc: ServicesDep, _p: Tech) -> list[dict[str, Any]]:
     """Releases in the image repository."""
     return ota(svc).releases()
+
+
+class ReleaseIn(BaseModel):
+    """A release to build from this installation's code and publish."""
+
+    kind: str
+    version: str = Field(max_length=64)
+    min_from: str = Field(default="0", max_length=64)
+    drill: bool = False
+
+
+@router.post("/releases", status_code=status.HTTP_201_CREATED)
+def publish_release(body: ReleaseIn, svc: ServicesDep, p: Tech) -> dict[str, Any]:
+    """Build and sign a release (only where central holds the signing key)."""
+    try:
+        release = ota(svc).publish(
+            kind=body.kind,
+            version=body.version,
+            min_from=body.min_from,
+            drill=body.drill,
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    svc.audit.append(
+        actor=p.username,
+        action="release.publish",
+        target=release["name"],
+        detail=body.model_dump(),
+        now=svc.clock.now(),
+    )
+    return release
 
 
 class RolloutIn(BaseModel):
@@ -98,6 +129,28 @@ def list_rollouts(
         select(RolloutRow).order_by(col(RolloutRow.id).desc()).limit(50)
     ).all()
     return [service.view(session, r) for r in rows]
+
+
+@router.get("/rollouts/{rollout_id}/nodes")
+def rollout_nodes(
+    rollout_id: int, session: SessionDep, _p: Tech
+) -> list[dict[str, Any]]:
+    """Every node of a rollout: its wave state and its last report."""
+    if session.get(RolloutRow, rollout_id) is None:
+        raise NotFoundError(f"no rollout {rollout_id}")
+    rows = session.exec(
+        select(RolloutNode)
+        .where(RolloutNode.rollout_id == rollout_id)
+        .order_by(col(RolloutNode.device))
+    ).all()
+    return [OtaService.node_view(n) for n in rows]
+
+
+@router.get("/pins")
+def pins(session: SessionDep, _p: Tech) -> list[dict[str, Any]]:
+    """Devices held at their version."""
+    rows = session.exec(select(Pin).order_by(col(Pin.device))).all()
+    return [{"device": r.device, "note": r.note, "by": r.by, "at": r.at} for r in rows]
 
 
 @router.post("/rollouts/{rollout_id}/{action}")

@@ -13,6 +13,7 @@ inside its transaction.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from central.errors import ConflictError, NotFoundError
 from central.models import Device, as_utc
 from central.ota import rollout as planner
 from central.ota.models import Pin, RolloutNode, RolloutRow
+from central.ota.release import build, publish, release_name
 from central.ota.repository import Repository, load_signer
 from central.outbound import Outbound, Sender
 from edge.ota.delta import delta_name
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TYPES = frozenset({"ota"})
+VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,3}([.+-][0-9A-Za-z.]{1,32})?$")
 DONE = {"committed": "succeeded", "rolled_back": "failed", "failed": "failed"}
 
 
@@ -57,11 +60,16 @@ class OtaService(Sender):
         link: CentralLink | None = None,
         broadcaster: Broadcaster | None = None,
         audit: AuditLog | None = None,
+        tick_s: float = 5.0,
+        release_keys: Path | None = None,
     ) -> None:
         self.clock = clock
+        self.tick_s = tick_s
+        self.release_keys = release_keys  # the offline targets key: demo only
         self.root = data_dir / "ota"
         self.image_dir = self.root / "image"
         self.director_keys = data_dir / "ota-director-keys"
+        self.online_keys = data_dir / "ota-online-keys"  # image snapshot, timestamp
         self.link = link
         self.broadcaster = broadcaster
         self.audit = audit
@@ -126,6 +134,59 @@ class OtaService(Sender):
             if name.endswith(".tar") and name.count("-") >= 2  # noqa: PLR2004
         ]
 
+    def trust_anchors(self, device: str) -> tuple[bytes, bytes] | None:
+        """The image and director root.json a node pins.
+
+        None while there is no image repository and no key to make one.
+        """
+        if not (self.image_dir / "metadata").exists():
+            if self.release_keys is None:
+                return None
+            Repository.create(
+                self.image_dir,
+                offline=self.release_keys,
+                online=self.online_keys,
+                now=self.clock.now(),
+            )
+        return Repository(self.image_dir).root_bytes(), self.director(
+            device
+        ).root_bytes()
+
+    def publish(
+        self, *, kind: str, version: str, min_from: str = "0", drill: bool = False
+    ) -> dict[str, Any]:
+        """Build this installation's code as a release and sign it in.
+
+        Only where central holds the release signing key (``baling up``); a
+        deployment keeps that key offline and publishes with ``baling
+        release publish`` on the release manager's machine.
+
+        Raises:
+            ConflictError: no signing key here, or the release exists.
+            ValueError: an unknown kind or a malformed version.
+        """
+        if self.release_keys is None:
+            raise ConflictError(
+                "the release signing key is offline here; publish with "
+                "`baling release publish`"
+            )
+        if not VERSION.match(version):
+            raise ValueError(f"expected a version like 1.2.0, got {version!r}")
+        name = release_name(kind, version)
+        if any(r["name"] == name for r in self.releases()):
+            raise ConflictError(f"{name} is already published")
+        archive = build(
+            kind, version, min_from=min_from, out=self.root / "dist", drill=drill
+        )
+        publish(
+            archive,
+            repo_dir=self.image_dir,
+            offline=self.release_keys,
+            online=self.online_keys,
+            now=self.clock.now(),
+        )
+        return next(r for r in self.releases() if r["name"] == name)
+
     # -- rollouts -------------------------------------------------------------------
     def start(
         self,
@@ -160,6 +221,7 @@ class OtaService(Sender):
             if (not group or group in d.groups)
             and (not from_version or d.version == from_version)
         ]
+        devices.sort(key=lambda d: (not d.online, d.id))  # canaries that answer now
         pinned = frozenset(session.exec(select(Pin.device)).all())
         waves = planner.waves([d.id for d in devices], plan, pinned=pinned)
         if not waves:
@@ -279,6 +341,7 @@ class OtaService(Sender):
     ) -> Callable[[], None]:
         """Record each node's OTA step; finish nodes that committed or fell back."""
         del now
+        changed: list[dict[str, Any]] = []
         for event in events:
             body = dict(event["body"])
             rid, fw = body.get("rollout"), str(body.get("state", ""))[:32]
@@ -294,13 +357,27 @@ class OtaService(Sender):
             if fw in DONE and node.state == "assigned":
                 node.state = DONE[fw]
                 node.reason = str(body.get("reason", ""))[:200]
-        return lambda: None
+            changed.append({"type": "rollout_node", **self.node_view(node)})
+        return lambda: self.deliver(Outbound(live=changed))
+
+    @staticmethod
+    def node_view(node: RolloutNode) -> dict[str, Any]:
+        """One node of a rollout, as the console shows it."""
+        return {
+            "rollout": node.rollout_id,
+            "device": node.device,
+            "state": node.state,
+            "fw_state": node.fw_state,
+            "reason": node.reason,
+            "attempts": node.attempts,
+            "updated_at": node.updated_at,
+        }
 
     def tick(self, engine: sa.Engine) -> None:
         """Every few seconds: move each running rollout on."""
         if self.clock.monotonic() < self._next_tick:
             return
-        self._next_tick = self.clock.monotonic() + 5.0
+        self._next_tick = self.clock.monotonic() + self.tick_s
         with Session(engine) as session:
             out = Outbound()
             for row in session.exec(

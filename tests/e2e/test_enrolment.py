@@ -84,6 +84,17 @@ def test_technician_enrols_a_node_that_comes_online_over_mtls(
     assert (tmp_path / "node" / "node.key").stat().st_mode & 0o777 == 0o600
     settings = load_settings(NodeSettings, result.config)
     assert settings.require_signed_commands is True
+    # the update roots are pinned at enrolment, and the node knows where to look
+    assert settings.ota_url == site["url"].rstrip("/") + "/ota"
+    assert central.ota is not None
+    image_root, director_root = central.ota.trust_anchors(result.device_id) or (
+        b"",
+        b"",
+    )
+    assert (tmp_path / "node" / "ota" / "image-root.json").read_bytes() == image_root
+    assert (
+        tmp_path / "node" / "ota" / "director-root.json"
+    ).read_bytes() == director_root
     agent = build_agent(SimAgent, settings)
     stop = threading.Event()
     node = threading.Thread(target=agent.run, args=(stop,), daemon=True)

@@ -101,12 +101,56 @@ def test_baling_up_runs_everything_and_stops_cleanly(
         _kiosk_complaint_reaches_the_desk(kiosk[1], port, token)
         if broker == "mosquitto":
             _enrol_a_node(port, login[1], login[2], token, tmp_path)
+            _update_the_sim_node(port, token)
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, rest
     assert "stopped." in rest
     assert (tmp_path / "data" / "admin-password.txt").stat().st_mode & 0o777 == 0o600
+
+
+def _post(url: str, token: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(  # noqa: S310 - our own loopback server
+        url,
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
+        return json.loads(resp.read())
+
+
+def _update_the_sim_node(port: int, token: str) -> None:
+    """固件升级: publish a release from the console's API, roll it out, and
+    find the node running it after its restart into the new slot."""
+    base = f"http://127.0.0.1:{port}/api/v1/ota"
+    release = _post(f"{base}/releases", token, {"kind": "sim", "version": "0.2.0"})
+    assert release["name"] == "baling-sim-0.2.0.tar"
+    rollout = _post(
+        f"{base}/rollouts",
+        token,
+        {"release": release["name"], "version": "0.2.0", "kind": "sim", "canary": 1},
+    )
+    # the online sim-1 is the canary (the node enrolled above is offline)
+    deadline = time.monotonic() + 90
+    nodes: list[dict[str, Any]] = []
+    done = ("succeeded", "failed")
+    while time.monotonic() < deadline:
+        nodes = _get(f"{base}/rollouts/{rollout['id']}/nodes", token)
+        if any(n["device"] == "sim-1" and n["state"] in done for n in nodes):
+            break
+        time.sleep(0.5)
+    (sim1,) = [n for n in nodes if n["device"] == "sim-1"]
+    assert (sim1["state"], sim1["fw_state"]) == ("succeeded", "committed"), nodes
+    device = _get(f"http://127.0.0.1:{port}/api/v1/devices/sim-1", token)
+    deadline = time.monotonic() + 20
+    while device["version"] != "0.2.0" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        device = _get(f"http://127.0.0.1:{port}/api/v1/devices/sim-1", token)
+    assert device["version"] == "0.2.0"
 
 
 def _sos_reaches_the_squad(port: int, token: str, data_dir: Path) -> None:
