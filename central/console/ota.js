@@ -5,6 +5,7 @@
 const ota = (() => {
   const STATE = { running: "推送中", paused: "已暂停", cancelled: "已取消", done: "已完成" };
   const FW = { queued: "已排队", deferred: "推迟", downloading: "下载中", installed: "已安装", trial: "试运行", committed: "已生效", rolled_back: "已回滚", failed: "失败" };
+  const WAVE = { pending: "等待", assigned: "进行中", succeeded: "成功", failed: "失败" };
   const rollouts = new Map();
   let shown = null;
 
@@ -78,7 +79,7 @@ const ota = (() => {
 
   function nodeRow(n) {
     const tr = document.createElement("tr"); tr.id = "rn-" + n.device;
-    for (const v of [n.device, n.state, FW[n.fw_state] || n.fw_state || "—", n.attempts, n.reason]) cell(tr, v);
+    for (const v of [n.device, WAVE[n.state] || n.state, FW[n.fw_state] || n.fw_state || "—", n.attempts, n.reason]) cell(tr, v);
     return tr;
   }
 

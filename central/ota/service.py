@@ -370,7 +370,9 @@ class OtaService(Sender):
             "fw_state": node.fw_state,
             "reason": node.reason,
             "attempts": node.attempts,
-            "updated_at": node.updated_at,
+            "updated_at": None
+            if node.updated_at is None
+            else as_utc(node.updated_at).isoformat(),
         }
 
     def tick(self, engine: sa.Engine) -> None:
