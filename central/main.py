@@ -29,6 +29,7 @@ from central.link import make_central_link
 from central.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
+from central.ota.balena import BalenaFleet, connect
 from central.ota.service import OtaService
 from central.plates.service import PlateRules, PlateService
 from central.police.beat import BeatRules
@@ -131,6 +132,7 @@ class Central:
             audit=audit,
             tick_s=settings.ota_tick_s,
             release_keys=settings.ota_release_keys,
+            balena=balena_fleet(settings),
         )
         self.services = Services(
             audit=audit,
@@ -224,6 +226,14 @@ class Central:
             web.join(timeout=10)
             self.stop()
             logger.info("Central stopped")
+
+
+def balena_fleet(settings: CentralSettings) -> BalenaFleet | None:
+    """The balena backend for rollouts, where one is configured."""
+    if not settings.ota_balena_fleet:
+        return None
+    sdk = connect(settings.ota_balena_token, host=settings.ota_balena_host)
+    return BalenaFleet(sdk, settings.ota_balena_fleet)
 
 
 def police_rules(settings: CentralSettings) -> PoliceRules:

@@ -66,6 +66,11 @@ class CentralSettings(BaseSettings):
     # The release signing (image targets) key, for publishing from the
     # console. Demo only: a deployment keeps it offline (`baling release`).
     ota_release_keys: Path | None = None
+    # Deliver rollouts through balena-cloud (or an openBalena) instead of the
+    # director repositories: the fleet's slug, an API key, the host.
+    ota_balena_fleet: str = ""
+    ota_balena_token: str = ""
+    ota_balena_host: str = "balena-cloud.com"
     plate_retention_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
     plate_unsure_below: Annotated[float, Field(ge=0, le=1)] = 0.9
     plate_handheld_categories: list[str] = Field(

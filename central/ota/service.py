@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from central.errors import ConflictError, NotFoundError
 from central.models import Device, as_utc
 from central.ota import rollout as planner
+from central.ota.balena import BalenaError, BalenaFleet
 from central.ota.models import Pin, RolloutNode, RolloutRow
 from central.ota.release import build, publish, release_name
 from central.ota.repository import Repository, load_signer
@@ -62,10 +63,12 @@ class OtaService(Sender):
         audit: AuditLog | None = None,
         tick_s: float = 5.0,
         release_keys: Path | None = None,
+        balena: BalenaFleet | None = None,
     ) -> None:
         self.clock = clock
         self.tick_s = tick_s
         self.release_keys = release_keys  # the offline targets key: demo only
+        self.balena = balena  # deliver through balena-cloud instead of the director
         self.root = data_dir / "ota"
         self.image_dir = self.root / "image"
         self.director_keys = data_dir / "ota-director-keys"
@@ -112,7 +115,9 @@ class OtaService(Sender):
         )
 
     def releases(self) -> list[dict[str, Any]]:
-        """What the image repository holds."""
+        """What the image repository holds (or the balena fleet's releases)."""
+        if self.balena is not None:
+            return self.balena.releases()
         try:
             targets = Repository(self.image_dir).load("targets").signed.targets
         except (OSError, IndexError, ValueError):
@@ -276,8 +281,11 @@ class OtaService(Sender):
         decision = planner.decide(state, now)
         for device in decision.assign:
             try:
+                if self.balena is not None:  # balena's supervisor pulls it
+                    self.balena.assign(device, row.release)
+                    continue
                 self.assign(device, row.release)
-            except (NotFoundError, OSError) as exc:
+            except (NotFoundError, OSError, BalenaError) as exc:
                 logger.warning("Cannot assign %s to %s: %s", row.release, device, exc)
                 continue
             out.commands.append(
@@ -350,15 +358,38 @@ class OtaService(Sender):
                 if isinstance(rid, int)
                 else None
             )
-            if node is None:
-                continue
-            node.fw_state = fw
-            node.updated_at = self.clock.now()
-            if fw in DONE and node.state == "assigned":
-                node.state = DONE[fw]
-                node.reason = str(body.get("reason", ""))[:200]
-            changed.append({"type": "rollout_node", **self.node_view(node)})
+            if node is not None:
+                changed.append(self._record(node, fw, str(body.get("reason", ""))))
         return lambda: self.deliver(Outbound(live=changed))
+
+    def _record(self, node: RolloutNode, fw: str, reason: str) -> dict[str, Any]:
+        """A node's report: its fw_state, and the outcome once it has one."""
+        node.fw_state = fw
+        node.updated_at = self.clock.now()
+        if fw in DONE and node.state == "assigned":
+            node.state = DONE[fw]
+            node.reason = reason[:200]
+        return {"type": "rollout_node", **self.node_view(node)}
+
+    def _poll_balena(self, session: Session, row: RolloutRow) -> list[dict[str, Any]]:
+        """Read what the balena devices run (balena sends no events)."""
+        assert self.balena is not None  # noqa: S101 - only called with balena
+        assigned = {
+            n.device: n
+            for n in session.exec(
+                select(RolloutNode).where(
+                    RolloutNode.rollout_id == row.id, RolloutNode.state == "assigned"
+                )
+            ).all()
+        }
+        if not assigned:
+            return []
+        outcomes = self.balena.outcomes(dict.fromkeys(assigned, row.release))
+        return [
+            self._record(assigned[device], fw, reason)
+            for device, (fw, reason) in outcomes.items()
+            if assigned[device].fw_state != fw or fw in DONE
+        ]
 
     @staticmethod
     def node_view(node: RolloutNode) -> dict[str, Any]:
@@ -385,6 +416,12 @@ class OtaService(Sender):
             for row in session.exec(
                 select(RolloutRow).where(RolloutRow.state == "running")
             ).all():
+                if self.balena is not None:
+                    try:
+                        out.live += self._poll_balena(session, row)
+                    except BalenaError as exc:
+                        logger.warning("balena did not answer: %s", exc)
+                        continue
                 out.extend(self.step(session, row))
             session.commit()
         self.deliver(out)
