@@ -54,16 +54,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _release(
-    central: Central, tmp: Path, version: str, **kw: object
+    central: Central,
+    tmp: Path,
+    version: str,
+    *,
+    source: Path = ROOT,
+    drill: bool = False,
 ) -> tuple[str, int]:
-    source = kw.pop("source", ROOT)
     archive = build(
-        "sim",
-        version,
-        min_from="0",
-        out=tmp / "dist",
-        source=source,
-        **kw,  # type: ignore[arg-type]
+        "sim", version, min_from="0", out=tmp / "dist", source=source, drill=drill
     )
     name = publish(
         archive,
@@ -111,14 +110,7 @@ def _wait(central: Central, rid: int, until: set[str], timeout: float) -> str:
     return "timed out"
 
 
-def main() -> None:
-    """Run the three measurements and print them."""
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--nodes", type=int, default=200)
-    p.add_argument("--tick", type=float, default=2.0)
-    args = p.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ota-"))
+def _central(tmp: Path, tick: float) -> tuple[Central, Mosquitto, uvicorn.Server]:
     broker = Mosquitto(data_dir=tmp / "broker")
     broker.start()
     http = free_port()
@@ -130,7 +122,7 @@ def main() -> None:
             broker_port=broker.port,
             http_port=http,
             offline_after_s=3600,
-            ota_tick_s=args.tick,
+            ota_tick_s=tick,
         )
     )
     central.start()
@@ -138,28 +130,52 @@ def main() -> None:
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
+    return central, broker, server
+
+
+def _nodes(central: Central, tmp: Path, n: int) -> list[NodeSettings]:
+    """Register ``n`` nodes and give each its pinned roots."""
     assert central.ota is not None  # noqa: S101
-    good, full_good = _release(central, tmp, "1.1.0")
-    fixed, full_fixed = _release(central, tmp, "1.2.0", source=_one_module_changed(tmp))
-    drill, _ = _release(central, tmp, "1.3.0", drill=True)
     image_root = Repository(central.ota.image_dir).root_bytes()
+    url = f"http://127.0.0.1:{central.settings.http_port}/ota"
     fleet: list[NodeSettings] = []
     with Session(central.services.engine) as session:
-        for i in range(args.nodes):
+        for i in range(n):
             device = f"sim-{i:04d}"
             registry.register(
                 session, device_id=device, kind="sim", now=datetime.now(UTC)
             )
-            s = node_settings(
-                device, "sim", tmp / "nodes", f"http://127.0.0.1:{http}/ota"
-            )
+            s = node_settings(device, "sim", tmp / "nodes", url)
             (s.data_dir / "ota").mkdir(parents=True)
             (s.data_dir / "ota" / "image-root.json").write_bytes(image_root)
             (s.data_dir / "ota" / "director-root.json").write_bytes(
                 central.ota.director(device).root_bytes()
             )
             fleet.append(s)
+    return fleet
 
+
+def _installed(log: FleetLog, release: str) -> set[str]:
+    return {
+        d
+        for d, b in log.events
+        if b.get("release") == release and b.get("state") == "installed"
+    }
+
+
+def main() -> None:
+    """Run the three measurements and print them."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--nodes", type=int, default=200)
+    p.add_argument("--tick", type=float, default=2.0)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ota-"))
+    central, broker, server = _central(tmp, args.tick)
+    good, full_good = _release(central, tmp, "1.1.0")
+    fixed, full_fixed = _release(central, tmp, "1.2.0", source=_one_module_changed(tmp))
+    drill, _ = _release(central, tmp, "1.3.0", drill=True)
+    fleet = _nodes(central, tmp, args.nodes)
     log = FleetLog()
     loop = asyncio.new_event_loop()
     stop, connected = asyncio.Event(), asyncio.Event()
@@ -188,37 +204,29 @@ def main() -> None:
     state = _wait(central, rid, {"done", "paused", "cancelled"}, timeout=600)
     good_s = time.monotonic() - t0
     committed = sum(s == "committed" for s in log.states(good).values())
-    with Session(central.services.engine) as session:
-        row = session.get(RolloutRow, rid)
-        waves = [len(w) for w in row.waves] if row else []
     print(
         f"(a) good release {good}: {state} in {good_s:.1f} s; "
-        f"{committed}/{args.nodes} committed; waves {waves}"
+        f"{committed}/{args.nodes} committed"
     )
 
     # (c) one module changed: deltas from 1.1.0
     rid = _rollout(central, fixed, "1.2.0")
     state = _wait(central, rid, {"done", "paused", "cancelled"}, timeout=600)
-    sent = log.bytes_for(fixed)
-    ratio = statistics.median(sent) / full_fixed if sent else 1.0
-    full_first = statistics.median(log.bytes_for(good)) if log.bytes_for(good) else 0
+    sent = log.bytes_for(fixed) or [full_fixed]
+    first = log.bytes_for(good) or [0]
+    ratio = statistics.median(sent) / full_fixed
     print(
-        f"(c) {fixed}: {state}; median {statistics.median(sent) if sent else 0:.0f} "
-        f"bytes per node (delta, metadata included) vs {full_fixed} full "
-        f"(1.1.0 from the factory: {full_first:.0f} of {full_good})"
+        f"(c) {fixed}: {state}; median {statistics.median(sent):.0f} bytes per node "
+        f"(delta and metadata) vs {full_fixed} full; 1.1.0 from the factory "
+        f"took {statistics.median(first):.0f} of {full_good}"
     )
 
     # (b) a release that fails its health check everywhere
     rid = _rollout(central, drill, "1.3.0")
     state = _wait(central, rid, {"done", "paused", "cancelled"}, timeout=600)
     time.sleep(8)  # stragglers past their deadline report back
-    reported = log.states(drill)
-    installed = {
-        d
-        for d, b in log.events
-        if b.get("release") == drill and b.get("state") == "installed"
-    }
-    rolled_back = sum(reported.get(d) == "rolled_back" for d in installed)
+    installed = _installed(log, drill)
+    rolled_back = sum(log.states(drill).get(d) == "rolled_back" for d in installed)
     touched_pct = 100.0 * len(installed) / args.nodes
     print(
         f"(b) drill release {drill}: rollout {state}; {len(installed)} nodes "
