@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
 import shutil
 import statistics
 import sys
@@ -163,6 +164,18 @@ def _installed(log: FleetLog, release: str) -> set[str]:
     }
 
 
+def _failures(log: FleetLog, release: str) -> str:
+    reasons: dict[str, int] = {}
+    for _device, body in log.events:
+        if body.get("release") == release and body.get("state") in (
+            "failed",
+            "rolled_back",
+        ):
+            key = str(body.get("reason", ""))[:80]
+            reasons[key] = reasons.get(key, 0) + 1
+    return "; ".join(f"{n}× {r}" for r, n in reasons.items()) or "none"
+
+
 def main() -> None:
     """Run the three measurements and print them."""
     p = argparse.ArgumentParser(description=__doc__)
@@ -170,6 +183,8 @@ def main() -> None:
     p.add_argument("--tick", type=float, default=2.0)
     args = p.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket or two per node
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     tmp = Path(tempfile.mkdtemp(prefix="bench-ota-"))
     central, broker, server = _central(tmp, args.tick)
     good, full_good = _release(central, tmp, "1.1.0")
@@ -206,7 +221,7 @@ def main() -> None:
     committed = sum(s == "committed" for s in log.states(good).values())
     print(
         f"(a) good release {good}: {state} in {good_s:.1f} s; "
-        f"{committed}/{args.nodes} committed"
+        f"{committed}/{args.nodes} committed; failures: {_failures(log, good)}"
     )
 
     # (c) one module changed: deltas from 1.1.0
@@ -218,7 +233,8 @@ def main() -> None:
     print(
         f"(c) {fixed}: {state}; median {statistics.median(sent):.0f} bytes per node "
         f"(delta and metadata) vs {full_fixed} full; 1.1.0 from the factory "
-        f"took {statistics.median(first):.0f} of {full_good}"
+        f"took {statistics.median(first):.0f} of {full_good}; "
+        f"failures: {_failures(log, fixed)}"
     )
 
     # (b) a release that fails its health check everywhere
