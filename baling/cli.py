@@ -33,8 +33,9 @@ NODE_KINDS: dict[str, str] = {
     "handheld": "handheld.agent:HandheldAgent",
     "camera": "camera_node.agent:CameraAgent",
     "kiosk": "kiosk.agent:KioskAgent",
+    "signal_controller": "signal_controller.agent:SignalAgent",
 }
-PLANNED = ("loop_detector", "signal_controller")
+PLANNED = ("loop_detector",)
 
 
 def _parser() -> argparse.ArgumentParser:

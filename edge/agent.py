@@ -60,6 +60,8 @@ class Agent:
     kind: ClassVar[str] = "sim"
     config_model: ClassVar[type[NodeConfig]] = NodeConfig
     settings_model: ClassVar[type[NodeSettings]] = NodeSettings
+    # Commands accepted only when signed, whatever the settings say.
+    signed_commands: ClassVar[frozenset[str]] = frozenset({"trust_key"})
 
     def __init__(
         self, *, settings: NodeSettings, bus: Bus, outbox: Outbox, clock: Clock
@@ -372,7 +374,7 @@ class Agent:
 
     def _authorise(self, name: str, env: envelope.Envelope) -> dict[str, Any]:
         """Verify a signed command (required by settings, or whenever signed)."""
-        signed_only = name == "trust_key"  # key rotation is never accepted unsigned
+        signed_only = name in self.signed_commands  # e.g. key rotation
         if signed_only or self.settings.require_signed_commands or "auth" in env.body:
             return verify_command(
                 env.body,

@@ -28,6 +28,7 @@ KIND_PACKAGES = {
     "handheld": ("handheld",),
     "camera": ("camera_node",),
     "kiosk": ("kiosk",),
+    "signal_controller": ("signal_controller",),
 }
 ROOT = Path(__file__).resolve().parents[2]
 DELTAS = 3  # earlier releases of a kind that get a delta to the new one

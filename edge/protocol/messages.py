@@ -135,11 +135,19 @@ class CameraConfig(NodeConfig):
     stop_line_y: Annotated[float, Field(ge=0)] | None = None
 
 
+class SignalConfig(NodeConfig):
+    """A signal cabinet: the hours it must not be updated in (local time)."""
+
+    peak_windows: list[
+        Annotated[str, Field(pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$")]
+    ] = Field(default_factory=lambda: ["07:00-09:00", "17:00-19:00"])
+
+
 KIND_CONFIG: dict[str, type[NodeConfig]] = {
     "kiosk": NodeConfig,
     "camera": CameraConfig,
     "loop_detector": NodeConfig,
-    "signal_controller": NodeConfig,
+    "signal_controller": SignalConfig,
     "handheld": HandheldConfig,
     "sim": SimConfig,
 }
@@ -197,6 +205,7 @@ __all__ = [
     "Kind",
     "NodeConfig",
     "ReplyBody",
+    "SignalConfig",
     "SimConfig",
     "StateBody",
     "parse_body",

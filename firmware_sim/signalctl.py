@@ -1,0 +1,248 @@
+"""A traffic signal controller on a TCP socket, speaking the cabinet protocol.
+
+It stands in for the controller in the cabinet (GB/T 20999-style frames,
+:mod:`signal_controller.gbt20999`): it runs the plan it was given with its
+own clock, switches to a new plan at the end of its cycle (stretching the
+first green to reach the new offset), answers queries and sets, and
+reports its running state and every group's signal once a second. Modes:
+plan, flashing yellow, all-red, hold. For tests it can be made faulty: show
+two conflicting greens, or refuse plans. ``on_states`` lets a traffic
+simulator (SUMO) follow the lights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+from signal_controller.gbt20999 import (
+    Frame,
+    FrameError,
+    FrameReader,
+    FrameType,
+    Mode,
+    Obj,
+    Value,
+    decode_plan,
+    encode,
+    encode_running,
+)
+from signal_controller.junction import Junction, Plan, state_at
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edge.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+CONTROLLER_ID = 0x2001
+
+
+class ControllerSim:
+    """One junction's controller; the cabinet connects to ``port``."""
+
+    def __init__(
+        self,
+        junction: Junction,
+        *,
+        clock: Clock,
+        port: int = 0,
+        on_states: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
+        self.junction = junction
+        self.clock = clock
+        self.on_states = on_states
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.port = int(self.server.getsockname()[1])
+        self.mode = Mode.ALL_RED  # until the cabinet gives it a plan
+        self.plan: Plan | None = None
+        self.pending: Plan | None = None
+        self.epoch = 0.0  # when the running plan's stage 1 started (cycle 0)
+        self.fault_conflict = False
+        self.refuse_plans = False
+        self.plans_applied: list[str] = []
+        self._conn: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._seq = 0
+        self._threads: list[threading.Thread] = []
+
+    # -- what it shows -------------------------------------------------------------
+    def states(self, now: float | None = None) -> dict[str, str]:
+        """Every group's signal now (G, g, y, r; flashing yellow shows as f)."""
+        now = self.clock.monotonic() if now is None else now
+        with self._lock:
+            self._maybe_switch(now)
+            if self.mode == Mode.FLASH:
+                out = dict.fromkeys(self.junction.groups, "f")
+            elif self.mode == Mode.ALL_RED or self.plan is None:
+                out = dict.fromkeys(self.junction.groups, "r")
+            elif self.mode == Mode.HOLD:
+                out = state_at(self.junction, self.plan, self._held)
+            elif now < self.epoch:  # dwelling in stage 1 to reach the offset
+                out = state_at(self.junction, self.plan, 0.0)
+            else:
+                out = state_at(self.junction, self.plan, now - self.epoch)
+        if self.fault_conflict:  # a failing load switch: two crossing greens
+            out = {**out, "Ws": "G", "Ns": "G"}
+        return out
+
+    def stage(self, now: float) -> tuple[int, float]:
+        """(stage number from 1, seconds into it) of the running plan."""
+        if self.plan is None:
+            return 0, 0.0
+        if now < self.epoch:
+            return 1, 0.0
+        into = (now - self.epoch) % self.plan.cycle
+        start = 0.0
+        for i, green in enumerate(self.plan.greens, start=1):
+            span = green + self.plan.intergreen
+            if into < start + span:
+                return i, into - start
+            start += span
+        return len(self.plan.greens), 0.0
+
+    def _boundary(self, now: float) -> float:
+        """When the running cycle ends (now, if no plan runs)."""
+        if self.plan is None or self.mode != Mode.PLAN or now < self.epoch:
+            return now
+        done = (now - self.epoch) // self.plan.cycle
+        return self.epoch + (done + 1) * self.plan.cycle
+
+    def _maybe_switch(self, now: float) -> None:
+        """At the end of the running cycle, take the pending plan.
+
+        Its stage 1 starts there and is held (dwell) until the cycle lines
+        up with the new offset: a longer green, never a cut one.
+        """
+        if self.pending is None or now < self.switch_at:
+            return
+        new, t0 = self.pending, self.switch_at
+        self.pending = None
+        self.epoch = t0 + (new.offset - t0) % new.cycle
+        self.plan = new
+        if self.mode == Mode.ALL_RED:
+            self.mode = Mode.PLAN
+        self.plans_applied.append(new.version)
+
+    # -- the wire ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Accept the cabinet and start reporting."""
+        for target in (self._accept, self._report):
+            t = threading.Thread(target=target, daemon=True, name="controller-sim")
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        """Close the socket."""
+        self._stop.set()
+        self.server.close()
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+        for t in self._threads:
+            t.join(timeout=2)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self._conn = conn
+            reader = FrameReader()
+            while not self._stop.is_set():
+                try:
+                    chunk = conn.recv(4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                for frame in reader.feed(chunk):
+                    self._answer(frame)
+            self._conn = None
+
+    def _send(
+        self, ftype: FrameType, values: tuple[Value, ...], seq: int | None = None
+    ) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        if seq is None:
+            self._seq = (self._seq + 1) & 0xFFFF
+            seq = self._seq
+        frame = Frame(ftype, CONTROLLER_ID, 1, seq, values)
+        with contextlib.suppress(OSError):
+            conn.sendall(encode(frame))
+
+    def _running_values(self) -> tuple[Value, ...]:
+        now = self.clock.monotonic()
+        states = self.states(now)
+        number, into = self.stage(now)
+        version = self.plan.version if self.plan else ""
+        letters = "".join(states[g] for g in self.junction.groups).encode()
+        return (
+            Value(Obj.RUNNING, data=encode_running(self.mode, number, into, version)),
+            Value(Obj.GROUPS, data=letters),
+        )
+
+    def _answer(self, frame: Frame) -> None:
+        if frame.type == FrameType.QUERY:
+            self._send(FrameType.QUERY_REPLY, self._running_values(), frame.seq)
+        elif frame.type == FrameType.HEARTBEAT:
+            self._send(FrameType.HEARTBEAT, (), frame.seq)
+        elif frame.type == FrameType.SET:
+            try:
+                self._set(frame.values)
+            except (FrameError, ValueError, KeyError) as exc:
+                self._send(
+                    FrameType.ERROR,
+                    (Value(Obj.FAULTS, data=str(exc).encode()),),
+                    frame.seq,
+                )
+                return
+            self._send(FrameType.SET_REPLY, (), frame.seq)
+
+    def _set(self, values: tuple[Value, ...]) -> None:
+        for v in values:
+            if v.cls == Obj.MODE:
+                with self._lock:
+                    self._held = self.clock.monotonic() - self.epoch
+                    self.mode = Mode(v.data[0])
+            elif v.cls == Obj.PLAN:
+                if self.refuse_plans:
+                    raise ValueError("plan not supported by this controller")
+                meta: dict[str, Any] = next(
+                    (json.loads(x.data) for x in values if x.cls == Obj.DEVICE), {}
+                )
+                greens, cycle, offset, yellow, all_red = decode_plan(v.data)
+                if len(greens) != len(self.junction.stages):
+                    raise ValueError(
+                        f"{len(greens)} greens for {len(self.junction.stages)} stages"
+                    )
+                with self._lock:
+                    self.switch_at = self._boundary(self.clock.monotonic())
+                    self.pending = Plan(
+                        junction=self.junction.id,
+                        version=str(meta.get("version", "")),
+                        greens=greens,
+                        cycle=cycle,
+                        offset=offset,
+                        yellow=yellow,
+                        all_red=all_red,
+                    )
+
+    def _report(self) -> None:
+        while not self._stop.wait(1.0):
+            states = self.states()
+            if self.on_states is not None:
+                self.on_states(states)
+            self._send(FrameType.REPORT, self._running_values())
+
+    _held = 0.0
+    switch_at = 0.0

@@ -1,0 +1,261 @@
+"""The signal cabinet end to end: central's signed plans, a controller on TCP.
+
+Central, Mosquitto, the cabinet agent and the controller simulator (the
+cabinet protocol on a socket). The controller runs ten times faster than
+the wall clock, so cycles pass in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlmodel import Session, col, select
+
+from central import registry
+from central.models import Event
+from edge.clock import ManualClock, SystemClock
+from edge.node import build_agent
+from edge.protocol.messages import SignalConfig
+from edge.protocol.signing import public_key_text
+from firmware_sim.signalctl import ControllerSim
+from signal_controller.agent import SignalAgent
+from signal_controller.cabinet import JunctionFileError, load_junction
+from signal_controller.settings import SignalSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from central.main import Central
+
+pytestmark = pytest.mark.mqtt
+STAGES = [
+    {"Es": "G", "Er": "G", "Ws": "G", "Wr": "G", "El": "g", "Wl": "g"},
+    {"El": "G", "Wl": "G"},
+    {"Ns": "G", "Nr": "G", "Ss": "G", "Sr": "G", "Nl": "g", "Sl": "g"},
+    {"Nl": "G", "Sl": "G"},
+]
+JUNCTION = {
+    "id": "sig-1",
+    "stages": STAGES,
+    "fallback": [
+        {"from": "00:00", "greens": [10, 5, 8, 5]},
+        {"from": "12:00", "greens": [12, 5, 8, 5]},
+    ],
+}
+GOOD = {"greens": [20, 6, 12, 6], "yellow": 3, "all_red": 1, "offset": 5}
+
+
+class Fast(SystemClock):
+    """The controller's clock: ten seconds pass in one."""
+
+    def monotonic(self) -> float:
+        return super().monotonic() * 10
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {check.__name__}")
+
+
+def events(central: Central, type_: str) -> list[dict[str, Any]]:
+    """What the cabinet reported, as central stored it."""
+    with Session(central.services.engine) as session:
+        rows = session.exec(
+            select(Event)
+            .where(Event.device == "sig-1", Event.type == type_)
+            .order_by(col(Event.seq))
+        ).all()
+        return [dict(r.body) for r in rows]
+
+
+@pytest.fixture
+def site(
+    make_central: Callable[..., Central],
+    sqlite_url: str,
+    broker: Any,
+    tmp_path: Path,
+) -> Iterator[tuple[Central, SignalAgent, ControllerSim]]:
+    central = make_central(sqlite_url)
+    with Session(central.services.engine) as session:
+        registry.register(
+            session, device_id="sig-1", kind="signal_controller", now=datetime.now(UTC)
+        )
+    junction_file = tmp_path / "junction.json"
+    junction_file.write_text(json.dumps(JUNCTION))
+    junction, _schedule = load_junction(junction_file)
+    controller = ControllerSim(junction, clock=Fast())
+    controller.start()
+    settings = SignalSettings(
+        device_id="sig-1",
+        kind="signal_controller",
+        data_dir=tmp_path / "node",
+        broker_port=broker.port,
+        heartbeat_s=1,
+        junction_file=junction_file,
+        controller_url=f"tcp:127.0.0.1:{controller.port}",
+        command_keys=[public_key_text(central.command_key.public_key())],
+        central_lost_s=1,
+    )
+    agent = build_agent(SignalAgent, settings)
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    runner.start()
+    assert agent.bus.wait_connected(10)  # type: ignore[attr-defined]
+    yield central, agent, controller
+    stop.set()
+    runner.join(10)
+    controller.stop()
+
+
+def test_plans_are_checked_applied_at_the_cycle_end_and_reported(
+    site: tuple[Central, SignalAgent, ControllerSim],
+) -> None:
+    central, agent, controller = site
+    # no plan from central yet: the time-of-day fallback runs
+    wait_for(lambda: controller.plans_applied[:1] in (["fallback-1"], ["fallback-2"]))
+    reply = central.link.command("sig-1", "plan", {"version": "p1", "plan": GOOD})
+    assert reply.ok, reply.error
+    wait_for(lambda: "p1" in controller.plans_applied)
+    wait_for(lambda: {"version": "p1", "state": "applied"} in events(central, "plan"))
+    # a plan that breaks a rule is refused, naming the rule; the junction keeps p1
+    bad = central.link.command(
+        "sig-1", "plan", {"version": "p2", "plan": {**GOOD, "yellow": 2}}
+    )
+    assert not bad.ok
+    assert "plan refused by rule yellow" in bad.error
+    refused = wait_for(
+        lambda: [e for e in events(central, "plan") if e["state"] == "refused"]
+    )
+    assert refused == [
+        {
+            "version": "p2",
+            "state": "refused",
+            "rule": "yellow",
+            "detail": "2.0 s is under 3.0 s",
+        }
+    ]
+    # the running state reaches central each second, for the console and cameras
+    wait_for(lambda: agent.signal_view().get("plan") == "p1")
+    view = agent.signal_view()
+    assert view["source"] == "central"
+    assert set(view["groups"]) >= {"Ws", "Ns", "Wl"}
+    assert view["groups"]["Ws"]["state"] in {"green", "yellow", "red"}
+
+
+def test_a_plan_with_a_bad_signature_is_refused(
+    site: tuple[Central, SignalAgent, ControllerSim],
+) -> None:
+    central, agent, controller = site
+    real = central.link.signer
+    central.link.signer = Ed25519PrivateKey.generate()  # not a key the cabinet trusts
+    try:
+        reply = central.link.command("sig-1", "plan", {"version": "evil", "plan": GOOD})
+    finally:
+        central.link.signer = real
+    assert not reply.ok
+    assert agent.central_plan is None
+    assert "evil" not in controller.plans_applied
+
+
+def test_losing_central_falls_back_to_the_schedule_and_back(
+    site: tuple[Central, SignalAgent, ControllerSim],
+) -> None:
+    central, agent, controller = site
+    assert central.link.command("sig-1", "plan", {"version": "p1", "plan": GOOD}).ok
+    wait_for(lambda: "p1" in controller.plans_applied)
+    agent.bus.stop()  # the cabinet's link to central is cut
+    wait_for(lambda: controller.plans_applied[-1].startswith("fallback"), timeout=30)
+    agent.bus.start()
+    wait_for(lambda: controller.plans_applied[-1] == "p1", timeout=30)
+
+
+def test_conflicting_greens_put_the_junction_to_flashing_yellow(
+    site: tuple[Central, SignalAgent, ControllerSim],
+) -> None:
+    central, agent, controller = site
+    controller.fault_conflict = True  # a failing load switch
+    wait_for(lambda: agent.latched)
+    assert "conflicting greens" in agent.latched
+    wait_for(lambda: controller.mode.name == "FLASH")
+    assert "conflict_monitor" in agent.faults()
+    controller.fault_conflict = False
+    # it stays flashing until an authorised operator returns it to plan
+    time.sleep(1.5)
+    assert controller.mode.name == "FLASH"
+    reply = central.link.command("sig-1", "mode", {"mode": "plan", "operator": "李工"})
+    assert reply.ok, reply.error
+    wait_for(lambda: controller.mode.name == "PLAN")
+    wait_for(lambda: {"mode": "plan", "operator": "李工"} in events(central, "mode"))
+    unsigned_operator = central.link.command("sig-1", "mode", {"mode": "flash"})
+    assert not unsigned_operator.ok
+    assert "an operator" in unsigned_operator.error
+
+
+def test_a_controller_that_cannot_honour_a_plan_trips_the_cabinet(
+    site: tuple[Central, SignalAgent, ControllerSim],
+) -> None:
+    central, agent, controller = site
+    wait_for(lambda: controller.plans_applied)  # the fallback runs
+    controller.refuse_plans = True
+    assert central.link.command("sig-1", "plan", {"version": "p9", "plan": GOOD}).ok
+    wait_for(lambda: agent.latched)
+    assert "cannot honour" in agent.latched
+    wait_for(lambda: controller.mode.name == "FLASH")
+    failed = wait_for(
+        lambda: [e for e in events(central, "plan") if e["state"] == "failed"]
+    )
+    assert failed[0]["version"] == "p9"
+
+
+def test_a_cabinet_defers_updates_in_its_peak_hours(tmp_path: Path) -> None:
+    junction_file = tmp_path / "junction.json"
+    junction_file.write_text(json.dumps(JUNCTION))
+    clock = ManualClock(datetime(2026, 11, 30, 0, 30, tzinfo=UTC))  # 08:30 in 岳阳
+    agent = build_agent(
+        SignalAgent,
+        SignalSettings(
+            device_id="sig-2",
+            kind="signal_controller",
+            data_dir=tmp_path / "node",
+            junction_file=junction_file,
+            controller_url="tcp:127.0.0.1:9",
+        ),
+        clock=clock,
+    )
+    try:
+        agent.config = SignalConfig(peak_windows=["07:00-09:00", "17:00-19:00"])
+        assert agent.update_deferral() == "peak hours 07:00-09:00 at this junction"
+        clock.advance(timedelta(hours=2).total_seconds())  # 10:30
+        assert agent.update_deferral() is None
+        clock.advance(timedelta(hours=8).total_seconds())  # 18:30
+        assert agent.update_deferral() == "peak hours 17:00-19:00 at this junction"
+    finally:
+        agent.link.stop()
+        agent.outbox.close()
+        agent.trust.close()
+
+
+def test_a_junction_file_with_an_unsafe_fallback_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    path.write_text(
+        json.dumps(
+            {**JUNCTION, "fallback": [{"from": "00:00", "greens": [2, 5, 8, 5]}]}
+        )
+    )
+    with pytest.raises(JunctionFileError, match="min_green"):
+        load_junction(path)
+    path.write_text(json.dumps({**JUNCTION, "stages": [{"Ws": "G", "Ns": "G"}]}))
+    with pytest.raises(JunctionFileError, match="conflict"):
+        load_junction(path)
