@@ -1,0 +1,1 @@
+"""Traffic signals: the engine (pure), plans in the database, pushed to cabinets."""
