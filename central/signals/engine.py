@@ -75,7 +75,7 @@ def ratios(stages: list[list[Group]]) -> list[float]:
 
 
 def _whole(greens: list[float], total_s: float, minimum: float) -> tuple[float, ...]:
-    """Whole seconds summing to ``total_s`` (largest remainder), none under ``minimum``."""
+    """Whole seconds summing to ``total_s``, none under ``minimum``."""
     total = round(total_s)
     greens = [max(g, minimum) for g in greens]
     scale = (total - minimum * len(greens)) / max(
