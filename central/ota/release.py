@@ -29,6 +29,7 @@ KIND_PACKAGES = {
     "camera": ("camera_node",),
     "kiosk": ("kiosk",),
     "signal_controller": ("signal_controller",),
+    "loop_detector": ("loop_detector",),
 }
 ROOT = Path(__file__).resolve().parents[2]
 DELTAS = 3  # earlier releases of a kind that get a delta to the new one

@@ -269,7 +269,7 @@ def test_node_refuses_a_bad_settings_file(tmp_path: Path) -> None:
             "-m",
             "baling.cli",
             "node",
-            "signal_controller",
+            "tram_stop",
             "--config",
             str(conf),
         ],
@@ -278,7 +278,7 @@ def test_node_refuses_a_bad_settings_file(tmp_path: Path) -> None:
         check=False,
     )
     assert unknown.returncode == 2
-    assert "not built yet" in unknown.stderr
+    assert "unknown node kind 'tram_stop'" in unknown.stderr
 
 
 def test_backoff_is_jittered_and_capped() -> None:
