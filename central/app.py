@@ -35,6 +35,7 @@ from central.api import (
     plates,
     police,
     policy,
+    signals,
 )
 from central.api.deps import PrincipalDep, Services, ServicesDep
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
@@ -74,6 +75,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(kiosk.router)
     app.include_router(open311.router)
     app.include_router(ota.router)
+    app.include_router(signals.router)
     # The TUF repositories nodes update from (behind the fleet's mutual TLS in
     # a deployment): /ota/image/... and /ota/director/<device>/...
     ota_dir = services.settings.data_dir / "ota"

@@ -36,6 +36,7 @@ from central.police.beat import BeatRules
 from central.police.outbound import PoliceRules
 from central.police.service import PoliceService
 from central.police.sos import SosRules
+from central.signals.service import SignalService
 from edge.bus import TlsFiles
 from edge.clock import Clock, SystemClock
 from provisioning.ca import FleetCA
@@ -134,6 +135,9 @@ class Central:
             release_keys=settings.ota_release_keys,
             balena=balena_fleet(settings),
         )
+        self.signals = SignalService(
+            clock=self.clock, link=self.link, broadcaster=broadcaster, audit=audit
+        )
         self.services = Services(
             audit=audit,
             ca=ca,
@@ -147,6 +151,7 @@ class Central:
             plates=self.plates,
             complaints=self.complaints,
             ota=self.ota,
+            signals=self.signals,
         )
         shared = (
             settings.workers > 1
@@ -174,7 +179,13 @@ class Central:
                 max_bytes=settings.max_payload_bytes,
                 presence=i == 0,
                 offline_after_s=settings.offline_after_s,
-                consumers=[self.police, self.plates, self.complaints, self.ota],
+                consumers=[
+                    self.police,
+                    self.plates,
+                    self.complaints,
+                    self.ota,
+                    self.signals,
+                ],
             )
             for i in range(settings.workers)
         ]

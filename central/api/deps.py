@@ -23,6 +23,7 @@ from central.ota.service import OtaService
 from central.plates.service import PlateService
 from central.police.service import PoliceService
 from central.settings import CentralSettings
+from central.signals.service import SignalService
 from edge.clock import Clock
 from provisioning.ca import FleetCA
 
@@ -44,6 +45,7 @@ class Services:
     plates: PlateService | None = None
     complaints: ComplaintService | None = None
     ota: OtaService | None = None
+    signals: SignalService | None = None
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

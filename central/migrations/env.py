@@ -9,7 +9,8 @@ import central.complaints.models
 import central.models
 import central.ota.models
 import central.plates.models
-import central.police.models  # noqa: F401
+import central.police.models
+import central.signals.models  # noqa: F401
 
 connection = context.config.attributes["connection"]
 context.configure(

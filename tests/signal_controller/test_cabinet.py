@@ -15,15 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from central import registry
+from central.auth import create_operator
 from central.models import Event
 from edge.clock import ManualClock, SystemClock
 from edge.node import build_agent
 from edge.protocol.messages import SignalConfig
 from edge.protocol.signing import public_key_text
+from firmware_sim.detector import DetectorCard
 from firmware_sim.signalctl import ControllerSim
+from loop_detector.agent import DetectorAgent
+from loop_detector.settings import DetectorSettings
 from signal_controller.agent import SignalAgent
 from signal_controller.cabinet import JunctionFileError, load_junction
 from signal_controller.settings import SignalSettings
@@ -49,6 +54,7 @@ JUNCTION = {
         {"from": "12:00", "greens": [12, 5, 8, 5]},
     ],
 }
+PASSWORD = "correct horse battery"
 GOOD = {"greens": [20, 6, 12, 6], "yellow": 3, "all_red": 1, "offset": 5}
 
 
@@ -69,12 +75,12 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
     pytest.fail(f"timed out waiting for {check.__name__}")
 
 
-def events(central: Central, type_: str) -> list[dict[str, Any]]:
-    """What the cabinet reported, as central stored it."""
+def events(central: Central, type_: str, device: str = "sig-1") -> list[dict[str, Any]]:
+    """What a node reported, as central stored it."""
     with Session(central.services.engine) as session:
         rows = session.exec(
             select(Event)
-            .where(Event.device == "sig-1", Event.type == type_)
+            .where(Event.device == device, Event.type == type_)
             .order_by(col(Event.seq))
         ).all()
         return [dict(r.body) for r in rows]
@@ -91,6 +97,9 @@ def site(
     with Session(central.services.engine) as session:
         registry.register(
             session, device_id="sig-1", kind="signal_controller", now=datetime.now(UTC)
+        )
+        registry.register(
+            session, device_id="det-1", kind="loop_detector", now=datetime.now(UTC)
         )
     junction_file = tmp_path / "junction.json"
     junction_file.write_text(json.dumps(JUNCTION))
@@ -259,3 +268,103 @@ def test_a_junction_file_with_an_unsafe_fallback_is_refused(tmp_path: Path) -> N
     path.write_text(json.dumps({**JUNCTION, "stages": [{"Ws": "G", "Ns": "G"}]}))
     with pytest.raises(JunctionFileError, match="conflict"):
         load_junction(path)
+
+
+def test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows(
+    site: tuple[Central, SignalAgent, ControllerSim], tmp_path: Path
+) -> None:
+    """Detector card → detector node → MQTT → central → plan → cabinet → controller."""
+    central, _agent, controller = site
+    card = DetectorCard(4)
+    card.start()
+    clock = ManualClock(datetime.now(UTC) - timedelta(minutes=5))
+    detector = build_agent(
+        DetectorAgent,
+        DetectorSettings(
+            device_id="det-1",
+            kind="loop_detector",
+            data_dir=tmp_path / "det",
+            broker_port=central.settings.broker_port,
+            modbus_url=card.path,
+            baudrate=115_200,
+        ),
+        clock=clock,
+    )
+    detector.bus.start()
+    try:
+        for second in range(185):  # three minutes: the main road is busy
+            if second % 4 == 0:
+                card.vehicle(1)
+            if second % 30 == 0:
+                card.vehicle(2)
+            if second % 12 == 0:
+                card.vehicle(3)
+            if second % 45 == 0:
+                card.vehicle(4)
+            detector.tick()
+            clock.advance(1)
+        wait_for(lambda: len(events(central, "detector", device="det-1")) >= 3)
+    finally:
+        detector._shutdown()
+        card.stop()
+    with Session(central.services.engine) as session:
+        create_operator(
+            session,
+            username="tc",
+            password=PASSWORD,
+            role="traffic",
+            now=datetime.now(UTC),
+        )
+    client = TestClient(central.app)
+    token = client.post(
+        "/api/v1/auth/token", data={"username": "tc", "password": PASSWORD}
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    lanes = {"1": [0, 1800], "2": [1, 1800], "3": [2, 1800], "4": [3, 1800]}
+    put = client.put(
+        "/api/v1/signals/junctions/sig-1",
+        headers=auth,
+        json={"name": "建设路/巴陵大道", "detectors": {"det-1": lanes}},
+    )
+    assert put.status_code == 200, put.text
+    (junction,) = client.get("/api/v1/signals/junctions", headers=auth).json()
+    flows = junction["stage_flows_vph"]
+    assert flows[0] > flows[2] > flows[3] > 0  # what the loops counted
+    first = client.post(
+        "/api/v1/signals/junctions/sig-1/compute",
+        headers=auth,
+        json={"method": "webster"},
+    ).json()
+    assert first["state"] == "proposed"
+    assert first["plan"]["greens"][0] == max(first["plan"]["greens"])
+    pushed = client.post(
+        f"/api/v1/signals/plans/{first['id']}/push", headers=auth
+    ).json()
+    assert pushed["state"] == "accepted", pushed
+    wait_for(lambda: first["version"] in controller.plans_applied)
+    second = client.post(
+        "/api/v1/signals/junctions/sig-1/compute",
+        headers=auth,
+        json={"method": "optimise"},
+    ).json()
+    assert (
+        client.post(f"/api/v1/signals/plans/{second['id']}/push", headers=auth).json()[
+            "state"
+        ]
+        == "accepted"
+    )
+    wait_for(lambda: second["version"] in controller.plans_applied)
+    back = client.post("/api/v1/signals/junctions/sig-1/rollback", headers=auth).json()
+    assert back["method"] == "rollback"
+    assert back["plan"] == first["plan"]
+    wait_for(lambda: back["version"] in controller.plans_applied)
+    history = client.get("/api/v1/signals/junctions/sig-1/plans", headers=auth).json()
+    assert [h["method"] for h in history] == ["rollback", "optimise", "webster"]
+    wait_for(
+        lambda: (
+            client.get("/api/v1/signals/junctions/sig-1/plans", headers=auth).json()[0][
+                "state"
+            ]
+            == "applied"
+        )
+    )

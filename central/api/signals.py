@@ -1,0 +1,146 @@
+"""Traffic signals: junctions, their flows, plans computed, pushed, rolled back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from central.api.deps import ServicesDep, SessionDep, require
+from central.auth import Principal
+from central.errors import NotFoundError
+from central.signals.models import JunctionRow, PlanRow
+from central.signals.service import SignalService
+
+router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
+Traffic = Annotated[Principal, Depends(require("traffic"))]
+
+
+def signals(svc: ServicesDep) -> SignalService:
+    """The signal service, or 503 where this process has none."""
+    if svc.signals is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no signal service")
+    return svc.signals
+
+
+class JunctionIn(BaseModel):
+    """A junction's place and detectors (lane → [stage index, saturation veh/h])."""
+
+    name: str = Field(default="", max_length=100)
+    corridor: str = Field(default="", max_length=64)
+    position_m: float = 0.0
+    stages: int = Field(default=4, ge=2, le=8)
+    detectors: dict[str, dict[str, tuple[int, float]]] = Field(default_factory=dict)
+    adaptive: bool = False
+    speed_mps: float = Field(default=13.9, gt=0, le=40)
+
+
+@router.put("/junctions/{junction_id}")
+def put_junction(
+    junction_id: str,
+    body: JunctionIn,
+    session: SessionDep,
+    svc: ServicesDep,
+    p: Traffic,
+) -> dict[str, Any]:
+    """Create or change a junction (audited)."""
+    row = session.get(JunctionRow, junction_id) or JunctionRow(id=junction_id)
+    for key, value in body.model_dump().items():
+        setattr(row, key, value)
+    session.add(row)
+    session.commit()
+    svc.audit.append(
+        actor=p.username,
+        action="junction.put",
+        target=junction_id,
+        detail=body.model_dump(),
+        now=svc.clock.now(),
+    )
+    return row.model_dump()
+
+
+@router.get("/junctions")
+def junctions(
+    session: SessionDep, svc: ServicesDep, _p: Traffic
+) -> list[dict[str, Any]]:
+    """Junctions with their measured stage flows and the plan in force."""
+    service = signals(svc)
+    out = []
+    for j in session.exec(select(JunctionRow).order_by(col(JunctionRow.id))).all():
+        current = session.exec(
+            select(PlanRow)
+            .where(
+                PlanRow.junction == j.id,
+                col(PlanRow.state).in_(["accepted", "applied"]),
+            )
+            .order_by(col(PlanRow.id).desc())
+        ).first()
+        flows = [round(sum(q for q, _ in stage)) for stage in service.flows(session, j)]
+        out.append(
+            {
+                **j.model_dump(),
+                "stage_flows_vph": flows,
+                "plan": None if current is None else service.view(current),
+            }
+        )
+    return out
+
+
+@router.get("/junctions/{junction_id}/plans")
+def plans(
+    junction_id: str, session: SessionDep, _p: Traffic, limit: int = 50
+) -> list[dict[str, Any]]:
+    """A junction's plans, newest first."""
+    rows = session.exec(
+        select(PlanRow)
+        .where(PlanRow.junction == junction_id)
+        .order_by(col(PlanRow.id).desc())
+        .limit(min(limit, 500))
+    ).all()
+    return [SignalService.view(r) for r in rows]
+
+
+class ComputeIn(BaseModel):
+    """How to compute a plan."""
+
+    method: Literal["webster", "optimise"] = "optimise"
+
+
+@router.post("/junctions/{junction_id}/compute", status_code=status.HTTP_201_CREATED)
+def compute(
+    junction_id: str, body: ComputeIn, session: SessionDep, svc: ServicesDep, p: Traffic
+) -> dict[str, Any]:
+    """A proposed plan from the junction's measured flows (not pushed yet)."""
+    row = signals(svc).compute(session, junction_id, body.method, by=p.username)
+    return SignalService.view(row)
+
+
+@router.post("/corridors/{corridor}/compute", status_code=status.HTTP_201_CREATED)
+def compute_corridor(
+    corridor: str, session: SessionDep, svc: ServicesDep, p: Traffic
+) -> list[dict[str, Any]]:
+    """Proposed plans for a corridor: common cycle, two-way green wave."""
+    rows = signals(svc).compute_corridor(session, corridor, by=p.username)
+    return [SignalService.view(r) for r in rows]
+
+
+@router.post("/plans/{plan_id}/push")
+def push(
+    plan_id: int, session: SessionDep, svc: ServicesDep, p: Traffic
+) -> dict[str, Any]:
+    """Send a plan to its cabinet; the answer says accepted or refused (and why)."""
+    if session.get(PlanRow, plan_id) is None:
+        raise NotFoundError(f"no plan {plan_id}")
+    return SignalService.view(signals(svc).push(session, plan_id, by=p.username))
+
+
+@router.post("/junctions/{junction_id}/rollback")
+def rollback(
+    junction_id: str, session: SessionDep, svc: ServicesDep, p: Traffic
+) -> dict[str, Any]:
+    """Go back to the plan that ran before (pushed as a new version)."""
+    return SignalService.view(
+        signals(svc).rollback(session, junction_id, by=p.username)
+    )

@@ -1,0 +1,347 @@
+"""The traffic centre's shell around the engine: flows in, signed plans out.
+
+Flows come from the detector nodes' ``detector`` events (1-minute bins,
+stored by ingest like every event); each junction maps its detectors'
+lanes to its stages. Plans are computed (Webster, the delay-minimising
+fixed plan, or a corridor's green wave), kept with a version, pushed to
+the cabinet as central's signed ``plan`` command and followed by the
+cabinet's ``plan`` events (accepted, applied, refused with its rule,
+failed). Rolling back pushes the plan that ran before as a new version.
+Junctions marked adaptive are re-timed once a cycle from the last minutes
+of flows, within a bound.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from central.errors import ConflictError, NotFoundError
+from central.models import Event, as_utc
+from central.outbound import Outbound, Sender
+from central.signals import engine
+from central.signals.models import JunctionRow, PlanRow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import sqlalchemy as sa
+
+    from central.auditlog import AuditLog
+    from central.link import CentralLink
+    from central.live import Broadcaster
+    from edge.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("webster", "optimise")
+STATES = {"accepted", "applied", "refused", "failed"}
+
+
+class SignalService(Sender):
+    """Junctions, plans, pushes, and the adaptive timer."""
+
+    types = frozenset({"plan"})
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        link: CentralLink | None = None,
+        broadcaster: Broadcaster | None = None,
+        audit: AuditLog | None = None,
+        limits: engine.Limits | None = None,
+        window_s: float = 900.0,
+    ) -> None:
+        self.clock = clock
+        self.link = link
+        self.broadcaster = broadcaster
+        self.audit = audit
+        self.limits = limits or engine.Limits()
+        self.window_s = window_s
+        self._next_adapt: dict[str, float] = {}
+
+    # -- flows ------------------------------------------------------------------------
+    def flows(
+        self, session: Session, junction: JunctionRow, *, window_s: float | None = None
+    ) -> list[list[engine.Group]]:
+        """Each stage's lane groups (flow veh/h, saturation veh/h) from recent bins."""
+        window = window_s or self.window_s
+        since = self.clock.now() - timedelta(seconds=window)
+        counts: dict[tuple[str, str], int] = {}
+        seconds: dict[str, float] = {}
+        rows = session.exec(
+            select(Event).where(
+                col(Event.device).in_(list(junction.detectors)),
+                Event.type == "detector",
+                Event.ts >= since,
+            )
+        ).all()
+        for row in rows:
+            seconds[row.device] = seconds.get(row.device, 0.0) + float(
+                row.body.get("seconds", 60)
+            )
+            for lane in row.body.get("lanes", []):
+                key = (row.device, str(lane.get("lane")))
+                counts[key] = counts.get(key, 0) + int(lane.get("count", 0))
+        stages: list[list[engine.Group]] = [[] for _ in range(junction.stages)]
+        for device, lanes in junction.detectors.items():
+            for lane, (stage, sat) in lanes.items():
+                span = seconds.get(device, 0.0)
+                flow = counts.get((device, lane), 0) * 3600 / span if span else 0.0
+                if 0 <= int(stage) < junction.stages:
+                    stages[int(stage)].append((flow, float(sat)))
+        return stages
+
+    # -- plans -----------------------------------------------------------------------
+    def _version(self, session: Session, junction: str) -> str:
+        n = len(
+            session.exec(select(PlanRow.id).where(PlanRow.junction == junction)).all()
+        )
+        return f"{junction}-{n + 1}"
+
+    def _row(
+        self,
+        session: Session,
+        junction: str,
+        timing: engine.Timing,
+        method: str,
+        by: str,
+    ) -> PlanRow:
+        now = self.clock.now()
+        row = PlanRow(
+            junction=junction,
+            version=self._version(session, junction),
+            body=timing.as_plan(),
+            method=method,
+            created_by=by,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    def junction(self, session: Session, junction_id: str) -> JunctionRow:
+        """A junction by its cabinet's id.
+
+        Raises:
+            NotFoundError: no such junction.
+        """
+        row = session.get(JunctionRow, junction_id)
+        if row is None:
+            raise NotFoundError(f"no junction {junction_id!r}")
+        return row
+
+    def compute(
+        self, session: Session, junction_id: str, method: str, *, by: str
+    ) -> PlanRow:
+        """A proposed plan for one junction from its measured flows.
+
+        Raises:
+            NotFoundError: no such junction.
+            ValueError: an unknown method.
+        """
+        if method not in METHODS:
+            raise ValueError(f"expected a method of {METHODS}, got {method!r}")
+        j = self.junction(session, junction_id)
+        stages = self.flows(session, j)
+        timing = (engine.webster if method == "webster" else engine.optimise)(
+            stages, self.limits
+        )
+        row = self._row(session, j.id, timing, method, by)
+        session.commit()
+        return row
+
+    def compute_corridor(
+        self, session: Session, corridor: str, *, by: str
+    ) -> list[PlanRow]:
+        """Proposed plans for a corridor: a common cycle and a two-way green wave.
+
+        Raises:
+            NotFoundError: no junction on that corridor.
+        """
+        members = session.exec(
+            select(JunctionRow)
+            .where(JunctionRow.corridor == corridor)
+            .order_by(col(JunctionRow.position_m))
+        ).all()
+        if not members:
+            raise NotFoundError(f"no junction on corridor {corridor!r}")
+        flows = [self.flows(session, j) for j in members]
+        cycle = max(engine.optimise(f, self.limits).cycle for f in flows)
+        timings = [
+            engine.retime(
+                engine.Timing(cycle, tuple([self.limits.min_green] * j.stages)),
+                f,
+                self.limits,
+                max_step_s=cycle,
+                fixed_cycle=True,
+            )
+            for j, f in zip(members, flows, strict=True)
+        ]
+        offsets = engine.green_wave(
+            [j.position_m for j in members],
+            [t.greens[0] for t in timings],
+            cycle,
+            speed_mps=members[0].speed_mps,
+        )
+        rows = [
+            self._row(
+                session,
+                j.id,
+                engine.Timing(t.cycle, t.greens, offset % cycle, t.yellow, t.all_red),
+                "green_wave",
+                by,
+            )
+            for j, t, offset in zip(members, timings, offsets, strict=True)
+        ]
+        session.commit()
+        return rows
+
+    def push(self, session: Session, plan_id: int, *, by: str) -> PlanRow:
+        """Send a plan to its cabinet (signed) and record the answer.
+
+        Raises:
+            NotFoundError: no such plan.
+            ConflictError: no link to the cabinets here.
+        """
+        row = session.get(PlanRow, plan_id)
+        if row is None:
+            raise NotFoundError(f"no plan {plan_id}")
+        if self.link is None:
+            raise ConflictError("no link to the cabinets in this process")
+        reply = self.link.command(
+            row.junction, "plan", {"version": row.version, "plan": row.body}, timeout=10
+        )
+        row.state = "accepted" if reply.ok else "refused"
+        row.reason = reply.error[:300]
+        row.updated_at = self.clock.now()
+        session.commit()
+        self.deliver(
+            Outbound(
+                live=[{"type": "signal_plan", **self.view(row)}],
+                audit=[
+                    {
+                        "actor": by,
+                        "action": "signal.push",
+                        "target": row.junction,
+                        "detail": {"version": row.version, "state": row.state},
+                    }
+                ],
+            )
+        )
+        return row
+
+    def rollback(self, session: Session, junction_id: str, *, by: str) -> PlanRow:
+        """Push again the plan that ran before the current one.
+
+        Raises:
+            ConflictError: nothing to go back to.
+        """
+        ran = session.exec(
+            select(PlanRow)
+            .where(
+                PlanRow.junction == junction_id,
+                col(PlanRow.state).in_(["accepted", "applied"]),
+            )
+            .order_by(col(PlanRow.id).desc())
+        ).all()
+        if len(ran) < 2:  # noqa: PLR2004
+            raise ConflictError(f"{junction_id} has no earlier plan to go back to")
+        previous = ran[1]
+        timing = engine.Timing(
+            float(previous.body["cycle"]),
+            tuple(float(g) for g in previous.body["greens"]),
+            float(previous.body.get("offset", 0)),
+            float(previous.body.get("yellow", 3)),
+            float(previous.body.get("all_red", 1)),
+        )
+        row = self._row(session, junction_id, timing, "rollback", by)
+        session.commit()
+        return self.push(session, int(row.id or 0), by=by)
+
+    @staticmethod
+    def view(row: PlanRow) -> dict[str, Any]:
+        """A plan as the console shows it."""
+        return {
+            "id": row.id,
+            "junction": row.junction,
+            "version": row.version,
+            "method": row.method,
+            "state": row.state,
+            "reason": row.reason,
+            "plan": row.body,
+            "created_by": row.created_by,
+            "created_at": as_utc(row.created_at).isoformat(),
+        }
+
+    # -- the cabinets' reports ----------------------------------------------
+    def take(
+        self, session: Session, events: list[dict[str, Any]], now: datetime
+    ) -> Callable[[], None]:
+        """Record what each cabinet did with a plan."""
+        del now
+        changed = []
+        for event in events:
+            body = event["body"]
+            state = str(body.get("state", ""))
+            row = session.exec(
+                select(PlanRow).where(PlanRow.version == str(body.get("version", "")))
+            ).first()
+            if row is None or state not in STATES or row.junction != event["device"]:
+                continue
+            if state == "accepted" and row.state == "applied":
+                continue
+            row.state = state
+            row.reason = str(body.get("rule") or body.get("detail") or "")[:300]
+            row.updated_at = self.clock.now()
+            changed.append({"type": "signal_plan", **self.view(row)})
+        return lambda: self.deliver(Outbound(live=changed))
+
+    def tick(self, engine_: sa.Engine) -> None:
+        """Adaptive junctions: re-time once a cycle, within the bound."""
+        now = self.clock.monotonic()
+        with Session(engine_) as session:
+            for j in session.exec(
+                select(JunctionRow).where(col(JunctionRow.adaptive))
+            ).all():
+                if now < self._next_adapt.get(j.id, 0.0):
+                    continue
+                self._adapt(session, j, now)
+
+    def _adapt(self, session: Session, j: JunctionRow, now: float) -> None:
+        current = session.exec(
+            select(PlanRow)
+            .where(
+                PlanRow.junction == j.id,
+                col(PlanRow.state).in_(["accepted", "applied"]),
+            )
+            .order_by(col(PlanRow.id).desc())
+        ).first()
+        stages = self.flows(session, j, window_s=300)
+        if current is None:
+            timing = engine.optimise(stages, self.limits)
+        else:
+            body = current.body
+            timing = engine.retime(
+                engine.Timing(
+                    float(body["cycle"]),
+                    tuple(float(g) for g in body["greens"]),
+                    float(body.get("offset", 0)),
+                ),
+                stages,
+                self.limits,
+                fixed_cycle=bool(j.corridor),
+            )
+        self._next_adapt[j.id] = now + timing.cycle
+        if current is not None and timing.as_plan() == current.body:
+            return
+        row = self._row(session, j.id, timing, "adaptive", "system")
+        row.state = "pushed"
+        session.commit()
+        if self.link is not None:
+            self.link.send(j.id, "plan", {"version": row.version, "plan": row.body})
