@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from central import registry
 from central.auth import create_operator
+from central.link import CommandTimeoutError
 from central.models import Event
 from edge.clock import ManualClock, SystemClock
 from edge.node import build_agent
@@ -86,6 +87,13 @@ def events(central: Central, type_: str, device: str = "sig-1") -> list[dict[str
         return [dict(r.body) for r in rows]
 
 
+def answers(central: Central) -> bool:
+    try:
+        return central.link.command("sig-1", "ping", {}, timeout=1).ok
+    except CommandTimeoutError:
+        return False
+
+
 @pytest.fixture
 def site(
     make_central: Callable[..., Central],
@@ -122,6 +130,7 @@ def site(
     runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
     runner.start()
     assert agent.bus.wait_connected(10)  # type: ignore[attr-defined]
+    wait_for(lambda: answers(central))  # subscribed: commands reach it
     yield central, agent, controller
     stop.set()
     runner.join(10)
