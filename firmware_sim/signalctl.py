@@ -124,7 +124,9 @@ class ControllerSim:
             return
         new, t0 = self.pending, self.switch_at
         self.pending = None
-        self.epoch = t0 + (new.offset - t0) % new.cycle
+        # a coordinated plan holds stage 1 until its offset lines up; a free
+        # one starts its cycle at once
+        self.epoch = t0 + (new.offset - t0) % new.cycle if new.coordinated else t0
         self.plan = new
         if self.mode == Mode.ALL_RED:
             self.mode = Mode.PLAN
@@ -235,6 +237,7 @@ class ControllerSim:
                         offset=offset,
                         yellow=yellow,
                         all_red=all_red,
+                        coordinated=bool(meta.get("coordinated", False)),
                     )
 
     def _report(self) -> None:

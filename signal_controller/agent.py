@@ -161,7 +161,9 @@ class SignalAgent(Agent):
         data = encode_plan(
             plan.greens, plan.cycle, plan.offset, plan.yellow, plan.all_red
         )
-        meta = json.dumps({"version": plan.version}).encode()
+        meta = json.dumps(
+            {"version": plan.version, "coordinated": plan.coordinated}
+        ).encode()
         seq = self.link.send(
             FrameType.SET, (Value(Obj.DEVICE, data=meta), Value(Obj.PLAN, data=data))
         )

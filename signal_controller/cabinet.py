@@ -60,6 +60,7 @@ def plan_from(junction: Junction, version: str, spec: dict[str, Any]) -> Plan:
             offset=float(spec.get("offset", 0.0)),
             yellow=yellow,
             all_red=all_red,
+            coordinated=bool(spec.get("coordinated", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanRefusedError(

@@ -107,6 +107,7 @@ class Plan:
     offset: float = 0.0
     yellow: float = 3.0
     all_red: float = 1.0
+    coordinated: bool = False  # hold to the offset (a green wave), or run free
 
     @property
     def intergreen(self) -> float:

@@ -32,7 +32,9 @@ class JunctionIn(BaseModel):
     corridor: str = Field(default="", max_length=64)
     position_m: float = 0.0
     stages: int = Field(default=4, ge=2, le=8)
-    detectors: dict[str, dict[str, tuple[int, float]]] = Field(default_factory=dict)
+    detectors: dict[str, dict[str, tuple[int, float] | tuple[int, float, str]]] = Field(
+        default_factory=dict
+    )
     adaptive: bool = False
     speed_mps: float = Field(default=13.9, gt=0, le=40)
 

@@ -55,8 +55,9 @@ class Timing:
     offset: float = 0.0
     yellow: float = 3.0
     all_red: float = 1.0
+    coordinated: bool = False
 
-    def as_plan(self) -> dict[str, float | list[float]]:
+    def as_plan(self) -> dict[str, float | bool | list[float]]:
         """The plan body a cabinet takes."""
         return {
             "cycle": self.cycle,
@@ -64,6 +65,7 @@ class Timing:
             "offset": self.offset,
             "yellow": self.yellow,
             "all_red": self.all_red,
+            "coordinated": self.coordinated,
         }
 
 
@@ -297,4 +299,11 @@ def retime(
     ]
     green_time = cycle - len(stages) * (limits.yellow + limits.all_red)
     greens = _whole(wanted, green_time, limits.min_green)
-    return Timing(float(cycle), greens, current.offset, limits.yellow, limits.all_red)
+    return Timing(
+        float(cycle),
+        greens,
+        current.offset,
+        limits.yellow,
+        limits.all_red,
+        current.coordinated,
+    )

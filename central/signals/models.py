@@ -20,8 +20,10 @@ class JunctionRow(SQLModel, table=True):
     """A signalised junction: its cabinet, its corridor, its detectors.
 
     ``detectors`` maps a detector node to its lanes: ``{"det-1": {"1": [0,
-    1800], …}}`` — lane → [stage index, saturation flow veh/h]; the stage's
-    critical flow ratio is taken over the lanes that feed it.
+    1800, "W"], …}}`` — lane → [stage index, saturation flow veh/h, and
+    optionally its approach]; lanes of one approach feeding one stage are
+    summed into one lane group, and the stage's critical flow ratio is the
+    largest among its groups.
     """
 
     __tablename__ = "junction"

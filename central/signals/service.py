@@ -87,13 +87,22 @@ class SignalService(Sender):
             for lane in row.body.get("lanes", []):
                 key = (row.device, str(lane.get("lane")))
                 counts[key] = counts.get(key, 0) + int(lane.get("count", 0))
-        stages: list[list[engine.Group]] = [[] for _ in range(junction.stages)]
+        # lanes of one approach that feed one stage form one group: drivers
+        # spread over them before the stop line, so their sum is what counts
+        groups: dict[tuple[int, str], list[float]] = {}  # (stage, group) -> q, s
         for device, lanes in junction.detectors.items():
-            for lane, (stage, sat) in lanes.items():
+            for lane, spec in lanes.items():
+                stage, sat = int(spec[0]), float(spec[1])
+                name = str(spec[2]) if len(spec) > 2 else f"{device}/{lane}"  # noqa: PLR2004
                 span = seconds.get(device, 0.0)
                 flow = counts.get((device, lane), 0) * 3600 / span if span else 0.0
-                if 0 <= int(stage) < junction.stages:
-                    stages[int(stage)].append((flow, float(sat)))
+                entry = groups.setdefault((stage, name), [0.0, 0.0])
+                entry[0] += flow
+                entry[1] += sat
+        stages: list[list[engine.Group]] = [[] for _ in range(junction.stages)]
+        for (stage, _group), (flow, sat) in groups.items():
+            if 0 <= stage < junction.stages:
+                stages[stage].append((flow, sat))
         return stages
 
     # -- plans -----------------------------------------------------------------------
@@ -193,7 +202,14 @@ class SignalService(Sender):
             self._row(
                 session,
                 j.id,
-                engine.Timing(t.cycle, t.greens, offset % cycle, t.yellow, t.all_red),
+                engine.Timing(
+                    t.cycle,
+                    t.greens,
+                    offset % cycle,
+                    t.yellow,
+                    t.all_red,
+                    coordinated=True,
+                ),
                 "green_wave",
                 by,
             )
@@ -259,6 +275,7 @@ class SignalService(Sender):
             float(previous.body.get("offset", 0)),
             float(previous.body.get("yellow", 3)),
             float(previous.body.get("all_red", 1)),
+            bool(previous.body.get("coordinated", False)),
         )
         row = self._row(session, junction_id, timing, "rollback", by)
         session.commit()
@@ -313,16 +330,34 @@ class SignalService(Sender):
                     continue
                 self._adapt(session, j, now)
 
-    def _adapt(self, session: Session, j: JunctionRow, now: float) -> None:
-        current = session.exec(
+    def _current(self, session: Session, junction: str) -> PlanRow | None:
+        return session.exec(
             select(PlanRow)
             .where(
-                PlanRow.junction == j.id,
-                col(PlanRow.state).in_(["accepted", "applied"]),
+                PlanRow.junction == junction,
+                col(PlanRow.state).in_(["pushed", "accepted", "applied"]),
             )
             .order_by(col(PlanRow.id).desc())
         ).first()
+
+    def _adapt(self, session: Session, j: JunctionRow, now: float) -> None:
+        """Re-time one junction; a corridor starts from its green wave.
+
+        Nothing happens until the detectors have counted something (the
+        cabinet's time-of-day plan runs meanwhile). A coordinated junction
+        keeps its cycle and offset, so only its splits move.
+        """
         stages = self.flows(session, j, window_s=300)
+        if not any(q for stage in stages for q, _ in stage):
+            self._next_adapt[j.id] = now + 60
+            return
+        current = self._current(session, j.id)
+        if j.corridor and (current is None or not current.body.get("coordinated")):
+            rows = self.compute_corridor(session, j.corridor, by="system")
+            for row in rows:
+                self._send(session, row)
+                self._next_adapt[row.junction] = now + float(row.body["cycle"])
+            return
         if current is None:
             timing = engine.optimise(stages, self.limits)
         else:
@@ -332,6 +367,7 @@ class SignalService(Sender):
                     float(body["cycle"]),
                     tuple(float(g) for g in body["greens"]),
                     float(body.get("offset", 0)),
+                    coordinated=bool(body.get("coordinated", False)),
                 ),
                 stages,
                 self.limits,
@@ -341,7 +377,14 @@ class SignalService(Sender):
         if current is not None and timing.as_plan() == current.body:
             return
         row = self._row(session, j.id, timing, "adaptive", "system")
+        session.commit()
+        self._send(session, row)
+
+    def _send(self, session: Session, row: PlanRow) -> None:
+        """Push without waiting: the cabinet's plan events say what it did."""
         row.state = "pushed"
         session.commit()
         if self.link is not None:
-            self.link.send(j.id, "plan", {"version": row.version, "plan": row.body})
+            self.link.send(
+                row.junction, "plan", {"version": row.version, "plan": row.body}
+            )

@@ -1,0 +1,264 @@
+"""Signal benchmark: Baling against SUMO's own control, judged by SUMO.
+
+In one run, on the same seeds, scenarios A (one junction) and B (an
+arterial of five) of ``../shared/bench/sumo`` (the judge: its scorer turns
+a JSON plan into SUMO programs and measures mean delay per vehicle,
+unfinished vehicles included):
+
+* SUMO's default static program and SUMO's actuated control (the judge's
+  nets);
+* Webster fixed-time and Baling's best fixed plan (``optimise``, and for B
+  a common cycle with two-way green-wave offsets), both computed by
+  Baling's engine from the scenario's design flows, scored by the judge;
+* Baling adaptive through the full closed loop
+  (:mod:`firmware_sim.closedloop`): SUMO's loops → detector cards (Modbus
+  RTU) → detector nodes → MQTT → central → signed plans → cabinets →
+  controllers (cabinet protocol) → SUMO's lights, in simulation time.
+
+It also times the engine planning 500 junctions, and checks the chain's
+rules: no green under 5 s, no unfinished vehicles.
+
+    python -m bench.signals [--seeds 1-3] [--speed 50] [--judge ../shared/bench/sumo]
+
+Last line:
+``A_adaptive=<s> A_vs_actuated=<ratio> B_adaptive=<s> B_vs_actuated=<ratio>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from central.signals import engine
+from firmware_sim.closedloop import closed_loop
+from firmware_sim.traffic import STAGES, SumoCoSim
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _judge(path: Path) -> tuple[ModuleType, ModuleType]:
+    """The judge's own modules, loaded from where they lie (never copied).
+
+    Its ``bench.py`` would clash with this package's name, so it is loaded
+    under another one.
+    """
+    sys.path.insert(0, str(path))
+    modules = []
+    for name, file in (("sumo_judge_bench", "bench.py"), ("scenarios", "scenarios.py")):
+        spec = importlib.util.spec_from_file_location(name, path / file)
+        assert spec is not None  # noqa: S101
+        assert spec.loader is not None  # noqa: S101
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules[0], modules[1]
+
+
+def design_stages(
+    scenario_dir: Path, scn: str, flows: dict[str, dict[tuple[str, str], float]]
+) -> dict[str, list[list[engine.Group]]]:
+    """Each junction's stage groups from the scenario's design flows and its lanes."""
+    sim = SumoCoSim(scenario_dir, seed=1, work_dir=Path(tempfile.mkdtemp()))
+    out = {}
+    stages = STAGES[scn]
+    for tls, j in sim.junctions.items():
+        groups: dict[tuple[str, int], list[float]] = {}
+        for lane in j.lanes:
+            stage = lane.stage(stages)
+            entry = groups.setdefault((lane.approach, stage), [0.0, 0.0])
+            entry[1] += lane.saturation()
+        for (approach, move), q in flows[tls].items():
+            for (a, stage), entry in groups.items():
+                if a == approach and stages[stage].get(f"{approach}{move}") == "G":
+                    entry[0] += q
+                    break
+            else:  # a permissive movement: it rides with its approach's main stage
+                key = next(k for k in groups if k[0] == approach)
+                groups[key][0] += q
+        per_stage: list[list[engine.Group]] = [[] for _ in stages]
+        for (_a, stage), (q, s) in groups.items():
+            per_stage[stage].append((q, s))
+        out[tls] = per_stage
+    return out
+
+
+def fixed_plans(
+    scn: str, stages: dict[str, list[list[engine.Group]]], positions: dict[str, float]
+) -> dict[str, dict[str, Any]]:
+    """Webster and Baling's best fixed plan as the judge's JSON plans."""
+    webster = {t: engine.webster(s) for t, s in stages.items()}
+    best = {t: engine.optimise(s) for t, s in stages.items()}
+    if scn == "B":  # a corridor: common cycle, splits re-fitted, two-way green wave
+        cycle = max(t.cycle for t in best.values())
+        best = {
+            t: engine.retime(
+                engine.Timing(cycle, tuple([5.0] * len(s))),
+                s,
+                max_step_s=cycle,
+                fixed_cycle=True,
+            )
+            for t, s in stages.items()
+        }
+        cycle_w = max(t.cycle for t in webster.values())
+        webster = {
+            t: engine.webster(s, engine.Limits(min_cycle=cycle_w, max_cycle=cycle_w))
+            for t, s in stages.items()
+        }
+        order = sorted(best, key=lambda t: positions[t])
+        offsets = engine.green_wave(
+            [positions[t] for t in order],
+            [best[t].greens[0] for t in order],
+            cycle,
+            speed_mps=13.89,
+            peak_share=0.6,
+        )
+        best = {
+            t: engine.Timing(best[t].cycle, best[t].greens, o)
+            for t, o in zip(order, offsets, strict=True)
+        }
+
+    def plan(timings: dict[str, engine.Timing]) -> dict[str, Any]:
+        return {
+            "scenario": scn,
+            "yellow": 3,
+            "all_red": 1,
+            "intersections": {
+                t: {"cycle": x.cycle, "offset": x.offset, "greens": list(x.greens)}
+                for t, x in timings.items()
+            },
+        }
+
+    return {"webster": plan(webster), "fixed": plan(best)}
+
+
+def score_plan(
+    judge: ModuleType, plan: dict[str, Any], seeds: list[int]
+) -> dict[str, Any]:
+    """The judge's score of a JSON plan."""
+    add = Path(tempfile.mkdtemp()) / "plan.add.xml"
+    judge.plan_to_additional(plan, str(add))
+    runs = judge.run_many(plan["scenario"], "static", seeds, str(add), workers=2)
+    return dict(judge.aggregate(runs))
+
+
+def adaptive(
+    judge: ModuleType, scenario_dir: Path, scn: str, seeds: list[int], speed: float
+) -> dict[str, Any]:
+    """Baling adaptive through the whole chain; scored on the same tripinfo terms."""
+    runs, min_green = [], 1e9
+    for seed in seeds:
+        work = Path(tempfile.mkdtemp(prefix=f"signals-{scn}-{seed}-"))
+        started = time.monotonic()
+        with closed_loop(scenario_dir, scn, seed=seed, work=work) as loop:
+            loop.sim.run(loop.clock, speed=speed)
+            trip = loop.sim.tripinfo
+        from sqlmodel import Session, create_engine, select  # noqa: PLC0415
+
+        from central.signals.models import PlanRow  # noqa: PLC0415
+
+        db = create_engine(f"sqlite:///{work / 'central.sqlite3'}")
+        with Session(db) as session:
+            for row in session.exec(select(PlanRow)).all():
+                min_green = min(min_green, *row.body["greens"])
+        db.dispose()
+        m = dict(judge.parse_tripinfo(str(trip)))
+        m["seed"], m["wall_s"] = seed, time.monotonic() - started
+        runs.append(m)
+        print(
+            f"  {scn} adaptive seed {seed}: {m['mean_delay']:.2f} s/veh, "
+            f"unfinished {m['unfinished']}, {m['wall_s']:.0f} s wall",
+            flush=True,
+        )
+    out = dict(judge.aggregate(runs))
+    out["min_green"] = min_green
+    return out
+
+
+def planning_speed(stages: list[list[engine.Group]]) -> float:
+    """Seconds to plan 500 junctions (optimise), median of 3."""
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for i in range(500):
+            scale = 0.6 + (i % 9) / 10
+            engine.optimise([[(q * scale, s) for q, s in stage] for stage in stages])
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Run every strategy on both scenarios and print the comparison."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--seeds", default="1-3")
+    p.add_argument("--speed", type=float, default=50.0, help="closed loop × real time")
+    p.add_argument("--scenarios", default="A,B")
+    p.add_argument(
+        "--judge", type=Path, default=ROOT.parent / "shared" / "bench" / "sumo"
+    )
+    args = p.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    os.environ["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    lo, _, hi = args.seeds.partition("-")
+    seeds = list(range(int(lo), int(hi or lo) + 1))
+    judge, scenarios = _judge(args.judge.resolve())
+    results: dict[str, dict[str, float]] = {}
+    for scn in args.scenarios.split(","):
+        scenario_dir = args.judge / "scenarios" / scn
+        stages = design_stages(scenario_dir, scn, scenarios.movement_flows(scn))
+        import sumolib  # noqa: PLC0415
+
+        net = sumolib.net.readNet(str(scenario_dir / "net_static.net.xml"))
+        positions = {t: float(net.getNode(t).getCoord()[0]) for t in stages}
+        plans = fixed_plans(scn, stages, positions)
+        row: dict[str, float] = {}
+        for name, net_name in (("default", "static"), ("actuated", "actuated")):
+            runs = judge.run_many(scn, net_name, seeds, None, workers=2)
+            row[name] = judge.aggregate(runs)["mean_delay"]
+        for name in ("webster", "fixed"):
+            row[name] = score_plan(judge, plans[name], seeds)["mean_delay"]
+        result = adaptive(judge, scenario_dir, scn, seeds, args.speed)
+        row["adaptive"] = result["mean_delay"]
+        row["unfinished"] = result["unfinished"]
+        row["min_green"] = result["min_green"]
+        results[scn] = row
+        print(
+            f"{scn}: default {row['default']:.1f}  webster {row['webster']:.1f}  "
+            f"actuated {row['actuated']:.1f}  baling_fixed {row['fixed']:.1f}  "
+            f"baling_adaptive {row['adaptive']:.1f} s/veh (seeds {seeds}); "
+            f"adaptive/actuated {row['adaptive'] / row['actuated']:.3f}; "
+            f"unfinished {row['unfinished']:.1f}, "
+            f"shortest green {row['min_green']:.0f} s",
+            flush=True,
+        )
+        print(f"   fixed plans: {json.dumps(plans['fixed']['intersections'])}")
+    any_stages = design_stages(
+        args.judge / "scenarios" / "A", "A", scenarios.movement_flows("A")
+    )["C"]
+    took = planning_speed(any_stages)
+    print(f"engine: 500 junctions planned in {took:.2f} s (median of 3)")
+    print(
+        " ".join(
+            f"{scn}_adaptive={r['adaptive']:.1f} "
+            f"{scn}_vs_actuated={r['adaptive'] / r['actuated']:.3f}"
+            for scn, r in results.items()
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
