@@ -38,7 +38,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 METHODS = ("webster", "optimise")
+MIN_DATA_S = 300.0  # counts an adaptive junction waits for before its first plan
+CORRIDOR_REPLAN_S = 900.0  # a corridor's cycle and offsets are re-planned this often
 STATES = {"accepted", "applied", "refused", "failed"}
+
+
+def _close(new: dict[str, Any], old: dict[str, Any], *, within_s: float = 2.0) -> bool:
+    """Two plans that differ by less than ``within_s`` in cycle and every green."""
+    return abs(float(new["cycle"]) - float(old["cycle"])) < within_s and all(
+        abs(float(a) - float(b)) < within_s
+        for a, b in zip(new["greens"], old["greens"], strict=False)
+    )
 
 
 class SignalService(Sender):
@@ -63,6 +73,8 @@ class SignalService(Sender):
         self.limits = limits or engine.Limits()
         self.window_s = window_s
         self._next_adapt: dict[str, float] = {}
+        self._first_data: dict[str, float] = {}
+        self._corridor_planned: dict[str, float] = {}
 
     # -- flows ------------------------------------------------------------------------
     def flows(
@@ -347,12 +359,24 @@ class SignalService(Sender):
         cabinet's time-of-day plan runs meanwhile). A coordinated junction
         keeps its cycle and offset, so only its splits move.
         """
-        stages = self.flows(session, j, window_s=300)
+        stages = self.flows(session, j, window_s=600)
         if not any(q for stage in stages for q, _ in stage):
             self._next_adapt[j.id] = now + 60
             return
+        first = self._first_data.setdefault(j.id, now)
+        if now - first < MIN_DATA_S:  # a few minutes of counts before the first plan
+            self._next_adapt[j.id] = first + MIN_DATA_S
+            return
         current = self._current(session, j.id)
-        if j.corridor and (current is None or not current.body.get("coordinated")):
+        stale = (
+            current is not None
+            and (self.clock.now() - as_utc(current.created_at)).total_seconds()
+            > CORRIDOR_REPLAN_S
+            and current.method == "green_wave"
+        )
+        if j.corridor and (
+            current is None or not current.body.get("coordinated") or stale
+        ):
             rows = self.compute_corridor(session, j.corridor, by="system")
             for row in rows:
                 self._send(session, row)
@@ -374,8 +398,8 @@ class SignalService(Sender):
                 fixed_cycle=bool(j.corridor),
             )
         self._next_adapt[j.id] = now + timing.cycle
-        if current is not None and timing.as_plan() == current.body:
-            return
+        if current is not None and _close(timing.as_plan(), current.body):
+            return  # not worth a transition
         row = self._row(session, j.id, timing, "adaptive", "system")
         session.commit()
         self._send(session, row)

@@ -39,7 +39,7 @@ def test_fifteen_simulated_minutes_of_closed_loop_control(tmp_path: Path) -> Non
     counted = sum(lane["count"] for b in bins for lane in b.body["lanes"])
     assert counted > 200
     adaptive = [p for p in plans if p.method == "adaptive"]
-    assert len(adaptive) >= 5  # re-timed about once a cycle
+    assert len(adaptive) >= 2  # after five minutes of counts, re-timed as flows move
     assert all(min(p.body["greens"]) >= 5 for p in plans)
     assert any(p.state == "applied" for p in adaptive)
     assert controller.plans_applied[0] == "fallback-1"  # before central knew flows
