@@ -100,13 +100,17 @@ def closed_loop(
                         "id": tls,
                         "stages": stages,
                         "max_cycle_s": 150,
-                        "fallback": [{"from": "00:00", "greens": [20] * len(stages)}],
+                        "fallback": [{"from": "00:00", "greens": [12] * len(stages)}],
                     }
                 ),
                 encoding="utf-8",
             )
             junction, _ = load_junction(junction_file)
+            j.lane_stage = {lane.loop_id: lane.stage(stages) for lane in j.lanes}
             j.controller = ControllerSim(junction, clock=clock)
+            for stage in j.lane_stage.values():
+                lanes = j.controller.stage_lanes
+                lanes[stage] = lanes.get(stage, 0) + 1
             j.controller.start()
             cabinet = build_agent(
                 SignalAgent,

@@ -66,6 +66,12 @@ class ControllerSim:
         self.fault_conflict = False
         self.refuse_plans = False
         self.plans_applied: list[str] = []
+        self.arrivals: dict[int, float] = {}  # stage -> last vehicle seen (actuated)
+        self.served: dict[int, float] = {}  # stage -> when its green last ended
+        self.counted: dict[int, int] = {}  # stage -> vehicles over its loops, ever
+        self.cleared: dict[int, int] = {}  # … as its last green began
+        self.queued: dict[int, int] = {}  # stage -> waiting as its green began
+        self.stage_lanes: dict[int, int] = {}  # stage -> lanes with a loop
         self._conn: socket.socket | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -84,6 +90,8 @@ class ControllerSim:
                 out = dict.fromkeys(self.junction.groups, "r")
             elif self.mode == Mode.HOLD:
                 out = state_at(self.junction, self.plan, self._held)
+            elif self.plan.actuated and not self.plan.coordinated:
+                out = self._actuated(now)
             elif now < self.epoch:  # dwelling in stage 1 to reach the offset
                 out = state_at(self.junction, self.plan, 0.0)
             else:
@@ -107,9 +115,96 @@ class ControllerSim:
             start += span
         return len(self.plan.greens), 0.0
 
+    # -- vehicle-actuated mode ------------------------------------------------------
+    def detect(self, stage: int, t: float, *, passed: int = 0) -> None:
+        """A vehicle on a detector of ``stage`` (its 0-based index) at ``t``.
+
+        ``passed`` vehicles crossed it just now: while the stage is red they
+        queue between the loop and the stop line, and its next green lasts
+        long enough to clear them (the variable initial interval).
+        """
+        self.arrivals[stage] = t
+        self.counted[stage] = self.counted.get(stage, 0) + passed
+
+    def _demand(self, stage: int) -> bool:
+        return self.arrivals.get(stage, -1.0) > self.served.get(stage, -1.0)
+
+    def _actuated(self, now: float) -> dict[str, str]:
+        """The vehicle-actuated stage machine's signals at ``now``.
+
+        Greens end on a gap (after the minimum) or at the plan's maximum;
+        stages nobody waits for are skipped; with no demand elsewhere the
+        green rests. Intergreens are the plan's, as in fixed time.
+        """
+        self._advance(now)
+        j = self.junction
+        stage = j.stages[self.act_stage]
+        if self.act_phase == "green":
+            return {g: stage.get(g, "r") for g in j.groups}
+        nxt = j.stages[self.act_next]
+        out = {}
+        for g in j.groups:
+            now_g, then = stage.get(g), nxt.get(g)
+            if now_g is not None and now_g == then:
+                out[g] = now_g
+            elif now_g is not None:
+                out[g] = "y" if self.act_phase == "yellow" else "r"
+            else:
+                out[g] = "r"
+        return out
+
+    def _advance(self, now: float) -> None:
+        assert self.plan is not None  # noqa: S101 - called with a plan
+        plan, j = self.plan, self.junction
+        n = len(j.stages)
+        while True:
+            if self.act_phase == "green":
+                last = self.arrivals.get(self.act_stage, -1e9)
+                lanes = self.stage_lanes.get(self.act_stage, 1)
+                initial = max(
+                    j.min_green_s,
+                    self.STARTUP_S
+                    + self.HEADWAY_S * self.queued.get(self.act_stage, 0) / lanes,
+                )
+                end = min(
+                    self.act_since + plan.greens[self.act_stage],
+                    max(self.act_since + initial, last + self.gap_s),
+                )
+                if now < end:
+                    break
+                waiting = [
+                    (self.act_stage + k) % n
+                    for k in range(1, n)
+                    if self._demand((self.act_stage + k) % n)
+                ]
+                if not waiting:  # rest in green until someone else waits
+                    break
+                self.served[self.act_stage] = end
+                self.act_next = waiting[0]
+                self.act_phase, self.act_since = "yellow", end
+            elif self.act_phase == "yellow":
+                if now < self.act_since + plan.yellow:
+                    break
+                self.act_phase, self.act_since = "allred", self.act_since + plan.yellow
+            else:
+                if now < self.act_since + plan.all_red:
+                    break
+                self.act_stage = self.act_next
+                self.act_phase, self.act_since = "green", self.act_since + plan.all_red
+                # vehicles that crossed the loop since this stage's last green
+                seen = self.counted.get(self.act_stage, 0)
+                self.queued[self.act_stage] = seen - self.cleared.get(self.act_stage, 0)
+                self.cleared[self.act_stage] = seen
+
     def _boundary(self, now: float) -> float:
-        """When the running cycle ends (now, if no plan runs)."""
+        """When the running cycle ends (now, if no plan runs).
+
+        An actuated plan has no cycle: a new plan takes over at once (the
+        stage machine carries on with the new maxima).
+        """
         if self.plan is None or self.mode != Mode.PLAN or now < self.epoch:
+            return now
+        if self.plan.actuated and not self.plan.coordinated:
             return now
         done = (now - self.epoch) // self.plan.cycle
         return self.epoch + (done + 1) * self.plan.cycle
@@ -127,7 +222,15 @@ class ControllerSim:
         # a coordinated plan holds stage 1 until its offset lines up; a free
         # one starts its cycle at once
         self.epoch = t0 + (new.offset - t0) % new.cycle if new.coordinated else t0
+        was_actuated = self.plan is not None and self.plan.actuated
         self.plan = new
+        if new.actuated and not was_actuated:  # start the stage machine at stage 1
+            self.act_stage, self.act_next, self.act_phase, self.act_since = (
+                0,
+                0,
+                "green",
+                t0,
+            )
         if self.mode == Mode.ALL_RED:
             self.mode = Mode.PLAN
         self.plans_applied.append(new.version)
@@ -238,6 +341,7 @@ class ControllerSim:
                         yellow=yellow,
                         all_red=all_red,
                         coordinated=bool(meta.get("coordinated", False)),
+                        actuated=bool(meta.get("actuated", False)),
                     )
 
     def _report(self) -> None:
@@ -249,3 +353,10 @@ class ControllerSim:
 
     _held = 0.0
     switch_at = 0.0
+    gap_s = 3.0  # an actuated green ends after this long with no vehicle
+    STARTUP_S = 2.0  # a queue's start-up loss
+    HEADWAY_S = 2.0  # per queued vehicle and lane
+    act_stage = 0
+    act_next = 0
+    act_phase = "green"
+    act_since = 0.0

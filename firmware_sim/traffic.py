@@ -79,6 +79,7 @@ class Junction:
     lanes: list[Lane] = field(default_factory=list)
     cards: list[DetectorCard] = field(default_factory=list)
     controller: ControllerSim | None = None
+    lane_stage: dict[str, int] = field(default_factory=dict)  # loop id -> stage
 
     def detectors(
         self, device_of_card: list[str], stages: list[dict[str, str]]
@@ -263,8 +264,12 @@ class SumoCoSim:
                 now_on = set(
                     self.conn.inductionloop.getLastStepVehicleIDs(lane.loop_id)
                 )
-                for _ in now_on - self._on_loop.get(lane.loop_id, set()):
+                new = now_on - self._on_loop.get(lane.loop_id, set())
+                for _ in new:
                     j.cards[lane.card].vehicle(lane.channel)
+                if now_on and j.controller is not None:  # its own loop input
+                    stage = j.lane_stage.get(lane.loop_id, 0)
+                    j.controller.detect(stage, clock.monotonic(), passed=len(new))
                 self._on_loop[lane.loop_id] = now_on
         self.t += 1
         clock.advance(1)

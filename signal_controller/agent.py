@@ -162,7 +162,11 @@ class SignalAgent(Agent):
             plan.greens, plan.cycle, plan.offset, plan.yellow, plan.all_red
         )
         meta = json.dumps(
-            {"version": plan.version, "coordinated": plan.coordinated}
+            {
+                "version": plan.version,
+                "coordinated": plan.coordinated,
+                "actuated": plan.actuated,
+            }
         ).encode()
         seq = self.link.send(
             FrameType.SET, (Value(Obj.DEVICE, data=meta), Value(Obj.PLAN, data=data))

@@ -61,6 +61,7 @@ def plan_from(junction: Junction, version: str, spec: dict[str, Any]) -> Plan:
             yellow=yellow,
             all_red=all_red,
             coordinated=bool(spec.get("coordinated", False)),
+            actuated=bool(spec.get("actuated", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanRefusedError(

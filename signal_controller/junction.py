@@ -108,6 +108,9 @@ class Plan:
     yellow: float = 3.0
     all_red: float = 1.0
     coordinated: bool = False  # hold to the offset (a green wave), or run free
+    # vehicle-actuated: greens are maxima; the controller ends a green when
+    # its detectors see a gap, skips stages nobody waits for, rests in green
+    actuated: bool = False
 
     @property
     def intergreen(self) -> float:

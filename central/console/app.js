@@ -66,6 +66,10 @@ function applyLive(change) {
     if (typeof plates !== "undefined" && !$("#page-plates").hidden) plates.onLive(change);
     return;
   }
+  if (change.type === "signal_plan") {
+    if (typeof signalsPage !== "undefined" && !$("#page-signals").hidden) signalsPage.onLive(change);
+    return;
+  }
   if (["rollout", "rollout_node"].includes(change.type)) {
     if (typeof ota !== "undefined" && !$("#page-ota").hidden) ota.onLive(change);
     return;
@@ -123,6 +127,7 @@ function show(page) {
   if (page === "complaints") api("/api/v1/auth/me").then((me) => complaintsPage.load(me)).catch((e) => { $("#complaints-msg").textContent = e.message; });
   if (page === "plates") plates.load().catch((e) => { $("#plates-msg").textContent = e.message; });
   if (page === "police") police.load().catch((e) => { $("#police-msg").textContent = e.message; });
+  if (page === "signals") signalsPage.load().catch((e) => { $("#signals-msg").textContent = e.message; });
   if (page === "ota") ota.load().catch((e) => { $("#ota-msg").textContent = e.message; });
   if (page === "audit") loadAudit().catch((e) => { $("#audit-state").textContent = e.message; });
 }

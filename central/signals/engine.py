@@ -56,6 +56,7 @@ class Timing:
     yellow: float = 3.0
     all_red: float = 1.0
     coordinated: bool = False
+    actuated: bool = False  # greens are maxima; the controller gaps out early
 
     def as_plan(self) -> dict[str, float | bool | list[float]]:
         """The plan body a cabinet takes."""
@@ -66,6 +67,7 @@ class Timing:
             "yellow": self.yellow,
             "all_red": self.all_red,
             "coordinated": self.coordinated,
+            "actuated": self.actuated,
         }
 
 
@@ -282,13 +284,14 @@ def retime(
     *,
     max_step_s: float = 4.0,
     fixed_cycle: bool = False,
+    target: Timing | None = None,
 ) -> Timing:
     """One cycle's adaptive step: towards the optimum, at most ``max_step_s``.
 
     With ``fixed_cycle`` (a coordinated junction) only the splits move, so
     the green wave's offsets stay valid.
     """
-    target = optimise(stages, limits)
+    target = target or optimise(stages, limits)
     if fixed_cycle:
         target = _timing(int(current.cycle), [g or 0.01 for g in target.greens], limits)
     step = max(-max_step_s, min(max_step_s, target.cycle - current.cycle))
@@ -306,4 +309,5 @@ def retime(
         limits.yellow,
         limits.all_red,
         current.coordinated,
+        current.actuated,
     )

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 METHODS = ("webster", "optimise")
-MIN_DATA_S = 300.0  # counts an adaptive junction waits for before its first plan
+MIN_DATA_S = 120.0  # counts an adaptive junction waits for before its first plan
 CORRIDOR_REPLAN_S = 900.0  # a corridor's cycle and offsets are re-planned this often
 STATES = {"accepted", "applied", "refused", "failed"}
 
@@ -353,37 +353,40 @@ class SignalService(Sender):
         ).first()
 
     def _adapt(self, session: Session, j: JunctionRow, now: float) -> None:
-        """Re-time one junction; a corridor starts from its green wave.
+        """Re-time one junction.
 
-        Nothing happens until the detectors have counted something (the
-        cabinet's time-of-day plan runs meanwhile). A coordinated junction
-        keeps its cycle and offset, so only its splits move.
+        Nothing happens until the detectors have counted for a while (the
+        cabinet's time-of-day plan runs meanwhile). A corridor first gets
+        its green wave, re-planned every ``CORRIDOR_REPLAN_S``; in between
+        only its splits move, cycle and offsets kept. An isolated junction
+        runs vehicle-actuated (greens end early on a gap, idle stages are
+        skipped), its maximum greens re-timed within a bound.
         """
         stages = self.flows(session, j, window_s=600)
         if not any(q for stage in stages for q, _ in stage):
             self._next_adapt[j.id] = now + 60
             return
         first = self._first_data.setdefault(j.id, now)
-        if now - first < MIN_DATA_S:  # a few minutes of counts before the first plan
+        if now - first < MIN_DATA_S:
             self._next_adapt[j.id] = first + MIN_DATA_S
             return
         current = self._current(session, j.id)
-        stale = (
-            current is not None
-            and (self.clock.now() - as_utc(current.created_at)).total_seconds()
-            > CORRIDOR_REPLAN_S
-            and current.method == "green_wave"
-        )
-        if j.corridor and (
-            current is None or not current.body.get("coordinated") or stale
-        ):
-            rows = self.compute_corridor(session, j.corridor, by="system")
-            for row in rows:
-                self._send(session, row)
-                self._next_adapt[row.junction] = now + float(row.body["cycle"])
-            return
+        if j.corridor:
+            planned = self._corridor_planned.get(j.corridor, -CORRIDOR_REPLAN_S)
+            coordinated = current is not None and current.body.get("coordinated")
+            if not coordinated or now - planned >= CORRIDOR_REPLAN_S:
+                self._corridor_planned[j.corridor] = now
+                for row in self.compute_corridor(session, j.corridor, by="system"):
+                    self._send(session, row)
+                    self._next_adapt[row.junction] = now + float(row.body["cycle"])
+                return
+        target = None
+        if not j.corridor:
+            target = engine.actuated_maxima(
+                engine.optimise(stages, self.limits), self.limits
+            )
         if current is None:
-            timing = engine.optimise(stages, self.limits)
+            timing = target or engine.optimise(stages, self.limits)
         else:
             body = current.body
             timing = engine.retime(
@@ -392,11 +395,22 @@ class SignalService(Sender):
                     tuple(float(g) for g in body["greens"]),
                     float(body.get("offset", 0)),
                     coordinated=bool(body.get("coordinated", False)),
+                    actuated=bool(body.get("actuated", False)),
                 ),
                 stages,
                 self.limits,
                 fixed_cycle=bool(j.corridor),
+                target=target,
             )
+            if target is not None:
+                timing = engine.Timing(
+                    timing.cycle,
+                    timing.greens,
+                    0.0,
+                    timing.yellow,
+                    timing.all_red,
+                    actuated=True,
+                )
         self._next_adapt[j.id] = now + timing.cycle
         if current is not None and _close(timing.as_plan(), current.body):
             return  # not worth a transition

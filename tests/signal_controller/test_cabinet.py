@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,6 +23,7 @@ from central import registry
 from central.auth import create_operator
 from central.link import CommandTimeoutError
 from central.models import Event
+from central.signals.models import JunctionRow
 from edge.clock import ManualClock, SystemClock
 from edge.node import build_agent
 from edge.protocol.messages import SignalConfig
@@ -36,11 +38,11 @@ from signal_controller.settings import SignalSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from central.main import Central
 
 pytestmark = pytest.mark.mqtt
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 STAGES = [
     {"Es": "G", "Er": "G", "Ws": "G", "Wr": "G", "El": "g", "Wl": "g"},
     {"El": "G", "Wl": "G"},
@@ -377,3 +379,38 @@ def test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows(
             == "applied"
         )
     )
+
+
+def test_the_traffic_console_computes_pushes_and_shows_the_cabinet_s_answer(
+    site: tuple[Central, SignalAgent, ControllerSim],
+    serve_app: Callable[..., str],
+    browser_page: Any,
+) -> None:
+    central, _agent, controller = site
+    base = serve_app(central.app)
+    with Session(central.services.engine) as session:
+        create_operator(
+            session,
+            username="tc",
+            password=PASSWORD,
+            role="traffic",
+            now=datetime.now(UTC),
+        )
+        session.add(JunctionRow(id="sig-1", name="建设路/巴陵大道"))
+        session.commit()
+    page = browser_page
+    page.goto(f"{base}/console/#signals")
+    page.fill("input[name=username]", "tc")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#live.on")
+    page.click("tr[data-junction=sig-1]")
+    page.click("button[data-compute=optimise]")
+    page.wait_for_selector("#signals-msg:has-text('已计算 sig-1-1')")
+    page.click("#plan-rows button:has-text('推送')")
+    page.wait_for_selector("#signals-msg:has-text('信号机已接受')")
+    # the cabinet applies it at the controller's cycle end; the page hears it live
+    page.wait_for_selector("#plan-rows .plan-applied", timeout=30_000)
+    assert "sig-1-1" in controller.plans_applied
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console-signals.png"), full_page=True)
