@@ -381,9 +381,10 @@ class SignalService(Sender):
                     self._next_adapt[row.junction] = now + float(row.body["cycle"])
                 return
         target = None
-        if not j.corridor:
-            target = engine.actuated_maxima(
-                engine.optimise(stages, self.limits), self.limits
+        if not j.corridor:  # vehicle-actuated under the optimised splits as maxima
+            best = engine.optimise(stages, self.limits)
+            target = engine.Timing(
+                best.cycle, best.greens, 0.0, best.yellow, best.all_red, actuated=True
             )
         if current is None:
             timing = target or engine.optimise(stages, self.limits)
