@@ -140,3 +140,39 @@ def test_the_monitor_sees_conflicts_a_faulty_controller_shows() -> None:
     ]
     shown["El"] = "g"  # permissive: it yields, allowed
     assert ("El", "Ws") not in conflicting_greens(JUNCTION, shown)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrivals=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), min_size=300),
+    greens=st.tuples(*[st.integers(5, 40)] * 4),
+)
+def test_the_actuated_controller_never_shows_conflicting_greens(
+    arrivals: list[tuple[int, int]], greens: tuple[int, int, int, int]
+) -> None:
+    """Gap-outs, skipped stages and resting greens keep every intergreen."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from edge.clock import ManualClock  # noqa: PLC0415
+    from firmware_sim.signalctl import ControllerSim  # noqa: PLC0415
+
+    clock = ManualClock(datetime(2026, 11, 30, tzinfo=UTC))
+    sim = ControllerSim(JUNCTION, clock=clock)
+    try:
+        sim.pending = plan(
+            greens=tuple(float(g) for g in greens),
+            cycle=float(sum(greens) + 16),
+            actuated=True,
+        )
+        shown: list[dict[str, str]] = []
+        for stage, passed in arrivals:
+            if passed:
+                sim.detect(stage, clock.monotonic(), passed=passed)
+            shown.append(sim.states(clock.monotonic()))
+            clock.advance(1)
+        for state in shown:
+            assert conflicting_greens(JUNCTION, state) == []
+        greens_seen = [i for i, s in enumerate(shown) if s["Ws"] in "Gg"]
+        assert greens_seen  # the main road got green
+    finally:
+        sim.stop()
