@@ -8,7 +8,7 @@ controller over the cabinet protocol (:mod:`signal_controller.link`):
   against the junction's rules and a refusal names the rule. An accepted
   plan is sent to the controller, which takes it at the end of its cycle
   (stage 1 held until the new offset lines up); ``plan`` events report
-  accepted, refused, applied, failed;
+  accepted, refused, failed, and applied once the controller runs it;
 * **fallback**: with no plan from central, or central unreachable for
   ``central_lost_s``, the junction runs its time-of-day schedule, and goes
   back to central's plan when the link returns;
@@ -98,6 +98,7 @@ class SignalAgent(Agent):
         self._link_lost_at: float | None = None
         self._next_state = 0.0
         self._next_poll = 0.0
+        self._reported_running = ""  # the last plan reported as running
         self.commands |= {"plan": self._plan, "mode": self._mode}
 
     # -- commands from central (signed) ----------------------------------------------
@@ -197,13 +198,8 @@ class SignalAgent(Agent):
         if frame.type in (FrameType.REPORT, FrameType.QUERY_REPLY):
             self._last_report = self.clock.monotonic()
             self._running(frame.values)
-        elif (
-            frame.type == FrameType.SET_REPLY
-            and frame.seq == self._sent_seq
-            and self.sent
-        ):
-            self.emit("plan", {"version": self.sent.version, "state": "applied"})
-            self._sent_seq = None
+        elif frame.type == FrameType.SET_REPLY and frame.seq == self._sent_seq:
+            self._sent_seq = None  # loaded; "applied" once the controller runs it
         elif frame.type == FrameType.ERROR:
             reason = b"".join(v.data for v in frame.values).decode(errors="replace")
             if frame.seq == self._sent_seq and self.sent is not None:
@@ -227,6 +223,9 @@ class SignalAgent(Agent):
                     "into_s": into,
                     "plan": version,
                 }
+                if version and version != self._reported_running:
+                    self._reported_running = version
+                    self.emit("plan", {"version": version, "state": "applied"})
             elif v.cls == Obj.GROUPS:
                 letters = v.data.decode(errors="replace")
         if len(letters) != len(self.junction.groups):
