@@ -245,9 +245,11 @@ class SignalService(Sender):
         reply = self.link.command(
             row.junction, "plan", {"version": row.version, "plan": row.body}, timeout=10
         )
-        row.state = "accepted" if reply.ok else "refused"
-        row.reason = reply.error[:300]
-        row.updated_at = self.clock.now()
+        session.refresh(row)  # the cabinet's events may have moved it on already
+        if row.state in ("proposed", "pushed"):
+            row.state = "accepted" if reply.ok else "refused"
+            row.reason = reply.error[:300]
+            row.updated_at = self.clock.now()
         session.commit()
         self.deliver(
             Outbound(

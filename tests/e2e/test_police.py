@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -423,9 +423,19 @@ def test_messages_lookups_and_osmand(precinct: Precinct) -> None:
     bad = api.get("/osmand", params={"id": "phone-1", "lat": "north"})
     assert bad.status_code == 400
 
-    until = datetime.now(
-        UTC
-    ).isoformat()  # the handheld keeps reporting: a fixed window
+    # The handheld keeps reporting: read both reports up to a fix already stored.
+    stored = api.get(
+        "/api/v1/police/reports/route",
+        params={
+            "deviceId": "hh-li",
+            "from": "2020-01-01T00:00:00Z",
+            "to": "2100-01-01T00:00:00Z",
+        },
+        headers=h,
+    ).json()
+    assert stored
+    last = datetime.fromisoformat(stored[-1]["fixTime"])
+    until = (last + timedelta(milliseconds=1)).isoformat()
     route = api.get(
         "/api/v1/police/reports/route",
         params={"deviceId": "hh-li", "from": "2020-01-01T00:00:00Z", "to": until},
