@@ -358,8 +358,9 @@ def test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows(
         headers=auth,
         json={"method": "optimise"},
     ).json()
-    answer = client.post(f"/api/v1/signals/plans/{second['id']}/push", headers=auth)
-    assert answer.json()["state"] in {"accepted", "applied"}
+    assert client.post(
+        f"/api/v1/signals/plans/{second['id']}/push", headers=auth
+    ).json()["state"] in {"accepted", "applied"}
     wait_for(lambda: second["version"] in controller.plans_applied)
     back = client.post("/api/v1/signals/junctions/sig-1/rollback", headers=auth).json()
     assert back["method"] == "rollback"
