@@ -38,6 +38,7 @@ from central.errors import ConflictError
 from central.main import Central, bootstrap_admin, default_sqlite_url
 from central.settings import CentralSettings
 from edge import logs
+from edge.ota.client import pin_roots
 from edge.protocol.signing import public_key_text
 from firmware_sim.printer import PrinterSimulator
 
@@ -129,10 +130,7 @@ def _start_nodes(
             }
         anchors = ota.trust_anchors(device_id)
         if anchors is not None:
-            pinned = data_dir / "nodes" / device_id / "ota"
-            pinned.mkdir(parents=True, exist_ok=True)
-            (pinned / "image-root.json").write_bytes(anchors[0])
-            (pinned / "director-root.json").write_bytes(anchors[1])
+            pin_roots(data_dir / "nodes" / device_id, *anchors)
         conf = _node_config(
             data_dir,
             device_id=device_id,

@@ -22,7 +22,6 @@ Last line: ``ota_bad_touched_pct=<pct> ota_delta_ratio=<0..1> ota_good_s=<s>``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import resource
 import shutil
@@ -46,7 +45,8 @@ from central.ota.release import build, publish
 from central.ota.repository import Repository
 from central.ota.rollout import Plan
 from central.settings import CentralSettings
-from firmware_sim.otafleet import FleetLog, node_settings, run_fleet
+from edge.ota.client import pin_roots
+from firmware_sim.otafleet import FleetLog, FleetRunner, node_settings
 
 if TYPE_CHECKING:
     from edge.settings import NodeSettings
@@ -147,11 +147,7 @@ def _nodes(central: Central, tmp: Path, n: int) -> list[NodeSettings]:
                 session, device_id=device, kind="sim", now=datetime.now(UTC)
             )
             s = node_settings(device, "sim", tmp / "nodes", url)
-            (s.data_dir / "ota").mkdir(parents=True)
-            (s.data_dir / "ota" / "image-root.json").write_bytes(image_root)
-            (s.data_dir / "ota" / "director-root.json").write_bytes(
-                central.ota.director(device).root_bytes()
-            )
+            pin_roots(s.data_dir, image_root, central.ota.director(device).root_bytes())
             fleet.append(s)
     return fleet
 
@@ -192,24 +188,9 @@ def main() -> None:
     drill, _ = _release(central, tmp, "1.3.0", drill=True)
     fleet = _nodes(central, tmp, args.nodes)
     log = FleetLog()
-    loop = asyncio.new_event_loop()
-    stop, connected = asyncio.Event(), asyncio.Event()
-    runner = threading.Thread(
-        target=loop.run_until_complete,
-        args=(
-            run_fleet(
-                fleet,
-                host="127.0.0.1",
-                port=broker.port,
-                log=log,
-                stop=stop,
-                connected=connected,
-            ),
-        ),
-        daemon=True,
-    )
+    runner = FleetRunner(fleet, host="127.0.0.1", port=broker.port, log=log)
     runner.start()
-    while not connected.is_set():
+    while not runner.connected.is_set():
         time.sleep(0.1)
     print(f"{args.nodes} virtual nodes connected; rollout tick {args.tick} s")
 
@@ -248,8 +229,7 @@ def main() -> None:
         f"(b) drill release {drill}: rollout {state}; {len(installed)} nodes "
         f"installed it ({touched_pct:.1f} %), {rolled_back} rolled back"
     )
-    loop.call_soon_threadsafe(stop.set)
-    runner.join(timeout=30)
+    runner.stop()
     server.should_exit = True
     central.stop()
     broker.stop()

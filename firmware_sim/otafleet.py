@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -159,3 +160,37 @@ async def run_fleet(
         await asyncio.gather(*(r.wait() for r in readies))
     connected.set()
     await asyncio.gather(*tasks)
+
+
+class FleetRunner:
+    """The virtual fleet in a thread of its own, for a benchmark or a test."""
+
+    def __init__(
+        self, fleet: list[NodeSettings], *, host: str, port: int, log: FleetLog
+    ) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.stop_event, self.connected = asyncio.Event(), asyncio.Event()
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete,
+            args=(
+                run_fleet(
+                    fleet,
+                    host=host,
+                    port=port,
+                    log=log,
+                    stop=self.stop_event,
+                    connected=self.connected,
+                ),
+            ),
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        """Start the fleet (returns at once; ``connected`` is set when all are up)."""
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop every node and close the loop."""
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(timeout=30)
+        self.loop.close()

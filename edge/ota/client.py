@@ -54,6 +54,17 @@ DRILL = "fail-health"  # release.json "drill": a release built to fail (fault dr
 _RELEASE = re.compile(r"^baling-[a-z_]+-[0-9A-Za-z.+_-]{1,64}\.tar$")
 
 
+ROOTS = ("image-root.json", "director-root.json")  # under <data_dir>/ota
+
+
+def pin_roots(data_dir: Path, image_root: bytes, director_root: bytes) -> None:
+    """Pin a node's update roots (what enrolment does) under ``data_dir/ota``."""
+    ota = data_dir / "ota"
+    ota.mkdir(parents=True, exist_ok=True)
+    for name, data in zip(ROOTS, (image_root, director_root), strict=True):
+        (ota / name).write_bytes(data)
+
+
 @dataclass
 class Job:
     """The update a node is working on (saved across restarts)."""
@@ -127,7 +138,7 @@ class OtaClient:
             CommandError: OTA is not set up on this node (no URL or no roots).
         """
         base = self.settings.ota_url.rstrip("/")
-        roots = self.dir / "image-root.json", self.dir / "director-root.json"
+        roots = self.dir / ROOTS[0], self.dir / ROOTS[1]
         if not base or not all(r.is_file() for r in roots):
             raise CommandError(
                 f"OTA is not set up on this node: expected ota_url and "

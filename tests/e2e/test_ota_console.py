@@ -7,8 +7,6 @@ Debian's Chromium. Every change on the page arrives over the live stream.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +16,8 @@ from sqlmodel import Session
 
 from central import registry
 from central.auth import create_operator
-from firmware_sim.otafleet import FleetLog, node_settings, run_fleet
+from edge.ota.client import pin_roots
+from firmware_sim.otafleet import FleetLog, FleetRunner, node_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -55,31 +54,12 @@ def ota_site(
             settings = node_settings(device, "sim", tmp_path / "nodes", f"{base}/ota")
             anchors = central.ota.trust_anchors(device)
             assert anchors is not None
-            (settings.data_dir / "ota").mkdir(parents=True)
-            (settings.data_dir / "ota" / "image-root.json").write_bytes(anchors[0])
-            (settings.data_dir / "ota" / "director-root.json").write_bytes(anchors[1])
+            pin_roots(settings.data_dir, *anchors)
             fleet.append(settings)
-    loop = asyncio.new_event_loop()
-    stop, connected = asyncio.Event(), asyncio.Event()
-    runner = threading.Thread(
-        target=loop.run_until_complete,
-        args=(
-            run_fleet(
-                fleet,
-                host="127.0.0.1",
-                port=broker.port,
-                log=FleetLog(),
-                stop=stop,
-                connected=connected,
-            ),
-        ),
-        daemon=True,
-    )
+    runner = FleetRunner(fleet, host="127.0.0.1", port=broker.port, log=FleetLog())
     runner.start()
     yield base
-    loop.call_soon_threadsafe(stop.set)
-    runner.join(timeout=20)
-    loop.close()
+    runner.stop()
 
 
 def test_publish_roll_out_and_a_drill_that_halts_itself(
