@@ -399,6 +399,9 @@ class IngestWorker:
                     },
                 }
             )
+            signal = state[0].detail.get("signal") if state is not None else None
+            if isinstance(signal, dict):  # a cabinet's running phase, for the console
+                changed.append({"type": "signal_state", **signal, "junction": device})
         return changed
 
     def sweep(self) -> None:

@@ -106,11 +106,9 @@ def closed_loop(
                 encoding="utf-8",
             )
             junction, _ = load_junction(junction_file)
-            j.lane_stage = {lane.loop_id: lane.stage(stages) for lane in j.lanes}
             j.controller = ControllerSim(junction, clock=clock)
-            for stage in j.lane_stage.values():
-                lanes = j.controller.stage_lanes
-                lanes[stage] = lanes.get(stage, 0) + 1
+            for lane in j.lanes:
+                j.controller.zones.wire(lane.lane_id, lane.weights(stages))
             j.controller.start()
             cabinet = build_agent(
                 SignalAgent,

@@ -5,7 +5,10 @@ It stands in for the controller in the cabinet (GB/T 20999-style frames,
 own clock, switches to a new plan at the end of its cycle (stretching the
 first green to reach the new offset), answers queries and sets, and
 reports its running state and every group's signal once a second. Modes:
-plan, flashing yellow, all-red, hold. For tests it can be made faulty: show
+plan, flashing yellow, all-red, hold. An ``actuated`` plan runs on the
+controller's own detector inputs (an advance and a stop-line loop per
+lane, :meth:`ControllerSim.detect`): max-pressure picks each next stage,
+the plan's greens bound them. For tests it can be made faulty: show
 two conflicting greens, or refuse plans. ``on_states`` lets a traffic
 simulator (SUMO) follow the lights.
 """
@@ -32,6 +35,7 @@ from signal_controller.gbt20999 import (
     encode_running,
 )
 from signal_controller.junction import Junction, Plan, state_at
+from signal_controller.pressure import Pressure, choose
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,12 +70,7 @@ class ControllerSim:
         self.fault_conflict = False
         self.refuse_plans = False
         self.plans_applied: list[str] = []
-        self.arrivals: dict[int, float] = {}  # stage -> last vehicle seen (actuated)
-        self.served: dict[int, float] = {}  # stage -> when its green last ended
-        self.counted: dict[int, int] = {}  # stage -> vehicles over its loops, ever
-        self.cleared: dict[int, int] = {}  # … as its last green began
-        self.queued: dict[int, int] = {}  # stage -> waiting as its green began
-        self.stage_lanes: dict[int, int] = {}  # stage -> lanes with a loop
+        self.zones = Pressure()  # its detector inputs (actuated mode)
         self._conn: socket.socket | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -104,6 +103,8 @@ class ControllerSim:
         """(stage number from 1, seconds into it) of the running plan."""
         if self.plan is None:
             return 0, 0.0
+        if self.plan.actuated and not self.plan.coordinated:
+            return self.act_stage + 1, now - self.act_since
         if now < self.epoch:
             return 1, 0.0
         into = (now - self.epoch) % self.plan.cycle
@@ -116,25 +117,20 @@ class ControllerSim:
         return len(self.plan.greens), 0.0
 
     # -- vehicle-actuated mode ------------------------------------------------------
-    def detect(self, stage: int, t: float, *, passed: int = 0) -> None:
-        """A vehicle on a detector of ``stage`` (its 0-based index) at ``t``.
-
-        ``passed`` vehicles crossed it just now: while the stage is red they
-        queue between the loop and the stop line, and its next green lasts
-        long enough to clear them (the variable initial interval).
-        """
-        self.arrivals[stage] = t
-        self.counted[stage] = self.counted.get(stage, 0) + passed
-
-    def _demand(self, stage: int) -> bool:
-        return self.arrivals.get(stage, -1.0) > self.served.get(stage, -1.0)
+    def detect(self, zone: str, t: float, *, entered: int = 0, left: int = 0) -> None:
+        """Vehicles over a lane's advance loop (``entered``) or stop-line loop."""
+        with self._lock:
+            if entered:
+                self.zones.entered(zone, t, entered)
+            if left:
+                self.zones.left(zone, t, left)
 
     def _actuated(self, now: float) -> dict[str, str]:
         """The vehicle-actuated stage machine's signals at ``now``.
 
-        Greens end on a gap (after the minimum) or at the plan's maximum;
-        stages nobody waits for are skipped; with no demand elsewhere the
-        green rests. Intergreens are the plan's, as in fixed time.
+        Max-pressure over the detector zones (:mod:`signal_controller.pressure`)
+        picks the next stage; the plan's greens, doubled, are the maxima.
+        Intergreens are the plan's, as in fixed time.
         """
         self._advance(now)
         j = self.junction
@@ -155,33 +151,25 @@ class ControllerSim:
 
     def _advance(self, now: float) -> None:
         assert self.plan is not None  # noqa: S101 - called with a plan
-        plan, j = self.plan, self.junction
-        n = len(j.stages)
+        plan = self.plan
         while True:
             if self.act_phase == "green":
-                last = self.arrivals.get(self.act_stage, -1e9)
-                lanes = self.stage_lanes.get(self.act_stage, 1)
-                initial = max(
-                    j.min_green_s,
-                    self.STARTUP_S
-                    + self.HEADWAY_S * self.queued.get(self.act_stage, 0) / lanes,
+                longest = max(
+                    self.MAX_GREEN_FACTOR * plan.greens[self.act_stage],
+                    self.junction.min_green_s + self.SLOT_S,
                 )
-                end = min(
-                    self.act_since + plan.greens[self.act_stage],
-                    max(self.act_since + initial, last + self.gap_s),
-                )
-                if now < end:
+                at_max = now >= self.act_since + longest
+                if now < self.act_check and not at_max:
                     break
-                waiting = [
-                    (self.act_stage + k) % n
-                    for k in range(1, n)
-                    if self._demand((self.act_stage + k) % n)
-                ]
-                if not waiting:  # rest in green until someone else waits
+                self.zones.heal(self.act_stage, self.act_since, now)
+                pressure = self.zones.of(len(self.junction.stages))
+                nxt = choose(pressure, self.act_stage, at_max=at_max)
+                if nxt is None:
+                    while self.act_check <= now:
+                        self.act_check += self.SLOT_S
                     break
-                self.served[self.act_stage] = end
-                self.act_next = waiting[0]
-                self.act_phase, self.act_since = "yellow", end
+                self.act_next = nxt
+                self.act_phase, self.act_since = "yellow", now
             elif self.act_phase == "yellow":
                 if now < self.act_since + plan.yellow:
                     break
@@ -191,10 +179,7 @@ class ControllerSim:
                     break
                 self.act_stage = self.act_next
                 self.act_phase, self.act_since = "green", self.act_since + plan.all_red
-                # vehicles that crossed the loop since this stage's last green
-                seen = self.counted.get(self.act_stage, 0)
-                self.queued[self.act_stage] = seen - self.cleared.get(self.act_stage, 0)
-                self.cleared[self.act_stage] = seen
+                self.act_check = self.act_since + self.junction.min_green_s
 
     def _boundary(self, now: float) -> float:
         """When the running cycle ends (now, if no plan runs).
@@ -231,6 +216,7 @@ class ControllerSim:
                 "green",
                 t0,
             )
+            self.act_check = t0 + self.junction.min_green_s
         if self.mode == Mode.ALL_RED:
             self.mode = Mode.PLAN
         self.plans_applied.append(new.version)
@@ -353,9 +339,9 @@ class ControllerSim:
 
     _held = 0.0
     switch_at = 0.0
-    gap_s = 3.0  # an actuated green ends after this long with no vehicle
-    STARTUP_S = 2.0  # a queue's start-up loss
-    HEADWAY_S = 2.0  # per queued vehicle and lane
+    SLOT_S = 5.0  # actuated: the next stage is chosen this often after min green
+    MAX_GREEN_FACTOR = 2.0  # … and a green runs at most this × the plan's
+    act_check = 0.0  # the next decision point
     act_stage = 0
     act_next = 0
     act_phase = "green"

@@ -3,7 +3,8 @@
 :class:`SumoCoSim` runs a SUMO scenario (libsumo, in process) whose
 induction loops — placed ``detector_m`` upstream of every stop line —
 count vehicles into simulated detector cards (:class:`DetectorCard`, real
-Modbus RTU on ptys), and whose traffic lights show what the simulated
+Modbus RTU on ptys) and, with a second loop at each stop line, into the
+controllers' detector inputs; whose traffic lights show what the simulated
 controllers (:class:`ControllerSim`, the cabinet protocol on TCP) show.
 Everything else is the real chain: detector nodes → MQTT → central →
 signed plans → cabinets → controllers. One shared :class:`ManualClock`
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sumolib
 
 from firmware_sim.detector import DetectorCard
+from signal_controller.pressure import lane_weights
 
 if TYPE_CHECKING:
     from edge.clock import ManualClock
@@ -65,6 +67,10 @@ class Lane:
                 return i
         return 0
 
+    def weights(self, stages: list[dict[str, str]]) -> dict[int, float]:
+        """How this lane's vehicles press on each stage (for max-pressure)."""
+        return lane_weights({f"{self.approach}{m}" for m in self.moves}, stages)
+
     def saturation(self) -> float:
         """veh/h of green: a shared lane flows slower than a dedicated one."""
         return 1550.0 if len(self.moves) > 1 else 1800.0
@@ -79,7 +85,6 @@ class Junction:
     lanes: list[Lane] = field(default_factory=list)
     cards: list[DetectorCard] = field(default_factory=list)
     controller: ControllerSim | None = None
-    lane_stage: dict[str, int] = field(default_factory=dict)  # loop id -> stage
 
     def detectors(
         self, device_of_card: list[str], stages: list[dict[str, str]]
@@ -192,11 +197,15 @@ class SumoCoSim:
                     loop = f"loop_{in_lane.getID()}"
                     lane = Lane(in_lane.getID(), approach, set(), loop)
                     by_lane[in_lane.getID()] = lane
-                    pos = max(0.5, in_lane.getLength() - detector_m)
-                    loops.append(
-                        f'<inductionLoop id="{loop}" lane="{in_lane.getID()}" '
-                        f'pos="{pos:.1f}" period="3600" file="/dev/null"/>'
-                    )
+                    length = in_lane.getLength()
+                    for loop_id, pos in (
+                        (loop, max(0.5, length - detector_m)),
+                        (f"stop_{in_lane.getID()}", max(1.0, length - 1.0)),
+                    ):
+                        loops.append(
+                            f'<inductionLoop id="{loop_id}" lane="{in_lane.getID()}" '
+                            f'pos="{pos:.1f}" period="3600" file="/dev/null"/>'
+                        )
                 lane.moves.add(move)
             order = {"W": 0, "E": 1, "N": 2, "S": 3}
             j.lanes = sorted(
@@ -258,21 +267,24 @@ class SumoCoSim:
                 )
         self.conn.simulationStep()
         self.arrived += self.conn.simulation.getArrivedNumber()
+        now = clock.monotonic()
         for j in self.junctions.values():
             for lane in j.lanes:
-                # a queued vehicle stands on the loop for many steps: count arrivals
-                now_on = set(
-                    self.conn.inductionloop.getLastStepVehicleIDs(lane.loop_id)
-                )
-                new = now_on - self._on_loop.get(lane.loop_id, set())
-                for _ in new:
+                new = self._arrivals(lane.loop_id)
+                for _ in range(new):
                     j.cards[lane.card].vehicle(lane.channel)
-                if now_on and j.controller is not None:  # its own loop input
-                    stage = j.lane_stage.get(lane.loop_id, 0)
-                    j.controller.detect(stage, clock.monotonic(), passed=len(new))
-                self._on_loop[lane.loop_id] = now_on
+                if j.controller is not None:  # the controller's own loop inputs
+                    left = self._arrivals(f"stop_{lane.lane_id}")
+                    j.controller.detect(lane.lane_id, now, entered=new, left=left)
         self.t += 1
         clock.advance(1)
+
+    def _arrivals(self, loop: str) -> int:
+        """Vehicles that reached ``loop`` this step (a queued one stands on it)."""
+        now_on = set(self.conn.inductionloop.getLastStepVehicleIDs(loop))
+        new = now_on - self._on_loop.get(loop, set())
+        self._on_loop[loop] = now_on
+        return len(new)
 
     def done(self) -> bool:
         """The run is over: past the end, or every vehicle has arrived."""

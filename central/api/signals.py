@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from central.api.deps import ServicesDep, SessionDep, require
 from central.auth import Principal
 from central.errors import NotFoundError
+from central.models import Device
 from central.signals.models import JunctionRow, PlanRow
 from central.signals.service import SignalService
 
@@ -80,9 +81,12 @@ def junctions(
             .order_by(col(PlanRow.id).desc())
         ).first()
         flows = [round(sum(q for q, _ in stage)) for stage in service.flows(session, j)]
+        cabinet = session.get(Device, j.id)  # the junction is its cabinet's id
         out.append(
             {
                 **j.model_dump(),
+                "lat": None if cabinet is None else cabinet.lat,
+                "lon": None if cabinet is None else cabinet.lon,
                 "stage_flows_vph": flows,
                 "plan": None if current is None else service.view(current),
             }

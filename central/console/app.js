@@ -70,6 +70,10 @@ function applyLive(change) {
     if (typeof signalsPage !== "undefined" && !$("#page-signals").hidden) signalsPage.onLive(change);
     return;
   }
+  if (change.type === "signal_state") {
+    if (typeof signalsPage !== "undefined" && !$("#page-signals").hidden) signalsPage.onSignal(change);
+    return;
+  }
   if (["rollout", "rollout_node"].includes(change.type)) {
     if (typeof ota !== "undefined" && !$("#page-ota").hidden) ota.onLive(change);
     return;

@@ -6,22 +6,84 @@
 const signalsPage = (() => {
   const STATE = { proposed: "待推送", pushed: "已下发", accepted: "信号机已接受", applied: "已生效", refused: "被拒绝", failed: "执行失败" };
   const METHOD = { optimise: "延误最小", webster: "韦伯斯特", green_wave: "干线绿波", adaptive: "自适应", rollback: "回退", manual: "手工" };
+  const MODE = { plan: "按方案运行", flash: "黄闪", all_red: "全红", hold: "锁定相位" };
+  const LAMP = { green: "绿", yellow: "黄", red: "红", flash: "黄闪", dark: "灭" };
+  const SIDES = [["W", "西进口"], ["E", "东进口"], ["N", "北进口"], ["S", "南进口"]];
   let selected = null;
+  let junctionsList = [];
+  let project = null;
+  const live = {}; // junction -> its cabinet's running state (each second)
+
+  function phaseText(s) {
+    if (!s) return "—";
+    if (s.latched) return `黄闪（冲突监视：${s.latched}）`;
+    const mode = MODE[s.mode] || s.mode || "—";
+    if (s.mode !== "plan") return mode;
+    return `第 ${s.stage} 阶段 ${Math.round(s.into_s)} 秒 · ${s.source === "central" ? "中心方案 " + s.plan : "时段方案"}`;
+  }
 
   function cell(tr, v) { const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td); return td; }
   function post(path, body) { return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) }); }
 
   async function loadJunctions() {
     const rows = await api("/api/v1/signals/junctions");
+    junctionsList = rows;
     $("#junction-rows").replaceChildren(...rows.map((j) => {
       const tr = document.createElement("tr");
       tr.dataset.junction = j.id;
       const plan = j.plan ? j.plan.plan : null;
-      for (const v of [j.name || j.id, j.corridor || "—", j.stage_flows_vph.join(" / "), j.plan ? j.plan.version : "时段方案",
-        plan ? plan.cycle + " 秒" : "—", plan ? plan.greens.join(" / ") : "—", j.adaptive ? "是" : "否"]) cell(tr, v);
+      const flows = j.stage_flows_vph.join(" / ");
+      cell(tr, j.name || j.id); cell(tr, j.corridor || "—"); cell(tr, flows);
+      cell(tr, phaseText(live[j.id])).className = "phase";
+      for (const v of [j.plan ? j.plan.version : "时段方案", plan ? plan.cycle + " 秒" : "—",
+        plan ? plan.greens.join(" / ") + (plan.actuated ? "（上限，感应）" : "") : "—", j.adaptive ? "是" : "否"]) cell(tr, v);
       tr.addEventListener("click", () => show(j));
       return tr;
     }));
+    await drawMap();
+  }
+
+  // Junctions on the county map, coloured by what their cabinets run now.
+  async function drawMap() {
+    if (!project) project = await countyMap.draw($("#signals-map"), $("#signals-base"));
+    const layer = $("#signals-marks");
+    layer.replaceChildren();
+    for (const j of junctionsList.filter((x) => x.lat != null)) {
+      const [x, y] = project(j.lon, j.lat);
+      const s = live[j.id];
+      const dot = countyMap.el("circle", { cx: x, cy: y, r: 9, class: "junction-dot " + (s ? (s.latched ? "flash" : s.mode) : ""), "data-junction": j.id }, layer);
+      dot.addEventListener("click", () => show(j));
+      countyMap.el("text", { x: x + 12, y: y + 4, class: "beat-name", id: "jm-" + j.id, "data-name": j.name || j.id }, layer).textContent = markText(j.name || j.id, s);
+    }
+  }
+
+  function markText(name, s) { return s && s.mode === "plan" ? `${name} · 第${s.stage}阶段` : name; }
+
+  function heads(s) {
+    $("#jd-heads").replaceChildren(...SIDES.map(([a, name]) => {
+      const tr = document.createElement("tr");
+      cell(tr, name);
+      for (const m of ["l", "s", "r"]) {
+        const g = s && s.groups ? s.groups[a + m] : null;
+        const td = cell(tr, g ? LAMP[g.state] || g.state : "—");
+        td.className = "lamp " + (g ? g.state : "");
+        td.dataset.group = a + m;
+      }
+      return tr;
+    }));
+    $("#jd-running").textContent = s ? phaseText(s) : "等待信号机上报…";
+  }
+
+  function onSignal(s) {
+    const before = live[s.junction];
+    live[s.junction] = s;
+    const tr = document.querySelector(`#junction-rows tr[data-junction="${CSS.escape(s.junction)}"]`);
+    if (tr) tr.querySelector(".phase").textContent = phaseText(s);
+    if (selected && selected.id === s.junction) heads(s);
+    const dot = document.querySelector(`#signals-marks circle[data-junction="${CSS.escape(s.junction)}"]`);
+    if (dot) dot.setAttribute("class", "junction-dot " + (s.latched ? "flash" : s.mode));
+    const label = document.getElementById("jm-" + s.junction);
+    if (label && (!before || before.stage !== s.stage || before.mode !== s.mode)) label.textContent = markText(label.dataset.name, s);
   }
 
   async function show(j) {
@@ -29,6 +91,7 @@ const signalsPage = (() => {
     $("#junction-detail").hidden = false;
     $("#jd-title").textContent = `${j.name || j.id}（${j.id}）`;
     $("#jd-corridor").hidden = !j.corridor;
+    heads(live[j.id]);
     await loadPlans();
   }
 
@@ -84,5 +147,5 @@ const signalsPage = (() => {
   }
 
   async function load() { await loadJunctions(); }
-  return { load, onLive };
+  return { load, onLive, onSignal };
 })();

@@ -7,8 +7,9 @@ fixed plan, or a corridor's green wave), kept with a version, pushed to
 the cabinet as central's signed ``plan`` command and followed by the
 cabinet's ``plan`` events (accepted, applied, refused with its rule,
 failed). Rolling back pushes the plan that ran before as a new version.
-Junctions marked adaptive are re-timed once a cycle from the last minutes
-of flows, within a bound.
+Junctions marked adaptive run vehicle-actuated (max-pressure in the
+controller) under maximum greens re-timed once a cycle from the last
+minutes of flows, within a bound.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("webster", "optimise")
 MIN_DATA_S = 120.0  # counts an adaptive junction waits for before its first plan
-CORRIDOR_REPLAN_S = 900.0  # a corridor's cycle and offsets are re-planned this often
 STATES = {"accepted", "applied", "refused", "failed"}
 
 
@@ -74,7 +74,6 @@ class SignalService(Sender):
         self.window_s = window_s
         self._next_adapt: dict[str, float] = {}
         self._first_data: dict[str, float] = {}
-        self._corridor_planned: dict[str, float] = {}
 
     # -- flows ------------------------------------------------------------------------
     def flows(
@@ -355,14 +354,16 @@ class SignalService(Sender):
         ).first()
 
     def _adapt(self, session: Session, j: JunctionRow, now: float) -> None:
-        """Re-time one junction.
+        """Re-time one junction's maxima.
 
         Nothing happens until the detectors have counted for a while (the
-        cabinet's time-of-day plan runs meanwhile). A corridor first gets
-        its green wave, re-planned every ``CORRIDOR_REPLAN_S``; in between
-        only its splits move, cycle and offsets kept. An isolated junction
-        runs vehicle-actuated (greens end early on a gap, idle stages are
-        skipped), its maximum greens re-timed within a bound.
+        cabinet's time-of-day plan runs meanwhile). Then the junction runs
+        vehicle-actuated: its controller gives each next green by
+        max-pressure over its own loops, within maximum greens that central
+        re-times here from the last minutes of flows, by at most
+        ``engine.retime``'s step a cycle. An actuated junction on a corridor
+        runs the same way (on the benchmark's arterial it beats the best
+        green wave); a coordinated green wave is the operator's to push.
         """
         stages = self.flows(session, j, window_s=600)
         if not any(q for stage in stages for q, _ in stage):
@@ -373,49 +374,27 @@ class SignalService(Sender):
             self._next_adapt[j.id] = first + MIN_DATA_S
             return
         current = self._current(session, j.id)
-        if j.corridor:
-            planned = self._corridor_planned.get(j.corridor, -CORRIDOR_REPLAN_S)
-            coordinated = current is not None and current.body.get("coordinated")
-            if not coordinated or now - planned >= CORRIDOR_REPLAN_S:
-                self._corridor_planned[j.corridor] = now
-                for row in self.compute_corridor(session, j.corridor, by="system"):
-                    self._send(session, row)
-                    self._next_adapt[row.junction] = now + float(row.body["cycle"])
-                return
-        target = None
-        if not j.corridor:  # vehicle-actuated under the optimised splits as maxima
-            best = engine.optimise(stages, self.limits)
-            target = engine.Timing(
-                best.cycle, best.greens, 0.0, best.yellow, best.all_red, actuated=True
-            )
-        if current is None:
-            timing = target or engine.optimise(stages, self.limits)
+        best = engine.optimise(stages, self.limits)
+        target = engine.Timing(
+            best.cycle, best.greens, 0.0, best.yellow, best.all_red, actuated=True
+        )
+        if current is None or not current.body.get("actuated"):
+            timing = target
         else:
             body = current.body
             timing = engine.retime(
                 engine.Timing(
                     float(body["cycle"]),
                     tuple(float(g) for g in body["greens"]),
-                    float(body.get("offset", 0)),
-                    coordinated=bool(body.get("coordinated", False)),
-                    actuated=bool(body.get("actuated", False)),
+                    actuated=True,
                 ),
                 stages,
                 self.limits,
-                fixed_cycle=bool(j.corridor),
                 target=target,
             )
-            if target is not None:
-                timing = engine.Timing(
-                    timing.cycle,
-                    timing.greens,
-                    0.0,
-                    timing.yellow,
-                    timing.all_red,
-                    actuated=True,
-                )
         self._next_adapt[j.id] = now + timing.cycle
-        if current is not None and _close(timing.as_plan(), current.body):
+        running = current is not None and current.body.get("actuated")
+        if running and current is not None and _close(timing.as_plan(), current.body):
             return  # not worth a transition
         row = self._row(session, j.id, timing, "adaptive", "system")
         session.commit()

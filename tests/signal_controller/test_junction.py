@@ -144,13 +144,16 @@ def test_the_monitor_sees_conflicts_a_faulty_controller_shows() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    arrivals=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), min_size=300),
+    arrivals=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 2)),
+        min_size=300,
+    ),
     greens=st.tuples(*[st.integers(5, 40)] * 4),
 )
 def test_the_actuated_controller_never_shows_conflicting_greens(
-    arrivals: list[tuple[int, int]], greens: tuple[int, int, int, int]
+    arrivals: list[tuple[int, int, int]], greens: tuple[int, int, int, int]
 ) -> None:
-    """Gap-outs, skipped stages and resting greens keep every intergreen."""
+    """Max-pressure's stage jumps, maxima and resting greens keep every intergreen."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
     from edge.clock import ManualClock  # noqa: PLC0415
@@ -158,6 +161,8 @@ def test_the_actuated_controller_never_shows_conflicting_greens(
 
     clock = ManualClock(datetime(2026, 11, 30, tzinfo=UTC))
     sim = ControllerSim(JUNCTION, clock=clock)
+    for stage in range(4):
+        sim.zones.wire(f"lane{stage}", {stage: 1.0})
     try:
         sim.pending = plan(
             greens=tuple(float(g) for g in greens),
@@ -165,9 +170,8 @@ def test_the_actuated_controller_never_shows_conflicting_greens(
             actuated=True,
         )
         shown: list[dict[str, str]] = []
-        for stage, passed in arrivals:
-            if passed:
-                sim.detect(stage, clock.monotonic(), passed=passed)
+        for stage, entered, left in arrivals:
+            sim.detect(f"lane{stage}", clock.monotonic(), entered=entered, left=left)
             shown.append(sim.states(clock.monotonic()))
             clock.advance(1)
         for state in shown:

@@ -1,0 +1,118 @@
+"""Which stage gets the green next: max-pressure over detector zones.
+
+Pure. The junction's local adaptive control (Varaiya's max-pressure,
+acyclic, on the junction's own stage table). Every lane has a **zone**
+between an advance loop (about 60 m upstream) and a stop-line loop: a
+vehicle over the advance loop enters it, one over the stop-line loop
+leaves it, so the zone's count is the lane's queue plus what is about to
+join it. A stage's **pressure** is the sum of its lanes' counts, weighted
+1 where the stage gives them protected right of way and 0.5 where it lets
+them go permissively (a left turn yielding to the opposing through).
+
+:func:`choose` is asked after the minimum green and then every slot: the
+stage with the greatest pressure takes over if it beats the running one;
+at the maximum green (from central's plan, re-timed within its bound) the
+running stage gives way to whoever waits. With no one waiting anywhere
+the green rests. The controller keeps the clock:
+minimum green, slots, maxima and every intergreen.
+
+Counting errors heal: a vehicle that changes lane between the loops is
+counted into one zone and out of another. When a green lane's stop-line
+loop has been quiet for ``heal_s`` no queue is left there, so its count
+is cut to the vehicles that entered within ``heal_s`` (still on their way).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+PERMISSIVE_WEIGHT = 0.5
+
+
+@dataclass
+class Zone:
+    """One lane's stretch between its advance and stop-line loops."""
+
+    weights: dict[int, float]  # stage -> how much its count presses there
+    count: int = 0
+    last_out: float = float("-inf")
+    entries: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+
+
+def lane_weights(groups: set[str], stages: list[dict[str, str]]) -> dict[int, float]:
+    """A lane's weight in each stage: 1 protected (``G``), 0.5 permissive (``g``)."""
+    out: dict[int, float] = {}
+    for i, stage in enumerate(stages):
+        shown = {stage.get(g) for g in groups}
+        if "G" in shown:
+            out[i] = 1.0
+        elif "g" in shown:
+            out[i] = PERMISSIVE_WEIGHT
+    return out
+
+
+class Pressure:
+    """The zones of one junction and the pressure they put on each stage."""
+
+    def __init__(self, *, heal_s: float = 6.0) -> None:
+        self.zones: dict[str, Zone] = {}
+        self.heal_s = heal_s
+
+    def wire(self, zone: str, weights: dict[int, float]) -> None:
+        """Connect a lane's loop pair (``zone``) to the stages it presses on."""
+        self.zones[zone] = Zone(dict(weights))
+
+    def entered(self, zone: str, t: float, n: int = 1) -> None:
+        """``n`` vehicles crossed the advance loop at ``t``."""
+        z = self.zones.get(zone)
+        if z is None:
+            return
+        z.count += n
+        z.entries.extend([t] * n)
+
+    def left(self, zone: str, t: float, n: int = 1) -> None:
+        """``n`` vehicles crossed the stop-line loop at ``t``."""
+        z = self.zones.get(zone)
+        if z is None:
+            return
+        z.count = max(0, z.count - n)
+        z.last_out = t
+
+    def heal(self, green: int, green_since: float, now: float) -> None:
+        """Cut stale counts on the lanes the running stage serves (protected)."""
+        quiet_from = now - self.heal_s
+        if green_since > quiet_from:
+            return
+        for z in self.zones.values():
+            if z.weights.get(green) == 1.0 and z.last_out <= quiet_from:
+                recent = sum(1 for t in z.entries if t > quiet_from)
+                z.count = min(z.count, recent)
+
+    def of(self, stages: int) -> list[float]:
+        """Each stage's pressure now."""
+        out = [0.0] * stages
+        for z in self.zones.values():
+            for stage, w in z.weights.items():
+                if stage < stages:
+                    out[stage] += w * z.count
+        return out
+
+
+def choose(pressure: list[float], current: int, *, at_max: bool) -> int | None:
+    """The stage to change to from ``current``, or ``None`` to stay.
+
+    Asked at the controller's decision points (the minimum green, then
+    every slot, and the maximum green: ``at_max``).
+    """
+    n = len(pressure)
+    others = [k for k in range(n) if k != current]
+    if not others:
+        return None
+    # ties go to the stage that comes next in the ring
+    best = max(others, key=lambda k: (pressure[k], -((k - current) % n)))
+    if pressure[best] <= 0:
+        return None  # nobody waits: rest in green
+    if at_max or pressure[best] > pressure[current]:
+        return best
+    return None
