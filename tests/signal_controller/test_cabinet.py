@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from central import registry
 from central.auth import create_operator
 from central.link import CommandTimeoutError
-from central.models import Event
+from central.models import Device, Event
 from central.signals.models import JunctionRow
 from edge.clock import ManualClock, SystemClock
 from edge.node import build_agent
@@ -394,6 +394,10 @@ def test_the_traffic_console_computes_pushes_and_shows_the_cabinet_s_answer(
             now=datetime.now(UTC),
         )
         session.add(JunctionRow(id="sig-1", name="建设路/巴陵大道"))
+        cabinet = session.get(Device, "sig-1")
+        assert cabinet is not None
+        cabinet.lat, cabinet.lon = 29.1451, 113.1235  # on the shipped map
+        session.add(cabinet)
         session.commit()
     page = browser_page
     page.goto(f"{base}/console/#signals")
@@ -402,6 +406,16 @@ def test_the_traffic_console_computes_pushes_and_shows_the_cabinet_s_answer(
     page.click("button[type=submit]")
     page.wait_for_selector("#live.on")
     page.click("tr[data-junction=sig-1]")
+    # the cabinet's running phase arrives each second: row, signal heads, map
+    page.wait_for_selector(
+        "#jd-running:has-text('按方案运行'), #jd-running:has-text('阶段')"
+    )
+    page.wait_for_selector("#jd-heads td.lamp.green")
+    page.wait_for_selector("#jd-heads td.lamp.red")
+    assert "阶段" in page.inner_text("tr[data-junction=sig-1] .phase")
+    page.wait_for_selector(
+        "#signals-marks circle.junction-dot.plan[data-junction=sig-1]"
+    )
     page.click("button[data-compute=optimise]")
     page.wait_for_selector("#signals-msg:has-text('已计算 sig-1-1')")
     page.click("#plan-rows button:has-text('推送')")
