@@ -6,12 +6,22 @@ handhelds, each with a GNSS receiver simulator on a pty (one walks a
 loop inside 城东责任区, one walks along 建设路, one drives 荣家湾大道) and an
 SOS pin under its data directory; the officers, their unit and the two beats
 of the shipped map are put into central's database once.
+
+The crossing of 建设路 and 荣家湾大道 has signals: Eclipse SUMO drives real
+traffic through it in real time (Baling's own crossing scenario), its loops
+feed two detector cards (Modbus RTU on ptys) read by two detector nodes, and
+its lights follow a simulated controller that the cabinet node (``jsl``)
+drives over the cabinet protocol — the whole signal chain of
+:mod:`firmware_sim.closedloop`, with the nodes as real processes.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
@@ -19,12 +29,15 @@ from sqlmodel import Session, select
 from central.complaints.models import ContentItem, Department, ServiceType, Slot
 from central.plates.models import Suspect
 from central.police.models import Beat, Officer
+from central.signals.models import JunctionRow
+from edge.clock import ManualClock
 from firmware_sim.camera import SceneCamera, Vehicle
 from firmware_sim.gnss import GnssSimulator, Pty, Route, load_map, open_pty
 
 if TYPE_CHECKING:
-    from datetime import datetime
-    from pathlib import Path
+    from firmware_sim.traffic import SumoCoSim
+
+logger = logging.getLogger(__name__)
 
 LAT0, LON0 = 29.145, 113.118
 KM_LAT, KM_LON = 0.009, 0.0103
@@ -44,6 +57,11 @@ UNIT = "巡逻一中队"
 CAMERA = "camera-1"
 CAMERA_AT = (LAT0 + 0.1 * KM_LAT, LON0 + 0.5 * KM_LON)  # 建设路, east of the centre
 LISTED = "湘FD4439"  # a stolen car that passes every third vehicle
+CROSSING = Path(__file__).resolve().parents[1] / "firmware_sim/scenarios/crossing"
+JUNCTION = "jsl"  # the crossing's cabinet (its SUMO traffic light's id)
+JUNCTION_NAME = "建设路/荣家湾大道"
+JUNCTION_AT = (LAT0, LON0)
+DEMO_DAY_S = 86_400  # the crossing's morning-peak demand, kept up for a day
 
 
 def routes() -> dict[str, Route]:
@@ -222,3 +240,71 @@ def set_up_complaints(session: Session, *, now: datetime) -> None:
                 )
             )
     session.commit()
+
+
+@dataclass
+class Street:
+    """The demo crossing's simulated hardware, for the nodes' settings."""
+
+    controller_url: str
+    junction_file: Path
+    cards: dict[str, str]  # detector node -> its card's serial port
+    detectors: dict[str, Any]  # central's map: card -> lane -> [stage, sat, approach]
+    sim: SumoCoSim
+
+
+def start_street(data_dir: Path, stop: threading.Event) -> Street:
+    """SUMO's traffic through the demo crossing, in real time, until ``stop``."""
+    from firmware_sim.closedloop import start_controller  # noqa: PLC0415
+    from firmware_sim.traffic import STAGES, SumoCoSim  # noqa: PLC0415
+
+    work = data_dir / "traffic"
+    work.mkdir(parents=True, exist_ok=True)
+    routes = work / "routes.rou.xml"
+    routes.write_text(
+        (CROSSING / "routes.rou.xml")
+        .read_text(encoding="utf-8")
+        .replace('end="3600"', f'end="{DEMO_DAY_S}"'),
+        encoding="utf-8",
+    )
+    sim = SumoCoSim(CROSSING, seed=1, work_dir=work, routes=routes, end_s=DEMO_DAY_S)
+    clock = ManualClock(datetime.now(UTC))  # SUMO's time, paced to the wall clock
+    j = sim.junctions[JUNCTION]
+    stages = STAGES["A"]
+    controller = start_controller(j, stages, clock, work / f"{JUNCTION}.json")
+    j.controller = controller
+    cards = {f"det-{JUNCTION}-{n}": card.path for n, card in enumerate(j.cards, 1)}
+
+    def run() -> None:
+        try:
+            sim.start()
+            sim.run(clock, speed=1.0, stop=stop)
+        except Exception:  # the rest of the demo goes on without traffic
+            logger.exception("The demo's SUMO traffic stopped")
+        finally:
+            sim.stop()
+            controller.stop()
+
+    threading.Thread(target=run, name="sumo", daemon=True).start()
+    return Street(
+        controller_url=f"tcp:127.0.0.1:{controller.port}",
+        junction_file=work / f"{JUNCTION}.json",
+        cards=cards,
+        detectors=j.detectors(list(cards), stages),
+        sim=sim,
+    )
+
+
+def set_up_signals(session: Session, street: Street) -> None:
+    """The demo junction and its detectors' lanes, unless it is there already."""
+    if session.get(JunctionRow, JUNCTION) is None:
+        session.add(
+            JunctionRow(
+                id=JUNCTION,
+                name=JUNCTION_NAME,
+                stages=4,
+                detectors=street.detectors,
+                adaptive=False,  # the operator computes and pushes plans
+            )
+        )
+        session.commit()

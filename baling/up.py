@@ -23,12 +23,17 @@ from sqlmodel import Session
 from baling.broker import Mosquitto, free_port, mosquitto_path
 from baling.demo import (
     CAMERA_AT,
+    JUNCTION,
+    JUNCTION_AT,
+    Street,
     camera_spool,
     set_up_complaints,
     set_up_plates,
     set_up_police,
+    set_up_signals,
     sos_pin,
     start_receivers,
+    start_street,
     start_traffic,
 )
 from baling.minibroker import MiniBroker
@@ -58,6 +63,9 @@ DEMO_NODES = [
     ("handheld-1", "handheld"),
     ("handheld-2", "handheld"),
     ("handheld-3", "handheld"),
+    (JUNCTION, "signal_controller"),
+    (f"det-{JUNCTION}-1", "loop_detector"),
+    (f"det-{JUNCTION}-2", "loop_detector"),
 ]
 
 
@@ -101,7 +109,9 @@ def _start_nodes(
     port: int,
     command_key: str,
     devices: dict[str, str],
+    *,
     ota: OtaService,
+    street: Street | None,
 ) -> list[subprocess.Popen[bytes]]:
     """The demo nodes under ``baling supervise`` (so they can take updates).
 
@@ -128,6 +138,16 @@ def _start_nodes(
                 "gnss_url": devices[device_id],
                 "sos_button": f"file:{sos_pin(data_dir, device_id)}",
             }
+        if kind in ("signal_controller", "loop_detector"):
+            if street is None:
+                continue  # no SUMO here: no street to watch
+            if kind == "signal_controller":
+                extra |= {
+                    "controller_url": street.controller_url,
+                    "junction_file": str(street.junction_file),
+                }
+            else:
+                extra |= {"modbus_url": street.cards[device_id], "baudrate": "115200"}
         anchors = ota.trust_anchors(device_id)
         if anchors is not None:
             pin_roots(data_dir / "nodes" / device_id, *anchors)
@@ -171,6 +191,8 @@ def _greet(
     data_dir: Path,
     creds: tuple[str, str] | None,
     kiosk_port: int,
+    *,
+    street: bool,
 ) -> None:
     print(f"central: http://{host}:{port}/console/   (API: /docs, metrics: /metrics)")
     if creds:
@@ -194,10 +216,28 @@ def _greet(
         "updates: 固件升级 publishes a release and rolls it out in waves; a "
         "故障演练 release fails its health check, rolls back and halts the rollout"
     )
+    if street:
+        print(
+            f"signals: SUMO drives traffic through {JUNCTION} (建设路/荣家湾大道) in "
+            "real time - 交通信号 shows its flows (after a minute) and live "
+            "phase; compute a plan, push it, and watch the cabinet run it"
+        )
     print(
         f"nodes:   {', '.join(d for d, _ in DEMO_NODES)} (simulated); "
         "Ctrl-C stops everything"
     )
+
+
+def _street(data_dir: Path, stop: threading.Event, central: Central) -> Street | None:
+    """The demo crossing under SUMO (if SUMO is installed), known to central."""
+    try:
+        street = start_street(data_dir, stop)
+    except ImportError as exc:
+        print(f"signals: no SUMO here ({exc}); the demo crossing stays empty")
+        return None
+    with Session(central.services.engine) as session:
+        set_up_signals(session, street)
+    return street
 
 
 def _wait_for_ctrl_c(web: threading.Thread) -> None:
@@ -256,7 +296,9 @@ def up(
     with Session(central.services.engine) as session:
         for device_id, kind in DEMO_NODES:
             with contextlib.suppress(ConflictError):
-                lat, lon = CAMERA_AT if kind == "camera" else (None, None)
+                lat, lon = {"camera": CAMERA_AT, "signal_controller": JUNCTION_AT}.get(
+                    kind, (None, None)
+                )
                 registry.register(
                     session,
                     device_id=device_id,
@@ -279,6 +321,7 @@ def up(
         time.sleep(0.05)
     stop_sims = threading.Event()
     receivers = start_receivers(stop_sims)
+    street = _street(data_dir, stop_sims, central)
     start_traffic(data_dir, stop_sims, every_s=traffic_s)
     printer = PrinterSimulator()
     threading.Thread(target=printer.run, args=(stop_sims,), daemon=True).start()
@@ -293,9 +336,10 @@ def up(
             "kiosk_port": str(kiosk_port),
             "printer": printer.path,
         },
-        central.ota,
+        ota=central.ota,
+        street=street,
     )
-    _greet(host, http_port, data_dir, creds, kiosk_port)
+    _greet(host, http_port, data_dir, creds, kiosk_port, street=street is not None)
     _wait_for_ctrl_c(web)
     print("stopping…")
     _stop_nodes(nodes)

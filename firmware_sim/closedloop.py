@@ -30,6 +30,7 @@ from edge.node import build_agent
 from edge.protocol.signing import public_key_text
 from firmware_sim.signalctl import ControllerSim
 from firmware_sim.traffic import STAGES, SumoCoSim
+from firmware_sim.traffic import Junction as SimJunction
 from loop_detector.agent import DetectorAgent
 from loop_detector.settings import DetectorSettings
 from signal_controller.agent import SignalAgent
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from edge.agent import Agent
+    from edge.clock import Clock
 
 START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 08:00 in 岳阳
 
@@ -54,6 +56,36 @@ class ClosedLoop:
     clock: ManualClock
     agents: list[Agent] = field(default_factory=list)
     cabinets: dict[str, SignalAgent] = field(default_factory=dict)
+
+
+def start_controller(
+    j: SimJunction, stages: list[dict[str, str]], clock: Clock, junction_file: Path
+) -> ControllerSim:
+    """A junction's controller, wired to its lanes' loops, and its cabinet's file.
+
+    The file is what the cabinet agent reads: the stage table, limits and a
+    time-of-day fallback for before central has flows (or while it is away).
+    """
+    junction_file.write_text(
+        json.dumps(
+            {
+                "id": j.tls,
+                "stages": stages,
+                "max_cycle_s": 150,
+                # vehicle-actuated on the controller's own loops, 24 s maxima
+                "fallback": [
+                    {"from": "00:00", "greens": [12] * len(stages), "actuated": True}
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    junction, _ = load_junction(junction_file)
+    controller = ControllerSim(junction, clock=clock)
+    for lane in j.lanes:
+        controller.zones.wire(lane.lane_id, lane.weights(stages))
+    controller.start()
+    return controller
 
 
 @contextlib.contextmanager
@@ -94,22 +126,7 @@ def closed_loop(
     try:
         for tls, j in sim.junctions.items():
             junction_file = work / f"{tls}.json"
-            junction_file.write_text(
-                json.dumps(
-                    {
-                        "id": tls,
-                        "stages": stages,
-                        "max_cycle_s": 150,
-                        "fallback": [{"from": "00:00", "greens": [12] * len(stages)}],
-                    }
-                ),
-                encoding="utf-8",
-            )
-            junction, _ = load_junction(junction_file)
-            j.controller = ControllerSim(junction, clock=clock)
-            for lane in j.lanes:
-                j.controller.zones.wire(lane.lane_id, lane.weights(stages))
-            j.controller.start()
+            j.controller = start_controller(j, stages, clock, junction_file)
             cabinet = build_agent(
                 SignalAgent,
                 SignalSettings(

@@ -32,6 +32,8 @@ from firmware_sim.detector import DetectorCard
 from signal_controller.pressure import lane_weights
 
 if TYPE_CHECKING:
+    import threading
+
     from edge.clock import ManualClock
     from firmware_sim.signalctl import ControllerSim
 
@@ -168,14 +170,17 @@ class SumoCoSim:
         work_dir: Path,
         detector_m: float = 60.0,
         demand: str | None = None,
+        routes: Path | None = None,
         end_s: int = 5400,
     ) -> None:
         self.dir = scenario_dir
+        self.routes = routes or scenario_dir / (
+            f"routes_{demand}.rou.xml" if demand else "routes.rou.xml"
+        )
         self.seed = seed
         self.work = work_dir
         self.work.mkdir(parents=True, exist_ok=True)
         self.end_s = end_s
-        self.demand = demand
         self.tripinfo = self.work / f"tripinfo_{seed}.xml"
         self.net_file = network(scenario_dir, self.work)
         net = sumolib.net.readNet(str(self.net_file))
@@ -234,14 +239,11 @@ class SumoCoSim:
         for j in self.junctions.values():
             for card in j.cards:
                 card.start()
-        routes = (
-            "routes.rou.xml" if not self.demand else f"routes_{self.demand}.rou.xml"
-        )
         libsumo.start(
             [
                 "sumo",
                 "-n", str(self.net_file),
-                "-r", str(self.dir / routes),
+                "-r", str(self.routes),
                 "-a", str(self.additional),
                 "--seed", str(self.seed),
                 "--begin", "0",
@@ -293,12 +295,19 @@ class SumoCoSim:
         return self.t > 3600 and self.conn.simulation.getMinExpectedNumber() == 0  # noqa: PLR2004
 
     def run(
-        self, clock: ManualClock, *, speed: float, until_s: int | None = None
+        self,
+        clock: ManualClock,
+        *,
+        speed: float,
+        until_s: int | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
-        """Step at ``speed`` × real time until done (or ``until_s``)."""
+        """Step at ``speed`` × real time until done (or ``until_s``, or ``stop``)."""
         started = time.monotonic()
         begin = self.t
         while not self.done() and (until_s is None or self.t < until_s):
+            if stop is not None and stop.is_set():
+                return
             self.step(clock)
             ahead = (self.t - begin) / speed - (time.monotonic() - started)
             if ahead > 0:

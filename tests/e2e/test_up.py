@@ -102,6 +102,7 @@ def test_baling_up_runs_everything_and_stops_cleanly(
         if broker == "mosquitto":
             _enrol_a_node(port, login[1], login[2], token, tmp_path)
             _update_the_sim_node(port, token)
+            _traffic_operator_pushes_a_plan(port, token)
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
@@ -121,6 +122,31 @@ def _post(url: str, token: str, body: dict[str, Any]) -> Any:
     )
     with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
         return json.loads(resp.read())
+
+
+def _traffic_operator_pushes_a_plan(port: int, token: str) -> None:
+    """交通信号: SUMO's traffic through the demo crossing reaches central as
+    flows; a plan computed from them is pushed, and the cabinet runs it."""
+    base = f"http://127.0.0.1:{port}/api/v1/signals"
+    deadline = time.monotonic() + 120  # detector bins are a minute long
+    junction: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        (junction,) = _get(f"{base}/junctions", token)
+        if sum(junction["stage_flows_vph"]) > 0:
+            break
+        time.sleep(1)
+    assert junction["id"] == "jsl"
+    main, _left, side, _side_left = junction["stage_flows_vph"]
+    assert main > side > 0, junction  # the morning peak is on the main road
+    plan = _post(f"{base}/junctions/jsl/compute", token, {"method": "optimise"})
+    pushed = _post(f"{base}/plans/{plan['id']}/push", token, {})
+    assert pushed["state"] in {"accepted", "applied"}, pushed
+    while time.monotonic() < deadline + 120:  # at the end of the running cycle
+        (now,) = _get(f"{base}/junctions/jsl/plans?limit=1", token)
+        if now["state"] == "applied":
+            break
+        time.sleep(1)
+    assert now["state"] == "applied", now
 
 
 def _update_the_sim_node(port: int, token: str) -> None:
