@@ -117,13 +117,26 @@ class ControllerSim:
         return len(self.plan.greens), 0.0
 
     # -- vehicle-actuated mode ------------------------------------------------------
-    def detect(self, zone: str, t: float, *, entered: int = 0, left: int = 0) -> None:
-        """Vehicles over a lane's advance loop (``entered``) or stop-line loop."""
+    def detect(
+        self,
+        zone: str,
+        t: float,
+        *,
+        entered: int = 0,
+        left: int = 0,
+        occupied: bool | None = None,
+    ) -> None:
+        """Vehicles over a lane's advance loop (``entered``) or stop-line loop.
+
+        ``occupied``: whether a vehicle stands on the stop-line loop now.
+        """
         with self._lock:
             if entered:
                 self.zones.entered(zone, t, entered)
             if left:
                 self.zones.left(zone, t, left)
+            if occupied is not None:
+                self.zones.standing(zone, occupied=occupied)
 
     def _actuated(self, now: float) -> dict[str, str]:
         """The vehicle-actuated stage machine's signals at ``now``.

@@ -276,8 +276,15 @@ class SumoCoSim:
                 for _ in range(new):
                     j.cards[lane.card].vehicle(lane.channel)
                 if j.controller is not None:  # the controller's own loop inputs
-                    left = self._arrivals(f"stop_{lane.lane_id}")
-                    j.controller.detect(lane.lane_id, now, entered=new, left=left)
+                    stop = f"stop_{lane.lane_id}"
+                    left = self._arrivals(stop)
+                    j.controller.detect(
+                        lane.lane_id,
+                        now,
+                        entered=new,
+                        left=left,
+                        occupied=bool(self._on_loop[stop]),
+                    )
         self.t += 1
         clock.advance(1)
 

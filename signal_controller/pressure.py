@@ -17,7 +17,8 @@ the green rests. The controller keeps the clock:
 minimum green, slots, maxima and every intergreen.
 
 Counting errors heal: a vehicle that changes lane between the loops is
-counted into one zone and out of another. When a green lane's stop-line
+counted into one zone and out of another. A vehicle standing on a stop-line
+loop always calls its green, counted or not. When a green lane's stop-line
 loop has been quiet for ``heal_s`` no queue is left there, so its count
 is cut to the vehicles that entered within ``heal_s`` (still on their way).
 """
@@ -36,6 +37,7 @@ class Zone:
 
     weights: dict[int, float]  # stage -> how much its count presses there
     count: int = 0
+    waiting: bool = False  # a vehicle stands on the stop-line loop
     last_out: float = float("-inf")
     entries: deque[float] = field(default_factory=lambda: deque(maxlen=64))
 
@@ -79,6 +81,16 @@ class Pressure:
         z.count = max(0, z.count - n)
         z.last_out = t
 
+    def standing(self, zone: str, *, occupied: bool) -> None:
+        """Whether a vehicle stands on the zone's stop-line loop now.
+
+        One that joined the lane past its advance loop (a late lane change)
+        was never counted in; standing there it still calls its green.
+        """
+        z = self.zones.get(zone)
+        if z is not None:
+            z.waiting = occupied
+
     def heal(self, green: int, green_since: float, now: float) -> None:
         """Cut stale counts on the lanes the running stage serves (protected)."""
         quiet_from = now - self.heal_s
@@ -93,9 +105,10 @@ class Pressure:
         """Each stage's pressure now."""
         out = [0.0] * stages
         for z in self.zones.values():
+            count = max(z.count, 1) if z.waiting else z.count
             for stage, w in z.weights.items():
                 if stage < stages:
-                    out[stage] += w * z.count
+                    out[stage] += w * count
         return out
 
 

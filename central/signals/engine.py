@@ -123,7 +123,7 @@ def delay(
     """Flow-weighted mean Webster delay (s/veh) of a timing; inf if oversaturated."""
     total, flow = 0.0, 0.0
     for green, groups in zip(timing.greens, stages, strict=True):
-        effective = green + limits.yellow - limits.end_gain
+        effective = green - limits.startup_loss + limits.end_gain
         lam = effective / timing.cycle
         for q, s in groups:
             if q <= 0:
@@ -138,6 +138,9 @@ def delay(
             total += q * max(d1 + d2 - d3, 0.0)
             flow += q
     return total / flow if flow else 0.0
+
+
+CYCLE_SCAN_PAST_S = 20  # optimise stops scanning cycles this far past the best
 
 
 def optimise(stages: list[list[Group]], limits: Limits = Limits()) -> Timing:
@@ -157,6 +160,8 @@ def optimise(stages: list[list[Group]], limits: Limits = Limits()) -> Timing:
         d = delay(candidate, stages, limits)
         if d < best_d:
             best, best_d = candidate, d
+        elif d > best_d and cycle - best.cycle >= CYCLE_SCAN_PAST_S:
+            break  # past the optimum: delay only grows with the cycle from here
     improved = True
     while improved:
         improved = False

@@ -50,3 +50,16 @@ def test_the_fullest_stage_takes_over_and_an_empty_junction_rests() -> None:
     assert choose([9, 4, 0, 1], 0, at_max=True) == 1  # … but not past its maximum
     assert choose([3, 0, 0, 0], 0, at_max=True) is None  # nobody else: rest in green
     assert choose([0, 2, 0, 2], 2, at_max=True) == 3  # a tie goes to the next in ring
+
+
+def test_a_vehicle_standing_at_the_stop_line_calls_its_green_uncounted() -> None:
+    p = Pressure()
+    p.wire("side", {2: 1.0})
+    assert p.of(3) == [0, 0, 0]
+    p.standing("side", occupied=True)  # joined past the advance loop
+    assert p.of(3) == [0, 0, 1]
+    p.entered("side", 1.0, 3)
+    assert p.of(3) == [0, 0, 3]  # counted ones are not counted twice
+    p.standing("side", occupied=False)
+    p.standing("nowhere", occupied=True)
+    assert p.of(3) == [0, 0, 3]
