@@ -1,0 +1,345 @@
+"""Fleet benchmark: a county's devices on one broker, central scaled out.
+
+10,000 virtual devices (``firmware_sim.loadgen``: real MQTT 5 connections,
+asyncio clients in a few processes, each kind with its message mix) run
+for ``--minutes`` against Mosquitto and ``--workers`` central processes
+(``baling central``) that share the ingest through MQTT 5 shared
+subscriptions and commit to PostgreSQL (a fresh schema of the ``test``
+database). It prints devices online (central's presence), events stored
+per second, p99 latency from publish (the envelope's ``ts``) to ingest
+(``received_at``, set as the batch is taken, committed with it), the
+workers' RSS, and the reconciliation of every event the broker
+acknowledged against what central stored: lost and duplicated.
+
+Then the scaling run: the same mix from fewer devices, offered faster than
+one worker can store, once with 1 worker and once with 2; the ratio of
+events stored per second is ``scale_2w``.
+
+    python -m bench.fleet [--devices 10000] [--minutes 10] [--rate 500]
+
+Last line:
+``fleet_devices=<n> fleet_lost=<n> fleet_dup=<n> fleet_p99_ms=<ms> scale_2w=<ratio>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from baling.broker import Mosquitto, free_port
+from central.db import make_engine, migrate
+from central.models import Device
+from firmware_sim.loadgen import device_id, kind_of
+
+PG_URL = os.environ.get(
+    "CENTRAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@dataclass
+class Result:
+    """One load run's figures."""
+
+    devices_online: int
+    sent: int
+    stored: int
+    lost: int
+    dup: int
+    stored_per_s: float
+    p50_ms: float
+    p99_ms: float
+    rss_mb: list[float]
+    connected: int
+    failures: int
+
+
+def _schema() -> tuple[str, str]:
+    name = f"fleet_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+    admin.dispose()
+    sep = "&" if "?" in PG_URL else "?"
+    return name, f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+
+
+def _drop(name: str) -> None:
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
+    admin.dispose()
+
+
+def _register(url: str, devices: int) -> sa.Engine:
+    engine = make_engine(url)
+    migrate(engine)
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        session.add_all(
+            Device(id=device_id(n), kind=kind_of(n), site="load", created_at=now)
+            for n in range(devices)
+        )
+        session.commit()
+    return engine
+
+
+def _rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _start_workers(
+    url: str, port: int, workers: int, work: Path
+) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for w in range(workers):
+        http = free_port()
+        env = {
+            **os.environ,
+            "CENTRAL_DATABASE_URL": url,
+            "CENTRAL_JWT_SECRET": "f" * 40,
+            "CENTRAL_DATA_DIR": str(work / f"central-{w}"),
+            "CENTRAL_BROKER_PORT": str(port),
+            "CENTRAL_HTTP_PORT": str(http),
+            "CENTRAL_WORKERS": "1",
+            "CENTRAL_INGEST_SHARED": "true",
+            "CENTRAL_OFFLINE_AFTER_S": "180",
+        }
+        log = (work / f"central-{w}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "baling.cli", "central"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        _wait_healthy(http, f"central worker {w} did not start: see {log.name}")
+    return procs
+
+
+def _wait_healthy(http: int, why: str) -> None:
+    """Until the worker answers (one at a time: each migrates first)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(why)
+
+
+def run_load(
+    url: str,
+    engine: sa.Engine,
+    port: int,
+    *,
+    devices: int,
+    rate: float,
+    seconds: float,
+    workers: int,
+    procs: int,
+    work: Path,
+) -> Result:
+    """Workers up, the fleet for ``seconds``, drained, reconciled."""
+    work.mkdir(parents=True, exist_ok=True)
+    centrals = _start_workers(url, port, workers, work)
+    per = devices // procs
+    gens = []
+    for k in range(procs):
+        count = per if k < procs - 1 else devices - per * (procs - 1)
+        gens.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "firmware_sim.loadgen",
+                    "--first",
+                    str(k * per),
+                    "--count",
+                    str(count),
+                    "--port",
+                    str(port),
+                    "--rate",
+                    str(rate * count / devices),
+                    "--seconds",
+                    str(seconds),
+                    "--sent",
+                    str(work / f"sent-{k}.txt"),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    rss, online = _watch(gens, centrals, engine)
+    connected = failures = 0
+    for g in gens:
+        out, _ = g.communicate()
+        if g.returncode != 0:
+            raise RuntimeError(f"a load generator failed ({g.returncode}): {out}")
+        tally = dict(part.partition("=")[::2] for part in out.split())
+        connected += int(tally.get("connected", 0))
+        failures += int(tally.get("failures", 0))
+    sent: set[str] = set()
+    for k in range(procs):
+        sent.update(x for x in (work / f"sent-{k}.txt").read_text().split() if x)
+    deadline = time.monotonic() + 120
+    rows: list[Any] = []
+    while time.monotonic() < deadline:  # let the ingest drain
+        with engine.connect() as conn:
+            rows = list(
+                conn.execute(sa.text("SELECT id, ts, received_at FROM event")).all()
+            )
+        if len({str(r[0]) for r in rows} & sent) >= len(sent):
+            break
+        time.sleep(2)
+    for c in centrals:
+        c.terminate()
+    for c in centrals:
+        c.wait(timeout=30)
+    stored_ids = [str(r[0]) for r in rows]
+    mine = [r for r in rows if str(r[0]) in sent]
+    lat = sorted((_utc(r[2]) - _utc(r[1])).total_seconds() * 1000 for r in mine) or [
+        0.0
+    ]
+    took = [_utc(r[2]).timestamp() for r in mine] or [0.0]
+    span = max(max(took) - min(took), 1e-9)
+    return Result(
+        devices_online=online,
+        sent=len(sent),
+        stored=len(mine),
+        lost=len(sent - set(stored_ids)),
+        dup=len(stored_ids) - len(set(stored_ids)) + len(set(stored_ids) - sent),
+        stored_per_s=len(mine) / span,
+        p50_ms=statistics.median(lat),
+        p99_ms=lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+        rss_mb=[max(r or [0.0]) for r in rss],
+        connected=connected,
+        failures=failures,
+    )
+
+
+def _watch(
+    gens: list[subprocess.Popen[str]],
+    centrals: list[subprocess.Popen[bytes]],
+    engine: sa.Engine,
+) -> tuple[list[list[float]], int]:
+    """While the fleet runs: each worker's RSS, and the most devices online."""
+    rss: list[list[float]] = [[] for _ in centrals]
+    online = 0
+    while any(g.poll() is None for g in gens):
+        time.sleep(5)
+        for i, c in enumerate(centrals):
+            rss[i].append(_rss_mb(c.pid))
+        with engine.connect() as conn:
+            now_online = conn.execute(
+                sa.text("SELECT COUNT(*) FROM device WHERE online")
+            ).scalar_one()
+        online = max(online, int(now_online))
+    return rss, online
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def main() -> None:
+    """The fleet run, then the scaling runs; print the figures."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--devices", type=int, default=10_000)
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--rate", type=float, default=500.0, help="events/s, whole fleet")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--procs", type=int, default=4, help="load generator processes")
+    p.add_argument("--scale-devices", type=int, default=1000)
+    p.add_argument("--scale-rate", type=float, default=4000.0)
+    p.add_argument("--scale-seconds", type=float, default=60.0)
+    args = p.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # broker and clients
+    work = Path(tempfile.mkdtemp(prefix="fleet-"))
+    broker = Mosquitto(data_dir=work / "broker")
+    broker.start()
+    try:
+        schema, url = _schema()
+        try:
+            engine = _register(url, args.devices)
+            r = run_load(
+                url,
+                engine,
+                broker.port,
+                devices=args.devices,
+                rate=args.rate,
+                seconds=args.minutes * 60,
+                workers=args.workers,
+                procs=args.procs,
+                work=work / "fleet",
+            )
+            engine.dispose()
+        finally:
+            _drop(schema)
+        print(
+            f"fleet: {args.devices} devices ({r.connected} connected, {r.failures} "
+            f"failed), {r.devices_online} online at central; {args.minutes:g} min at "
+            f"{args.rate:g} events/s offered; {r.sent} events acknowledged by the "
+            f"broker, {r.stored} stored ({r.stored_per_s:.0f}/s); lost {r.lost}, "
+            f"duplicated {r.dup}; publish→ingest p50 {r.p50_ms:.0f} ms, p99 "
+            f"{r.p99_ms:.0f} ms; worker RSS "
+            f"{', '.join(f'{m:.0f}' for m in r.rss_mb)} MB",
+            flush=True,
+        )
+        rates = {}
+        for workers in (1, 2):
+            schema, url = _schema()
+            try:
+                engine = _register(url, args.scale_devices)
+                s = run_load(
+                    url,
+                    engine,
+                    broker.port,
+                    devices=args.scale_devices,
+                    rate=args.scale_rate,
+                    seconds=args.scale_seconds,
+                    workers=workers,
+                    procs=2,
+                    work=work / f"scale-{workers}",
+                )
+                engine.dispose()
+            finally:
+                _drop(schema)
+            rates[workers] = s.stored_per_s
+            print(
+                f"scale: {workers} worker(s), {args.scale_rate:g} events/s offered by "
+                f"{args.scale_devices} devices: {s.stored_per_s:.0f} stored/s, "
+                f"p99 {s.p99_ms:.0f} ms, lost {s.lost}, duplicated {s.dup}",
+                flush=True,
+            )
+    finally:
+        broker.stop()
+    print(
+        f"fleet_devices={r.devices_online} fleet_lost={r.lost} fleet_dup={r.dup} "
+        f"fleet_p99_ms={r.p99_ms:.0f} scale_2w={rates[2] / rates[1]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
