@@ -125,6 +125,7 @@ class IngestWorker:
         self.metrics = metrics
         self.clock = clock
         self.broadcaster = broadcaster
+        self._skew_said: dict[str, float] = {}
         self.audit = audit
         self.batch = batch
         self.flush_s = flush_s
@@ -237,13 +238,7 @@ class IngestWorker:
         started = time.perf_counter()
         now = self.clock.now()
         batch = _Batch()
-        accepted: list[Accepted] = []
-        for msg in msgs:
-            result = triage(msg.topic, msg.payload, now=now, max_bytes=self.max_bytes)
-            if isinstance(result, Rejected):
-                self._reject(msg.topic, result.reason, result.detail, batch)
-                continue
-            accepted.append(result)
+        accepted = self._triage(msgs, now, batch)
         with Session(self.engine) as session:
             self._check_known(session, {a.envelope.device for a in accepted})
             for acc in accepted:
@@ -301,6 +296,33 @@ class IngestWorker:
                 target=f"{row['device']}/{body.get('command', '?')}",
                 detail={"reason": body.get("reason", ""), "event": event_id},
                 now=now,
+            )
+
+    def _triage(
+        self, msgs: list[Received], now: datetime, batch: _Batch
+    ) -> list[Accepted]:
+        accepted: list[Accepted] = []
+        for msg in msgs:
+            result = triage(msg.topic, msg.payload, now=now, max_bytes=self.max_bytes)
+            if isinstance(result, Rejected):
+                self._reject(msg.topic, result.reason, result.detail, batch)
+                continue
+            if result.skew:
+                self._skewed(result)
+            accepted.append(result)
+        return accepted
+
+    def _skewed(self, acc: Accepted) -> None:
+        """Count a node whose clock is off; say so once a minute per device."""
+        self.metrics.clock_skew.labels(acc.skew).inc()
+        device = acc.envelope.device
+        now = time.monotonic()
+        if now >= self._skew_said.get(device, 0.0):
+            self._skew_said[device] = now + 60.0
+            logger.warning(
+                "%s: clock far off (%s); its events are stored at receipt time",
+                device,
+                acc.skew,
             )
 
     def _reject(self, topic: str, reason: str, detail: str, batch: _Batch) -> None:

@@ -24,6 +24,7 @@ class Accepted:
     channel: str
     envelope: Envelope
     state: StateBody | None = None
+    skew: str = ""  # "ts_future" / "ts_past": the node's clock was off
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,10 @@ def triage(
     """Decode and check one message.
 
     State messages skip the clock check: a last will carries the time of the
-    connection it belongs to, which may be long ago.
+    connection it belongs to, which may be long ago. An event from a node
+    whose clock is far off (a Pi that booted without NTP, a broken RTC) is
+    still the node's event: it is accepted with ``ts`` set to ``now`` and
+    ``skew`` saying which way the clock was off — never dropped.
     """
     try:
         env = decode(payload, max_bytes=max_bytes)
@@ -55,7 +59,11 @@ def triage(
             return Accepted(
                 channel="state", envelope=env, state=parse_body(StateBody, env.body)
             )
-        check_clock(env, now=now, max_ahead=max_ahead, max_behind=max_behind)
     except PayloadError as exc:
         return Rejected(reason=exc.reason, detail=str(exc))
+    try:
+        check_clock(env, now=now, max_ahead=max_ahead, max_behind=max_behind)
+    except PayloadError as exc:
+        stamped = env.model_copy(update={"ts": now})
+        return Accepted(channel=parsed.channel, envelope=stamped, skew=exc.reason)
     return Accepted(channel=parsed.channel, envelope=env)

@@ -33,6 +33,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.clock_skew = Counter(
+            "baling_ingest_clock_skew",
+            "Events whose node clock was far off, stored at their receipt time",
+            ["direction"],
+            registry=r,
+        )
         self.stored = Counter(
             "baling_ingest_events_stored", "Events committed", registry=r
         )
