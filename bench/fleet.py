@@ -122,6 +122,8 @@ def _start_workers(
             "CENTRAL_HTTP_PORT": str(http),
             "CENTRAL_WORKERS": "1",
             "CENTRAL_INGEST_SHARED": "true",
+            "CENTRAL_WORKER_ID": f"w{w}",  # its own persistent session
+            "CENTRAL_INGEST_PRESENCE": "true" if w == 0 else "false",
             "CENTRAL_OFFLINE_AFTER_S": "180",
         }
         log = (work / f"central-{w}.log").open("wb")

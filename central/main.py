@@ -166,7 +166,7 @@ class Central:
                     host=settings.broker_host,
                     port=settings.broker_port,
                     inflight=settings.ingest_inflight,
-                    presence=i == 0,
+                    presence=i == 0 and settings.ingest_presence,
                     shared=shared,
                     tls=broker_tls(settings),
                 ),
@@ -177,7 +177,7 @@ class Central:
                 batch=settings.ingest_batch,
                 flush_s=settings.ingest_flush_s,
                 max_bytes=settings.max_payload_bytes,
-                presence=i == 0,
+                presence=i == 0 and settings.ingest_presence,
                 offline_after_s=settings.offline_after_s,
                 consumers=[
                     self.police,

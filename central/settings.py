@@ -38,6 +38,11 @@ class CentralSettings(BaseSettings):
     # None: shared when this process runs several workers. Set true when
     # several central processes split the ingest (see the README's caveat).
     ingest_shared: bool | None = None
+    # This process's first worker keeps presence (devices' state, the
+    # offline sweep) and the services' timers (adaptive signals, SOS
+    # repeats, rollouts). When several processes share the ingest, exactly
+    # one keeps it; the others set this false.
+    ingest_presence: bool = True
     offline_after_s: Annotated[float, Field(ge=5)] = 120.0
     # Fleet CA (created under data_dir/ca on first start) and where enrolled
     # nodes find the broker's mutual-TLS listener.

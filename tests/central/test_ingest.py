@@ -301,3 +301,31 @@ def test_two_workers_share_the_ingest(
     assert all(t > 0 for t in taken), (
         f"expected both workers to take a share, got {taken}"
     )
+
+
+def test_a_process_without_presence_stores_events_and_leaves_states_alone(
+    make_central: Any, sqlite_url: str, publisher: PahoBus
+) -> None:
+    """Several processes share the ingest; one keeps presence and the timers."""
+    central: Central = make_central(
+        sqlite_url, ingest_shared=True, ingest_presence=False, worker_id="w2"
+    )
+    register(central, "cam-1")
+    now = CLOCK.now()
+    publisher.publish(
+        topics.state("cam-1"),
+        encode(
+            make(
+                "cam-1",
+                "state",
+                {"online": True, "kind": "sim", "version": "9.9"},
+                now=now,
+            )
+        ),
+    )
+    publisher.publish(
+        topics.event("cam-1", "plate"), encode(make("cam-1", "plate", {}, now=now))
+    )
+    wait_for(lambda: len(stored(central)) == 1)
+    assert device(central, "cam-1").version != "9.9"  # the state is another's
+    assert all(not w.presence for w in central.workers)
