@@ -11,6 +11,7 @@ and overrides :meth:`Agent.step`, :meth:`Agent.apply_config` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 from collections.abc import Callable
@@ -262,7 +263,9 @@ class Agent:
                 self.config.heartbeat_s, self.settings.heartbeat_s
             )
             self.publish_state()
-        self.step()
+        # full: the fault is raised; the kind produces again once there is room
+        with contextlib.suppress(OutboxFullError):
+            self.step()
         self.ota.step(deferral=self.update_deferral, health=self.ota_health)
 
     def _drain(self, timeout: float) -> None:

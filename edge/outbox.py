@@ -12,7 +12,10 @@ Disk budget policy, when ``max_bytes`` would be exceeded:
 2. a new telemetry entry that still does not fit is dropped and counted;
 3. a new *event* that still does not fit raises :class:`OutboxFullError` and
    nothing is written, so the caller knows and raises a fault — events are
-   never dropped silently.
+   never dropped silently. A disk that is really full (``SQLITE_FULL``) is
+   the same error; entries acknowledged but not deletable there are kept
+   in memory as sent and deleted later (after a restart they are sent
+   again; central keeps each event id once).
 
 A publish the broker refuses (a failure reason code in PUBACK) is moved to a
 dead-letter table with the reason, never deleted. Publishing is left to the
@@ -109,6 +112,7 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open outbox at {path}: {exc}") from exc
         self._depth, self._bytes = int(row[0]), int(row[1])
+        self._unforgotten: set[int] = set()  # acknowledged, not yet deleted
         self.dropped_telemetry = 0
 
     @property
@@ -143,6 +147,9 @@ class Outbox:
             try:
                 return self._put(entries, cursor)
             except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    # the disk itself is full: the same as a full budget
+                    raise OutboxFullError(f"the outbox's disk is full: {exc}") from exc
                 raise OutboxError(f"cannot write to the outbox: {exc}") from exc
 
     def _put(self, entries: list[Entry], cursor: tuple[str, str] | None) -> int:
@@ -165,7 +172,8 @@ class Outbox:
                 )
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite rolls back itself on a full disk
+                self._db.execute("ROLLBACK")
             raise
         self._depth += len(kept) - dropped
         self._bytes += sum(len(e.payload) for e in kept) - freed
@@ -227,15 +235,16 @@ class Outbox:
     ) -> list[Stored]:
         """Return up to ``limit`` entries in send order, leaving out ``skip``."""
         with self._lock:
+            gone = self._unforgotten
             rows = self._db.execute(
                 "SELECT seq, topic, payload, qos FROM outbox "
                 "ORDER BY priority DESC, seq LIMIT ?",
-                (limit + len(skip),),
+                (limit + len(skip) + len(gone),),
             ).fetchall()
         out = [
             Stored(seq=r[0], topic=r[1], payload=bytes(r[2]), qos=r[3])
             for r in rows
-            if r[0] not in skip
+            if r[0] not in skip and r[0] not in gone
         ]
         return out[:limit]
 
@@ -243,12 +252,22 @@ class Outbox:
         """Delete entries the broker has acknowledged."""
         if not seqs:
             return
-        marks = ",".join("?" * len(seqs))
         with self._lock:
-            sizes = self._db.execute(
-                f"DELETE FROM outbox WHERE seq IN ({marks}) RETURNING size",  # noqa: S608
-                seqs,
-            ).fetchall()
+            seqs = [*seqs, *self._unforgotten]
+            marks = ",".join("?" * len(seqs))
+            try:
+                sizes = self._db.execute(
+                    f"DELETE FROM outbox WHERE seq IN ({marks}) RETURNING size",  # noqa: S608
+                    seqs,
+                ).fetchall()
+            except sqlite3.Error as exc:
+                # A full disk cannot even log a delete: remember them (never
+                # sent again from this process) and delete them later.
+                if not self._unforgotten:
+                    logger.warning("Cannot delete acknowledged entries: %s", exc)
+                self._unforgotten.update(seqs)
+                return
+            self._unforgotten.clear()
             self._depth -= len(sizes)
             self._bytes -= sum(int(r[0]) for r in sizes)
 

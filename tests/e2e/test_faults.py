@@ -1,0 +1,441 @@
+"""Faults survived, reconciled: every event sent is stored exactly once.
+
+Each test runs real nodes (the ``sim`` event node on the real runtime and
+outbox, numbering its events ``seq`` 1…N) against a real Mosquitto and
+central, breaks something under load, and then reads central's event table:
+the numbers must be exactly 1…N for every node — nothing lost, nothing
+doubled. A central worker killed with SIGKILL mid-batch; PostgreSQL
+restarted under load; a group of nodes cut off from the network and coming
+back with their backlog; a node's outbox disk full; a node's clock far off.
+(Broker restarts under load and a node's kill -9: ``test_durability.py``.)
+
+``BALING_FAULT_CUT_S`` sets how long the network cut lasts (20 s in CI; the
+benchmark's long run uses minutes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from baling.broker import free_port
+from central import registry
+from central.db import make_engine, migrate
+from edge.node import build_agent
+from edge.settings import NodeSettings
+from firmware_sim.eventnode import SimAgent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from baling.broker import Mosquitto
+    from central.main import Central
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+CUT_S = float(os.environ.get("BALING_FAULT_CUT_S", "20"))
+
+
+def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def seqs(engine: sa.Engine, device: str) -> list[int]:
+    """The ``seq`` of every stored event of ``device``, in storage order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT body FROM event WHERE device = :d"), {"d": device}
+        ).all()
+    return sorted((json.loads(b) if isinstance(b, str) else b)["seq"] for (b,) in rows)
+
+
+def stored(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT COUNT(*) FROM event")).scalar_one())
+
+
+def reconcile(engine: sa.Engine, totals: dict[str, int]) -> None:
+    """Every node's events 1…N, each exactly once."""
+    for device, total in totals.items():
+        got = seqs(engine, device)
+        assert len(got) == len(set(got)), f"{device}: an event was stored twice"
+        assert got == list(range(1, total + 1)), (
+            f"{device}: {total - len(set(got))} of {total} events missing"
+        )
+
+
+def node_config(tmp: Path, device: str, port: int) -> Path:
+    conf = tmp / f"{device}.toml"
+    conf.write_text(
+        f'device_id = "{device}"\nkind = "sim"\ndata_dir = "{tmp / device}"\n'
+        f'broker_port = {port}\nlog_level = "WARNING"\n',
+        encoding="utf-8",
+    )
+    return conf
+
+
+def start_node(conf: Path, total: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "baling.cli",
+            "sim",
+            "eventnode",
+            "--config",
+            str(conf),
+            "--total",
+            str(total),
+            "--pad",
+            "120",
+        ]
+    )
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=15)
+
+
+def register(engine: sa.Engine, *devices: str) -> None:
+    with Session(engine) as session:
+        for d in devices:
+            registry.register(session, device_id=d, kind="sim", now=datetime.now(UTC))
+
+
+# -- a central worker killed mid-batch ----------------------------------------------
+def start_worker(
+    url: str, port: int, worker: str, tmp: Path, *, presence: bool
+) -> subprocess.Popen[bytes]:
+    http = free_port()
+    env = {
+        **os.environ,
+        "CENTRAL_DATABASE_URL": url,
+        "CENTRAL_JWT_SECRET": "k" * 40,
+        "CENTRAL_DATA_DIR": str(tmp / worker),
+        "CENTRAL_BROKER_PORT": str(port),
+        "CENTRAL_HTTP_PORT": str(http),
+        "CENTRAL_WORKER_ID": worker,
+        "CENTRAL_INGEST_SHARED": "true",
+        "CENTRAL_INGEST_PRESENCE": "true" if presence else "false",
+        "CENTRAL_INGEST_BATCH": "200",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "baling.cli", "central"], env=env)
+    import urllib.request  # noqa: PLC0415
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(healthy, 60, f"central worker {worker}")
+    return proc
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_central_worker_killed_mid_batch_loses_nothing(
+    db_url: str, broker: Mosquitto, tmp_path: Path
+) -> None:
+    total = 6000
+    engine = make_engine(db_url)
+    migrate(engine)
+    register(engine, "sim-a", "sim-b")
+    workers = [
+        start_worker(db_url, broker.port, "wa", tmp_path, presence=True),
+        start_worker(db_url, broker.port, "wb", tmp_path, presence=False),
+    ]
+    nodes = [
+        start_node(node_config(tmp_path, d, broker.port), total)
+        for d in ("sim-a", "sim-b")
+    ]
+    try:
+        wait_until(lambda: stored(engine) >= 2000, 90, "2,000 events")
+        workers[1].send_signal(signal.SIGKILL)  # mid-stream: mid-batch
+        workers[1].wait()
+        wait_until(lambda: stored(engine) >= 4000, 90, "4,000 events on one worker")
+        # it comes back under its own session: what it held is delivered again
+        workers[1] = start_worker(db_url, broker.port, "wb", tmp_path, presence=False)
+        wait_until(lambda: stored(engine) >= 2 * total, 120, f"{2 * total} events")
+        time.sleep(1.0)  # a late duplicate would show up now
+    finally:
+        stop(nodes)
+        stop(workers)
+    reconcile(engine, {"sim-a": total, "sim-b": total})
+    engine.dispose()
+
+
+# -- PostgreSQL restarted under load -------------------------------------------------
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A PostgreSQL of the test's own (initdb, pg_ctl) and a way to restart it."""
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL's initdb/pg_ctl are not installed")
+    base = Path(tempfile.mkdtemp(prefix="pg-"))
+    base.chmod(0o755)
+    data, port = base / "data", free_port()
+    as_pg: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(base, user="postgres")
+        as_pg = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_pg, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    ctl = [*as_pg, pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w"]
+    opts = ["-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1"]
+    subprocess.run([*ctl, *opts, "start"], check=True, capture_output=True)
+
+    def restart() -> None:
+        subprocess.run(
+            [*ctl, *opts, "-m", "fast", "restart"], check=True, capture_output=True
+        )
+
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", restart
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_postgres_restarted_under_load_loses_nothing(
+    own_postgres: tuple[str, Callable[[], None]],
+    make_central: Any,
+    broker: Mosquitto,
+    tmp_path: Path,
+) -> None:
+    url, restart = own_postgres
+    total = 6000
+    central: Central = make_central(url)
+    engine = central.services.engine
+    register(engine, "sim-pg")
+    node = start_node(node_config(tmp_path, "sim-pg", broker.port), total)
+    try:
+        wait_until(lambda: stored(engine) >= 1500, 90, "1,500 events")
+        restart()  # the ingest's commits fail, nothing is acknowledged, it retries
+        wait_until(lambda: stored(engine) >= 3500, 90, "3,500 events after restart")
+        restart()
+        wait_until(lambda: stored(engine) >= total, 120, f"{total} events")
+        time.sleep(1.0)
+    finally:
+        stop([node])
+    assert central.services.metrics.db_errors._value.get() >= 1
+    reconcile(engine, {"sim-pg": total})
+
+
+# -- nodes cut off from the network ---------------------------------------------------
+class Network:
+    """The link between a group of nodes and the broker, which the test cuts.
+
+    A TCP relay: while cut, every connection is closed and new ones are
+    refused (as a dead uplink looks to a node); restored, it relays again.
+    """
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for c in self._conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            self._conns.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                down, _ = listener.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self.upstream))
+            with self._lock:
+                self._conns += [down, up]
+            for a, b in ((down, up), (up, down)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+def test_nodes_cut_off_return_with_their_backlog(
+    make_central: Any, sqlite_url: str, broker: Mosquitto, tmp_path: Path
+) -> None:
+    total, devices = 4000, ("sim-n1", "sim-n2", "sim-n3")
+    central: Central = make_central(sqlite_url)
+    engine = central.services.engine
+    register(engine, *devices)
+    net = Network(broker.port)
+    nodes = [start_node(node_config(tmp_path, d, net.port), total) for d in devices]
+    try:
+        wait_until(lambda: stored(engine) >= 1500, 90, "1,500 events")
+        net.cut()
+        cut_at = stored(engine)
+        time.sleep(CUT_S)  # the nodes keep producing into their outboxes
+        assert stored(engine) - cut_at < 50, "events got through a cut network"
+        net.restore()
+        wait_until(lambda: stored(engine) >= total * len(devices), 120, "the backlog")
+        time.sleep(1.0)
+    finally:
+        stop(nodes)
+        net.cut()
+    reconcile(engine, dict.fromkeys(devices, total))
+
+
+# -- a node's outbox disk full --------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB filesystem (tmpfs) for a node's data directory."""
+    where = tmp_path / "node-disk"
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+        check=False,
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr!r}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_node_whose_disk_fills_raises_a_fault_and_loses_nothing(
+    make_central: Any, sqlite_url: str, broker: Mosquitto, small_disk: Path
+) -> None:
+    """What the node took before its disk filled reaches central, once each;
+    the node raises ``outbox_full`` and keeps running (its producer waits)."""
+    central: Central = make_central(sqlite_url)
+    engine = central.services.engine
+    register(engine, "sim-disk")
+    broker.stop()  # the uplink is down: everything stays on the node's disk
+    agent = build_agent(
+        SimAgent,
+        NodeSettings(
+            device_id="sim-disk",
+            kind="sim",
+            data_dir=small_disk,
+            broker_port=broker.port,
+            log_level="WARNING",
+        ),
+        total=10_000,
+        pad=900,  # ~1.1 kB each: the disk holds under 2,000
+    )
+    halt = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(halt,), daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: "outbox_full" in agent.health().faults, 60, "a full disk")
+        time.sleep(1.0)
+        assert runner.is_alive()  # the node carries on
+        taken = agent.seq  # what its outbox accepted: nothing past it was made
+        assert 0 < taken < 10_000
+        broker.start()
+        wait_until(lambda: stored(engine) >= taken, 120, f"{taken} events")
+        time.sleep(2.0)  # resends of entries it could not forget are ignored
+        assert runner.is_alive()
+    finally:
+        halt.set()
+        runner.join(timeout=15)
+    reconcile(engine, {"sim-disk": taken})
+
+
+# -- a node's clock far off -----------------------------------------------------------
+class OffsetClock:
+    """The host's clocks, the wall clock moved by ``offset`` (a bad RTC)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def test_nodes_with_wrong_clocks_lose_nothing(
+    make_central: Any, sqlite_url: str, broker: Mosquitto, tmp_path: Path
+) -> None:
+    total = 1000
+    central: Central = make_central(sqlite_url)
+    engine = central.services.engine
+    offsets = {"sim-ahead": timedelta(hours=3), "sim-behind": -timedelta(days=400)}
+    register(engine, *offsets)
+    halt = threading.Event()
+    runners = []
+    for device, offset in offsets.items():
+        agent = build_agent(
+            SimAgent,
+            NodeSettings(
+                device_id=device,
+                kind="sim",
+                data_dir=tmp_path / device,
+                broker_port=broker.port,
+            ),
+            clock=OffsetClock(offset),
+            total=total,
+        )
+        runner = threading.Thread(target=agent.run, args=(halt,), daemon=True)
+        runner.start()
+        runners.append(runner)
+    try:
+        wait_until(lambda: stored(engine) >= 2 * total, 60, "both nodes' events")
+    finally:
+        halt.set()
+        for r in runners:
+            r.join(timeout=15)
+    reconcile(engine, dict.fromkeys(offsets, total))
+    with engine.connect() as conn:  # kept at their receipt time, not the node's
+        latest = conn.execute(sa.text("SELECT MAX(ts) FROM event")).scalar_one()
+    if isinstance(latest, str):  # SQLite hands back text
+        latest = datetime.fromisoformat(latest)
+    latest = latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+    assert latest <= datetime.now(UTC) + timedelta(minutes=1)
