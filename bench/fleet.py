@@ -153,7 +153,6 @@ def _wait_healthy(http: int, why: str) -> None:
 def run_load(
     url: str,
     engine: sa.Engine,
-    port: int,
     *,
     devices: int,
     rate: float,
@@ -162,8 +161,29 @@ def run_load(
     procs: int,
     work: Path,
 ) -> Result:
-    """Workers up, the fleet for ``seconds``, drained, reconciled."""
+    """A fresh broker, workers up, the fleet for ``seconds``, drained, reconciled."""
     work.mkdir(parents=True, exist_ok=True)
+    broker = Mosquitto(data_dir=work / "broker")
+    broker.start()
+    try:
+        return _run(
+            url, engine, broker.port, devices, rate, seconds, workers, procs, work
+        )
+    finally:
+        broker.stop()
+
+
+def _run(  # noqa: PLR0917 - one run's whole shape
+    url: str,
+    engine: sa.Engine,
+    port: int,
+    devices: int,
+    rate: float,
+    seconds: float,
+    workers: int,
+    procs: int,
+    work: Path,
+) -> Result:
     centrals = _start_workers(url, port, workers, work)
     per = devices // procs
     gens = []
@@ -280,6 +300,36 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _measured(
+    devices: int,
+    *,
+    rate: float,
+    seconds: float,
+    workers: int,
+    procs: int,
+    work: Path,
+) -> Result:
+    """One run on a fresh schema of the PostgreSQL ``test`` database."""
+    schema, url = _schema()
+    try:
+        engine = _register(url, devices)
+        try:
+            return run_load(
+                url,
+                engine,
+                devices=devices,
+                rate=rate,
+                seconds=seconds,
+                workers=workers,
+                procs=procs,
+                work=work,
+            )
+        finally:
+            engine.dispose()
+    finally:
+        _drop(schema)
+
+
 def main() -> None:
     """The fleet run, then the scaling runs; print the figures."""
     p = argparse.ArgumentParser(description=__doc__)
@@ -289,70 +339,47 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--procs", type=int, default=4, help="load generator processes")
     p.add_argument("--scale-devices", type=int, default=1000)
-    p.add_argument("--scale-rate", type=float, default=4000.0)
+    p.add_argument("--scale-rate", type=float, default=2500.0)
     p.add_argument("--scale-seconds", type=float, default=60.0)
     args = p.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # broker and clients
     work = Path(tempfile.mkdtemp(prefix="fleet-"))
-    broker = Mosquitto(data_dir=work / "broker")
-    broker.start()
-    try:
-        schema, url = _schema()
-        try:
-            engine = _register(url, args.devices)
-            r = run_load(
-                url,
-                engine,
-                broker.port,
-                devices=args.devices,
-                rate=args.rate,
-                seconds=args.minutes * 60,
-                workers=args.workers,
-                procs=args.procs,
-                work=work / "fleet",
-            )
-            engine.dispose()
-        finally:
-            _drop(schema)
+    r = _measured(
+        args.devices,
+        rate=args.rate,
+        seconds=args.minutes * 60,
+        workers=args.workers,
+        procs=args.procs,
+        work=work / "fleet",
+    )
+    print(
+        f"fleet: {args.devices} devices ({r.connected} connected, {r.failures} "
+        f"failed), {r.devices_online} online at central; {args.minutes:g} min at "
+        f"{args.rate:g} events/s offered; {r.sent} events acknowledged by the "
+        f"broker, {r.stored} stored ({r.stored_per_s:.0f}/s); lost {r.lost}, "
+        f"duplicated {r.dup}; publish→ingest p50 {r.p50_ms:.0f} ms, p99 "
+        f"{r.p99_ms:.0f} ms; worker RSS "
+        f"{', '.join(f'{m:.0f}' for m in r.rss_mb)} MB",
+        flush=True,
+    )
+    rates = {}
+    for workers in (1, 2):
+        s = _measured(
+            args.scale_devices,
+            rate=args.scale_rate,
+            seconds=args.scale_seconds,
+            workers=workers,
+            procs=2,
+            work=work / f"scale-{workers}",
+        )
+        rates[workers] = s.stored_per_s
         print(
-            f"fleet: {args.devices} devices ({r.connected} connected, {r.failures} "
-            f"failed), {r.devices_online} online at central; {args.minutes:g} min at "
-            f"{args.rate:g} events/s offered; {r.sent} events acknowledged by the "
-            f"broker, {r.stored} stored ({r.stored_per_s:.0f}/s); lost {r.lost}, "
-            f"duplicated {r.dup}; publish→ingest p50 {r.p50_ms:.0f} ms, p99 "
-            f"{r.p99_ms:.0f} ms; worker RSS "
-            f"{', '.join(f'{m:.0f}' for m in r.rss_mb)} MB",
+            f"scale: {workers} worker(s), {args.scale_rate:g} events/s offered by "
+            f"{args.scale_devices} devices: {s.stored_per_s:.0f} stored/s, "
+            f"p99 {s.p99_ms:.0f} ms, lost {s.lost}, duplicated {s.dup}",
             flush=True,
         )
-        rates = {}
-        for workers in (1, 2):
-            schema, url = _schema()
-            try:
-                engine = _register(url, args.scale_devices)
-                s = run_load(
-                    url,
-                    engine,
-                    broker.port,
-                    devices=args.scale_devices,
-                    rate=args.scale_rate,
-                    seconds=args.scale_seconds,
-                    workers=workers,
-                    procs=2,
-                    work=work / f"scale-{workers}",
-                )
-                engine.dispose()
-            finally:
-                _drop(schema)
-            rates[workers] = s.stored_per_s
-            print(
-                f"scale: {workers} worker(s), {args.scale_rate:g} events/s offered by "
-                f"{args.scale_devices} devices: {s.stored_per_s:.0f} stored/s, "
-                f"p99 {s.p99_ms:.0f} ms, lost {s.lost}, duplicated {s.dup}",
-                flush=True,
-            )
-    finally:
-        broker.stop()
     print(
         f"fleet_devices={r.devices_online} fleet_lost={r.lost} fleet_dup={r.dup} "
         f"fleet_p99_ms={r.p99_ms:.0f} scale_2w={rates[2] / rates[1]:.2f}"
