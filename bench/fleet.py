@@ -150,30 +150,7 @@ def _wait_healthy(http: int, why: str) -> None:
     raise RuntimeError(why)
 
 
-def run_load(
-    url: str,
-    engine: sa.Engine,
-    *,
-    devices: int,
-    rate: float,
-    seconds: float,
-    workers: int,
-    procs: int,
-    work: Path,
-) -> Result:
-    """A fresh broker, workers up, the fleet for ``seconds``, drained, reconciled."""
-    work.mkdir(parents=True, exist_ok=True)
-    broker = Mosquitto(data_dir=work / "broker")
-    broker.start()
-    try:
-        return _run(
-            url, engine, broker.port, devices, rate, seconds, workers, procs, work
-        )
-    finally:
-        broker.stop()
-
-
-def _run(  # noqa: PLR0917 - one run's whole shape
+def _run(  # noqa: PLR0917 - one run's whole shape: workers up, the fleet, reconciled
     url: str,
     engine: sa.Engine,
     port: int,
@@ -309,24 +286,25 @@ def _measured(
     procs: int,
     work: Path,
 ) -> Result:
-    """One run on a fresh schema of the PostgreSQL ``test`` database."""
+    """One run on a fresh schema of the ``test`` database and a fresh broker.
+
+    A fresh broker: a worker's session must not carry one run's backlog
+    into the next.
+    """
+    work.mkdir(parents=True, exist_ok=True)
     schema, url = _schema()
+    broker = Mosquitto(data_dir=work / "broker")
+    broker.start()
     try:
         engine = _register(url, devices)
         try:
-            return run_load(
-                url,
-                engine,
-                devices=devices,
-                rate=rate,
-                seconds=seconds,
-                workers=workers,
-                procs=procs,
-                work=work,
+            return _run(
+                url, engine, broker.port, devices, rate, seconds, workers, procs, work
             )
         finally:
             engine.dispose()
     finally:
+        broker.stop()
         _drop(schema)
 
 

@@ -393,8 +393,8 @@ class SignalService(Sender):
                 target=target,
             )
         self._next_adapt[j.id] = now + timing.cycle
-        running = current is not None and current.body.get("actuated")
-        if running and current is not None and _close(timing.as_plan(), current.body):
+        running = current.body if current is not None else {}
+        if running.get("actuated") and _close(timing.as_plan(), running):
             return  # not worth a transition
         row = self._row(session, j.id, timing, "adaptive", "system")
         session.commit()
