@@ -130,13 +130,14 @@ def _traffic_operator_pushes_a_plan(port: int, token: str) -> None:
     base = f"http://127.0.0.1:{port}/api/v1/signals"
     deadline = time.monotonic() + 120  # detector bins are a minute long
     junction: dict[str, Any] = {}
+    main = side = 0
     while time.monotonic() < deadline:
         (junction,) = _get(f"{base}/junctions", token)
-        if sum(junction["stage_flows_vph"]) > 0:
+        main, _left, side, _side_left = junction["stage_flows_vph"]
+        if main > 0 and side > 0:  # both cards' bins are in (they report apart)
             break
         time.sleep(1)
     assert junction["id"] == "jsl"
-    main, _left, side, _side_left = junction["stage_flows_vph"]
     assert main > side > 0, junction  # the morning peak is on the main road
     plan = _post(f"{base}/junctions/jsl/compute", token, {"method": "optimise"})
     pushed = _post(f"{base}/plans/{plan['id']}/push", token, {})
