@@ -37,7 +37,7 @@ from central.api import (
     policy,
     signals,
 )
-from central.api.deps import PrincipalDep, Services, ServicesDep
+from central.api.deps import ERRORS, PrincipalDep, Services, ServicesDep
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
 from central.link import CommandTimeoutError
 from edge.protocol import PayloadError
@@ -62,20 +62,23 @@ def create_app(services: Services) -> FastAPI:
         description="数字巴陵 device fleet: registry, policy, ingest, consoles.",
     )
     app.state.services = services
-    app.include_router(auth_routes.router)
-    app.include_router(devices.router)
-    app.include_router(policy.router)
-    app.include_router(audit_routes.router)
-    app.include_router(enrolment.router)
-    app.include_router(police.router)
-    app.include_router(police.osmand_router)
-    app.include_router(plates.router)
-    app.include_router(complaints.router)
-    app.include_router(complaints.content_router)
-    app.include_router(kiosk.router)
-    app.include_router(open311.router)
-    app.include_router(ota.router)
-    app.include_router(signals.router)
+    for router in (
+        auth_routes.router,
+        devices.router,
+        policy.router,
+        audit_routes.router,
+        enrolment.router,
+        police.router,
+        police.osmand_router,
+        plates.router,
+        complaints.router,
+        complaints.content_router,
+        kiosk.router,
+        open311.router,
+        ota.router,
+        signals.router,
+    ):
+        app.include_router(router, responses=ERRORS)
     # The TUF repositories nodes update from (behind the fleet's mutual TLS in
     # a deployment): /ota/image/... and /ota/director/<device>/...
     ota_dir = services.settings.data_dir / "ota"

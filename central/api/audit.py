@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from central.api.deps import ServicesDep, require
+from central.api.deps import MAX_ROW, ServicesDep, require
 from central.auth import Principal
 from central.models import as_utc
 
@@ -20,7 +20,7 @@ def list_audit(
     actor: str | None = None,
     action: str | None = None,
     target: str | None = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Records newest first; page with ``before`` = the last ``seq`` seen."""

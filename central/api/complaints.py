@@ -17,7 +17,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import ServicesDep, SessionDep, complaints, require
+from central.api.deps import (
+    MAX_ROW,
+    RowId,
+    ServicesDep,
+    SessionDep,
+    complaints,
+    require,
+)
 from central.auth import Principal
 from central.complaints import stats as stats_mod
 from central.complaints.models import (
@@ -52,7 +59,7 @@ def list_complaints(
     department: str = "",
     overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
 ) -> dict[str, Any]:
     """Complaints, newest first; department staff see their departments' only."""
     query = select(Complaint)
@@ -104,7 +111,7 @@ def file_complaint(
 
 @router.get("/{complaint_id}")
 def get_complaint(
-    complaint_id: int, session: SessionDep, svc: ServicesDep, _p: Staff
+    complaint_id: RowId, session: SessionDep, svc: ServicesDep, _p: Staff
 ) -> dict[str, Any]:
     """One complaint and every step it took."""
     c = session.get(Complaint, complaint_id)
@@ -141,7 +148,7 @@ class ActIn(BaseModel):
 
 @router.post("/{complaint_id}/{action}")
 def act(
-    complaint_id: int,
+    complaint_id: RowId,
     action: str,
     body: ActIn,
     session: SessionDep,
@@ -163,7 +170,19 @@ def act(
     return complaint_view(c, now=svc.clock.now(), calendar=service.calendar(session))
 
 
-@router.get("/reports/stats")
+@router.get(
+    "/reports/stats",
+    responses={
+        200: {
+            "description": "JSON rows, or the table as CSV or XLSX (``fmt``)",
+            "content": {
+                "application/json": {},
+                "text/csv": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+            },
+        }
+    },
+)
 def statistics(
     session: SessionDep,
     svc: ServicesDep,
@@ -341,7 +360,7 @@ def add_content(
 
 @content_router.delete("/{item_id}")
 def remove_content(
-    item_id: int, session: SessionDep, svc: ServicesDep, p: Desk
+    item_id: RowId, session: SessionDep, svc: ServicesDep, p: Desk
 ) -> dict[str, Any]:
     """Withdraw an item (audited)."""
     row = session.get(ContentItem, item_id)

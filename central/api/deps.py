@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from central.access import Access, ForbiddenError
@@ -156,3 +157,29 @@ def fleet_ca(services: Services) -> FleetCA:
             status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
         )
     return services.ca
+
+
+class ErrorBody(BaseModel):
+    """What every refusal answers: what was wrong, in words."""
+
+    detail: str
+
+
+def refusal(why: str) -> dict[str, Any]:
+    """An error answer for an operation's ``responses``."""
+    return {"model": ErrorBody, "description": why}
+
+
+# The refusals any operation may answer (the document says so, and the
+# OpenAPI fuzz test holds central to it); 422 is FastAPI's own.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: refusal("The request is malformed or breaks a rule; ``detail`` says which"),
+    401: refusal("Not signed in, or the token is not valid"),
+    403: refusal("The operator's role or scope does not allow this"),
+    404: refusal("No such object (device, complaint, plan, ...)"),
+    409: refusal("The object's state does not allow this now"),
+}
+
+
+MAX_ROW = 2**31 - 1  # the largest row id (PostgreSQL INTEGER) an id may name
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW, description="a row id")]

@@ -10,11 +10,13 @@ from pydantic import BaseModel, Field
 
 from central import enrolment, registry, twin
 from central.api.deps import (
+    MAX_ROW,
     PrincipalDep,
     ServicesDep,
     SessionDep,
     check_scope,
     fleet_ca,
+    refusal,
     require,
 )
 from central.auth import Principal
@@ -63,7 +65,7 @@ def list_devices(
     drift: bool | None = None,
     q: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
 ) -> dict[str, Any]:
     """List devices, filtered and paginated on the server."""
     rows, total = registry.search(
@@ -178,7 +180,7 @@ def list_events(
     session: SessionDep,
     _p: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
 ) -> list[dict[str, Any]]:
     """A device's events in stored order; page with ``after`` = last ``seq``."""
     registry.get(session, device_id)
@@ -195,7 +197,13 @@ def list_events(
     ]
 
 
-@router.post("/{device_id}/commands/{name}")
+@router.post(
+    "/{device_id}/commands/{name}",
+    responses={
+        503: refusal("Central has no broker link"),
+        504: refusal("The node did not answer in ``timeout_s``"),
+    },
+)
 def run_command(
     device_id: str,
     name: str,

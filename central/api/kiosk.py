@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import ServicesDep, SessionDep
+from central.api.deps import MAX_ROW, ServicesDep, SessionDep
 from central.complaints import workflow
 from central.complaints.models import Booking, Complaint, ContentItem, ServiceType, Slot
 from central.errors import ConflictError, NotFoundError
@@ -114,7 +114,7 @@ def slots(
 class BookingIn(BaseModel):
     """A booking made at a kiosk."""
 
-    slot_id: int
+    slot_id: int = Field(ge=1, le=MAX_ROW)
     name: str = Field(min_length=1, max_length=64)
     phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
 

@@ -24,7 +24,18 @@ from central.complaints.service import Filing
 from central.errors import ConflictError, NotFoundError
 from central.models import as_utc
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+# Every answer, errors too, is JSON or XML by the path's extension.
+_EITHER: dict[str, Any] = {"content": {"application/json": {}, "text/xml": {}}}
+router = APIRouter(
+    prefix="/open311/v2",
+    tags=["open311"],
+    responses={
+        200: {"description": "JSON or XML by the extension", **_EITHER},
+        400: {"description": "A required field is missing or wrong", **_EITHER},
+        403: {"description": "The api_key is not valid", **_EITHER},
+        404: {"description": "No such service, request or token", **_EITHER},
+    },
+)
 Fmt = Literal["json", "xml"]
 ITEM = {"services": "service", "service_requests": "request", "errors": "error"}
 

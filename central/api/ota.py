@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import ServicesDep, SessionDep, require
+from central.api.deps import RowId, ServicesDep, SessionDep, require
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.ota.models import Pin, RolloutNode, RolloutRow
@@ -133,7 +133,7 @@ def list_rollouts(
 
 @router.get("/rollouts/{rollout_id}/nodes")
 def rollout_nodes(
-    rollout_id: int, session: SessionDep, _p: Tech
+    rollout_id: RowId, session: SessionDep, _p: Tech
 ) -> list[dict[str, Any]]:
     """Every node of a rollout: its wave state and its last report."""
     if session.get(RolloutRow, rollout_id) is None:
@@ -155,7 +155,7 @@ def pins(session: SessionDep, _p: Tech) -> list[dict[str, Any]]:
 
 @router.post("/rollouts/{rollout_id}/{action}")
 def control(
-    rollout_id: int,
+    rollout_id: RowId,
     action: Literal["pause", "resume", "cancel"],
     session: SessionDep,
     svc: ServicesDep,

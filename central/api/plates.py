@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 
-from central.api.deps import ServicesDep, SessionDep, plates, require
+from central.api.deps import MAX_ROW, RowId, ServicesDep, SessionDep, plates, require
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import as_utc
@@ -76,7 +76,7 @@ def list_suspects(
     q: str = "",
     category: str = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
 ) -> dict[str, Any]:
     """The list, filtered by plate prefix and category, paginated."""
     query = select(Suspect)
@@ -128,7 +128,7 @@ def add_suspect(
 
 @router.delete("/suspects/{suspect_id}")
 def remove_suspect(
-    suspect_id: int, session: SessionDep, svc: ServicesDep, p: Police
+    suspect_id: RowId, session: SessionDep, svc: ServicesDep, p: Police
 ) -> dict[str, Any]:
     """Take a plate off the list (audited)."""
     row = session.get(Suspect, suspect_id)
@@ -214,7 +214,7 @@ def list_hits(
 
 @router.post("/hits/{hit_id}/{decision}")
 def decide_hit(
-    hit_id: int,
+    hit_id: RowId,
     decision: Literal["confirm", "reject"],
     session: SessionDep,
     svc: ServicesDep,

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import ServicesDep, SessionDep, police, require
+from central.api.deps import MAX_ROW, RowId, ServicesDep, SessionDep, police, require
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device, Event, as_utc
@@ -75,7 +75,7 @@ class OfficerIn(BaseModel):
     badge: str = Field(default="", max_length=32)
     unit: str = Field(default="", max_length=64)
     leader: bool = False
-    beat_id: int | None = None
+    beat_id: int | None = Field(default=None, ge=1, le=MAX_ROW)
 
 
 @router.put("/officers/{device}")
@@ -120,7 +120,7 @@ def alarms(
 
 @router.get("/alarms/{alarm_id}/receipts")
 def alarm_receipts(
-    alarm_id: int, session: SessionDep, _p: Police
+    alarm_id: RowId, session: SessionDep, _p: Police
 ) -> list[dict[str, Any]]:
     """Whose handheld the alarm's alert reached, and who acknowledged it."""
     alarm = session.get(Alarm, alarm_id)
@@ -162,7 +162,7 @@ ACTIONS = {
 
 @router.post("/alarms/{alarm_id}/{action}")
 def act_on_alarm(
-    alarm_id: int,
+    alarm_id: RowId,
     action: Literal["acknowledge", "assign", "resolve", "false-alarm"],
     body: AlarmAction,
     session: SessionDep,
@@ -254,7 +254,7 @@ def create_beat(
 
 @router.put("/beats/{beat_id}")
 def update_beat(
-    beat_id: int, body: BeatIn, session: SessionDep, svc: ServicesDep, p: Police
+    beat_id: RowId, body: BeatIn, session: SessionDep, svc: ServicesDep, p: Police
 ) -> dict[str, Any]:
     """Change a beat's polygon, shifts or buffer."""
     beat = session.get(Beat, beat_id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import ServicesDep, SessionDep, require
+from central.api.deps import RowId, ServicesDep, SessionDep, require
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device
@@ -134,7 +134,7 @@ def compute_corridor(
 
 @router.post("/plans/{plan_id}/push")
 def push(
-    plan_id: int, session: SessionDep, svc: ServicesDep, p: Traffic
+    plan_id: RowId, session: SessionDep, svc: ServicesDep, p: Traffic
 ) -> dict[str, Any]:
     """Send a plan to its cabinet; the answer says accepted or refused (and why)."""
     if session.get(PlanRow, plan_id) is None:

@@ -1,0 +1,106 @@
+"""Schemathesis against central's own OpenAPI document.
+
+Every operation of the running central (real broker, real SQLite) gets
+requests generated from its schema — valid ones and ones that break it —
+as an admin who may call everything. No request may end in a server error
+(a 5xx is a bug: bad input must get a 4xx that names what was wrong), and
+every response must be one the document declares.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    status_code_conformance,
+)
+from sqlmodel import Session
+
+from central.auth import create_operator
+
+if TYPE_CHECKING:
+    from central.main import Central
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+PASSWORD = "correct horse battery"
+# Requests that would end the run rather than test an answer.
+EXAMPLES = 10  # per operation and mode: ~2,000 requests in all
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+SKIPPED = ("/api/v1/stream",)  # server-sent events: an answer that never ends
+
+
+@pytest.fixture
+def central(make_central: Any, sqlite_url: str) -> Central:
+    built: Central = make_central(sqlite_url)
+    with Session(built.services.engine) as session:
+        create_operator(
+            session,
+            username="fuzz",
+            password=PASSWORD,
+            role="admin",
+            now=built.services.clock.now(),
+        )
+    return built
+
+
+@pytest.fixture
+def admin(central: Central) -> dict[str, str]:
+    with TestClient(central.app) as client:
+        r = client.post(
+            "/api/v1/auth/token", data={"username": "fuzz", "password": PASSWORD}
+        )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.fixture
+def api(central: Central) -> Any:
+    return schemathesis.openapi.from_asgi("/openapi.json", central.app)
+
+
+def test_no_request_breaks_central(api: Any, admin: dict[str, str]) -> None:
+    """Each operation, valid and invalid requests; every failure is collected."""
+    failures: list[str] = []
+    operations = 0
+    for result in api.get_all_operations():
+        operation = result.ok()
+        if operation.path.startswith(SKIPPED):
+            continue
+        operations += 1
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def call(case: Any) -> None:
+                case.call_and_validate(headers=admin, checks=CHECKS)
+
+            try:
+                call()
+            except Unsatisfiable:  # nothing to break: no parameters, no body
+                continue
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - try all
+                failures.append(
+                    f"{operation.method.upper()} {operation.path} ({mode.value}): "
+                    f"{_said(exc)}"
+                )
+    assert operations > 50, f"only {operations} operations in the document"
+    assert not failures, "\n\n".join(failures)
+
+
+def _said(exc: BaseException) -> str:
+    """What went wrong, without the reproduction noise."""
+    parts = exc.exceptions if isinstance(exc, BaseExceptionGroup) else [exc]
+    return "; ".join(" ".join(str(p).split())[:300] for p in parts)
