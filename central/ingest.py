@@ -271,10 +271,14 @@ class IngestWorker:
         self, session: Session, batch: _Batch, new_ids: set[str], now: datetime
     ) -> list[Callable[[], None]]:
         after = []
+        # By device (stable: each device's events keep their order), so that
+        # workers sharing the ingest lock a device's rows (officer, junction,
+        # ...) in one order and never deadlock each other.
+        ordered = sorted(batch.events.items(), key=lambda item: item[1]["device"])
         for consumer in self.consumers:
             mine = [
                 row
-                for event_id, row in batch.events.items()
+                for event_id, row in ordered
                 if row["type"] in consumer.types and event_id in new_ids
             ]
             if mine:
@@ -385,8 +389,14 @@ class IngestWorker:
         return {str(r[0]) for r in session.execute(stmt, list(batch.events.values()))}
 
     def _update_devices(self, session: Session, batch: _Batch) -> list[dict[str, Any]]:
+        """Write presence and reported state: one statement per shape of row.
+
+        A fleet's boot storm is thousands of state messages a second; one
+        UPDATE each would hold the batch (and every event behind it) for
+        seconds, so rows of the same columns go as one executemany.
+        """
         changed: list[dict[str, Any]] = []
-        table = Device.__table__  # type: ignore[attr-defined]
+        rows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for device, when in batch.seen.items():
             values: dict[str, Any] = {"last_seen": when}
             state = batch.states.get(device)
@@ -408,9 +418,7 @@ class IngestWorker:
                 )
             else:
                 values["online"] = True  # it is talking to us, so it is connected
-            session.execute(
-                sa.update(table).where(table.c.id == device).values(**values)
-            )
+            rows.setdefault(tuple(values), []).append({"row_id": device, **values})
             changed.append(
                 {
                     "type": "device",
@@ -424,7 +432,40 @@ class IngestWorker:
             signal = state[0].detail.get("signal") if state is not None else None
             if isinstance(signal, dict):  # a cabinet's running phase, for the console
                 changed.append({"type": "signal_state", **signal, "junction": device})
+        table = Device.__table__  # type: ignore[attr-defined]
+        for columns, params in rows.items():
+            if columns == ("last_seen", "online"):  # one batch, one receipt time
+                self._mark_seen(session, [p["row_id"] for p in params], batch)
+                continue
+            stmt = (
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("row_id"))
+                .values({c: sa.bindparam(c) for c in columns})
+            )
+            params.sort(key=lambda p: str(p["row_id"]))  # one lock order for all
+            session.connection().execute(stmt, params)
         return changed
+
+    def _mark_seen(self, session: Session, devices: list[str], batch: _Batch) -> None:
+        """Devices heard from: online, seen now — never waiting on a row lock.
+
+        Workers sharing the ingest hear the same devices in the same second;
+        a row another transaction is writing is skipped (it is being marked
+        seen, or given its state, right now) instead of queueing every
+        worker behind one commit.
+        """
+        table = Device.__table__  # type: ignore[attr-defined]
+        free = (
+            sa.select(table.c.id)
+            .where(table.c.id.in_(devices))
+            .with_for_update(skip_locked=True, key_share=True)  # FOR NO KEY UPDATE
+        )
+        seen = batch.seen[devices[0]]
+        session.execute(
+            sa.update(table)
+            .where(table.c.id.in_(free))
+            .values(last_seen=seen, online=True)
+        )
 
     def sweep(self) -> None:
         """Mark devices offline that have been silent too long."""

@@ -13,6 +13,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from central.errors import NotFoundError
@@ -43,8 +44,13 @@ class AlarmDesk:
     def _officer(self, session: Session, device: str) -> Officer:
         officer = session.get(Officer, device)
         if officer is None:
-            officer = Officer(device=device)
-            session.add(officer)
+            # Another ingest worker may be adding the same handheld in this
+            # second: insert if absent (waiting on its commit), then read.
+            bind = session.get_bind().dialect.name
+            insert = postgresql.insert if bind == "postgresql" else sqlite.insert
+            values = Officer(device=device).model_dump()
+            session.execute(insert(Officer).values(values).on_conflict_do_nothing())
+            officer = session.get_one(Officer, device)
         return officer
 
     def _beat_alarm(

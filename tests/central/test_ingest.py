@@ -14,7 +14,9 @@ from sqlmodel import Session, select
 from central import registry
 from central.auth import create_operator
 from central.models import Device, Event
+from central.police.models import Officer
 from edge import Agent, CommandError, NodeSettings, PahoBus, SystemClock, build_agent
+from edge.bus import Received
 from edge.protocol import encode, make, topics
 from firmware_sim.eventnode import SimAgent
 
@@ -329,3 +331,59 @@ def test_a_process_without_presence_stores_events_and_leaves_states_alone(
     wait_for(lambda: len(stored(central)) == 1)
     assert device(central, "cam-1").version != "9.9"  # the state is another's
     assert all(not w.presence for w in central.workers)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_workers_sharing_the_ingest_never_deadlock(
+    make_central: Any, db_url: str
+) -> None:
+    """Two workers commit the same officers' fixes at once, heard in opposite
+    orders: each locks rows device by device, so neither waits on the other in
+    a cycle (a deadlock would fail a batch, to be retried, at every round)."""
+    central: Central = make_central(db_url, workers=2)
+    handhelds = [f"hh-{n:03d}" for n in range(300)]
+    register(central, *handhelds, kind="handheld")
+    first, second = central.workers
+
+    def batch(order: list[str], round_: int) -> list[Received]:
+        now = CLOCK.now()
+        fix = {"lat": 29.1, "lon": 113.1, "fix_ts": now.isoformat()}
+        return [
+            Received(
+                topic=topics.event(h, "position"),
+                payload=encode(
+                    make(h, "position", {**fix, "speed_mps": round_}, now=now)
+                ),
+                qos=1,
+                retain=False,
+                mid=0,
+            )
+            for h in order
+        ]
+
+    failed: list[BaseException] = []
+    together = threading.Barrier(2)
+
+    def take(worker: Any, msgs: list[Received]) -> None:
+        together.wait()
+        try:
+            worker.process(msgs)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            failed.append(exc)
+
+    for round_ in range(5):
+        threads = [
+            threading.Thread(target=take, args=(first, batch(handhelds, round_))),
+            threading.Thread(
+                target=take, args=(second, batch(handhelds[::-1], round_))
+            ),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not failed, failed[:3]
+    assert len(stored(central)) == 5 * 2 * len(handhelds)
+    with Session(central.services.engine) as s:
+        speeds = s.exec(select(Officer.speed_mps)).all()
+    assert sorted(speeds) == [4.0] * len(handhelds)  # every fix applied
