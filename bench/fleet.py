@@ -3,8 +3,9 @@
 10,000 virtual devices (``firmware_sim.loadgen``: real MQTT 5 connections,
 asyncio clients in a few processes, each kind with its message mix) run
 for ``--minutes`` against Mosquitto and ``--workers`` central processes
-(``baling central``) that share the ingest through MQTT 5 shared
-subscriptions and commit to PostgreSQL (a fresh schema of the ``test``
+(``baling central``) that split the ingest as a site does — each worker
+one partition of the devices, on a plain persistent subscription that
+Mosquitto keeps over a restart — and commit to PostgreSQL (a fresh schema of the ``test``
 database). It prints devices online (central's presence), events stored
 per second, p99 latency from publish (the envelope's ``ts``) to ingest
 (``received_at``, set as the batch is taken, committed with it), the
@@ -130,7 +131,8 @@ def _start_workers(
             "CENTRAL_BROKER_PORT": str(port),
             "CENTRAL_HTTP_PORT": str(http),
             "CENTRAL_WORKERS": "1",
-            "CENTRAL_INGEST_SHARED": "true",
+            # the site layout: each worker one partition of the devices
+            "CENTRAL_INGEST_PARTITION": f"{w + 1}/{workers}",
             "CENTRAL_WORKER_ID": f"w{w}",  # its own persistent session
             "CENTRAL_INGEST_PRESENCE": "true" if w == 0 else "false",
             "CENTRAL_OFFLINE_AFTER_S": "180",

@@ -10,6 +10,12 @@ acknowledged, so the broker keeps it. Duplicates are ignored by event id
 is logged with the reason, counted, and acknowledged so it never blocks the
 good ones behind it.
 
+Or, where the broker does not keep shared subscriptions over a restart
+(Mosquitto), each worker takes one partition of the devices (a hash of the
+id) on a plain persistent subscription and acknowledges the others'
+messages unread: every device's events go to one worker, in order, and a
+restart loses nothing.
+
 The presence worker (one per deployment) also takes every node's retained
 state on a plain subscription — retained messages are not delivered on
 shared subscriptions — and marks silent devices offline.
@@ -21,6 +27,7 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +40,7 @@ from sqlmodel import Session, select
 from central.intake import Accepted, Rejected, triage
 from central.models import Device, Event
 from edge.bus import Backoff, PahoBus, Received, TlsFiles
-from edge.protocol import topics
+from edge.protocol import PayloadError, topics
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -114,6 +121,7 @@ class IngestWorker:
         flush_s: float = 0.05,
         max_bytes: int = 64 * 1024,
         presence: bool = True,
+        partition: tuple[int, int] | None = None,
         offline_after_s: float = 120.0,
         audit: AuditLog | None = None,
         consumers: list[Consumer] | None = None,
@@ -131,6 +139,7 @@ class IngestWorker:
         self.flush_s = flush_s
         self.max_bytes = max_bytes
         self.presence = presence
+        self.partition = partition
         self.offline_after = timedelta(seconds=offline_after_s)
         self._known: set[str] = set()
         self._loud: Counter[str] = Counter()
@@ -174,6 +183,9 @@ class IngestWorker:
                 except queue.Empty:
                     break
                 if isinstance(item, Received):
+                    if not self._mine(item.topic):
+                        self.bus.ack(item)  # another partition's: its worker has it
+                        continue
                     out.append(item)
                     if item.topic.endswith(URGENT_SUFFIXES):
                         return out  # an SOS waits for nobody
@@ -181,6 +193,23 @@ class IngestWorker:
             if len(out) >= self.batch or remaining <= 0 or self._stop.is_set():
                 return out
             self.bus.poll(min(remaining, 0.05))
+
+    def _mine(self, topic: str) -> bool:
+        """Whether this worker's partition holds the topic's device.
+
+        States are the presence worker's whatever their device; a topic
+        that does not parse is taken, to be rejected with its reason.
+        """
+        if self.partition is None:
+            return True
+        try:
+            parsed = topics.parse(topic)
+        except PayloadError:
+            return True
+        if parsed.channel == "state":
+            return True
+        k, n = self.partition
+        return zlib.crc32(parsed.device.encode()) % n == k
 
     def _run(self) -> None:
         backoff = Backoff(initial=0.2, cap=5.0)

@@ -153,7 +153,13 @@ class Central:
             ota=self.ota,
             signals=self.signals,
         )
-        shared = (
+        partition = settings.partition()
+        if partition is not None and settings.workers > 1:
+            raise ValueError(
+                "expected CENTRAL_WORKERS=1 with CENTRAL_INGEST_PARTITION "
+                f"(one partition per process), got {settings.workers} workers"
+            )
+        shared = partition is None and (
             settings.workers > 1
             if settings.ingest_shared is None
             else settings.ingest_shared
@@ -178,6 +184,7 @@ class Central:
                 flush_s=settings.ingest_flush_s,
                 max_bytes=settings.max_payload_bytes,
                 presence=i == 0 and settings.ingest_presence,
+                partition=partition,
                 offline_after_s=settings.offline_after_s,
                 consumers=[
                     self.police,

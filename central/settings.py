@@ -38,6 +38,14 @@ class CentralSettings(BaseSettings):
     # None: shared when this process runs several workers. Set true when
     # several central processes split the ingest (see the README's caveat).
     ingest_shared: bool | None = None
+    # "k/n": this process takes the k-th of n partitions of the devices
+    # (by a hash of the id) on a plain persistent subscription, and
+    # acknowledges the rest unread. Mosquitto restores plain subscriptions
+    # after a restart but not shared ones, so a site on Mosquitto scales
+    # out this way without a restart losing events (see the README).
+    ingest_partition: Annotated[
+        str | None, Field(pattern=r"^[1-9][0-9]?/[1-9][0-9]?$")
+    ] = None
     # This process's first worker keeps presence (devices' state, the
     # offline sweep) and the services' timers (adaptive signals, SOS
     # repeats, rollouts). When several processes share the ingest, exactly
@@ -84,6 +92,22 @@ class CentralSettings(BaseSettings):
     plate_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 3000.0
     # Open311 clients that may file requests (the spec's api_key).
     open311_api_keys: list[str] = Field(default_factory=list)
+
+    @field_validator("ingest_partition")
+    @classmethod
+    def _partition(cls, value: str | None) -> str | None:
+        if value is not None:
+            k, n = (int(x) for x in value.split("/"))
+            if k > n:
+                raise ValueError(f"expected k/n with k ≤ n, got {value}")
+        return value
+
+    def partition(self) -> tuple[int, int] | None:
+        """``ingest_partition`` as (index from 0, count), or None."""
+        if self.ingest_partition is None:
+            return None
+        k, n = (int(x) for x in self.ingest_partition.split("/"))
+        return k - 1, n
 
     @field_validator("jwt_secret")
     @classmethod

@@ -31,7 +31,7 @@ def settings(monkeypatch: pytest.MonkeyPatch, *files: Path) -> CentralSettings:
     return CentralSettings()  # type: ignore[call-arg]
 
 
-def test_a_site_s_workers_share_the_ingest_and_one_keeps_presence(
+def test_a_site_s_workers_split_the_devices_and_one_keeps_presence(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shared = DEPLOY / "site" / "central.env"
@@ -40,7 +40,9 @@ def test_a_site_s_workers_share_the_ingest_and_one_keeps_presence(
         with monkeypatch.context() as m:
             workers.append(settings(m, shared, own))
     assert len(workers) >= 2
-    assert all(w.ingest_shared for w in workers)
+    # every partition k/n exactly once (Mosquitto keeps plain subscriptions)
+    parts = sorted(w.ingest_partition or "" for w in workers)
+    assert parts == [f"{k}/{len(workers)}" for k in range(1, len(workers) + 1)]
     assert [w.ingest_presence for w in workers].count(True) == 1
     assert len({w.worker_id for w in workers}) == len(workers)
     assert len({w.http_port for w in workers}) == len(workers)

@@ -387,3 +387,23 @@ def test_workers_sharing_the_ingest_never_deadlock(
     with Session(central.services.engine) as s:
         speeds = s.exec(select(Officer.speed_mps)).all()
     assert sorted(speeds) == [4.0] * len(handhelds)  # every fix applied
+
+
+def test_a_partition_is_the_kth_of_n(tmp_path: Path) -> None:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from central.settings import CentralSettings  # noqa: PLC0415
+
+    def settings(partition: str | None) -> CentralSettings:
+        return CentralSettings(
+            jwt_secret="p" * 40,
+            data_dir=tmp_path,
+            database_url="sqlite://",
+            ingest_partition=partition,
+        )
+
+    assert settings("2/3").partition() == (1, 3)
+    assert settings(None).partition() is None
+    for bad, said in (("3/2", "k ≤ n"), ("0/2", "pattern"), ("1", "pattern")):
+        with pytest.raises(ValidationError, match=said):
+            settings(bad)
