@@ -445,8 +445,6 @@ class IngestWorker:
                     config_status=body.config.status,
                     config_reason=body.config.reason,
                 )
-            else:
-                values["online"] = True  # it is talking to us, so it is connected
             rows.setdefault(tuple(values), []).append({"row_id": device, **values})
             changed.append(
                 {
@@ -463,7 +461,7 @@ class IngestWorker:
                 changed.append({"type": "signal_state", **signal, "junction": device})
         table = Device.__table__  # type: ignore[attr-defined]
         for columns, params in rows.items():
-            if columns == ("last_seen", "online"):  # one batch, one receipt time
+            if columns == ("last_seen",):  # one batch, one receipt time
                 self._mark_seen(session, [p["row_id"] for p in params], batch)
                 continue
             stmt = (
@@ -476,7 +474,11 @@ class IngestWorker:
         return changed
 
     def _mark_seen(self, session: Session, devices: list[str], batch: _Batch) -> None:
-        """Devices heard from: online, seen now — never waiting on a row lock.
+        """Devices heard from: seen now — never waiting on a row lock.
+
+        Not "online": whether a device is connected is the broker's word
+        (its state, its last will). An event can be a backlog arriving after
+        the will that said the device went away.
 
         Workers sharing the ingest hear the same devices in the same second;
         a row another transaction is writing is skipped (it is being marked
@@ -491,9 +493,7 @@ class IngestWorker:
         )
         seen = batch.seen[devices[0]]
         session.execute(
-            sa.update(table)
-            .where(table.c.id.in_(free))
-            .values(last_seen=seen, online=True)
+            sa.update(table).where(table.c.id.in_(free)).values(last_seen=seen)
         )
 
     def sweep(self) -> None:

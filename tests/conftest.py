@@ -160,3 +160,13 @@ def serve_app() -> Iterator[Any]:
     for server, thread in servers:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the ``long`` fault runs unless ``BALING_LONG=1`` (the benchmark's)."""
+    if os.environ.get("BALING_LONG") == "1":
+        return
+    skip = pytest.mark.skip(reason="a long fault run: python -m bench.fleet runs it")
+    for item in items:
+        if item.get_closest_marker("long") is not None:
+            item.add_marker(skip)

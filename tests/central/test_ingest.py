@@ -274,7 +274,8 @@ def test_last_will_marks_offline_and_sweep_catches_silence(
         encode(make("cam-1", "state", {"online": True, "kind": "sim"}, now=now)),
     )
     publisher.publish(
-        topics.telemetry("cam-2"), encode(make("cam-2", "telemetry", {"t": 1}, now=now))
+        topics.state("cam-2"),
+        encode(make("cam-2", "state", {"online": True, "kind": "sim"}, now=now)),
     )
     wait_for(
         lambda: device(central, "cam-1").online and device(central, "cam-2").online
@@ -284,7 +285,15 @@ def test_last_will_marks_offline_and_sweep_catches_silence(
         encode(make("cam-1", "state", {"online": False, "kind": "sim"}, now=now)),
     )
     wait_for(lambda: not device(central, "cam-1").online)
-    wait_for(lambda: not device(central, "cam-2").online, timeout=20)
+    # a backlog arriving after its last will: seen, but still away
+    seen = device(central, "cam-1").last_seen
+    time.sleep(5.1)  # past the last_seen write interval
+    publisher.publish(
+        topics.event("cam-1", "plate"), encode(make("cam-1", "plate", {}, now=now))
+    )
+    wait_for(lambda: device(central, "cam-1").last_seen != seen)
+    assert not device(central, "cam-1").online
+    wait_for(lambda: not device(central, "cam-2").online, timeout=20)  # silent
 
 
 def test_two_workers_share_the_ingest(
