@@ -3,20 +3,22 @@
 10,000 virtual devices (``firmware_sim.loadgen``: real MQTT 5 connections,
 asyncio clients in a few processes, each kind with its message mix) run
 for ``--minutes`` against Mosquitto and ``--workers`` central processes
-(``baling central``) that split the ingest as a site does — each worker
+(``baling central``) that split the ingest as a site does (each worker
 one partition of the devices, on a plain persistent subscription that
-Mosquitto keeps over a restart — and commit to PostgreSQL (a fresh schema of the ``test``
-database). It prints devices online (central's presence), events stored
-per second, p99 latency from publish (the envelope's ``ts``) to ingest
-(``received_at``, set as the batch is taken, committed with it), the
-workers' RSS, and the reconciliation of every event the broker
+Mosquitto keeps over a restart) and commit to PostgreSQL (a fresh schema
+of the ``test`` database). It prints devices online (central's presence),
+events stored per second, p99 latency from publish (the envelope's ``ts``)
+to ingest (``received_at``, set as the batch is taken, committed with
+it), the workers' RSS, and the reconciliation of every event the broker
 acknowledged against what central stored: lost and duplicated.
 
-Then the scaling run: the same mix from fewer devices, offered faster than
-one worker can store, once with 1 worker and once with 2; the ratio of
-events stored per second is ``scale_2w``.
+Then the scaling runs: the same mix from 1,000 devices fills the workers'
+sessions while they are down, and 1, then 2 workers drain it with the
+machine to themselves (three times each, alternating; medians); the ratio
+of events stored per second is ``scale_2w``. Last, the fault tests marked
+``long`` (a network cut of minutes), which CI skips.
 
-    python -m bench.fleet [--devices 10000] [--minutes 10] [--rate 500]
+    python -m bench.fleet [--devices 10000] [--minutes 10] [--rate 150]
 
 Last line:
 ``fleet_devices=<n> fleet_lost=<n> fleet_dup=<n> fleet_p99_ms=<ms> scale_2w=<ratio>``.
@@ -381,6 +383,32 @@ def _measured(
         _drop(schema)
 
 
+def _long_faults() -> str:
+    """Run the fault tests marked ``long`` (minutes each); their summary line."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "long",
+            "-q",
+            "--no-cov",
+            "-p",
+            "no:cacheprovider",
+            str(Path(__file__).resolve().parents[1] / "tests"),
+        ],
+        env={**os.environ, "BALING_LONG": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = run.stdout.strip().splitlines() or ["(no output)"]
+    if run.returncode != 0:
+        sys.stdout.write(run.stdout[-4000:])
+    return f"long fault tests: {lines[-1].strip('= ')}"
+
+
 def main() -> None:
     """The fleet run, then the scaling runs; print the figures."""
     p = argparse.ArgumentParser(description=__doc__)
@@ -393,6 +421,7 @@ def main() -> None:
     p.add_argument("--scale-rate", type=float, default=3000.0)
     p.add_argument("--scale-seconds", type=float, default=20.0)
     p.add_argument("--scale-repeats", type=int, default=3)
+    p.add_argument("--no-long", action="store_true", help="skip the long fault tests")
     args = p.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # broker and clients
@@ -440,6 +469,8 @@ def main() -> None:
         f"({os.cpu_count()} cores for the workers, PostgreSQL and the broker)",
         flush=True,
     )
+    if not args.no_long:
+        print(f"faults: {_long_faults()}", flush=True)
     print(
         f"fleet_devices={r.devices_online} fleet_lost={r.lost} fleet_dup={r.dup} "
         f"fleet_p99_ms={r.p99_ms:.0f} scale_2w={two / one:.2f}"
