@@ -100,7 +100,8 @@ def fixed_plans(
 ) -> dict[str, dict[str, Any]]:
     """Webster and Baling's best fixed plan as the judge's JSON plans."""
     webster = {t: engine.webster(s) for t, s in stages.items()}
-    best = {t: engine.optimise(s) for t, s in stages.items()}
+    permissive = engine.permissive_stages(STAGES[scn])  # left turns in the gaps too
+    best = {t: engine.optimise(s, permissive=permissive) for t, s in stages.items()}
     if scn == "B":  # a corridor: common cycle, splits re-fitted, two-way green wave
         cycle = max(t.cycle for t in best.values())
         best = {
@@ -109,6 +110,7 @@ def fixed_plans(
                 s,
                 max_step_s=cycle,
                 fixed_cycle=True,
+                permissive=permissive,
             )
             for t, s in stages.items()
         }

@@ -313,6 +313,10 @@ def main() -> None:
     p.add_argument("--sent", type=Path, required=True, help="event ids written here")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # Thousands of clients closing at once: paho asks the loop to watch
+    # sockets aiomqtt has just closed, and asyncio logs each refusal with a
+    # traceback. Harmless (the client is gone); it would bury the figures.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     tally = asyncio.run(
         run_fleet(
             args.first,

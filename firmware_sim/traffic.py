@@ -69,6 +69,11 @@ class Lane:
                 return i
         return 0
 
+    def permissive(self, stages: list[dict[str, str]]) -> bool:
+        """Whether this lane's traffic also goes, yielding, in some stage."""
+        groups = {f"{self.approach}{m}" for m in self.moves}
+        return any(stage.get(g) == "g" for g in groups for stage in stages)
+
     def weights(self, stages: list[dict[str, str]]) -> dict[int, float]:
         """How this lane's vehicles press on each stage (for max-pressure)."""
         return lane_weights({f"{self.approach}{m}" for m in self.moves}, stages)
@@ -91,13 +96,18 @@ class Junction:
     def detectors(
         self, device_of_card: list[str], stages: list[dict[str, str]]
     ) -> dict[str, Any]:
-        """The junction's detector map for central: card → lane → [stage, sat]."""
+        """The junction's detector map for central.
+
+        Card → lane → [stage, saturation, approach, permissive]: the last
+        true where the lane's turn also goes, yielding, in another stage.
+        """
         out: dict[str, dict[str, list[Any]]] = {}
         for lane in self.lanes:
             out.setdefault(device_of_card[lane.card], {})[str(lane.channel)] = [
                 lane.stage(stages),
                 lane.saturation(),
                 lane.approach,
+                lane.permissive(stages),
             ]
         return out
 

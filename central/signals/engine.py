@@ -17,7 +17,10 @@
 
 A junction's stages each list their critical lane groups as
 ``(flow veh/h, saturation flow veh/h)``; the stage's critical flow ratio is
-the largest ``q / s`` among them.
+the largest ``q / s`` among them. A stage is *permissive* when its
+movements also run, yielding, in another stage (a protected left that also
+turns in the gaps of its through stage): :func:`optimise` gives it only
+the flow the permissive turns leave over, which Webster's formula cannot.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class Limits:
     max_cycle: float = 150.0
     startup_loss: float = 2.0  # s lost as a queue starts
     end_gain: float = 2.0  # s of yellow still used
+    # Left turners that also go permissively (yielding, in their approach's
+    # through stage) clear about this many a cycle at its end — "sneakers".
+    sneakers_per_cycle: float = 2.0
 
     @property
     def lost_per_stage(self) -> float:
@@ -69,6 +75,24 @@ class Timing:
             "coordinated": self.coordinated,
             "actuated": self.actuated,
         }
+
+
+def permissive_stages(stages: list[dict[str, str]]) -> frozenset[int]:
+    """The stages whose every protected movement also runs permissively.
+
+    From a junction's movement map per stage: each ``G`` of the stage is a
+    ``g`` (yielding) in some other stage, as a protected left turn is.
+    """
+    return frozenset(
+        i
+        for i, stage in enumerate(stages)
+        if any(v == "G" for v in stage.values())
+        and all(
+            any(other.get(m) == "g" for other in stages)
+            for m, v in stage.items()
+            if v == "G"
+        )
+    )
 
 
 def ratios(stages: list[list[Group]]) -> list[float]:
@@ -117,10 +141,29 @@ def webster(stages: list[list[Group]], limits: Limits = Limits()) -> Timing:
     return _timing(_bounded_cycle(c0, len(stages), limits), ys, limits)
 
 
+def after_sneakers(
+    stages: list[list[Group]],
+    permissive: frozenset[int],
+    cycle: float,
+    limits: Limits = Limits(),
+) -> list[list[Group]]:
+    """The stages' flows less what permissive turns clear at ``cycle``."""
+    cleared = limits.sneakers_per_cycle * 3600 / cycle
+    return [
+        [(max(q - cleared, 0.0), s) for q, s in groups] if i in permissive else groups
+        for i, groups in enumerate(stages)
+    ]
+
+
 def delay(
-    timing: Timing, stages: list[list[Group]], limits: Limits = Limits()
+    timing: Timing,
+    stages: list[list[Group]],
+    limits: Limits = Limits(),
+    permissive: frozenset[int] = frozenset(),
 ) -> float:
     """Flow-weighted mean Webster delay (s/veh) of a timing; inf if oversaturated."""
+    if permissive:
+        stages = after_sneakers(stages, permissive, timing.cycle, limits)
     total, flow = 0.0, 0.0
     for green, groups in zip(timing.greens, stages, strict=True):
         effective = green - limits.startup_loss + limits.end_gain
@@ -143,21 +186,29 @@ def delay(
 CYCLE_SCAN_PAST_S = 20  # optimise stops scanning cycles this far past the best
 
 
-def optimise(stages: list[list[Group]], limits: Limits = Limits()) -> Timing:
+def optimise(
+    stages: list[list[Group]],
+    limits: Limits = Limits(),
+    permissive: frozenset[int] = frozenset(),
+) -> Timing:
     """The fixed timing with the least Webster delay (cycle and splits).
 
-    Splits start at equal degrees of saturation for each cycle; the best
-    cycle's splits are then improved by moving whole seconds between stages
-    while the delay falls.
+    Splits start at equal degrees of saturation for each cycle (of the flow
+    left to each stage once ``permissive`` stages' turns have gone in the
+    gaps); the best cycle's splits are then improved by moving whole
+    seconds between stages while the delay falls.
     """
-    ys = ratios(stages)
+
+    def weights(cycle: float) -> list[float]:
+        return ratios(after_sneakers(stages, permissive, cycle, limits))
+
     n = len(stages)
     lowest = _bounded_cycle(0, n, limits)
-    best = _timing(lowest, ys, limits)
-    best_d = delay(best, stages, limits)
+    best = _timing(lowest, weights(lowest), limits)
+    best_d = delay(best, stages, limits, permissive)
     for cycle in range(lowest, int(limits.max_cycle) + 1, 2):
-        candidate = _timing(cycle, ys, limits)
-        d = delay(candidate, stages, limits)
+        candidate = _timing(cycle, weights(cycle), limits)
+        d = delay(candidate, stages, limits, permissive)
         if d < best_d:
             best, best_d = candidate, d
         elif d > best_d and cycle - best.cycle >= CYCLE_SCAN_PAST_S:
@@ -173,7 +224,7 @@ def optimise(stages: list[list[Group]], limits: Limits = Limits()) -> Timing:
                 greens[i] += 1
                 greens[j] -= 1
                 candidate = replace(best, greens=tuple(greens))
-                d = delay(candidate, stages, limits)
+                d = delay(candidate, stages, limits, permissive)
                 if d < best_d - 1e-9:
                     best, best_d, improved = candidate, d, True
     return best
@@ -290,13 +341,14 @@ def retime(
     max_step_s: float = 4.0,
     fixed_cycle: bool = False,
     target: Timing | None = None,
+    permissive: frozenset[int] = frozenset(),
 ) -> Timing:
     """One cycle's adaptive step: towards the optimum, at most ``max_step_s``.
 
     With ``fixed_cycle`` (a coordinated junction) only the splits move, so
     the green wave's offsets stay valid.
     """
-    target = target or optimise(stages, limits)
+    target = target or optimise(stages, limits, permissive)
     if fixed_cycle:
         target = _timing(int(current.cycle), [g or 0.01 for g in target.greens], limits)
     step = max(-max_step_s, min(max_step_s, target.cycle - current.cycle))

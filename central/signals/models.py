@@ -21,7 +21,8 @@ class JunctionRow(SQLModel, table=True):
 
     ``detectors`` maps a detector node to its lanes: ``{"det-1": {"1": [0,
     1800, "W"], …}}`` — lane → [stage index, saturation flow veh/h, and
-    optionally its approach]; lanes of one approach feeding one stage are
+    optionally its approach and whether its turn also goes permissively in
+    another stage]; lanes of one approach feeding one stage are
     summed into one lane group, and the stage's critical flow ratio is the
     largest among its groups.
     """

@@ -51,6 +51,19 @@ def _close(new: dict[str, Any], old: dict[str, Any], *, within_s: float = 2.0) -
     )
 
 
+def permissive(junction: JunctionRow) -> frozenset[int]:
+    """Stages whose lanes all also turn permissively in another stage.
+
+    A lane's detector entry says so with a fourth element, true
+    (``[stage, saturation, approach, permissive]``): a protected left that
+    also turns in the gaps of its through stage.
+    """
+    lanes: dict[int, list[bool]] = {}
+    for spec in (s for card in junction.detectors.values() for s in card.values()):
+        lanes.setdefault(int(spec[0]), []).append(len(spec) > 3 and bool(spec[3]))  # noqa: PLR2004
+    return frozenset(stage for stage, flags in lanes.items() if all(flags))
+
+
 class SignalService(Sender):
     """Junctions, plans, pushes, and the adaptive timer."""
 
@@ -169,8 +182,10 @@ class SignalService(Sender):
             raise ValueError(f"expected a method of {METHODS}, got {method!r}")
         j = self.junction(session, junction_id)
         stages = self.flows(session, j)
-        timing = (engine.webster if method == "webster" else engine.optimise)(
-            stages, self.limits
+        timing = (
+            engine.webster(stages, self.limits)
+            if method == "webster"
+            else engine.optimise(stages, self.limits, permissive(j))
         )
         row = self._row(session, j.id, timing, method, by)
         session.commit()
@@ -192,7 +207,10 @@ class SignalService(Sender):
         if not members:
             raise NotFoundError(f"no junction on corridor {corridor!r}")
         flows = [self.flows(session, j) for j in members]
-        cycle = max(engine.optimise(f, self.limits).cycle for f in flows)
+        cycle = max(
+            engine.optimise(f, self.limits, permissive(j)).cycle
+            for j, f in zip(members, flows, strict=True)
+        )
         timings = [
             engine.retime(
                 engine.Timing(cycle, tuple([self.limits.min_green] * j.stages)),
@@ -200,6 +218,7 @@ class SignalService(Sender):
                 self.limits,
                 max_step_s=cycle,
                 fixed_cycle=True,
+                permissive=permissive(j),
             )
             for j, f in zip(members, flows, strict=True)
         ]
