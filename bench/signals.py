@@ -103,7 +103,9 @@ def fixed_plans(
     permissive = engine.permissive_stages(STAGES[scn])  # left turns in the gaps too
     best = {t: engine.optimise(s, permissive=permissive) for t, s in stages.items()}
     if scn == "B":  # a corridor: common cycle, splits re-fitted, two-way green wave
-        cycle = max(t.cycle for t in best.values())
+        # the cycle as the through traffic sets it (the wave's), without
+        # the lefts' permissive share, which only lengthens it here
+        cycle = max(engine.optimise(s).cycle for s in stages.values())
         best = {
             t: engine.retime(
                 engine.Timing(cycle, tuple([5.0] * len(s))),

@@ -207,10 +207,9 @@ class SignalService(Sender):
         if not members:
             raise NotFoundError(f"no junction on corridor {corridor!r}")
         flows = [self.flows(session, j) for j in members]
-        cycle = max(
-            engine.optimise(f, self.limits, permissive(j)).cycle
-            for j, f in zip(members, flows, strict=True)
-        )
+        # the common cycle as the through traffic sets it (the wave's); the
+        # lefts' permissive share only re-fits the splits within it
+        cycle = max(engine.optimise(f, self.limits).cycle for f in flows)
         timings = [
             engine.retime(
                 engine.Timing(cycle, tuple([self.limits.min_green] * j.stages)),
