@@ -136,7 +136,11 @@ class Central:
             balena=balena_fleet(settings),
         )
         self.signals = SignalService(
-            clock=self.clock, link=self.link, broadcaster=broadcaster, audit=audit
+            clock=self.clock,
+            link=self.link,
+            broadcaster=broadcaster,
+            audit=audit,
+            push_timeout_s=settings.signal_push_timeout_s,
         )
         self.services = Services(
             audit=audit,

@@ -52,6 +52,8 @@ class CentralSettings(BaseSettings):
     # one keeps it; the others set this false.
     ingest_presence: bool = True
     offline_after_s: Annotated[float, Field(ge=5)] = 120.0
+    # How long a plan push waits for the cabinet's acknowledgement (504 after).
+    signal_push_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     # Fleet CA (created under data_dir/ca on first start) and where enrolled
     # nodes find the broker's mutual-TLS listener.
     ca_passphrase: str | None = None

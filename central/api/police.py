@@ -393,7 +393,7 @@ def report_attendance(
     session: SessionDep,
     svc: ServicesDep,
     _p: Police,
-    beatId: int,
+    beatId: Annotated[int, Query(ge=1, le=MAX_ROW)],
     day: date,
 ) -> list[dict[str, Any]]:
     """Per officer of a beat: first and last fix inside it during each shift."""

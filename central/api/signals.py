@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import RowId, ServicesDep, SessionDep, require
+from central.api.deps import RowId, ServicesDep, SessionDep, refusal, require
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device
@@ -96,7 +96,10 @@ def junctions(
 
 @router.get("/junctions/{junction_id}/plans")
 def plans(
-    junction_id: str, session: SessionDep, _p: Traffic, limit: int = 50
+    junction_id: str,
+    session: SessionDep,
+    _p: Traffic,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[dict[str, Any]]:
     """A junction's plans, newest first."""
     rows = session.exec(
@@ -132,7 +135,10 @@ def compute_corridor(
     return [SignalService.view(r) for r in rows]
 
 
-@router.post("/plans/{plan_id}/push")
+@router.post(
+    "/plans/{plan_id}/push",
+    responses={504: refusal("The cabinet did not acknowledge the plan in time")},
+)
 def push(
     plan_id: RowId, session: SessionDep, svc: ServicesDep, p: Traffic
 ) -> dict[str, Any]:

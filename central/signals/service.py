@@ -78,8 +78,10 @@ class SignalService(Sender):
         audit: AuditLog | None = None,
         limits: engine.Limits | None = None,
         window_s: float = 900.0,
+        push_timeout_s: float = 10.0,
     ) -> None:
         self.clock = clock
+        self.push_timeout_s = push_timeout_s
         self.link = link
         self.broadcaster = broadcaster
         self.audit = audit
@@ -260,7 +262,10 @@ class SignalService(Sender):
         if self.link is None:
             raise ConflictError("no link to the cabinets in this process")
         reply = self.link.command(
-            row.junction, "plan", {"version": row.version, "plan": row.body}, timeout=10
+            row.junction,
+            "plan",
+            {"version": row.version, "plan": row.body},
+            timeout=self.push_timeout_s,
         )
         session.refresh(row)  # the cabinet's events may have moved it on already
         if row.state in ("proposed", "pushed"):

@@ -3,12 +3,14 @@
 Every operation of the running central (real broker, real SQLite) gets
 requests generated from its schema — valid ones and ones that break it —
 as an admin who may call everything. No request may end in a server error
-(a 5xx is a bug: bad input must get a 4xx that names what was wrong), and
-every response must be one the document declares.
+(bad input must get a 4xx that names what was wrong; the only 5xx are the
+declared 503/504 of a node that did not answer), and every response must
+be one the document declares.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +19,6 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     status_code_conformance,
@@ -32,14 +33,18 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 PASSWORD = "correct horse battery"
 # Requests that would end the run rather than test an answer.
-EXAMPLES = 10  # per operation and mode: ~2,000 requests in all
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+# per operation and mode: ~2,000 requests in all; more with BALING_FUZZ_EXAMPLES
+EXAMPLES = int(os.environ.get("BALING_FUZZ_EXAMPLES", "10"))
+# A 5xx the document does not declare fails status_code_conformance (and an
+# unhandled exception propagates); a declared 503/504 is an honest answer.
+CHECKS = [status_code_conformance, content_type_conformance]
 SKIPPED = ("/api/v1/stream",)  # server-sent events: an answer that never ends
 
 
 @pytest.fixture
 def central(make_central: Any, sqlite_url: str) -> Central:
-    built: Central = make_central(sqlite_url)
+    # a pushed plan waits for a cabinet no junction here has
+    built: Central = make_central(sqlite_url, signal_push_timeout_s=0.2)
     with Session(built.services.engine) as session:
         create_operator(
             session,
