@@ -75,6 +75,18 @@ class Result:
     failures: int
 
 
+@dataclass(frozen=True)
+class Load:
+    """One run's fleet and workers."""
+
+    devices: int
+    rate: float  # events/s, whole fleet
+    seconds: float
+    workers: int
+    procs: int  # load generator processes
+    work: Path
+
+
 def _schema() -> tuple[str, str]:
     name = f"fleet_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_URL)
@@ -167,10 +179,9 @@ def _wait_healthy(http: int, why: str) -> None:
     raise RuntimeError(why)
 
 
-def _fleet(  # noqa: PLR0917 - the fleet's shape
-    port: int, devices: int, rate: float, seconds: float, procs: int, work: Path
-) -> list[subprocess.Popen[str]]:
-    """Start the load generators: ``devices`` split over ``procs`` processes."""
+def _fleet(port: int, load: Load) -> list[subprocess.Popen[str]]:
+    """Start the load generators: the devices split over ``load.procs``."""
+    devices, procs = load.devices, load.procs
     per = devices // procs
     gens = []
     for k in range(procs):
@@ -188,11 +199,11 @@ def _fleet(  # noqa: PLR0917 - the fleet's shape
                     "--port",
                     str(port),
                     "--rate",
-                    str(rate * count / devices),
+                    str(load.rate * count / devices),
                     "--seconds",
-                    str(seconds),
+                    str(load.seconds),
                     "--sent",
-                    str(work / f"sent-{k}.txt"),
+                    str(load.work / f"sent-{k}.txt"),
                 ],
                 stdout=subprocess.PIPE,
                 text=True,
@@ -224,46 +235,27 @@ def _stop(centrals: list[subprocess.Popen[bytes]]) -> None:
         c.wait(timeout=30)
 
 
-def _run(  # noqa: PLR0917 - one run's whole shape: workers up, the fleet, reconciled
-    url: str,
-    engine: sa.Engine,
-    port: int,
-    devices: int,
-    rate: float,
-    seconds: float,
-    workers: int,
-    procs: int,
-    work: Path,
-) -> Result:
-    centrals = _start_workers(url, port, workers, work)
-    gens = _fleet(port, devices, rate, seconds, procs, work)
+def _run(url: str, engine: sa.Engine, port: int, load: Load) -> Result:
+    """The fleet against running workers, reconciled."""
+    centrals = _start_workers(url, port, load.workers, load.work)
+    gens = _fleet(port, load)
     rss, online = _watch(gens, centrals, engine)
-    sent, connected, failures = _sent(gens, work)
+    sent, connected, failures = _sent(gens, load.work)
     rows = _drained(engine, sent)
     _stop(centrals)
     return _reconciled(rows, sent, online, rss, connected, failures)
 
 
-def _backlog(  # noqa: PLR0917 - the same shape as _run
-    url: str,
-    engine: sa.Engine,
-    port: int,
-    devices: int,
-    rate: float,
-    seconds: float,
-    workers: int,
-    procs: int,
-    work: Path,
-) -> Result:
+def _backlog(url: str, engine: sa.Engine, port: int, load: Load) -> Result:
     """Central's own throughput: a backlog drained with the machine to itself.
 
     The fleet fills the workers' sessions while they are down, then they
     drain it. On two cores a load generator running alongside would take
     the CPU a second worker needs, and measure itself.
     """
+    workers, work = load.workers, load.work
     _stop(_start_workers(url, port, workers, work))  # their sessions, subscribed
-    gens = _fleet(port, devices, rate, seconds, procs, work)
-    sent, connected, failures = _sent(gens, work)
+    sent, connected, failures = _sent(_fleet(port, load), work)
     centrals = _start_workers(url, port, workers, work, together=True)
     rows = _drained(engine, sent)
     rss = [[_rss_mb(c.pid)] for c in centrals]
@@ -352,30 +344,21 @@ def _utc(value: datetime) -> datetime:
 
 
 def _measured(
-    devices: int,
-    *,
-    rate: float,
-    seconds: float,
-    workers: int,
-    procs: int,
-    work: Path,
-    run: Callable[..., Result] = _run,
+    load: Load, run: Callable[[str, sa.Engine, int, Load], Result] = _run
 ) -> Result:
     """One ``run`` on a fresh schema of the ``test`` database and a fresh broker.
 
     A fresh broker: a worker's session must not carry one run's backlog
     into the next.
     """
-    work.mkdir(parents=True, exist_ok=True)
+    load.work.mkdir(parents=True, exist_ok=True)
     schema, url = _schema()
-    broker = Mosquitto(data_dir=work / "broker")
+    broker = Mosquitto(data_dir=load.work / "broker")
     broker.start()
     try:
-        engine = _register(url, devices)
+        engine = _register(url, load.devices)
         try:
-            return run(
-                url, engine, broker.port, devices, rate, seconds, workers, procs, work
-            )
+            return run(url, engine, broker.port, load)
         finally:
             engine.dispose()
     finally:
@@ -427,12 +410,14 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # broker and clients
     work = Path(tempfile.mkdtemp(prefix="fleet-"))
     r = _measured(
-        args.devices,
-        rate=args.rate,
-        seconds=args.minutes * 60,
-        workers=args.workers,
-        procs=args.procs,
-        work=work / "fleet",
+        Load(
+            args.devices,
+            args.rate,
+            args.minutes * 60,
+            args.workers,
+            args.procs,
+            work / "fleet",
+        )
     )
     print(
         f"fleet: {args.devices} devices ({r.connected} connected, {r.failures} "
@@ -448,12 +433,14 @@ def main() -> None:
     for rep in range(args.scale_repeats):
         for workers in (1, 2) if rep % 2 == 0 else (2, 1):
             s = _measured(
-                args.scale_devices,
-                rate=args.scale_rate,
-                seconds=args.scale_seconds,
-                workers=workers,
-                procs=2,
-                work=work / f"scale-{rep}-{workers}",
+                Load(
+                    args.scale_devices,
+                    args.scale_rate,
+                    args.scale_seconds,
+                    workers,
+                    2,
+                    work / f"scale-{rep}-{workers}",
+                ),
                 run=_backlog,
             )
             rates[workers].append(s.stored_per_s)

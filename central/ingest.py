@@ -418,14 +418,16 @@ class IngestWorker:
         return {str(r[0]) for r in session.execute(stmt, list(batch.events.values()))}
 
     def _update_devices(self, session: Session, batch: _Batch) -> list[dict[str, Any]]:
-        """Write presence and reported state: one statement per shape of row.
+        """Write presence and reported state: two statements a batch.
 
         A fleet's boot storm is thousands of state messages a second; one
         UPDATE each would hold the batch (and every event behind it) for
-        seconds, so rows of the same columns go as one executemany.
+        seconds, so the states go as one executemany and the devices merely
+        heard from as one UPDATE.
         """
         changed: list[dict[str, Any]] = []
-        rows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        states: list[dict[str, Any]] = []
+        heard: list[str] = []
         for device, when in batch.seen.items():
             values: dict[str, Any] = {"last_seen": when}
             state = batch.states.get(device)
@@ -445,7 +447,10 @@ class IngestWorker:
                     config_status=body.config.status,
                     config_reason=body.config.reason,
                 )
-            rows.setdefault(tuple(values), []).append({"row_id": device, **values})
+            if state is None:
+                heard.append(device)
+            else:
+                states.append({"row_id": device, **values})
             changed.append(
                 {
                     "type": "device",
@@ -460,20 +465,19 @@ class IngestWorker:
             if isinstance(signal, dict):  # a cabinet's running phase, for the console
                 changed.append({"type": "signal_state", **signal, "junction": device})
         table = Device.__table__  # type: ignore[attr-defined]
-        for columns, params in rows.items():
-            if columns == ("last_seen",):  # one batch, one receipt time
-                self._mark_seen(session, [p["row_id"] for p in params], batch)
-                continue
+        if states:
             stmt = (
                 sa.update(table)
                 .where(table.c.id == sa.bindparam("row_id"))
-                .values({c: sa.bindparam(c) for c in columns})
+                .values({c: sa.bindparam(c) for c in states[0] if c != "row_id"})
             )
-            params.sort(key=lambda p: str(p["row_id"]))  # one lock order for all
-            session.connection().execute(stmt, params)
+            states.sort(key=lambda p: str(p["row_id"]))  # one lock order for all
+            session.connection().execute(stmt, states)
+        if heard:  # one batch, one receipt time
+            self._mark_seen(session, heard, batch.seen[heard[0]])
         return changed
 
-    def _mark_seen(self, session: Session, devices: list[str], batch: _Batch) -> None:
+    def _mark_seen(self, session: Session, devices: list[str], when: datetime) -> None:
         """Devices heard from: seen now — never waiting on a row lock.
 
         Not "online": whether a device is connected is the broker's word
@@ -491,9 +495,8 @@ class IngestWorker:
             .where(table.c.id.in_(devices))
             .with_for_update(skip_locked=True, key_share=True)  # FOR NO KEY UPDATE
         )
-        seen = batch.seen[devices[0]]
         session.execute(
-            sa.update(table).where(table.c.id.in_(free)).values(last_seen=seen)
+            sa.update(table).where(table.c.id.in_(free)).values(last_seen=when)
         )
 
     def sweep(self) -> None:

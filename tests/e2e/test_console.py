@@ -146,7 +146,7 @@ def test_enrolment_and_audit_pages(
 
 
 def test_the_device_page_pages_and_filters_ten_thousand_devices(
-    make_central: Any, sqlite_url: str, browser_page: Any
+    make_central: Any, sqlite_url: str, browser_page: Any, serve_app: Any
 ) -> None:
     """A county's fleet: 50 rows a page, the filter runs in central."""
     from central.models import Device  # noqa: PLC0415
@@ -166,32 +166,21 @@ def test_the_device_page_pages_and_filters_ten_thousand_devices(
         )
         s.commit()
     cameras = sum(1 for n in range(10_000) if kind_of(n) == "camera")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(central.app, port=port, log_level="warning"))
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    while not server.started:
-        time.sleep(0.05)
+    base = serve_app(central.app)
     page = browser_page
-    try:
-        page.goto(f"http://127.0.0.1:{port}/console/")
-        page.fill("input[name=username]", "ops")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_selector("#device-count:has-text('共 10000 台')")
-        assert page.locator("#device-rows tr").count() == 50
-        page.click("#next")
-        page.wait_for_selector("#page-info:has-text('51–100 / 10000')")
-        page.select_option('#device-filter [name="kind"]', "camera")
-        page.click("#device-filter button[type=submit]")
-        page.wait_for_selector(f"#device-count:has-text('共 {cameras} 台')")
-        kinds = page.locator("#device-rows tr td:nth-child(2)").all_inner_texts()
-        assert set(kinds) == {"camera"}
-        page.fill('#device-filter [name="q"]', "vcam-0004")
-        page.click("#device-filter button[type=submit]")
-        page.wait_for_function(
-            "document.querySelectorAll('#device-rows tr').length <= 10"
-        )
-    finally:
-        server.should_exit = True
-        web.join(10)
+    page.goto(f"{base}/console/")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#device-count:has-text('共 10000 台')")
+    assert page.locator("#device-rows tr").count() == 50
+    page.click("#next")
+    page.wait_for_selector("#page-info:has-text('51–100 / 10000')")
+    page.select_option('#device-filter [name="kind"]', "camera")
+    page.click("#device-filter button[type=submit]")
+    page.wait_for_selector(f"#device-count:has-text('共 {cameras} 台')")
+    kinds = page.locator("#device-rows tr td:nth-child(2)").all_inner_texts()
+    assert set(kinds) == {"camera"}
+    page.fill('#device-filter [name="q"]', "vcam-0004")
+    page.click("#device-filter button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#device-rows tr').length <= 10")

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
+from test_faults import start_node, wait_until  # the fault tests' own helpers
 
 from central import registry
 from edge import SystemClock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from baling.broker import Mosquitto
@@ -31,33 +29,6 @@ def count(central: Central) -> int:
         return int(conn.execute(sa.text("SELECT COUNT(*) FROM event")).scalar_one())
 
 
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def start_node(conf: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "baling.cli",
-            "sim",
-            "eventnode",
-            "--config",
-            str(conf),
-            "--total",
-            str(TOTAL),
-            "--pad",
-            "120",
-        ]
-    )
-
-
 def test_ten_thousand_events_survive_restarts_and_kill_9(
     make_central: Any, sqlite_url: str, broker: Mosquitto, tmp_path: Path
 ) -> None:
@@ -70,14 +41,14 @@ def test_ten_thousand_events_survive_restarts_and_kill_9(
         f'broker_port = {broker.port}\nlog_level = "WARNING"\n',
         encoding="utf-8",
     )
-    node = start_node(conf)
+    node = start_node(conf, TOTAL)
     try:
         wait_until(lambda: count(central) >= 2000, 60, "2,000 events")
         broker.restart()
         wait_until(lambda: count(central) >= 4000, 60, "4,000 events")
         node.send_signal(signal.SIGKILL)
         node.wait()
-        node = start_node(conf)
+        node = start_node(conf, TOTAL)
         wait_until(lambda: count(central) >= 7000, 60, "7,000 events")
         broker.restart()
         wait_until(lambda: count(central) >= TOTAL, 120, f"{TOTAL} events")
