@@ -9,6 +9,7 @@ elsewhere), skipped with the reason when none answers.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import uuid
@@ -131,6 +132,13 @@ def browser_page() -> Iterator[Any]:
         page = browser.new_page(locale="zh-CN")
         yield page
         browser.close()
+    # Playwright's sync API runs on greenlets made on this thread. Left as
+    # garbage, they may be collected on whichever thread next triggers the
+    # collector (an ingest worker in the next test). One CI run aborted in
+    # the collector on such a thread, with greenlet the only C++ extension
+    # loaded; collecting here keeps them on their own thread.
+    del page, browser, pw
+    gc.collect()
 
 
 @pytest.fixture
