@@ -3,11 +3,14 @@
 Report routes follow Traccar's shapes (``/reports/route``, ``/reports/stops``,
 ``/reports/summary`` with ``deviceId``, ``from``, ``to``) in metres and
 seconds. ``/osmand`` takes positions from a stock OsmAnd / Traccar Client
-phone app, so a phone can serve as a handheld.
+phone app, so a phone can serve as a handheld; the phone sends a secret
+identifier issued per handheld, never the guessable device id.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,7 +25,15 @@ from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device, Event, as_utc
 from central.police.geo import make_area, project
-from central.police.models import Alarm, Beat, Message, Officer, Position, Receipt
+from central.police.models import (
+    Alarm,
+    Beat,
+    Message,
+    Officer,
+    OsmandKey,
+    Position,
+    Receipt,
+)
 from central.police.outbound import alarm_view
 from central.police.reports import Track, attendance, parse_shifts, stops, summary
 from edge.protocol.messages import to_body
@@ -100,6 +111,43 @@ def put_officer(
         now=svc.clock.now(),
     )
     return {"device": device, **body.model_dump()}
+
+
+@router.post("/officers/{device}/osmand", status_code=status.HTTP_201_CREATED)
+def issue_osmand(
+    device: str, session: SessionDep, svc: ServicesDep, p: Police
+) -> dict[str, str]:
+    """A new secret identifier for a phone running OsmAnd / Traccar Client.
+
+    It goes in the app's "device identifier" field and is shown only now;
+    issuing again replaces it (the old one stops working at once).
+    """
+    _handheld(session, device)
+    identifier = secrets.token_urlsafe(18)
+    now = svc.clock.now()
+    key = session.get(OsmandKey, device) or OsmandKey(device=device)
+    key.key_sha256 = _sha256(identifier)
+    key.issued_at = now
+    key.issued_by = p.username
+    session.add(key)
+    session.commit()
+    svc.audit.append(actor=p.username, action="osmand.issue", target=device, now=now)
+    return {"device": device, "identifier": identifier, "path": "/osmand"}
+
+
+@router.delete("/officers/{device}/osmand", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_osmand(
+    device: str, session: SessionDep, svc: ServicesDep, p: Police
+) -> Response:
+    """Stop taking positions from this handheld's phone identifier."""
+    key = session.get(OsmandKey, device)
+    if key is None:
+        raise NotFoundError(f"handheld {device!r} has no phone identifier")
+    session.delete(key)
+    session.commit()
+    now = svc.clock.now()
+    svc.audit.append(actor=p.username, action="osmand.revoke", target=device, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/alarms")
@@ -433,19 +481,28 @@ def report_attendance(
 async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Response:
     """A position from the OsmAnd / Traccar Client protocol (query parameters).
 
-    ``id`` must name a registered handheld; ``speed`` is in knots,
+    ``id`` is the identifier issued for a registered handheld (only its
+    hash is stored, so a guessed device id is refused); ``speed`` is in knots,
     ``timestamp`` in Unix seconds (or ISO 8601), ``alarm=sos`` raises an SOS.
     """
     params = dict(request.query_params)
     if request.method == "POST" and not params:
         form = await request.form()
         params = {k: str(v) for k, v in form.items()}
-    device_id = params.get("id") or params.get("deviceid") or ""
-    device = session.get(Device, device_id)
+    identifier = params.get("id") or params.get("deviceid") or ""
+    key = session.exec(
+        select(OsmandKey).where(OsmandKey.key_sha256 == _sha256(identifier))
+    ).first()
+    device = None if key is None else session.get(Device, key.device)
     if device is None or device.kind != "handheld" or device.retired_at is not None:
+        # The identifier is a secret: never echoed, and the same answer
+        # whether it was never issued, replaced, or its handheld retired.
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no registered handheld {device_id!r}"
+            status.HTTP_404_NOT_FOUND,
+            "unknown phone identifier: issue one with "
+            "POST /api/v1/police/officers/{device}/osmand",
         )
+    device_id = device.id
     try:
         fix = PositionBody(
             lat=float(params["lat"]),
@@ -489,6 +546,17 @@ async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Res
     session.commit()
     service.deliver(out)
     return Response(status_code=status.HTTP_200_OK)
+
+
+def _handheld(session: SessionDep, device_id: str) -> Device:
+    device = session.get(Device, device_id)
+    if device is None or device.kind != "handheld" or device.retired_at is not None:
+        raise NotFoundError(f"no registered handheld {device_id!r}")
+    return device
+
+
+def _sha256(identifier: str) -> str:
+    return hashlib.sha256(identifier.encode()).hexdigest()
 
 
 def _event(

@@ -1,6 +1,8 @@
-"""The police service's tables (SQLModel): officers, fixes, beats, alarms, messages.
+"""The police service's tables (SQLModel): officers, fixes, beats, alarms,
+messages and phones' OsmAnd identifiers.
 
-Created by Alembic migration 0006; queries live in :mod:`central.police.service`.
+Created by Alembic migrations 0006 and 0011; queries live in
+:mod:`central.police.service`.
 """
 
 from __future__ import annotations
@@ -110,3 +112,16 @@ class Receipt(SQLModel, table=True):
     sent_at: datetime = Field(sa_type=_TS)
     received_at: datetime | None = Field(default=None, sa_type=_TS)
     acked_at: datetime | None = Field(default=None, sa_type=_TS)
+
+
+class OsmandKey(SQLModel, table=True):
+    """The secret identifier a phone's OsmAnd / Traccar Client sends as ``id``.
+
+    Only its SHA-256 is kept: whoever holds the identifier speaks for the
+    handheld (positions and SOS), so it is shown once when issued.
+    """
+
+    device: str = Field(primary_key=True, max_length=64)
+    key_sha256: str = Field(unique=True, max_length=64)
+    issued_at: datetime = Field(sa_type=_TS)
+    issued_by: str = Field(max_length=64)

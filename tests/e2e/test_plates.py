@@ -176,8 +176,9 @@ def street(
         )
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         place = Street(central, api, headers, camera, cam, hand, probe, broker.port)
+        phone = api.post("/api/v1/police/officers/hh-far/osmand", headers=headers)
         far: dict[str, str | float] = {
-            "id": "hh-far",
+            "id": phone.json()["identifier"],
             "lat": LAT + 10_000 * M_LAT,
             "lon": LON,
             "timestamp": str(int(time.time())),

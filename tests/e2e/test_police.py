@@ -329,7 +329,7 @@ def test_leaving_the_beat_alarms_the_officer(precinct: Precinct) -> None:
     wait_for(lambda: precinct.alarms(kind="beat_exit", state="resolved"))
 
 
-def test_messages_lookups_and_osmand(precinct: Precinct) -> None:
+def test_messages_lookups_and_reports(precinct: Precinct) -> None:
     api, h = precinct.api, precinct.headers
     li = precinct.handhelds["hh-li"]
     sent = api.post(
@@ -382,47 +382,6 @@ def test_messages_lookups_and_osmand(precinct: Precinct) -> None:
         "lookup.refused",
     ]
 
-    # A stock phone app (OsmAnd protocol) as a handheld: speed in knots, alarm=sos.
-    with Session(precinct.central.services.engine) as session:
-        registry.register(
-            session,
-            device_id="phone-1",
-            kind="handheld",
-            site="rjw",
-            now=precinct.central.clock.now(),
-        )
-    r = api.get(
-        "/osmand",
-        params={
-            "id": "phone-1",
-            "lat": LAT + 0.01,
-            "lon": LON,
-            "speed": "10",
-            "timestamp": str(int(time.time())),
-            "batt": "76",
-        },
-    )
-    assert r.status_code == 200
-    phone = next(
-        o
-        for o in api.get("/api/v1/police/officers", headers=h).json()
-        if o["device"] == "phone-1"
-    )
-    assert phone["lat"] == pytest.approx(LAT + 0.01)
-    assert phone["speed_mps"] == pytest.approx(5.14, abs=0.01)
-    r = api.post(
-        "/osmand", params={"id": "phone-1", "lat": LAT, "lon": LON, "alarm": "sos"}
-    )
-    assert r.status_code == 200
-    sos = precinct.alarms(kind="sos", device="phone-1")[0]
-    assert "hh-wang" in [a["device"] for a in sos.alerted]
-    assert (
-        api.get("/osmand", params={"id": "nobody", "lat": 1, "lon": 1}).status_code
-        == 404
-    )
-    bad = api.get("/osmand", params={"id": "phone-1", "lat": "north"})
-    assert bad.status_code == 400
-
     # The handheld keeps reporting: read both reports up to a fix already stored.
     stored = api.get(
         "/api/v1/police/reports/route",
@@ -449,6 +408,61 @@ def test_messages_lookups_and_osmand(precinct: Precinct) -> None:
         headers=h,
     ).json()
     assert summary["fixes"] == len(route)
+
+
+def test_a_phone_app_reports_with_its_issued_identifier(precinct: Precinct) -> None:
+    """A stock phone app (OsmAnd protocol) as a handheld: knots, alarm=sos."""
+    api, h = precinct.api, precinct.headers
+    with Session(precinct.central.services.engine) as session:
+        registry.register(
+            session,
+            device_id="phone-1",
+            kind="handheld",
+            site="rjw",
+            now=precinct.central.clock.now(),
+        )
+
+    def fix(identifier: str, **extra: str | float) -> int:
+        params = {"id": identifier, "lat": LAT, "lon": LON, **extra}
+        return api.get("/osmand", params=params).status_code
+
+    # The phone sends a secret identifier issued for its handheld, never the
+    # guessable device id; only its hash is stored.
+    assert fix("phone-1") == 404
+    issue = "/api/v1/police/officers/phone-1/osmand"
+    phone_id = api.post(issue, headers=h).json()["identifier"]
+    assert len(phone_id) >= 24
+    now = str(int(time.time()))
+    assert fix(phone_id, lat=LAT + 0.01, speed="10", timestamp=now, batt="76") == 200
+    phone = next(
+        o
+        for o in api.get("/api/v1/police/officers", headers=h).json()
+        if o["device"] == "phone-1"
+    )
+    assert phone["lat"] == pytest.approx(LAT + 0.01)
+    assert phone["speed_mps"] == pytest.approx(5.14, abs=0.01)
+    r = api.post(
+        "/osmand", params={"id": phone_id, "lat": LAT, "lon": LON, "alarm": "sos"}
+    )
+    assert r.status_code == 200
+    sos = precinct.alarms(kind="sos", device="phone-1")[0]
+    assert "hh-wang" in [a["device"] for a in sos.alerted]
+    assert fix("nobody") == 404
+    assert fix(phone_id, lat="north") == 400
+
+    # Issuing again replaces the identifier; revoking ends it; both audited.
+    again = api.post(issue, headers=h).json()["identifier"]
+    assert fix(phone_id) == 404
+    assert fix(again) == 200
+    assert api.delete(issue, headers=h).status_code == 204
+    assert fix(again) == 404
+    assert api.delete(issue, headers=h).status_code == 404
+    nobody = "/api/v1/police/officers/cam-9/osmand"
+    assert api.post(nobody, headers=h).status_code == 404
+    with Session(precinct.central.services.engine) as session:
+        actions = [r.action for r in session.exec(select(AuditRecord)).all()]
+    assert actions.count("osmand.issue") == 2
+    assert actions.count("osmand.revoke") == 1
 
 
 @pytest.mark.slow
