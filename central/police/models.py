@@ -1,8 +1,7 @@
-"""The police service's tables (SQLModel): officers, fixes, beats, alarms,
-messages and phones' OsmAnd identifiers.
+"""The police service's tables (SQLModel): officers, fixes, beats, alarms, and more.
 
-Created by Alembic migrations 0006 and 0011; queries live in
-:mod:`central.police.service`.
+Messages and their receipts, and phones' OsmAnd identifiers too. Created by
+Alembic migrations 0006 and 0011; queries live in :mod:`central.police.service`.
 """
 
 from __future__ import annotations
