@@ -125,11 +125,18 @@ def issue_osmand(
     _handheld(session, device)
     identifier = secrets.token_urlsafe(18)
     now = svc.clock.now()
-    key = session.get(OsmandKey, device) or OsmandKey(device=device)
-    key.key_sha256 = _sha256(identifier)
-    key.issued_at = now
-    key.issued_by = p.username
-    session.add(key)
+    old = session.get(OsmandKey, device)
+    if old is not None:
+        session.delete(old)
+        session.flush()
+    session.add(
+        OsmandKey(
+            device=device,
+            key_sha256=_sha256(identifier),
+            issued_at=now,
+            issued_by=p.username,
+        )
+    )
     session.commit()
     svc.audit.append(actor=p.username, action="osmand.issue", target=device, now=now)
     return {"device": device, "identifier": identifier, "path": "/osmand"}
