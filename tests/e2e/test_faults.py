@@ -5,8 +5,10 @@ outbox, numbering its events ``seq`` 1…N) against a real Mosquitto and
 central, breaks something under load, and then reads central's event table:
 the numbers must be exactly 1…N for every node — nothing lost, nothing
 doubled. A central worker killed with SIGKILL mid-batch; PostgreSQL
-restarted under load; a group of nodes cut off from the network and coming
-back with their backlog; a node's outbox disk full; a node's clock far off.
+restarted under load; the PostgreSQL primary lost under load and its
+synchronous replica promoted (deploy/cluster/'s files); a group of nodes
+cut off from the network and coming back with their backlog; a node's
+outbox disk full; a node's clock far off.
 The broker restarted under load with two workers on partitions of the
 devices. (One worker through broker restarts and a node's kill -9:
 ``test_durability.py``.)
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
+from test_deploy import env_file
 
 from baling.broker import free_port
 from central import registry
@@ -256,39 +259,76 @@ def test_broker_restarted_under_load_with_workers_on_partitions_loses_nothing(
     engine.dispose()
 
 
-# -- PostgreSQL restarted under load -------------------------------------------------
-@pytest.fixture
-def own_postgres() -> Iterator[tuple[str, Callable[[], None]]]:
-    """A PostgreSQL of the test's own (initdb, pg_ctl) and a way to restart it."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL's initdb/pg_ctl are not installed")
-    base = Path(tempfile.mkdtemp(prefix="pg-"))
-    base.chmod(0o755)
-    data, port = base / "data", free_port()
-    as_pg: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(base, user="postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*as_pg, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    ctl = [*as_pg, pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w"]
-    opts = ["-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1"]
-    subprocess.run([*ctl, *opts, "start"], check=True, capture_output=True)
+# -- PostgreSQL restarted under load, and its primary lost to a replica ---------------
+class PgServer:
+    """A PostgreSQL server of the test's own, in ``base``, driven by pg_ctl."""
 
-    def restart() -> None:
-        subprocess.run(
-            [*ctl, *opts, "-m", "fast", "restart"], check=True, capture_output=True
+    def __init__(self, base: Path, options: str = "") -> None:
+        tools = [shutil.which(t) for t in ("initdb", "pg_ctl", "pg_basebackup")]
+        if None in tools:
+            pytest.skip("PostgreSQL's initdb/pg_ctl/pg_basebackup are not installed")
+        self.initdb, self.pg_ctl, self.basebackup = (str(t) for t in tools)
+        base.mkdir(mode=0o755)
+        self.as_pg: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(base, user="postgres")
+            self.as_pg = ["runuser", "-u", "postgres", "--"]
+        self.base, self.data, self.port = base, base / "data", free_port()
+        self.options = (
+            f"-p {self.port} -k {base} -c listen_addresses=127.0.0.1 {options}"
         )
 
+    def run(self, *cmd: str, check: bool = True) -> None:
+        subprocess.run([*self.as_pg, *cmd], check=check, capture_output=True)
+
+    def init(self) -> None:
+        self.run(self.initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres")
+
+    def ctl(self, *args: str, check: bool = True) -> None:
+        log = str(self.base / "log")
+        self.run(self.pg_ctl, "-D", str(self.data), "-l", log, "-w", *args, check=check)
+
+    def start(self) -> None:
+        self.ctl("-o", self.options, "start")
+
+    def restart(self) -> None:
+        self.ctl("-o", self.options, "-m", "fast", "restart")
+
+    def kill(self) -> None:
+        self.ctl("-m", "immediate", "stop", check=False)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+
+@pytest.fixture
+def make_pg() -> Iterator[Callable[..., PgServer]]:
+    """PostgreSQL servers of the test's own, killed and removed after it."""
+    base = Path(tempfile.mkdtemp(prefix="pg-"))
+    base.chmod(0o755)
+    made: list[PgServer] = []
+
+    def make(name: str, options: str = "") -> PgServer:
+        made.append(PgServer(base / name, options))
+        return made[-1]
+
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", restart
+        yield make
     finally:
-        subprocess.run([*ctl, "-m", "immediate", "stop"], check=False)
+        for server in made:
+            server.kill()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres(
+    make_pg: Callable[..., PgServer],
+) -> tuple[str, Callable[[], None]]:
+    """A PostgreSQL of the test's own and a way to restart it."""
+    server = make_pg("pg")
+    server.init()
+    server.start()
+    return server.url(), server.restart
 
 
 def test_postgres_restarted_under_load_loses_nothing(
@@ -314,6 +354,84 @@ def test_postgres_restarted_under_load_loses_nothing(
         stop([node])
     assert central.services.metrics.db_errors._value.get() >= 1
     reconcile(engine, {"sim-pg": total})
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
+
+
+def test_the_primary_lost_its_replica_takes_over_and_nothing_is_lost(
+    make_pg: Callable[..., PgServer],
+    make_central: Any,
+    broker: Mosquitto,
+    tmp_path: Path,
+) -> None:
+    """The scale-out deployment's database, as deploy/cluster/ configures it.
+
+    A primary with a synchronous streaming replica (the replica's settings
+    from ``postgresql-replica.conf``); central on the two-host URL of
+    ``central.env``. The primary dies mid-load (immediate stop), the replica
+    is promoted, and central carries on with it: nothing lost, nothing twice.
+    """
+    primary = make_pg("pg-1", "-c synchronous_standby_names=pg2")
+    primary.init()
+    primary.start()
+    replica = make_pg("pg-2")
+    replica.run(
+        replica.basebackup,
+        *("-D", str(replica.data), "-h", "127.0.0.1", "-p", str(primary.port)),
+        *("-U", "postgres", "-X", "stream", "-R"),
+    )
+    conf = (DEPLOY / "postgresql-replica.conf").read_text(encoding="utf-8")
+    conf = conf.replace(
+        "host=pg-1.baling.local port=5432 user=replicator",
+        f"host=127.0.0.1 port={primary.port} user=postgres",
+    )
+    with (replica.data / "postgresql.auto.conf").open("a", encoding="utf-8") as f:
+        f.write(conf)
+    replica.start()
+    admin = sa.create_engine(primary.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        wait_until(
+            lambda: (
+                conn.execute(
+                    sa.text(
+                        "SELECT sync_state FROM pg_stat_replication"
+                        " WHERE application_name = 'pg2'"
+                    )
+                ).scalar()
+                == "sync"
+            ),
+            30,
+            "the replica streaming synchronously",
+        )
+        conn.execute(sa.text("CREATE ROLE baling LOGIN"))
+        conn.execute(sa.text("CREATE DATABASE baling OWNER baling"))
+    admin.dispose()
+    env = env_file(DEPLOY / "central.env")
+    url = (
+        env["CENTRAL_DATABASE_URL"]
+        .replace("pg-1.baling.local:5432", f"127.0.0.1:{primary.port}")
+        .replace("pg-2.baling.local:5432", f"127.0.0.1:{replica.port}")
+    )
+    central: Central = make_central(url, ingest_batch=200)
+    engine = central.services.engine
+    register(engine, "sim-ha")
+    total = 6000
+    node = start_node(node_config(tmp_path, "sim-ha", broker.port), total)
+    try:
+        wait_until(lambda: stored(engine) >= 2000, 90, "2,000 events")
+        before = stored(engine)
+        primary.kill()  # its disk gone: only what the replica holds survives
+        replica.ctl("promote")
+        wait_until(lambda: stored(engine) >= total, 120, f"{total} events")
+        time.sleep(1.0)
+    finally:
+        stop([node])
+    assert before < total  # the primary died with events still coming
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_is_in_recovery()")).scalar() is False
+    assert central.services.metrics.db_errors._value.get() >= 1
+    reconcile(engine, {"sim-ha": total})
 
 
 # -- nodes cut off from the network ---------------------------------------------------
