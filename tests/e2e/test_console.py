@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from sqlmodel import Session
 
-from baling.broker import free_port
 from central import registry
 from central.auth import create_operator
 from edge import NodeSettings, SystemClock, build_agent
@@ -35,7 +33,9 @@ def test_device_page_updates_live(
     sqlite_url: str,
     broker: Mosquitto,
     tmp_path: Path,
+    *,
     browser_page: Any,
+    serve_app: Any,
 ) -> None:
     central: Central = make_central(sqlite_url)
     clock = SystemClock()
@@ -46,12 +46,7 @@ def test_device_page_updates_live(
         registry.register(
             s, device_id="sim-1", kind="sim", site="rongjiawan", now=clock.now()
         )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(central.app, port=port, log_level="warning"))
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    while not server.started:
-        time.sleep(0.05)
+    base = serve_app(central.app)
     agent = build_agent(
         SimAgent,
         NodeSettings(
@@ -68,7 +63,7 @@ def test_device_page_updates_live(
     page = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        page.goto(f"http://127.0.0.1:{port}/console/")
+        page.goto(f"{base}/console/")
         page.fill("input[name=username]", "ops")
         page.fill("input[name=password]", "wrong password!")
         page.click("button[type=submit]")
@@ -100,49 +95,41 @@ def test_device_page_updates_live(
         assert "巴陵" in page.title()
     finally:
         stop.set()
-        server.should_exit = True
-        web.join(10)
 
 
 def test_enrolment_and_audit_pages(
-    make_central: Any, sqlite_url: str, browser_page: Any
+    make_central: Any,
+    sqlite_url: str,
+    browser_page: Any,
+    serve_app: Any,
 ) -> None:
     central: Central = make_central(sqlite_url)
     with Session(central.services.engine) as s:
         create_operator(
             s, username="ops", password=PASSWORD, role="admin", now=SystemClock().now()
         )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(central.app, port=port, log_level="warning"))
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    while not server.started:
-        time.sleep(0.05)
+    base = serve_app(central.app)
     page = browser_page
-    try:
-        page.goto(f"http://127.0.0.1:{port}/console/#enrol")
-        page.fill("input[name=username]", "ops")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_selector("#page-enrol:not([hidden])")
-        page.select_option("#enrol-form select[name=kind]", "camera")
-        page.fill("#enrol-form input[name=site]", "rongjiawan")
-        page.click("#enrol-form button[type=submit]")
-        page.wait_for_selector("#enrol-result:not([hidden])")
-        code = page.inner_text("#enrol-code")
-        assert len(code) == 9
-        assert code[4] == "-"
-        assert page.locator("#enrol-qr svg").count() == 1
-        page.screenshot(path=str(ARTIFACTS / "console-enrolment.png"), full_page=True)
-        page.goto(f"http://127.0.0.1:{port}/console/#audit")
-        page.wait_for_selector("#audit-rows tr")
-        assert "enrolment.code" in page.inner_text("#audit-rows")
-        page.click("#audit-verify")
-        page.wait_for_selector("text=哈希链完整")
-        page.screenshot(path=str(ARTIFACTS / "console-audit.png"), full_page=True)
-    finally:
-        server.should_exit = True
-        web.join(10)
+    page.goto(f"{base}/console/#enrol")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#page-enrol:not([hidden])")
+    page.select_option("#enrol-form select[name=kind]", "camera")
+    page.fill("#enrol-form input[name=site]", "rongjiawan")
+    page.click("#enrol-form button[type=submit]")
+    page.wait_for_selector("#enrol-result:not([hidden])")
+    code = page.inner_text("#enrol-code")
+    assert len(code) == 9
+    assert code[4] == "-"
+    assert page.locator("#enrol-qr svg").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "console-enrolment.png"), full_page=True)
+    page.goto(f"{base}/console/#audit")
+    page.wait_for_selector("#audit-rows tr")
+    assert "enrolment.code" in page.inner_text("#audit-rows")
+    page.click("#audit-verify")
+    page.wait_for_selector("text=哈希链完整")
+    page.screenshot(path=str(ARTIFACTS / "console-audit.png"), full_page=True)
 
 
 def test_the_device_page_pages_and_filters_ten_thousand_devices(

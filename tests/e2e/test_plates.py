@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session
 
-from baling.broker import free_port
 from camera_node.agent import CameraAgent
 from camera_node.settings import CameraSettings
 from central import registry
@@ -361,38 +359,29 @@ def test_crossing_on_red_is_captured_with_the_phase_and_frames(street: Street) -
 
 
 def test_plate_console_shows_hits_with_their_images_and_the_track(
-    street: Street, browser_page: Any
+    street: Street,
+    browser_page: Any,
+    serve_app: Any,
 ) -> None:
     street.post("/api/v1/plates/suspects", {"plate": "湘FD4439", "category": "stolen"})
     street.camera.drive(Vehicle("湘FD4439", "blue", frames=3))
     wait_for(lambda: street.get("/api/v1/plates/hits"))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(street.central.app, port=port, log_level="warning")
-    )
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    while not server.started:
-        time.sleep(0.05)
+    base = serve_app(street.central.app)
     page = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        page.goto(f"http://127.0.0.1:{port}/console/#plates")
-        page.fill("input[name=username]", "cmd")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_selector("#plate-hits li.exact")
-        assert "命中 湘FD4439（被盗抢车辆）" in page.inner_text("#plate-hits")
-        page.wait_for_function(
-            "[...document.querySelectorAll('#plate-hits img')]"
-            ".every(i => i.complete && i.naturalWidth > 0)"
-        )
-        assert "湘FD4439" in page.inner_text("#suspect-rows")
-        page.fill("#sighting-form [name=plate]", "湘FD4439")
-        page.click("#sighting-form button[type=submit]")
-        page.wait_for_selector("#plates-track .camera-dot")
-        assert "共 1 次经过" in page.inner_text("#sighting-state")
-        page.screenshot(path=str(ARTIFACTS / "plates-hit.png"), full_page=True)
-    finally:
-        server.should_exit = True
-        web.join(timeout=10)
+    page.goto(f"{base}/console/#plates")
+    page.fill("input[name=username]", "cmd")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#plate-hits li.exact")
+    assert "命中 湘FD4439（被盗抢车辆）" in page.inner_text("#plate-hits")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#plate-hits img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert "湘FD4439" in page.inner_text("#suspect-rows")
+    page.fill("#sighting-form [name=plate]", "湘FD4439")
+    page.click("#sighting-form button[type=submit]")
+    page.wait_for_selector("#plates-track .camera-dot")
+    assert "共 1 次经过" in page.inner_text("#sighting-state")
+    page.screenshot(path=str(ARTIFACTS / "plates-hit.png"), full_page=True)

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from baling.broker import free_port
 from central import registry
 from central.auth import create_operator
 from central.models import AuditRecord
@@ -467,58 +465,49 @@ def test_a_phone_app_reports_with_its_issued_identifier(precinct: Precinct) -> N
 
 @pytest.mark.slow
 def test_command_console_flashes_sos_until_acknowledged(
-    precinct: Precinct, browser_page: Any
+    precinct: Precinct,
+    browser_page: Any,
+    serve_app: Any,
 ) -> None:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(precinct.central.app, port=port, log_level="warning")
-    )
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    while not server.started:
-        time.sleep(0.05)
+    base = serve_app(precinct.central.app)
     page = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        page.goto(f"http://127.0.0.1:{port}/console/#police")
-        page.fill("input[name=username]", "cmd")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_selector("#live.on")
-        page.wait_for_function(
-            "document.querySelectorAll('#police-officers .officer').length === 3"
-        )
-        assert page.locator("#police-base .road").count() >= 7  # the shipped map
-        precinct.handhelds["hh-wang"].press()
-        page.wait_for_selector("#sos-banner:not([hidden])")
-        assert "紧急求救 1 起" in page.inner_text("#sos-banner")
-        page.wait_for_selector("#police-officers .officer.sos")
-        page.wait_for_selector("#police-officers .sos-pulse.flashing")
-        assert "已通知 1 名附近警员" in page.inner_text("#alarm-list")
-        page.screenshot(path=str(ARTIFACTS / "police-sos.png"), full_page=True)
-        page.click('#alarm-list [data-action="acknowledge"]')
-        # The banner blinks (visibility), so wait on its hidden attribute.
-        page.wait_for_function("document.querySelector('#sos-banner').hidden")
-        assert "已确认" in page.inner_text("#alarm-list")
-        wang = precinct.handhelds["hh-wang"].agent
-        wait_for(lambda: wang.sos and wang.sos["phase"] == "acknowledged")
+    page.goto(f"{base}/console/#police")
+    page.fill("input[name=username]", "cmd")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#live.on")
+    page.wait_for_function(
+        "document.querySelectorAll('#police-officers .officer').length === 3"
+    )
+    assert page.locator("#police-base .road").count() >= 7  # the shipped map
+    precinct.handhelds["hh-wang"].press()
+    page.wait_for_selector("#sos-banner:not([hidden])")
+    assert "紧急求救 1 起" in page.inner_text("#sos-banner")
+    page.wait_for_selector("#police-officers .officer.sos")
+    page.wait_for_selector("#police-officers .sos-pulse.flashing")
+    assert "已通知 1 名附近警员" in page.inner_text("#alarm-list")
+    page.screenshot(path=str(ARTIFACTS / "police-sos.png"), full_page=True)
+    page.click('#alarm-list [data-action="acknowledge"]')
+    # The banner blinks (visibility), so wait on its hidden attribute.
+    page.wait_for_function("document.querySelector('#sos-banner').hidden")
+    assert "已确认" in page.inner_text("#alarm-list")
+    wang = precinct.handhelds["hh-wang"].agent
+    wait_for(lambda: wang.sos and wang.sos["phase"] == "acknowledged")
 
-        page.click("text=指挥调度：发送消息")
-        page.select_option("#message-form [name=audience]", "one")
-        page.fill("#message-form [name=target]", "hh-li")
-        page.fill("#message-form [name=text]", "请到荣家湾站东口集合")
-        page.click("#message-form button[type=submit]")
-        page.wait_for_selector("#message-list li >> text=请到荣家湾站东口集合")
-        wait_for(lambda: precinct.handhelds["hh-li"].inbox("message"))
+    page.click("text=指挥调度：发送消息")
+    page.select_option("#message-form [name=audience]", "one")
+    page.fill("#message-form [name=target]", "hh-li")
+    page.fill("#message-form [name=text]", "请到荣家湾站东口集合")
+    page.click("#message-form button[type=submit]")
+    page.wait_for_selector("#message-list li >> text=请到荣家湾站东口集合")
+    wait_for(lambda: precinct.handhelds["hh-li"].inbox("message"))
 
-        page.click("text=轨迹回放")
-        page.select_option("#playback-form [name=device]", "hh-li")
-        page.click("#playback-form button[type=submit]")
-        page.wait_for_selector("#police-playback .playhead")
-        page.wait_for_function(
-            "document.querySelector('#playback-state').textContent.includes('10×')"
-        )
-        page.screenshot(path=str(ARTIFACTS / "police-acknowledged.png"), full_page=True)
-    finally:
-        server.should_exit = True
-        web.join(timeout=10)
+    page.click("text=轨迹回放")
+    page.select_option("#playback-form [name=device]", "hh-li")
+    page.click("#playback-form button[type=submit]")
+    page.wait_for_selector("#police-playback .playhead")
+    page.wait_for_function(
+        "document.querySelector('#playback-state').textContent.includes('10×')"
+    )
+    page.screenshot(path=str(ARTIFACTS / "police-acknowledged.png"), full_page=True)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from georeport import GeoReport
 from sqlmodel import Session
 
-from baling.broker import free_port
 from central.api.deps import Services
 from central.app import create_app
 from central.auditlog import AuditLog
@@ -243,6 +239,7 @@ def test_open311_json_xml_errors(client: TestClient) -> None:
 
 def test_a_third_party_open311_client_reads_services_and_requests(
     client: TestClient,
+    serve_app: Any,
 ) -> None:
     made = client.post(
         "/open311/v2/requests.json",
@@ -254,23 +251,14 @@ def test_a_third_party_open311_client_reads_services_and_requests(
         },
     ).json()[0]
     rid = made["service_request_id"]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(client.app, port=port, log_level="warning"))
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        for fmt in ("json", "xml"):
-            geo = GeoReport(f"http://127.0.0.1:{port}/open311/v2", output_format=fmt)
-            names = {s["service_code"] for s in geo.get_service_list()}
-            assert names == {"noise", "road"}
-            got = geo.get_service_request(rid)
-            assert got["description"] == "广场舞音响过大"
-            assert got["status"] == "open"
-            assert got["address"] == "荣家湾广场"
-        listed = GeoReport(f"http://127.0.0.1:{port}/open311/v2").get_service_requests()
-        assert [r["service_request_id"] for r in listed] == [rid]
-    finally:
-        server.should_exit = True
-        web.join(timeout=10)
+    base = serve_app(client.app)
+    for fmt in ("json", "xml"):
+        geo = GeoReport(f"{base}/open311/v2", output_format=fmt)
+        names = {s["service_code"] for s in geo.get_service_list()}
+        assert names == {"noise", "road"}
+        got = geo.get_service_request(rid)
+        assert got["description"] == "广场舞音响过大"
+        assert got["status"] == "open"
+        assert got["address"] == "荣家湾广场"
+    listed = GeoReport(f"{base}/open311/v2").get_service_requests()
+    assert [r["service_request_id"] for r in listed] == [rid]
