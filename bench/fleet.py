@@ -212,8 +212,17 @@ def _fleet(port: int, load: Load) -> list[subprocess.Popen[str]]:
     return gens
 
 
-def _sent(gens: list[subprocess.Popen[str]], work: Path) -> tuple[set[str], int, int]:
-    """Once the generators end: the ids the broker acknowledged, connected, failed."""
+@dataclass(frozen=True)
+class Sent:
+    """What the load generators did: ids the broker acknowledged, connections."""
+
+    ids: set[str]
+    connected: int
+    failures: int
+
+
+def _sent(gens: list[subprocess.Popen[str]], work: Path) -> Sent:
+    """Once the generators end: what they sent and how many connected."""
     connected = failures = 0
     for g in gens:
         out, _ = g.communicate()
@@ -225,7 +234,7 @@ def _sent(gens: list[subprocess.Popen[str]], work: Path) -> tuple[set[str], int,
     sent: set[str] = set()
     for k in range(len(gens)):
         sent.update(x for x in (work / f"sent-{k}.txt").read_text().split() if x)
-    return sent, connected, failures
+    return Sent(sent, connected, failures)
 
 
 def _stop(centrals: list[subprocess.Popen[bytes]]) -> None:
@@ -240,10 +249,10 @@ def _run(url: str, engine: sa.Engine, port: int, load: Load) -> Result:
     centrals = _start_workers(url, port, load.workers, load.work)
     gens = _fleet(port, load)
     rss, online = _watch(gens, centrals, engine)
-    sent, connected, failures = _sent(gens, load.work)
-    rows = _drained(engine, sent)
+    sent = _sent(gens, load.work)
+    rows = _drained(engine, sent.ids)
     _stop(centrals)
-    return _reconciled(rows, sent, online, rss, connected, failures)
+    return _reconciled(rows, sent, online, rss)
 
 
 def _backlog(url: str, engine: sa.Engine, port: int, load: Load) -> Result:
@@ -255,23 +264,19 @@ def _backlog(url: str, engine: sa.Engine, port: int, load: Load) -> Result:
     """
     workers, work = load.workers, load.work
     _stop(_start_workers(url, port, workers, work))  # their sessions, subscribed
-    sent, connected, failures = _sent(_fleet(port, load), work)
+    sent = _sent(_fleet(port, load), work)
     centrals = _start_workers(url, port, workers, work, together=True)
-    rows = _drained(engine, sent)
+    rows = _drained(engine, sent.ids)
     rss = [[_rss_mb(c.pid)] for c in centrals]
     _stop(centrals)
-    return _reconciled(rows, sent, 0, rss, connected, failures)
+    return _reconciled(rows, sent, 0, rss)
 
 
-def _reconciled(  # noqa: PLR0917 - the figures of one run
-    rows: list[Any],
-    sent: set[str],
-    online: int,
-    rss: list[list[float]],
-    connected: int,
-    failures: int,
+def _reconciled(
+    rows: list[Any], sent_by: Sent, online: int, rss: list[list[float]]
 ) -> Result:
     """Sent against stored: lost, duplicated, rate and latency."""
+    sent = sent_by.ids
     stored_ids = [str(r[0]) for r in rows]
     mine = [r for r in rows if str(r[0]) in sent]
     lat = sorted((_utc(r[2]) - _utc(r[1])).total_seconds() * 1000 for r in mine) or [
@@ -289,8 +294,8 @@ def _reconciled(  # noqa: PLR0917 - the figures of one run
         p50_ms=statistics.median(lat),
         p99_ms=lat[min(len(lat) - 1, int(0.99 * len(lat)))],
         rss_mb=[max(r or [0.0]) for r in rss],
-        connected=connected,
-        failures=failures,
+        connected=sent_by.connected,
+        failures=sent_by.failures,
     )
 
 
