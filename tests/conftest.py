@@ -113,10 +113,27 @@ def make_central(broker: Mosquitto, tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
-    """A page in Debian's Chromium, driven by Playwright (no browser download)."""
+    """A page in Debian's Chromium, driven by Playwright (no browser download).
+
+    Playwright's sync API runs on greenlets made on this thread. Garbage is
+    collected on whichever thread triggers the collector, and one CI run
+    aborted inside the collector on an ingest worker's thread, with greenlet
+    the only C++ extension loaded. So while a browser test runs the
+    collector only runs when called, and at the end it runs here, on the
+    greenlets' own thread, once Playwright's objects are let go.
+    """
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed; the test command installs it")
+    gc.disable()
+    try:
+        yield from _chromium_page(sync_api)
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+def _chromium_page(sync_api: Any) -> Iterator[Any]:
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -129,16 +146,8 @@ def browser_page() -> Iterator[Any]:
                 "--no-first-run",
             ],
         )
-        page = browser.new_page(locale="zh-CN")
-        yield page
+        yield browser.new_page(locale="zh-CN")
         browser.close()
-    # Playwright's sync API runs on greenlets made on this thread. Left as
-    # garbage, they may be collected on whichever thread next triggers the
-    # collector (an ingest worker in the next test). One CI run aborted in
-    # the collector on such a thread, with greenlet the only C++ extension
-    # loaded; collecting here keeps them on their own thread.
-    del page, browser, pw
-    gc.collect()
 
 
 @pytest.fixture
