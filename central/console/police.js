@@ -123,8 +123,9 @@ const police = (() => {
     view.officers = new Map(officers.map((o) => [o.device, o]));
     view.alarms = new Map(alarms.map((a) => [a.id, a]));
     view.beats = beats;
-    const sel = $("#playback-form [name=device]");
-    sel.replaceChildren(...officers.map((o) => { const op = document.createElement("option"); op.value = o.device; op.textContent = o.name || o.device; return op; }));
+    for (const sel of [$("#playback-form [name=device]"), $("#phone-form [name=device]")]) {
+      sel.replaceChildren(...officers.map((o) => { const op = document.createElement("option"); op.value = o.device; op.textContent = o.name || o.device; return op; }));
+    }
     drawBeats(); drawAlarms(); loadMessages();
   }
 
@@ -216,6 +217,24 @@ const police = (() => {
       saveBeat(ev.target).then(() => { $("#police-msg").textContent = "责任区已保存"; }).catch((e) => { $("#police-msg").textContent = e.message; });
     });
     $("#beat-clear").addEventListener("click", () => { view.draft = []; drawBeats(); });
+    const phonePath = () => `/api/v1/police/officers/${encodeURIComponent($("#phone-form [name=device]").value)}/osmand`;
+    $("#phone-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const made = await api(phonePath(), { method: "POST" });
+        $("#phone-url").textContent = location.origin + made.path;
+        $("#phone-id").textContent = made.identifier;
+        $("#phone-result").hidden = false;
+        $("#police-msg").textContent = "已生成手机识别码";
+      } catch (e) { $("#police-msg").textContent = e.message; }
+    });
+    $("#phone-revoke").addEventListener("click", async () => {
+      try {
+        await api(phonePath(), { method: "DELETE" });
+        $("#phone-result").hidden = true;
+        $("#police-msg").textContent = "手机识别码已停用";
+      } catch (e) { $("#police-msg").textContent = e.message; }
+    });
     $("#playback-form").addEventListener("submit", (ev) => { ev.preventDefault(); play(ev.target).catch((e) => { $("#playback-state").textContent = e.message; }); });
     $("#message-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();

@@ -511,3 +511,15 @@ def test_command_console_flashes_sos_until_acknowledged(
         "document.querySelector('#playback-state').textContent.includes('10×')"
     )
     page.screenshot(path=str(ARTIFACTS / "police-acknowledged.png"), full_page=True)
+
+    # Command gives hh-li's phone app its identifier, and can take it back.
+    page.click("text=手机定位（OsmAnd / Traccar Client）")
+    page.select_option("#phone-form [name=device]", "hh-li")
+    page.click("#phone-form button[type=submit]")
+    page.wait_for_selector("#phone-result:not([hidden])")
+    assert page.inner_text("#phone-url") == f"{base}/osmand"
+    phone = {"id": page.inner_text("#phone-id"), "lat": LAT, "lon": LON}
+    assert precinct.api.get("/osmand", params=phone).status_code == 200
+    page.click("#phone-revoke")
+    page.wait_for_selector("#police-msg >> text=手机识别码已停用")
+    assert precinct.api.get("/osmand", params=phone).status_code == 404
