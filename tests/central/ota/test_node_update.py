@@ -24,7 +24,10 @@ from edge.ota.fetch import DirectoryFetcher
 from edge.ota.slots import Slots
 from edge.settings import NodeSettings
 
-T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+# python-tuf's client checks metadata expiry (timestamp: one day) against the
+# real clock, so the manual clock starts at the real time: a fixed date here
+# made every update fail a day after it was written.
+T0 = datetime.now(UTC).replace(microsecond=0)
 DEVICE = "sim-1"
 
 
