@@ -436,7 +436,9 @@ class IngestWorker:
             if state is None and recent:
                 continue
             self._seen_written[device] = when
-            if state is not None:
+            if state is None:
+                heard.append(device)
+            else:
                 body = state[0]
                 values.update(
                     online=body.online,
@@ -447,9 +449,6 @@ class IngestWorker:
                     config_status=body.config.status,
                     config_reason=body.config.reason,
                 )
-            if state is None:
-                heard.append(device)
-            else:
                 states.append({"row_id": device, **values})
             changed.append(
                 {

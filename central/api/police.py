@@ -122,21 +122,17 @@ def issue_osmand(
     It goes in the app's "device identifier" field and is shown only now;
     issuing again replaces it (the old one stops working at once).
     """
-    _handheld(session, device)
+    if not _active_handheld(session.get(Device, device)):
+        raise NotFoundError(f"no registered handheld {device!r}")
     identifier = secrets.token_urlsafe(18)
     now = svc.clock.now()
-    old = session.get(OsmandKey, device)
-    if old is not None:
-        session.delete(old)
-        session.flush()
-    session.add(
-        OsmandKey(
-            device=device,
-            key_sha256=_sha256(identifier),
-            issued_at=now,
-            issued_by=p.username,
-        )
+    key = OsmandKey(
+        device=device,
+        key_sha256=_sha256(identifier),
+        issued_at=now,
+        issued_by=p.username,
     )
+    session.merge(key)  # replaces the handheld's earlier identifier, if any
     session.commit()
     svc.audit.append(actor=p.username, action="osmand.issue", target=device, now=now)
     return {"device": device, "identifier": identifier, "path": "/osmand"}
@@ -501,7 +497,7 @@ async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Res
         select(OsmandKey).where(OsmandKey.key_sha256 == _sha256(identifier))
     ).first()
     device = None if key is None else session.get(Device, key.device)
-    if device is None or device.kind != "handheld" or device.retired_at is not None:
+    if device is None or not _active_handheld(device):
         # The identifier is a secret: never echoed, and the same answer
         # whether it was never issued, replaced, or its handheld retired.
         raise HTTPException(
@@ -555,11 +551,10 @@ async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Res
     return Response(status_code=status.HTTP_200_OK)
 
 
-def _handheld(session: SessionDep, device_id: str) -> Device:
-    device = session.get(Device, device_id)
-    if device is None or device.kind != "handheld" or device.retired_at is not None:
-        raise NotFoundError(f"no registered handheld {device_id!r}")
-    return device
+def _active_handheld(device: Device | None) -> bool:
+    return (
+        device is not None and device.kind == "handheld" and device.retired_at is None
+    )
 
 
 def _sha256(identifier: str) -> str:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
-from test_deploy import env_file
+from test_deploy import DEPLOY, env_file
 
 from baling.broker import free_port
 from central import registry
@@ -264,7 +264,7 @@ class PgServer:
     """A PostgreSQL server of the test's own, in ``base``, driven by pg_ctl."""
 
     def __init__(self, base: Path, options: str = "") -> None:
-        tools = [shutil.which(t) for t in ("initdb", "pg_ctl", "pg_basebackup")]
+        tools = [_pg_tool(t) for t in ("initdb", "pg_ctl", "pg_basebackup")]
         if None in tools:
             pytest.skip("PostgreSQL's initdb/pg_ctl/pg_basebackup are not installed")
         self.initdb, self.pg_ctl, self.basebackup = (str(t) for t in tools)
@@ -297,8 +297,17 @@ class PgServer:
     def kill(self) -> None:
         self.ctl("-m", "immediate", "stop", check=False)
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+
+def _pg_tool(name: str) -> str | None:
+    """On PATH, or where Debian keeps a server's tools (the newest version)."""
+    found = shutil.which(name)
+    if found is None:
+        debian = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+        found = str(max(debian, key=lambda p: int(p.parts[-3]))) if debian else None
+    return found
 
 
 @pytest.fixture
@@ -356,9 +365,6 @@ def test_postgres_restarted_under_load_loses_nothing(
     reconcile(engine, {"sim-pg": total})
 
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
-
-
 def test_the_primary_lost_its_replica_takes_over_and_nothing_is_lost(
     make_pg: Callable[..., PgServer],
     make_central: Any,
@@ -381,7 +387,7 @@ def test_the_primary_lost_its_replica_takes_over_and_nothing_is_lost(
         *("-D", str(replica.data), "-h", "127.0.0.1", "-p", str(primary.port)),
         *("-U", "postgres", "-X", "stream", "-R"),
     )
-    conf = (DEPLOY / "postgresql-replica.conf").read_text(encoding="utf-8")
+    conf = (DEPLOY / "cluster" / "postgresql-replica.conf").read_text(encoding="utf-8")
     conf = conf.replace(
         "host=pg-1.baling.local port=5432 user=replicator",
         f"host=127.0.0.1 port={primary.port} user=postgres",
@@ -407,7 +413,7 @@ def test_the_primary_lost_its_replica_takes_over_and_nothing_is_lost(
         conn.execute(sa.text("CREATE ROLE baling LOGIN"))
         conn.execute(sa.text("CREATE DATABASE baling OWNER baling"))
     admin.dispose()
-    env = env_file(DEPLOY / "central.env")
+    env = env_file(DEPLOY / "cluster" / "central.env")
     url = (
         env["CENTRAL_DATABASE_URL"]
         .replace("pg-1.baling.local:5432", f"127.0.0.1:{primary.port}")
