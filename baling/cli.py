@@ -5,6 +5,7 @@ baling central                    central alone (settings from CENTRAL_*)
 baling node KIND --config FILE    one node
 baling supervise KIND --config F  one node, restarted into updated releases (OTA)
 baling sim eventnode --config F   a simulated node (load and demo)
+baling gnss check FILE-or-URL     qualify a GNSS receiver from a capture or a live port
 """
 
 from __future__ import annotations
@@ -103,7 +104,24 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit log (CENTRAL_* settings)")
     audit.add_argument("what", choices=["verify"])
     _node_parsers(sub)
+    _gnss_parsers(sub)
     return p
+
+
+def _gnss_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
+    gnss = sub.add_parser("gnss", help="GNSS receiver tools")
+    gnss_sub = gnss.add_subparsers(dest="action", required=True)
+    chk = gnss_sub.add_parser(
+        "check", help="read a capture file or a serial URL; list fixes and refusals"
+    )
+    chk.add_argument(
+        "source", help="a capture file, or a port: /dev/ttyUSB0, socket://"
+    )
+    chk.add_argument("--json", action="store_true", help="one JSON object per line")
+    chk.add_argument("--baud", type=int, default=9600, help="a port's baud rate")
+    chk.add_argument(
+        "--seconds", type=float, default=60.0, help="how long to read a live port"
+    )
 
 
 def _release_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
@@ -379,6 +397,14 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gnss(args: argparse.Namespace) -> int:
+    from handheld.check import run_check  # noqa: PLC0415
+
+    return run_check(
+        args.source, as_json=args.json, baud=args.baud, seconds=args.seconds
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
@@ -393,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         "supervise": lambda a: supervise_node(a.kind, a.config, a.slots),
         "sim": _sim,
         "release": _release,
+        "gnss": _gnss,
     }
     return commands[args.command](args)
 
