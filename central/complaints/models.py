@@ -48,8 +48,12 @@ class Complaint(SQLModel, table=True):
     code: str = Field(unique=True, max_length=16)  # 查询码, printed on the receipt
     token: str = Field(unique=True, max_length=40)  # Open311 token
     service_code: str = Field(index=True, max_length=32)
-    description: str = Field(max_length=2000)
+    description: str = Field(max_length=4000)  # GeoReport v2's limit
     place: str = Field(default="", max_length=200)
+    address_id: str = Field(default="", max_length=64)  # Open311 clients' own
+    media_url: str = Field(default="", max_length=1000)  # a photo of the problem
+    # Listed by Open311 (anonymised); only Open311 filings are (see open311.py).
+    public: bool = False
     lat: float | None = None
     lon: float | None = None
     real_name: bool = False
