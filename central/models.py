@@ -81,6 +81,55 @@ class Operator(SQLModel, table=True):
     )
     active: bool = True
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    # Raised on every change that must end the operator's sessions (disable,
+    # role, scope, password); access tokens carry the value they were issued
+    # under and are refused once it differs.
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class OperatorSession(SQLModel, table=True):
+    """One login: the family of refresh tokens rotated from it."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    username: str = Field(foreign_key="operator.username", index=True, max_length=64)
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    revoked_at: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True)
+    )
+    revoked_why: str = Field(default="", max_length=32)
+    address: str = Field(default="", max_length=64)
+
+
+class RefreshToken(SQLModel, table=True):
+    """One refresh token of a session (only its SHA-256 kept); used once."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    session_id: str = Field(foreign_key="operatorsession.id", index=True, max_length=32)
+    issued_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class StreamTicket(SQLModel, table=True):
+    """A single-use, short-lived ticket that opens one event stream."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    session_id: str = Field(foreign_key="operatorsession.id", index=True, max_length=32)
+    username: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins of one account or one address within the current window."""
+
+    key: str = Field(primary_key=True, max_length=80)
+    failures: int = 0
+    window_start: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    locked_until: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True), index=True
+    )
+    lockouts: int = 0
 
 
 class PolicyLayer(SQLModel, table=True):
