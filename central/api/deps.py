@@ -110,7 +110,46 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
             )
         return principal
 
+    check.__permission__ = ("roles", "|".join(sorted(allowed)))  # type: ignore[attr-defined]
     return check
+
+
+def permit(obj: str, act: str) -> Callable[..., Principal]:
+    """A dependency: the caller's role holds ``act`` on ``obj`` in some district.
+
+    This is the route-level gate of the permission matrix
+    (:data:`central.access.GRANTS`); the handler then checks the district of
+    the object it touches with :func:`check_scope`. The returned callable
+    carries ``__permission__`` so a test can prove every route declares one.
+    """
+
+    def check(services: ServicesDep, principal: PrincipalDep) -> Principal:
+        if not services.access.role_allows(principal.role, obj=obj, act=act):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"expected a role that may {act} {obj}, got {principal.role!r}",
+            )
+        return principal
+
+    check.__permission__ = (obj, act)  # type: ignore[attr-defined]
+    return check
+
+
+def public(why: str) -> Callable[[], None]:
+    """A dependency that marks a route as deliberately open, and says why."""
+
+    def mark() -> None:
+        return None
+
+    mark.__public__ = why  # type: ignore[attr-defined]
+    return mark
+
+
+def may(
+    services: Services, principal: Principal, *, site: str, obj: str, act: str
+) -> bool:
+    """Whether the matrix lets ``principal`` ``act`` on ``obj`` at ``site``."""
+    return services.access.allowed(principal, site=site, obj=obj, act=act)
 
 
 def check_scope(
