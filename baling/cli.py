@@ -56,11 +56,6 @@ def _parser() -> argparse.ArgumentParser:
         default=8.0,
         help="seconds between vehicles past the demo camera",
     )
-    up.add_argument(
-        "--embedded-broker",
-        action="store_true",
-        help="use the embedded broker even when Mosquitto is installed",
-    )
     sub.add_parser("central", help="run central (settings from CENTRAL_* variables)")
     prov = sub.add_parser("provision", help="enrol nodes")
     prov_sub = prov.add_subparsers(dest="action", required=True)
@@ -255,7 +250,6 @@ def _up(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         http_port=args.http_port,
         host=args.host,
-        embedded_broker=args.embedded_broker,
         traffic_s=args.traffic_s,
     )
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from sqlmodel import Session
 
-from baling.broker import Mosquitto, free_port, mosquitto_path
+from baling.broker import free_port, mosquitto_path
 from baling.demo import (
     CAMERA_AT,
     JUNCTION,
@@ -36,7 +36,6 @@ from baling.demo import (
     start_street,
     start_traffic,
 )
-from baling.minibroker import MiniBroker
 from baling.securesite import tls_broker
 from central import registry
 from central.errors import ConflictError
@@ -255,7 +254,6 @@ def up(
     data_dir: Path,
     http_port: int,
     host: str = "127.0.0.1",
-    embedded_broker: bool = False,
     traffic_s: float = 8.0,
 ) -> int:
     """Run everything until Ctrl-C; return the exit status."""
@@ -274,23 +272,22 @@ def up(
         ota_release_keys=data_dir
         / "ota-release-keys",  # demo: publish from the console
     )
-    broker: Mosquitto | MiniBroker
-    if mosquitto_path() is not None and not embedded_broker:
-        # A plain loopback listener for central and the demo nodes, and the
-        # mutual-TLS listener that enrolled nodes use (`baling provision`).
-        broker = tls_broker(settings, data_dir, loopback_port=plain)
-        broker.start()
+    if mosquitto_path() is None:
         print(
-            f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{plain}"
-            f" (loopback) and 127.0.0.1:{tls} (mutual TLS, enrolled nodes)"
+            "baling up needs Mosquitto, the MQTT broker: install the Debian package"
+            " with `sudo apt-get install mosquitto` (scripts/up does), then run"
+            " again.",
+            file=sys.stderr,
         )
-    else:
-        broker = MiniBroker(port=plain)
-        broker.start()
-        print(
-            f"broker:  embedded (pure Python, in memory) on 127.0.0.1:{broker.port}"
-            " - no TLS, so no enrolment; install Mosquitto for that and persistence"
-        )
+        return 1
+    # A plain loopback listener for central and the demo nodes, and the
+    # mutual-TLS listener that enrolled nodes use (`baling provision`).
+    broker = tls_broker(settings, data_dir, loopback_port=plain)
+    broker.start()
+    print(
+        f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{plain}"
+        f" (loopback) and 127.0.0.1:{tls} (mutual TLS, enrolled nodes)"
+    )
     central = Central(settings)
     creds = bootstrap_admin(central.services)
     with Session(central.services.engine) as session:

@@ -29,12 +29,8 @@ def _get(url: str, token: str) -> Any:
         return json.loads(resp.read())
 
 
-@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
-def test_baling_up_runs_everything_and_stops_cleanly(
-    tmp_path: Path, broker: str
-) -> None:
+def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    extra = ["--embedded-broker"] if broker == "embedded" else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -47,7 +43,6 @@ def test_baling_up_runs_everything_and_stops_cleanly(
             str(port),
             "--traffic-s",
             "2",
-            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -61,8 +56,7 @@ def test_baling_up_runs_everything_and_stops_cleanly(
             assert line, f"baling up exited early: {''.join(lines)}"
             lines.append(line)
         out = "".join(lines)
-        name = "Mosquitto" if broker == "mosquitto" else "embedded"
-        broker_line = rf"^broker:  {name} .* on 127\.0\.0\.1:\d+"
+        broker_line = r"^broker:  Mosquitto .* on 127\.0\.0\.1:\d+"
         assert re.search(broker_line, out, re.MULTILINE), out
         assert f"http://127.0.0.1:{port}/console/" in out
         login = re.search(r"^login:   (\S+) / (\S+)", out, re.MULTILINE)
@@ -99,10 +93,9 @@ def test_baling_up_runs_everything_and_stops_cleanly(
         kiosk = re.search(r"^kiosk:   (http://\S+)", out, re.MULTILINE)
         assert kiosk, out
         _kiosk_complaint_reaches_the_desk(kiosk[1], port, token)
-        if broker == "mosquitto":
-            _enrol_a_node(port, login[1], login[2], token, tmp_path)
-            _update_the_sim_node(port, token)
-            _traffic_operator_pushes_a_plan(port, token)
+        _enrol_a_node(port, login[1], login[2], token, tmp_path)
+        _update_the_sim_node(port, token)
+        _traffic_operator_pushes_a_plan(port, token)
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
