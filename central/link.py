@@ -32,6 +32,17 @@ class CommandTimeoutError(CentralError, TimeoutError):
     """No reply came back in time."""
 
 
+class PacketTooLargeError(CentralError, ValueError):
+    """A publish would exceed the broker's maximum packet size."""
+
+
+# The broker's ``max_packet_size`` (baling/broker.py, provisioning/brokerconf.py).
+BROKER_MAX_PACKET = 1024 * 1024
+# Fixed header, topic length, properties (response topic, correlation data):
+# generous, so a payload that passes here never meets the broker's limit.
+PACKET_OVERHEAD = 1024
+
+
 class _Waiter:
     def __init__(self) -> None:
         self.done = threading.Event()
@@ -42,9 +53,15 @@ class CentralLink:
     """One process's link for publishing and for command replies."""
 
     def __init__(
-        self, *, bus: PahoBus, clock: Clock, signer: Ed25519PrivateKey | None = None
+        self,
+        *,
+        bus: PahoBus,
+        clock: Clock,
+        signer: Ed25519PrivateKey | None = None,
+        max_packet: int = BROKER_MAX_PACKET,
     ) -> None:
         self.bus = bus
+        self.max_packet = max_packet
         self.clock = clock
         self.signer = signer
         self._waiters: dict[bytes, _Waiter] = {}
@@ -76,6 +93,23 @@ class CentralLink:
             if isinstance(item, Received) and item.correlation is not None:
                 self._on_reply(item)
 
+    def fit(self, topic: str, payload: bytes) -> None:
+        """Refuse (never queue) a publish the broker would drop with the link.
+
+        A packet over the broker's ``max_packet_size`` makes Mosquitto close
+        the connection, and paho resends it on every reconnect: one oversize
+        command would take the link down for good.
+
+        Raises:
+            PacketTooLargeError: naming the limit and the size.
+        """
+        size = len(payload) + len(topic.encode()) + PACKET_OVERHEAD
+        if size > self.max_packet:
+            raise PacketTooLargeError(
+                f"expected an MQTT packet of at most {self.max_packet} bytes "
+                f"(the broker's max_packet_size), got {size} bytes for {topic}"
+            )
+
     def _on_reply(self, msg: Received) -> None:
         with self._lock:
             waiter = self._waiters.get(bytes(msg.correlation or b""))
@@ -95,7 +129,9 @@ class CentralLink:
         """Publish a device's desired configuration, retained."""
         body = ConfigBody(version=version, values=values)
         env = make(device_id, "config", to_body(body), now=self.clock.now())
-        self.bus.publish(topics.config(device_id), encode(env), qos=1, retain=True)
+        payload = encode(env)
+        self.fit(topics.config(device_id), payload)
+        self.bus.publish(topics.config(device_id), payload, qos=1, retain=True)
 
     def _signed(self, device_id: str, name: str, args: dict[str, Any]) -> bytes:
         body: dict[str, Any] = {"args": args}
@@ -115,10 +151,15 @@ class CentralLink:
 
         The node's reply comes back on its reply topic and is not awaited;
         what the officer did with it arrives later as an event.
+
+        Raises:
+            PacketTooLargeError: the command would not fit the broker's limit.
         """
+        payload = self._signed(device_id, name, args)
+        self.fit(topics.command(device_id, name), payload)
         self.bus.publish(
             topics.command(device_id, name),
-            self._signed(device_id, name, args),
+            payload,
             qos=1,
             response_topic=topics.reply(device_id),
         )
@@ -130,7 +171,10 @@ class CentralLink:
 
         Raises:
             CommandTimeoutError: no reply within ``timeout`` seconds.
+            PacketTooLargeError: the command would not fit the broker's limit.
         """
+        payload = self._signed(device_id, name, args)
+        self.fit(topics.command(device_id, name), payload)
         correlation = uuid.uuid4().bytes
         waiter = _Waiter()
         with self._lock:
@@ -138,7 +182,7 @@ class CentralLink:
         try:
             self.bus.publish(
                 topics.command(device_id, name),
-                self._signed(device_id, name, args),
+                payload,
                 qos=1,
                 response_topic=topics.reply(device_id),
                 correlation=correlation,
@@ -161,6 +205,7 @@ def make_central_link(
     clock: Clock,
     signer: Ed25519PrivateKey | None = None,
     tls: TlsFiles | None = None,
+    max_packet: int = BROKER_MAX_PACKET,
 ) -> CentralLink:
     """Build the link an API process publishes through."""
     bus = PahoBus(
@@ -172,4 +217,4 @@ def make_central_link(
         session_expiry=0,
         tls=tls,
     )
-    return CentralLink(bus=bus, clock=clock, signer=signer)
+    return CentralLink(bus=bus, clock=clock, signer=signer, max_packet=max_packet)

@@ -97,6 +97,7 @@ class Central:
             port=settings.broker_port,
             clock=self.clock,
             tls=broker_tls(settings),
+            max_packet=settings.broker_max_packet,
         )
         audit = AuditLog(engine, load_or_create_key(settings.data_dir))
         broadcaster = Broadcaster()

@@ -33,6 +33,11 @@ class CentralSettings(BaseSettings):
     ingest_inflight: Annotated[int, Field(ge=1, le=65535)] = 2000
     # Plate events carry their evidence (plate crop and scene as JPEG).
     max_payload_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 1024 * 1024
+    # The broker's max_packet_size: central refuses a command, configuration
+    # or policy that would not fit (baling/broker.py sets the same value).
+    broker_max_packet: Annotated[int, Field(ge=4096, le=256 * 1024 * 1024)] = (
+        1024 * 1024
+    )
     worker_id: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] = "w1"
     workers: Annotated[int, Field(ge=0, le=64)] = 1
     # None: shared when this process runs several workers. Set true when
