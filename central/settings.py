@@ -99,6 +99,10 @@ class CentralSettings(BaseSettings):
     plate_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 3000.0
     # Open311 clients that may file requests (the spec's api_key).
     open311_api_keys: list[str] = Field(default_factory=list)
+    # The county's Open311 jurisdiction_id; requests naming another are refused.
+    open311_jurisdiction_id: Annotated[str, Field(min_length=1, max_length=64)] = (
+        "yyx.gov.cn"
+    )
 
     @field_validator("ingest_partition")
     @classmethod
