@@ -133,7 +133,8 @@ class CentralLink:
         self.fit(topics.config(device_id), payload)
         self.bus.publish(topics.config(device_id), payload, qos=1, retain=True)
 
-    def _signed(self, device_id: str, name: str, args: dict[str, Any]) -> bytes:
+    def signed(self, device_id: str, name: str, args: dict[str, Any]) -> bytes:
+        """The command's payload as it goes on the wire (signed when a key is set)."""
         body: dict[str, Any] = {"args": args}
         if self.signer is not None:
             body = sign_command(
@@ -155,7 +156,7 @@ class CentralLink:
         Raises:
             PacketTooLargeError: the command would not fit the broker's limit.
         """
-        payload = self._signed(device_id, name, args)
+        payload = self.signed(device_id, name, args)
         self.fit(topics.command(device_id, name), payload)
         self.bus.publish(
             topics.command(device_id, name),
@@ -173,7 +174,7 @@ class CentralLink:
             CommandTimeoutError: no reply within ``timeout`` seconds.
             PacketTooLargeError: the command would not fit the broker's limit.
         """
-        payload = self._signed(device_id, name, args)
+        payload = self.signed(device_id, name, args)
         self.fit(topics.command(device_id, name), payload)
         correlation = uuid.uuid4().bytes
         waiter = _Waiter()

@@ -17,6 +17,7 @@ from edge.protocol import topics
 from edge.protocol.messages import KIND_CONFIG
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
 
@@ -92,9 +93,19 @@ def search(
     q: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    kinds: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
 ) -> tuple[list[Device], int]:
-    """List devices with server-side filters and pagination; return page and total."""
+    """List devices with server-side filters and pagination; return page and total.
+
+    ``kinds`` and ``sites``, where given, bound what the caller may see at all
+    (the permission matrix); ``None`` means no bound.
+    """
     stmt = select(Device)
+    if kinds is not None:
+        stmt = stmt.where(col(Device.kind).in_(kinds))
+    if sites is not None:
+        stmt = stmt.where(col(Device.site).in_(sites))
     if kind:
         stmt = stmt.where(Device.kind == kind)
     if site:

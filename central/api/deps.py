@@ -114,17 +114,25 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def permit(obj: str, act: str) -> Callable[..., Principal]:
+def permit(
+    obj: str, act: str, *, any_of: tuple[str, ...] = ()
+) -> Callable[..., Principal]:
     """A dependency: the caller's role holds ``act`` on ``obj`` in some district.
 
     This is the route-level gate of the permission matrix
     (:data:`central.access.GRANTS`); the handler then checks the district of
     the object it touches with :func:`check_scope`. The returned callable
     carries ``__permission__`` so a test can prove every route declares one.
+    ``any_of`` names the concrete resources when ``obj`` is a family (for
+    ``devices/{kind}``: the role needs the action on at least one kind).
     """
+    names = any_of or (obj,)
 
     def check(services: ServicesDep, principal: PrincipalDep) -> Principal:
-        if not services.access.role_allows(principal.role, obj=obj, act=act):
+        if not any(
+            services.access.role_allows(principal.role, obj=name, act=act)
+            for name in names
+        ):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"expected a role that may {act} {obj}, got {principal.role!r}",
