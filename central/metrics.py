@@ -63,6 +63,13 @@ class Metrics:
             "Batches that failed to commit and were retried",
             registry=r,
         )
+        self.phone_reports = Counter(
+            "baling_phone_reports",
+            "OsmAnd / Traccar Client phone reports by outcome (position, "
+            "no_position, invalid, mock, accuracy, ts_future, refused, unknown_id)",
+            ["outcome"],
+            registry=r,
+        )
         self.devices_online = Gauge(
             "baling_devices_online", "Devices reporting online", registry=r
         )
