@@ -76,6 +76,18 @@ class Metrics:
         self.config_published = Counter(
             "baling_config_published", "Desired configurations published", registry=r
         )
+        self.login_failures = Counter(
+            "baling_login_failures",
+            "Refused logins: bad credentials, or refused while locked out",
+            ["reason"],
+            registry=r,
+        )
+        self.login_lockouts = Counter(
+            "baling_login_lockouts",
+            "Lockouts started by repeated failed logins, by account or address",
+            ["key"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition."""

@@ -27,7 +27,10 @@ class CentralSettings(BaseSettings):
     broker_port: Annotated[int, Field(ge=1, le=65535)] = 1883
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8000
-    jwt_ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 8 * 3600
+    # Access tokens are short; the console renews them with the refresh
+    # token (an httpOnly cookie) until the session's own lifetime ends.
+    jwt_ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 15 * 60
+    session_ttl_s: Annotated[int, Field(ge=300, le=30 * 24 * 3600)] = 12 * 3600
     ingest_batch: Annotated[int, Field(ge=1, le=10000)] = 500
     ingest_flush_s: Annotated[float, Field(gt=0, le=5)] = 0.05
     ingest_inflight: Annotated[int, Field(ge=1, le=65535)] = 2000
