@@ -72,6 +72,20 @@ class CentralSettings(BaseSettings):
     broker_key_file: Path | None = None
     broker_public_host: str = "127.0.0.1"
     broker_tls_port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    # Without broker_cert_file, central mints one service identity per
+    # connection (central-api-<worker>, central-ingest-<worker>-<i>) under
+    # data_dir/broker-identities: the broker forces client id = certificate
+    # name, so each connection needs its own (docs/security.md).
+    # Where central writes the broker's ACL (camera → its cabinet's state);
+    # the broker re-reads it on SIGHUP (a .path unit, or baling.broker's watch).
+    broker_acl_file: Path | None = None
+    # Serve /ota over mutual TLS on this port (0: not at all) to fleet
+    # certificates only; ota_plain_http also serves it on the plain HTTP app
+    # (a dev/test setting: no node identity, every device's metadata).
+    ota_tls_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    ota_tls_cert_file: Path | None = None
+    ota_tls_key_file: Path | None = None
+    ota_plain_http: bool = True
     # Police: SOS radius, repeat and escalation; the beat watch's thresholds.
     police_sos_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 2000.0
     police_sos_repeat_s: Annotated[float, Field(gt=0, le=600)] = 10.0
