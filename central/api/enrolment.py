@@ -153,4 +153,9 @@ def enrol(
         "ota": None
         if anchors is None
         else {"image_root": anchors[0].decode(), "director_root": anchors[1].decode()},
+        # where the node fetches updates with its fleet certificate (None: the
+        # plain /ota of the HTTP app this enrolment came through, a dev setting)
+        "ota_url": f"https://{settings.broker_public_host}:{settings.ota_tls_port}/ota"
+        if settings.ota_tls_port
+        else None,
     }
