@@ -83,7 +83,8 @@ def create_app(services: Services) -> FastAPI:
     # a deployment): /ota/image/... and /ota/director/<device>/...
     ota_dir = services.settings.data_dir / "ota"
     ota_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/ota", StaticFiles(directory=ota_dir), name="ota")
+    if services.settings.ota_plain_http:  # dev/test: central.otaserver is the real one
+        app.mount("/ota", StaticFiles(directory=ota_dir), name="ota")
     app.add_exception_handler(NotFoundError, _error(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(ConflictError, _error(status.HTTP_409_CONFLICT))
     app.add_exception_handler(
