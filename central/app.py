@@ -12,9 +12,9 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import (
     JSONResponse,
     RedirectResponse,
@@ -22,6 +22,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
+from sqlmodel import Session
 
 from central.api import audit as audit_routes
 from central.api import auth as auth_routes
@@ -37,9 +38,11 @@ from central.api import (
     policy,
     signals,
 )
-from central.api.deps import ERRORS, PrincipalDep, Services, ServicesDep
+from central.api.deps import ERRORS, Services, ServicesDep
+from central.auth import Principal
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
 from central.link import CommandTimeoutError
+from central.sessions import check_principal, redeem_ticket
 from edge.protocol import PayloadError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,61 @@ def _error(code: int) -> Any:  # noqa: ANN401 - FastAPI handler signature
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     return handler
+
+
+def _redeem(svc: Services, ticket: str) -> Principal:
+    with Session(svc.engine) as session:
+        return redeem_ticket(session, ticket, now=svc.clock.now())
+
+
+async def _ticket_holder(
+    svc: ServicesDep, ticket: Annotated[str, Query(min_length=1, max_length=128)]
+) -> Principal:
+    try:
+        return await asyncio.to_thread(_redeem, svc, ticket)
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+
+
+# Any signed-in operator, proven by a single-use ticket instead of a token.
+_ticket_holder.__permission__ = ("stream", "ticket")  # type: ignore[attr-defined]
+
+
+async def stream(
+    svc: ServicesDep, who: Annotated[Principal, Depends(_ticket_holder)]
+) -> StreamingResponse:
+    """Server-sent events: device changes as they are committed.
+
+    EventSource cannot send headers, so the stream opens with a
+    single-use ticket from ``POST /api/v1/stream/ticket``; the stream
+    ends when its session does.
+    """
+    queue = svc.broadcaster.subscribe()
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield "retry: 2000\n\n"
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    try:
+                        await asyncio.to_thread(
+                            check_principal, svc.engine, who, now=svc.clock.now()
+                        )
+                    except AuthError:
+                        return
+                    yield ": keep-alive\n\n"
+                    continue
+                yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+        finally:
+            svc.broadcaster.unsubscribe(queue)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 def create_app(services: Services) -> FastAPI:
@@ -108,29 +166,9 @@ def create_app(services: Services) -> FastAPI:
         """Liveness: the process answers and says whether its broker link is up."""
         return {"ok": True, "broker": bool(svc.link and svc.link.bus.connected)}
 
-    @app.get("/api/v1/stream", tags=["system"])
-    async def stream(svc: ServicesDep, _p: PrincipalDep) -> StreamingResponse:
-        """Server-sent events: device changes as they are committed."""
-        queue = svc.broadcaster.subscribe()
-
-        async def events() -> AsyncIterator[str]:
-            try:
-                yield "retry: 2000\n\n"
-                while True:
-                    try:
-                        item = await asyncio.wait_for(queue.get(), timeout=15)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-                        continue
-                    yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
-            finally:
-                svc.broadcaster.unsubscribe(queue)
-
-        return StreamingResponse(
-            events(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
-        )
+    app.add_api_route(
+        "/api/v1/stream", stream, methods=["GET"], tags=["system"], responses=ERRORS
+    )
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

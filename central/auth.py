@@ -1,12 +1,17 @@
-"""Operator passwords, JWT access tokens and roles.
+"""Operator passwords, the password policy, JWT access tokens and roles.
 
-Passwords are hashed with Argon2 (pwdlib); tokens are HS256 JWTs carrying the
-username and role. The FastAPI dependencies that enforce roles live in
-:mod:`central.api.deps`; this module does no HTTP.
+Passwords are hashed with Argon2 (pwdlib). An access token is a short-lived
+HS256 JWT naming the operator, role, scope, the session it belongs to
+(``sid``) and the operator's session epoch (``ver``) it was issued under;
+whether that session and epoch still hold is checked against the database
+by :mod:`central.sessions` on every request. Sessions, refresh tokens and
+the login throttle live there; the FastAPI dependencies that enforce roles
+live in :mod:`central.api.deps`. This module does no HTTP.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -14,7 +19,7 @@ from typing import TYPE_CHECKING
 import jwt
 from pwdlib import PasswordHash
 
-from central.errors import AuthError, ConflictError
+from central.errors import AuthError, CentralError, ConflictError
 from central.models import ROLES, Operator
 
 if TYPE_CHECKING:
@@ -22,20 +27,63 @@ if TYPE_CHECKING:
 
 _hasher = PasswordHash.recommended()
 _ALGORITHM = "HS256"
+MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+MIN_DISTINCT = 5
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling, as proven by a token."""
+    """Who is calling, as proven by a token (and, for a session, the database)."""
 
     username: str
     role: str
     scope: tuple[str, ...] = ("*",)
+    session_id: str = ""
+    epoch: int = 0
+
+
+class PasswordPolicyError(CentralError, ValueError):
+    """A new password breaks the minimum policy."""
+
+
+def check_password_policy(password: str, *, username: str) -> None:
+    """Refuse a password that is too short, too simple or names the user.
+
+    Raises:
+        PasswordPolicyError: saying which rule it broke.
+    """
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise PasswordPolicyError(
+            f"expected a password of {MIN_PASSWORD} to {MAX_PASSWORD} characters, "
+            f"got {len(password)}"
+        )
+    if len(set(password)) < MIN_DISTINCT:
+        raise PasswordPolicyError(
+            f"expected at least {MIN_DISTINCT} different characters in the "
+            f"password, got {len(set(password))}"
+        )
+    if username and username.lower() in password.lower():
+        raise PasswordPolicyError(
+            "expected a password that does not contain the username, got one that does"
+        )
 
 
 def hash_password(password: str) -> str:
     """Hash a password for storage."""
     return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """Whether ``password`` matches a stored hash."""
+    return _hasher.verify(password, password_hash)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified against when the user is unknown, so an unknown name costs
+    # the same Argon2 work as a known one and timing does not tell them apart.
+    return _hasher.hash("baling-dummy-password-for-unknown-users")
 
 
 def create_operator(
@@ -51,12 +99,11 @@ def create_operator(
 
     Raises:
         ConflictError: the username exists.
-        ValueError: unknown role or too short a password.
+        ValueError: unknown role, or a password that breaks the policy.
     """
     if role not in ROLES:
         raise ValueError(f"expected a role of {ROLES}, got {role!r}")
-    if len(password) < 10:  # noqa: PLR2004
-        raise ValueError("expected a password of at least 10 characters")
+    check_password_policy(password, username=username)
     if session.get(Operator, username) is not None:
         raise ConflictError(f"operator {username!r} exists")
     op = Operator(
@@ -71,16 +118,19 @@ def create_operator(
     return op
 
 
-def authenticate(session: Session, username: str, password: str) -> Principal:
-    """Check a username and password.
+def authenticate(session: Session, username: str, password: str) -> Operator:
+    """Check a username and password, in the same time whether the user exists.
 
     Raises:
         AuthError: unknown user, inactive, or wrong password (one message for all).
     """
-    op = session.get(Operator, username)
-    if op is None or not op.active or not _hasher.verify(password, op.password_hash):
+    dummy = _dummy_hash()
+    op = session.get(Operator, username[:64])
+    # Argon2 runs on every path: against the stored hash, or a dummy one.
+    ok = _hasher.verify(password, op.password_hash if op is not None else dummy)
+    if op is None or not ok or not op.active:
         raise AuthError("incorrect username or password")
-    return Principal(username=op.username, role=op.role, scope=tuple(op.scope))
+    return op
 
 
 def issue_token(
@@ -91,6 +141,9 @@ def issue_token(
         "sub": principal.username,
         "role": principal.role,
         "scope": list(principal.scope),
+        "sid": principal.session_id,
+        "ver": principal.epoch,
+        "typ": "access",
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
@@ -98,20 +151,28 @@ def issue_token(
 
 
 def read_token(token: str, *, secret: str, now: datetime) -> Principal:
-    """Verify a token and return its principal.
+    """Verify a token's signature and expiry and return its principal.
+
+    Whether its session and the operator's epoch still hold is for
+    :func:`central.sessions.check_principal` to say.
 
     Raises:
-        AuthError: bad signature, expired, or missing claims.
+        AuthError: bad signature, expired, wrong type, or missing claims.
     """
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[_ALGORITHM],
-            options={"verify_exp": False, "require": ["sub", "role", "exp"]},
+            options={
+                "verify_exp": False,
+                "require": ["sub", "role", "exp", "sid", "ver", "typ"],
+            },
         )
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from exc
+    if claims["typ"] != "access":
+        raise AuthError(f"expected an access token, got type {claims['typ']!r}")
     if int(claims["exp"]) < now.replace(tzinfo=UTC).timestamp():
         raise AuthError("token expired")
     if claims["role"] not in ROLES:
@@ -119,6 +180,12 @@ def read_token(token: str, *, secret: str, now: datetime) -> Principal:
     scope = claims.get("scope", ["*"])
     if not isinstance(scope, list) or not all(isinstance(s, str) for s in scope):
         raise AuthError("token names a malformed scope")
+    if not isinstance(claims["ver"], int) or not isinstance(claims["sid"], str):
+        raise AuthError("token names a malformed session")
     return Principal(
-        username=str(claims["sub"]), role=str(claims["role"]), scope=tuple(scope)
+        username=str(claims["sub"]),
+        role=str(claims["role"]),
+        scope=tuple(scope),
+        session_id=claims["sid"],
+        epoch=claims["ver"],
     )

@@ -20,9 +20,11 @@ from central.errors import AuthError
 from central.link import CentralLink
 from central.live import Broadcaster
 from central.metrics import Metrics
+from central.models import ROLES
 from central.ota.service import OtaService
 from central.plates.service import PlateService
 from central.police.service import PoliceService
+from central.sessions import check_principal
 from central.settings import CentralSettings
 from central.signals.service import SignalService
 from edge.clock import Clock
@@ -72,20 +74,20 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 def _principal(
     services: ServicesDep,
-    request: Request,
     token: Annotated[str | None, Depends(oauth2)],
 ) -> Principal:
-    token = token or request.query_params.get("token")  # EventSource cannot set headers
+    # Only the Authorization header: a token in the URL ends up in access
+    # logs and browser history (event streams use a ticket instead).
     if not token:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "not authenticated",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    now = services.clock.now()
     try:
-        return read_token(
-            token, secret=services.settings.jwt_secret, now=services.clock.now()
-        )
+        claimed = read_token(token, secret=services.settings.jwt_secret, now=now)
+        return check_principal(services.engine, claimed, now=now)
     except AuthError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -133,9 +135,18 @@ def permit(
             services.access.role_allows(principal.role, obj=name, act=act)
             for name in names
         ):
+            roles = [
+                role
+                for role in ROLES
+                if any(
+                    services.access.role_allows(role, obj=name, act=act)
+                    for name in names
+                )
+            ]
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"expected a role that may {act} {obj}, got {principal.role!r}",
+                f"expected a role that may {act} {obj} (one of {roles}), "
+                f"got {principal.role!r}",
             )
         return principal
 

@@ -1,13 +1,43 @@
 // Baling console shell: login, navigation, live device list. No third-party code.
 "use strict";
 
-const state = { token: sessionStorage.getItem("baling.token"), offset: 0, limit: 50, total: 0, filter: {} };
+// The access token lives only in memory and for minutes; the session's refresh
+// token is an httpOnly cookie this script never sees. A reload or an expired
+// access token asks /api/v1/auth/refresh for a new one, silently.
+const state = { token: null, offset: 0, limit: 50, total: 0, filter: {} };
 const $ = (sel) => document.querySelector(sel);
 
+let refreshing = null;
+let refreshTimer = null;
+function takeToken(answer) {
+  state.token = answer.access_token;
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => { refreshToken(); }, Math.max(30, answer.expires_in - 60) * 1000);
+}
+function refreshToken() {
+  // One refresh at a time: the refresh token is used up by each call.
+  if (!refreshing) {
+    refreshing = fetch("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" })
+      .then(async (res) => { if (!res.ok) return false; takeToken(await res.json()); return true; })
+      .catch(() => false)
+      .finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}
+
+async function authFetch(path, options = {}) {
+  const send = () => {
+    const headers = Object.assign({}, options.headers || {});
+    if (state.token) headers.Authorization = "Bearer " + state.token;
+    return fetch(path, Object.assign({}, options, { headers }));
+  };
+  let res = await send();
+  if (res.status === 401 && state.token && await refreshToken()) res = await send();
+  return res;
+}
+
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (state.token) headers.Authorization = "Bearer " + state.token;
-  const res = await fetch(path, Object.assign({}, options, { headers }));
+  const res = await authFetch(path, options);
   if (res.status === 401) { logout(); throw new Error("未登录或登录已过期"); }
   const body = res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text();
   if (!res.ok) throw new Error(typeof body === "object" ? JSON.stringify(body.detail) : body);
@@ -91,11 +121,25 @@ function applyLive(change) {
 }
 
 let source = null;
-function connectLive() {
+let liveTimer = null;
+async function connectLive() {
+  // EventSource cannot send headers: each connection opens with a fresh
+  // single-use ticket, so on any error we close it and ask for a new one.
   if (source) source.close();
-  source = new EventSource("/api/v1/stream?token=" + encodeURIComponent(state.token));
+  source = null;
+  clearTimeout(liveTimer);
+  if (!state.token) return;
+  const retry = () => {
+    $("#live").className = "badge off"; $("#live").textContent = "实时：重连中";
+    if (source) source.close();
+    source = null;
+    if (state.token) liveTimer = setTimeout(connectLive, 2000);
+  };
+  let ticket;
+  try { ticket = (await api("/api/v1/stream/ticket", { method: "POST" })).ticket; } catch (err) { retry(); return; }
+  source = new EventSource("/api/v1/stream?ticket=" + encodeURIComponent(ticket));
   source.onopen = () => { $("#live").className = "badge on"; $("#live").textContent = "实时：已连接"; };
-  source.onerror = () => { $("#live").className = "badge off"; $("#live").textContent = "实时：重连中"; };
+  source.onerror = retry;
   source.onmessage = (ev) => applyLive(JSON.parse(ev.data));
 }
 
@@ -133,6 +177,7 @@ function show(page) {
   if (page === "police") police.load().catch((e) => { $("#police-msg").textContent = e.message; });
   if (page === "signals") signalsPage.load().catch((e) => { $("#signals-msg").textContent = e.message; });
   if (page === "ota") ota.load().catch((e) => { $("#ota-msg").textContent = e.message; });
+  if (page === "operators") operatorsPage.load().catch((e) => { $("#operators-msg").textContent = e.message; });
   if (page === "audit") loadAudit().catch((e) => { $("#audit-state").textContent = e.message; });
 }
 
@@ -141,6 +186,7 @@ function alertError(err) { $("#policy-msg").textContent = err.message; console.e
 async function enter() {
   const me = await api("/api/v1/auth/me");
   $("#who").textContent = `${me.username}（${me.role}）`;
+  document.querySelector('#nav a[data-page="operators"]').hidden = me.role !== "admin";
   $("#login").hidden = true;
   $("#shell").hidden = false;
   show((location.hash || "#devices").slice(1));
@@ -148,9 +194,11 @@ async function enter() {
 }
 
 function logout() {
-  sessionStorage.removeItem("baling.token");
   state.token = null;
+  clearTimeout(refreshTimer);
+  clearTimeout(liveTimer);
   if (source) source.close();
+  source = null;
   if (typeof police !== "undefined") police.stopSound();
   $("#shell").hidden = true;
   $("#login").hidden = false;
@@ -160,9 +208,13 @@ $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const form = new FormData(ev.target);
   const res = await fetch("/api/v1/auth/token", { method: "POST", body: new URLSearchParams(form) });
+  if (res.status === 429) {
+    const wait = Number(res.headers.get("Retry-After")) || 60;
+    $("#login-error").textContent = `登录失败次数过多，请 ${wait} 秒后再试`;
+    return;
+  }
   if (!res.ok) { $("#login-error").textContent = "用户名或密码错误"; return; }
-  state.token = (await res.json()).access_token;
-  sessionStorage.setItem("baling.token", state.token);
+  takeToken(await res.json());
   $("#login-error").textContent = "";
   enter().catch(alertError);
 });
@@ -175,7 +227,12 @@ $("#device-filter").addEventListener("submit", (ev) => {
 });
 $("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); loadDevices(); });
 $("#next").addEventListener("click", () => { if (state.offset + state.limit < state.total) { state.offset += state.limit; loadDevices(); } });
-$("#logout").addEventListener("click", logout);
+$("#logout").addEventListener("click", () => {
+  // End the session on the server too: its refresh cookie stops working.
+  const token = state.token;
+  logout();
+  if (token) fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + token } }).catch(() => {});
+});
 $("#policy-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target);
@@ -221,4 +278,4 @@ for (const k of ["kiosk", "camera", "loop_detector", "signal_controller", "handh
   const o = document.createElement("option"); o.value = k; o.textContent = k; $('#device-filter [name="kind"]').appendChild(o);
 }
 
-if (state.token) enter().catch(() => logout()); else logout();
+refreshToken().then((ok) => (ok ? enter() : logout())).catch(() => logout());

@@ -69,7 +69,7 @@ const complaintsPage = (() => {
 
   async function download(fmt) {
     const by = $("#stats-by").value;
-    const res = await fetch(`/api/v1/complaints/reports/stats?by=${by}&fmt=${fmt}`, { headers: { Authorization: "Bearer " + state.token } });
+    const res = await authFetch(`/api/v1/complaints/reports/stats?by=${by}&fmt=${fmt}`);
     const a = document.createElement("a");
     a.href = URL.createObjectURL(await res.blob()); a.download = `stats-${by}.${fmt}`; a.click();
   }

@@ -9,8 +9,12 @@ const plates = (() => {
 
   const img = (sha, alt) => {
     const i = document.createElement("img");
-    i.src = `/api/v1/plates/evidence/${sha}?token=${encodeURIComponent(state.token)}`;  // <img> cannot send headers
-    i.alt = alt; i.loading = "lazy";
+    i.alt = alt;
+    // <img> cannot send headers and tokens stay out of URLs: fetch, show the blob.
+    authFetch(`/api/v1/plates/evidence/${sha}`)
+      .then((res) => (res.ok ? res.blob() : null))
+      .then((blob) => { if (blob) i.src = URL.createObjectURL(blob); })
+      .catch(() => {});
     return i;
   };
 
