@@ -9,6 +9,7 @@ refusal into HTTP 403; this module does no HTTP.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import casbin
@@ -16,6 +17,7 @@ from casbin import model as casbin_model
 from casbin.util import key_match
 
 from central.errors import AuthError
+from central.models import ROLES
 
 if TYPE_CHECKING:
     from central.auth import Principal
@@ -30,23 +32,53 @@ g = _, _, _
 [policy_effect]
 e = some(where (p.eft == allow))
 [matchers]
-m = g(r.sub, p.sub, r.dom) && keyMatch(r.obj, p.obj) && regexMatch(r.act, p.act)
+m = g(r.sub, p.sub, r.dom) && regexMatch(r.obj, p.obj) && regexMatch(r.act, p.act)
 """
 
-# role, resource pattern, action regex
+# THE permission matrix: role, resource (regex, whole name), actions (regex,
+# whole name). Every /api route names the resource and action it needs (see
+# ``central.api.deps.permit``); the district comes from the object acted on
+# (a device's site, a rollout's target site) and must be in the operator's
+# scope. Resources nobody but an admin holds: ``trust`` (command keys, factory
+# reset), ``audit``, ``operators``, ``metrics``, ``ota/unsafe`` (rollout
+# thresholds above the sane maxima). docs/security.md renders this table.
 GRANTS: tuple[tuple[str, str, str], ...] = (
-    ("admin", "*", ".*"),
-    ("technician", "devices*", "^(read|register|update|retire|replace|command)$"),
-    ("technician", "policy*", "^(read|write)$"),
-    ("technician", "enrolment*", "^create$"),
-    ("traffic", "devices*", "^(read|command)$"),
-    ("traffic", "policy*", "^read$"),
-    ("police", "devices*", "^read$"),
-    ("police", "lookup*", "^read$"),
-    ("police", "police*", "^(read|write)$"),
-    ("complaints", "devices*", "^read$"),
-    ("complaints", "complaints*", "^(read|write)$"),
-    ("department", "complaints*", "^(read|write)$"),
+    ("admin", ".*", ".*"),
+    (
+        "technician",
+        "devices/.*",
+        "read|config|register|update|retire|replace|command",
+    ),
+    # A technician maintains handhelds but does not see where officers are.
+    (
+        "technician",
+        "devices/(kiosk|camera|loop_detector|signal_controller|sim)",
+        "events",
+    ),
+    ("technician", "policy", "read|write"),
+    ("technician", "enrolment", "create"),
+    ("technician", "ota", "read|write"),
+    (
+        "traffic",
+        "devices/(loop_detector|signal_controller)",
+        "read|config|events|command",
+    ),
+    ("traffic", "signals", "read|write"),
+    ("traffic", "policy", "read"),
+    ("police", "devices/(handheld|camera)", "read|events"),
+    ("police", "police", "read|write"),
+    ("police", "lookup", "read"),
+    ("police", "plates", "read|write"),
+    ("complaints", "devices/kiosk", "read"),
+    ("complaints", "complaints", "read|write"),
+    # The desk's own work: filing by phone, departments, services, calendar.
+    ("complaints", "complaints/desk", "read|write"),
+    # Name, phone and follow-up code of a complainant: the desk calls back.
+    ("complaints", "complaints/personal", "read"),
+    ("complaints", "kiosk-content", "read|write"),
+    # Departments reply to the complaints passed to them, from the text and
+    # place; they never see who complained (the desk calls back).
+    ("department", "complaints", "read|write"),
 )
 
 
@@ -63,8 +95,8 @@ class Access:
         self._enforcer = casbin.Enforcer(model)
         # A role held in domain "*" holds in every site.
         self._enforcer.add_named_domain_matching_func("g", key_match)
-        for grant in GRANTS:
-            self._enforcer.add_policy(*grant)
+        for role, obj, act in GRANTS:
+            self._enforcer.add_policy(role, f"^(?:{obj})$", f"^(?:{act})$")
         self._known: set[str] = set()
 
     def _subject(self, principal: Principal) -> str:
@@ -83,6 +115,10 @@ class Access:
             self._enforcer.enforce(self._subject(principal), site or "-", obj, act)
         )
 
+    def role_allows(self, role: str, *, obj: str, act: str) -> bool:
+        """Whether ``role`` may ``act`` on ``obj`` in at least some district."""
+        return bool(self._enforcer.enforce(role, "*", obj, act))
+
     def check(self, principal: Principal, *, site: str, obj: str, act: str) -> None:
         """Raise unless allowed.
 
@@ -94,6 +130,35 @@ class Access:
                 f"{principal.username} ({principal.role}, scope "
                 f"{list(principal.scope)}) may not {act} {obj} at site {site or '-'!r}"
             )
+
+
+def _readable(pattern: str) -> str:
+    # "devices/(a|b)" -> "devices/{a, b}", "devices/.*" -> "devices/*": a
+    # Markdown table cell cannot hold "|".
+    text = re.sub(
+        r"\(([^()]*)\)", lambda m: "{" + ", ".join(m[1].split("|")) + "}", pattern
+    )
+    return text.replace(".*", "*")
+
+
+def render_matrix() -> str:
+    """The permission matrix as a Markdown table (docs/security.md holds it).
+
+    Returns:
+        One row per grant of :data:`GRANTS`, roles in :data:`ROLES` order.
+    """
+    lines = [
+        "| role | resource | actions | where |",
+        "|---|---|---|---|",
+    ]
+    for role in ROLES:
+        for who, obj, act in GRANTS:
+            if who != role:
+                continue
+            resource = "everything" if obj == ".*" else f"`{_readable(obj)}`"
+            actions = "all" if act == ".*" else ", ".join(act.split("|"))
+            lines.append(f"| {role} | {resource} | {actions} | its districts |")
+    return "\n".join(lines) + "\n"
 
 
 MIN_REASON = 4

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from central.api.deps import MAX_ROW, ServicesDep, require
+from central.api.deps import MAX_ROW, ServicesDep, permit
 from central.auth import Principal
 from central.models import as_utc
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 @router.get("")
 def list_audit(
     services: ServicesDep,
-    _admin: Annotated[Principal, Depends(require())],
+    _admin: Annotated[Principal, Depends(permit("audit", "read"))],
     actor: str | None = None,
     action: str | None = None,
     target: str | None = None,
@@ -43,7 +43,8 @@ def list_audit(
 
 @router.get("/verify")
 def verify_audit(
-    services: ServicesDep, _admin: Annotated[Principal, Depends(require())]
+    services: ServicesDep,
+    _admin: Annotated[Principal, Depends(permit("audit", "read"))],
 ) -> dict[str, Any]:
     """Walk the chain and its signed checkpoints."""
     finding = services.audit.verify()

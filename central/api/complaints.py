@@ -23,7 +23,8 @@ from central.api.deps import (
     ServicesDep,
     SessionDep,
     complaints,
-    require,
+    may,
+    permit,
 )
 from central.auth import Principal
 from central.complaints import stats as stats_mod
@@ -41,8 +42,12 @@ from central.models import as_utc
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"])
 content_router = APIRouter(prefix="/api/v1/kiosk-content", tags=["kiosk"])
-Staff = Annotated[Principal, Depends(require("complaints", "department"))]
-Desk = Annotated[Principal, Depends(require("complaints"))]
+Staff = Annotated[Principal, Depends(permit("complaints", "write"))]
+StaffReader = Annotated[Principal, Depends(permit("complaints", "read"))]
+Desk = Annotated[Principal, Depends(permit("complaints/desk", "write"))]
+DeskReader = Annotated[Principal, Depends(permit("complaints/desk", "read"))]
+Editor = Annotated[Principal, Depends(permit("kiosk-content", "write"))]
+ContentReader = Annotated[Principal, Depends(permit("kiosk-content", "read"))]
 
 
 def _departments_of(session: SessionDep, username: str) -> list[str]:
@@ -50,11 +55,40 @@ def _departments_of(session: SessionDep, username: str) -> list[str]:
     return [d.code for d in rows if username in d.members]
 
 
+PERSONAL = ("name", "phone", "code")
+
+
+def _visible(
+    session: SessionDep, svc: ServicesDep, p: Principal, complaint_id: int
+) -> Complaint:
+    """The complaint, if the caller may see it at all (else 404, as if absent).
+
+    Department staff see only the complaints passed to their departments.
+    """
+    c = session.get(Complaint, complaint_id)
+    if c is None or (
+        not may(svc, p, site="*", obj="complaints/desk", act="read")
+        and c.department not in _departments_of(session, p.username)
+    ):
+        raise NotFoundError(f"no complaint {complaint_id}")
+    return c
+
+
+def _redact(svc: ServicesDep, p: Principal, view: dict[str, Any]) -> dict[str, Any]:
+    """Leave out the complainant's name, phone and 查询码 unless the role may read them.
+
+    A department answers from the text and the place; the desk calls back.
+    """
+    if may(svc, p, site="*", obj="complaints/personal", act="read"):
+        return view
+    return {**view, **dict.fromkeys(PERSONAL, "")}
+
+
 @router.get("")
 def list_complaints(
     session: SessionDep,
     svc: ServicesDep,
-    p: Staff,
+    p: StaffReader,
     state: str = "",
     department: str = "",
     overdue: bool = False,
@@ -76,7 +110,9 @@ def list_complaints(
     ).all()
     now = svc.clock.now()
     calendar = complaints(svc).calendar(session)
-    items = [complaint_view(c, now=now, calendar=calendar) for c in rows]
+    items = [
+        _redact(svc, p, complaint_view(c, now=now, calendar=calendar)) for c in rows
+    ]
     if overdue:
         items = [i for i in items if i["supervision"] != "ok"]
     return {"items": items, "offset": offset, "limit": limit}
@@ -111,19 +147,21 @@ def file_complaint(
 
 @router.get("/{complaint_id}")
 def get_complaint(
-    complaint_id: RowId, session: SessionDep, svc: ServicesDep, _p: Staff
+    complaint_id: RowId, session: SessionDep, svc: ServicesDep, p: StaffReader
 ) -> dict[str, Any]:
-    """One complaint and every step it took."""
-    c = session.get(Complaint, complaint_id)
-    if c is None:
-        raise NotFoundError(f"no complaint {complaint_id}")
+    """One complaint and every step it took (personal data only for the desk)."""
+    c = _visible(session, svc, p, complaint_id)
     steps = session.exec(
         select(ComplaintStep)
         .where(ComplaintStep.complaint_id == complaint_id)
         .order_by(col(ComplaintStep.id))
     ).all()
-    view = complaint_view(
-        c, now=svc.clock.now(), calendar=complaints(svc).calendar(session)
+    view = _redact(
+        svc,
+        p,
+        complaint_view(
+            c, now=svc.clock.now(), calendar=complaints(svc).calendar(session)
+        ),
     )
     view["steps"] = [
         {
@@ -156,6 +194,7 @@ def act(
     p: Staff,
 ) -> dict[str, Any]:
     """Take one step of the 12345 loop (409 names why a step is not allowed)."""
+    _visible(session, svc, p, complaint_id)
     service = complaints(svc)
     role = "admin" if p.role == "admin" else p.role
     c = service.act(
@@ -167,7 +206,11 @@ def act(
         note=body.note,
         department=body.department,
     )
-    return complaint_view(c, now=svc.clock.now(), calendar=service.calendar(session))
+    return _redact(
+        svc,
+        p,
+        complaint_view(c, now=svc.clock.now(), calendar=service.calendar(session)),
+    )
 
 
 @router.get(
@@ -331,7 +374,7 @@ def _content_view(c: ContentItem) -> dict[str, Any]:
 
 
 @content_router.get("")
-def list_content(session: SessionDep, _p: Desk) -> list[dict[str, Any]]:
+def list_content(session: SessionDep, _p: ContentReader) -> list[dict[str, Any]]:
     """All kiosk content, for the editor."""
     return [
         _content_view(c)
@@ -341,7 +384,7 @@ def list_content(session: SessionDep, _p: Desk) -> list[dict[str, Any]]:
 
 @content_router.post("", status_code=status.HTTP_201_CREATED)
 def add_content(
-    body: ContentIn, session: SessionDep, svc: ServicesDep, p: Desk
+    body: ContentIn, session: SessionDep, svc: ServicesDep, p: Editor
 ) -> dict[str, Any]:
     """Publish an item to every kiosk (audited)."""
     row = ContentItem(**body.model_dump(), updated_at=svc.clock.now())
@@ -360,7 +403,7 @@ def add_content(
 
 @content_router.delete("/{item_id}")
 def remove_content(
-    item_id: RowId, session: SessionDep, svc: ServicesDep, p: Desk
+    item_id: RowId, session: SessionDep, svc: ServicesDep, p: Editor
 ) -> dict[str, Any]:
     """Withdraw an item (audited)."""
     row = session.get(ContentItem, item_id)

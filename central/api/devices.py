@@ -1,40 +1,75 @@
-"""Devices: the registry, their events, desired vs reported config, commands."""
+"""Devices: the registry, their events, desired vs reported config, commands.
+
+Every read and write goes through the permission matrix: the role must hold
+the action on ``devices/<kind>`` and the device's site must be in the
+operator's scope. Commands that change a node's trust (``trust_key``,
+``factory_reset``) are refused here and have their own admin-only route
+with a stated reason. Storage is :mod:`central.registry`'s.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from central import enrolment, registry, twin
 from central.api.deps import (
     MAX_ROW,
-    PrincipalDep,
+    Services,
     ServicesDep,
     SessionDep,
     check_scope,
     fleet_ca,
+    permit,
     refusal,
-    require,
 )
 from central.auth import Principal
-from central.models import as_utc
+from central.link import PACKET_OVERHEAD, PacketTooLargeError
+from central.models import Device, as_utc
 from central.policy import desired_config
+from edge.protocol import topics
+from edge.protocol.messages import KIND_CONFIG
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
-Technician = Annotated[Principal, Depends(require("technician"))]
+KINDS = tuple(KIND_CONFIG)
+DEVICE = "devices/{kind}"
+ANY_KIND = tuple(f"devices/{k}" for k in KINDS)
+# Commands that change whom a node trusts: never through the generic route.
+DANGEROUS = frozenset({"trust_key", "factory_reset"})
+Name = Annotated[str, Field(max_length=64)]
+Reader = Annotated[Principal, Depends(permit(DEVICE, "read", any_of=ANY_KIND))]
+Events = Annotated[Principal, Depends(permit(DEVICE, "events", any_of=ANY_KIND))]
+Config = Annotated[Principal, Depends(permit(DEVICE, "config", any_of=ANY_KIND))]
+Registrar = Annotated[Principal, Depends(permit(DEVICE, "register", any_of=ANY_KIND))]
+Updater = Annotated[Principal, Depends(permit(DEVICE, "update", any_of=ANY_KIND))]
+Commander = Annotated[Principal, Depends(permit(DEVICE, "command", any_of=ANY_KIND))]
+Retirer = Annotated[Principal, Depends(permit(DEVICE, "retire", any_of=ANY_KIND))]
+Replacer = Annotated[Principal, Depends(permit(DEVICE, "replace", any_of=ANY_KIND))]
+TrustAdmin = Annotated[Principal, Depends(permit("trust", "write"))]
+
+
+def _device(
+    services: Services, session: SessionDep, who: Principal, device_id: str, act: str
+) -> Device:
+    """The device, once the matrix allows ``act`` on its kind in its district."""
+    device = registry.get(session, device_id)
+    check_scope(services, who, site=device.site, obj=f"devices/{device.kind}", act=act)
+    return device
 
 
 class DeviceIn(BaseModel):
     """A device to register."""
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-    kind: str
-    site: str = ""
-    groups: list[str] = Field(default_factory=list)
+    kind: Name
+    site: Name = ""
+    groups: list[Name] = Field(default_factory=list, max_length=32)
     lat: float | None = None
     lon: float | None = None
 
@@ -42,36 +77,59 @@ class DeviceIn(BaseModel):
 class DevicePatch(BaseModel):
     """Changes to a device's placement."""
 
-    site: str | None = None
-    groups: list[str] | None = None
+    site: Name | None = None
+    groups: list[Name] | None = Field(default=None, max_length=32)
     lat: float | None = None
     lon: float | None = None
 
 
 class CommandIn(BaseModel):
-    """Arguments of a remote command."""
+    """Arguments of a remote command (their size is checked against the broker)."""
 
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] = Field(default_factory=dict, max_length=64)
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class TrustKeyIn(BaseModel):
+    """A command-key rotation: the key to add and/or the key id to retire."""
+
+    add: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9+/=]{40,48}$", max_length=48
+    )
+    remove: str | None = Field(default=None, pattern=r"^[0-9a-f]{8,64}$", max_length=64)
+    reason: str = Field(min_length=8, max_length=500)
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+def _too_large(exc: PacketTooLargeError) -> HTTPException:
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc))
 
 
 @router.get("")
 def list_devices(
     session: SessionDep,
-    _p: PrincipalDep,
-    kind: str | None = None,
-    site: str | None = None,
+    services: ServicesDep,
+    who: Reader,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
     online: bool | None = None,
     drift: bool | None = None,
     q: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
 ) -> dict[str, Any]:
-    """List devices, filtered and paginated on the server."""
+    """List the devices the caller may read, filtered and paginated on the server."""
+    kinds = [
+        k
+        for k in KINDS
+        if services.access.role_allows(who.role, obj=f"devices/{k}", act="read")
+    ]
     rows, total = registry.search(
         session,
         kind=kind,
         site=site,
+        kinds=kinds,
+        sites=None if "*" in who.scope else list(who.scope),
         online=online,
         drift=drift,
         q=q,
@@ -88,10 +146,12 @@ def list_devices(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def register_device(
-    body: DeviceIn, services: ServicesDep, session: SessionDep, who: Technician
+    body: DeviceIn, services: ServicesDep, session: SessionDep, who: Registrar
 ) -> dict[str, Any]:
     """Register a device and publish its desired configuration."""
-    check_scope(services, who, site=body.site, obj="devices", act="register")
+    check_scope(
+        services, who, site=body.site, obj=f"devices/{body.kind}", act="register"
+    )
     device = registry.register(
         session,
         device_id=body.id,
@@ -115,30 +175,32 @@ def register_device(
 
 
 @router.get("/{device_id}")
-def get_device(device_id: str, session: SessionDep, _p: PrincipalDep) -> dict[str, Any]:
+def get_device(
+    device_id: Name, services: ServicesDep, session: SessionDep, who: Reader
+) -> dict[str, Any]:
     """One device."""
-    return registry.view(registry.get(session, device_id))
+    return registry.view(_device(services, session, who, device_id, "read"))
 
 
 @router.patch("/{device_id}")
 def patch_device(
-    device_id: str,
+    device_id: Name,
     body: DevicePatch,
     services: ServicesDep,
     session: SessionDep,
-    who: Technician,
+    who: Updater,
 ) -> dict[str, Any]:
     """Move a device to another site or groups; its configuration follows."""
     changes = body.model_dump(exclude_unset=True)
-    check_scope(
-        services,
-        who,
-        site=registry.get(session, device_id).site,
-        obj="devices",
-        act="update",
-    )
+    device = _device(services, session, who, device_id, "update")
     if changes.get("site") is not None:
-        check_scope(services, who, site=changes["site"], obj="devices", act="update")
+        check_scope(
+            services,
+            who,
+            site=changes["site"],
+            obj=f"devices/{device.kind}",
+            act="update",
+        )
     registry.update(session, device_id, changes)
     services.audit.append(
         actor=who.username,
@@ -153,9 +215,11 @@ def patch_device(
 
 
 @router.get("/{device_id}/config")
-def get_config(device_id: str, session: SessionDep, _p: PrincipalDep) -> dict[str, Any]:
+def get_config(
+    device_id: Name, services: ServicesDep, session: SessionDep, who: Config
+) -> dict[str, Any]:
     """Desired configuration, its sources, and what the node reports."""
-    device = registry.get(session, device_id)
+    device = _device(services, session, who, device_id, "config")
     desired = desired_config(twin.current_layers(session), twin.facts(device))
     view = registry.view(device)
     return {
@@ -176,14 +240,15 @@ def get_config(device_id: str, session: SessionDep, _p: PrincipalDep) -> dict[st
 
 @router.get("/{device_id}/events")
 def list_events(
-    device_id: str,
+    device_id: Name,
+    services: ServicesDep,
     session: SessionDep,
-    _p: PrincipalDep,
+    who: Events,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
 ) -> list[dict[str, Any]]:
-    """A device's events in stored order; page with ``after`` = last ``seq``."""
-    registry.get(session, device_id)
+    """A device's events (positions too) in stored order; page with ``after``."""
+    _device(services, session, who, device_id, "events")
     return [
         {
             "seq": e.seq,
@@ -200,32 +265,115 @@ def list_events(
 @router.post(
     "/{device_id}/commands/{name}",
     responses={
+        413: refusal("The command would exceed the broker's packet limit"),
         503: refusal("Central has no broker link"),
         504: refusal("The node did not answer in ``timeout_s``"),
     },
 )
 def run_command(
-    device_id: str,
-    name: str,
+    device_id: Name,
+    name: Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
     body: CommandIn,
     services: ServicesDep,
     session: SessionDep,
-    who: Technician,
+    who: Commander,
 ) -> dict[str, Any]:
     """Send a command and return the node's reply (or its refusal)."""
-    site = registry.get(session, device_id).site
-    check_scope(services, who, site=site, obj=f"devices/{device_id}", act="command")
+    if name in DANGEROUS:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"expected an everyday command, got {name!r}: commands that change "
+            "a node's trust go through POST /api/v1/devices/{id}/trust-key "
+            "(admin, with a reason)",
+        )
+    _device(services, session, who, device_id, "command")
+    return _send(
+        services,
+        who,
+        device_id,
+        name,
+        body.args,
+        timeout=body.timeout_s,
+        detail={"args": body.args},
+    )
+
+
+def _send(
+    services: Services,
+    who: Principal,
+    device_id: str,
+    name: str,
+    args: dict[str, Any],
+    *,
+    timeout: float,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    """Check the size, audit, send and wait for the reply."""
     if services.link is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no broker link")
+    limit = services.settings.broker_max_packet
+    size = len(json.dumps(args, ensure_ascii=False).encode())
+    if size + PACKET_OVERHEAD > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"expected command arguments that fit the broker's max_packet_size "
+            f"of {limit} bytes, got {size} bytes",
+        )
+    try:
+        services.link.fit(
+            topics.command(device_id, name),
+            services.link.signed(device_id, name, args),
+        )
+    except PacketTooLargeError as exc:
+        raise _too_large(exc) from exc
     services.audit.append(
         actor=who.username,
         action="command.send",
         target=f"{device_id}/{name}",
-        detail={"args": body.args},
+        detail=detail,
         now=services.clock.now(),
     )
-    reply = services.link.command(device_id, name, body.args, timeout=body.timeout_s)
+    try:
+        reply = services.link.command(device_id, name, args, timeout=timeout)
+    except PacketTooLargeError as exc:
+        raise _too_large(exc) from exc
     return reply.model_dump()
+
+
+@router.post(
+    "/{device_id}/trust-key",
+    responses={
+        503: refusal("Central has no broker link"),
+        504: refusal("The node did not answer in ``timeout_s``"),
+    },
+)
+def rotate_trust_key(
+    device_id: Name,
+    body: TrustKeyIn,
+    services: ServicesDep,
+    session: SessionDep,
+    who: TrustAdmin,
+) -> dict[str, Any]:
+    """Add and/or retire a node's command key (admin only, reason audited)."""
+    if body.add is None and body.remove is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "expected a key to add or a key id to remove, got neither",
+        )
+    device = registry.get(session, device_id)
+    check_scope(services, who, site=device.site, obj="trust", act="write")
+    args = {
+        k: v for k, v in (("add", body.add), ("remove", body.remove)) if v is not None
+    }
+    return _send(
+        services,
+        who,
+        device_id,
+        "trust_key",
+        args,
+        timeout=body.timeout_s,
+        detail={**args, "reason": body.reason},
+    )
 
 
 class ReplaceIn(BaseModel):
@@ -240,11 +388,10 @@ def _crl_path(services: ServicesDep) -> Path:
 
 @router.post("/{device_id}/retire")
 def retire_device(
-    device_id: str, services: ServicesDep, session: SessionDep, who: Technician
+    device_id: Name, services: ServicesDep, session: SessionDep, who: Retirer
 ) -> dict[str, Any]:
     """Revoke the device's certificates (CRL written) and stop taking its data."""
-    site = registry.get(session, device_id).site
-    check_scope(services, who, site=site, obj="devices", act="retire")
+    _device(services, session, who, device_id, "retire")
     ca = fleet_ca(services)
     now = services.clock.now()
     serials = enrolment.retire(
@@ -262,15 +409,14 @@ def retire_device(
 
 @router.post("/{device_id}/replace")
 def replace_device(
-    device_id: str,
+    device_id: Name,
     body: ReplaceIn,
     services: ServicesDep,
     session: SessionDep,
-    who: Technician,
+    who: Replacer,
 ) -> dict[str, Any]:
     """Hand a swapped node's site, groups and configuration to its successor."""
-    site = registry.get(session, device_id).site
-    check_scope(services, who, site=site, obj="devices", act="replace")
+    _device(services, session, who, device_id, "replace")
     ca = fleet_ca(services)
     now = services.clock.now()
     new = enrolment.replace(

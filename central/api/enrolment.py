@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from central import enrolment, twin
-from central.api.deps import ServicesDep, SessionDep, check_scope, fleet_ca, require
+from central.api.deps import (
+    ServicesDep,
+    SessionDep,
+    check_scope,
+    fleet_ca,
+    permit,
+    public,
+)
 from central.auth import Principal
 from central.policy import desired_config
 from central.registry import get as get_device
@@ -54,7 +61,7 @@ def new_code(
     body: CodeIn,
     services: ServicesDep,
     session: SessionDep,
-    who: Annotated[Principal, Depends(require("technician"))],
+    who: Annotated[Principal, Depends(permit("enrolment", "create"))],
 ) -> dict[str, Any]:
     """A one-time code for a kind and site (shown once; QR it for a phone)."""
     check_scope(services, who, site=body.site, obj="enrolment", act="create")
@@ -85,7 +92,12 @@ def new_code(
     }
 
 
-@router.get("/{code}")
+ByCode = Depends(
+    public("a node enrols with its one-time code: the code is the credential")
+)
+
+
+@router.get("/{code}", dependencies=[ByCode])
 def preview(code: str, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
     """Who a code will enrol, without using it up."""
     try:
@@ -95,7 +107,7 @@ def preview(code: str, services: ServicesDep, session: SessionDep) -> dict[str, 
     return {"device_id": row.device_id, "kind": row.kind, "site": row.site}
 
 
-@router.post("/{code}")
+@router.post("/{code}", dependencies=[ByCode])
 def enrol(
     code: str, body: EnrolIn, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:

@@ -4,6 +4,11 @@ Public information only: a follow-up code (40 random bits) shows the state
 and the answer of its own complaint, nothing else; the names and phone
 numbers of real-name complaints never leave the desk. In a deployment
 kiosks reach this over the fleet's mutual TLS.
+
+These routes are public by design (a kiosk is a node with no operator
+token); bookings, the one write, are bounded instead: at most
+:data:`BOOKINGS_PER_HOUR` per client address and :data:`BOOKINGS_PER_PHONE`
+open ones per phone number (429 past either).
 """
 
 from __future__ import annotations
@@ -14,18 +19,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import MAX_ROW, ServicesDep, SessionDep
+from central.api.deps import MAX_ROW, ServicesDep, SessionDep, public
 from central.complaints import workflow
 from central.complaints.models import Booking, Complaint, ContentItem, ServiceType, Slot
 from central.errors import ConflictError, NotFoundError
 from central.models import as_utc
 from edge.protocol.complaints import new_code
 
-router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
+router = APIRouter(
+    prefix="/api/v1/kiosk",
+    tags=["kiosk"],
+    dependencies=[Depends(public("kiosks and citizens: public information only"))],
+)
+BOOKINGS_PER_HOUR = 30  # per client address (a kiosk serves a queue of people)
+BOOKINGS_PER_PHONE = 3  # bookings still to come per phone number
+_TRACKED = 10_000  # addresses remembered; the oldest windows go first
 MAP = Path(__file__).parents[1] / "console" / "map" / "rongjiawan.geojson"
 RATEABLE = frozenset({"replied", "visited", "answered", "closed"})
 
@@ -88,7 +100,7 @@ def complaint_status(code: str, session: SessionDep) -> dict[str, Any]:
 def slots(
     session: SessionDep,
     svc: ServicesDep,
-    service: str = "",
+    service: Annotated[str, Query(max_length=32)] = "",
     days: Annotated[int, Query(ge=1, le=30)] = 7,
 ) -> list[dict[str, Any]]:
     """Upcoming appointment slots with places left."""
@@ -119,9 +131,49 @@ class BookingIn(BaseModel):
     phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
 
 
-@router.post("/bookings", status_code=status.HTTP_201_CREATED)
-def book(body: BookingIn, session: SessionDep, svc: ServicesDep) -> dict[str, Any]:
-    """Book a place (409 when the slot is full)."""
+def _limit_address(request: Request, svc: ServicesDep) -> None:
+    """429 once an address has made :data:`BOOKINGS_PER_HOUR` this hour."""
+    windows: dict[str, tuple[float, int]] = request.app.state.__dict__.setdefault(
+        "kiosk_booking_windows", {}
+    )
+    now = svc.clock.now().timestamp()
+    address = request.client.host if request.client else "-"
+    start, count = windows.get(address, (now, 0))
+    if now - start >= 3600:  # noqa: PLR2004 - one hour
+        start, count = now, 0
+    if count >= BOOKINGS_PER_HOUR:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"预约过于频繁，请稍后再试 (expected at most {BOOKINGS_PER_HOUR} "
+            f"bookings an hour from one address, got {count + 1})",
+        )
+    if len(windows) >= _TRACKED and address not in windows:
+        for old in sorted(windows, key=lambda a: windows[a][0])[: _TRACKED // 10]:
+            del windows[old]
+    windows[address] = (start, count + 1)
+
+
+@router.post(
+    "/bookings",
+    status_code=status.HTTP_201_CREATED,
+    responses={429: {"description": "Too many bookings from one address or phone"}},
+)
+def book(
+    body: BookingIn, request: Request, session: SessionDep, svc: ServicesDep
+) -> dict[str, Any]:
+    """Book a place (409 when the slot is full, 429 past the limits)."""
+    _limit_address(request, svc)
+    upcoming = session.exec(
+        select(Booking)
+        .join(Slot, col(Slot.id) == col(Booking.slot_id))
+        .where(Booking.phone == body.phone, Slot.starts_at >= svc.clock.now())
+    ).all()
+    if len(upcoming) >= BOOKINGS_PER_PHONE:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"该号码已有{len(upcoming)}个预约 (expected at most "
+            f"{BOOKINGS_PER_PHONE} upcoming bookings per phone, got one more)",
+        )
     slot = session.get(Slot, body.slot_id)
     if slot is None:
         raise NotFoundError(f"no slot {body.slot_id}")

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 
-from central.api.deps import MAX_ROW, RowId, ServicesDep, SessionDep, plates, require
+from central.api.deps import MAX_ROW, RowId, ServicesDep, SessionDep, permit, plates
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import as_utc
@@ -28,7 +28,8 @@ from central.plates.service import CATEGORIES, hit_view, sighting_view
 from edge.protocol.plates import check_plate
 
 router = APIRouter(prefix="/api/v1/plates", tags=["plates"])
-Police = Annotated[Principal, Depends(require("police"))]
+Police = Annotated[Principal, Depends(permit("plates", "write"))]
+PlatesReader = Annotated[Principal, Depends(permit("plates", "read"))]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -64,7 +65,7 @@ def _suspect_view(s: Suspect) -> dict[str, Any]:
 
 
 @router.get("/categories")
-def categories(_p: Police) -> dict[str, str]:
+def categories(_p: PlatesReader) -> dict[str, str]:
     """The suspect categories and their names."""
     return CATEGORIES
 
@@ -72,7 +73,7 @@ def categories(_p: Police) -> dict[str, str]:
 @router.get("/suspects")
 def list_suspects(
     session: SessionDep,
-    _p: Police,
+    _p: PlatesReader,
     q: str = "",
     category: str = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -183,7 +184,9 @@ async def import_suspects(
 
 @router.get("/reads")
 def recent_reads(
-    session: SessionDep, _p: Police, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    session: SessionDep,
+    _p: PlatesReader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """The latest reads from every camera."""
     rows = session.exec(
@@ -195,7 +198,7 @@ def recent_reads(
 @router.get("/hits")
 def list_hits(
     session: SessionDep,
-    _p: Police,
+    _p: PlatesReader,
     state: Literal["open", "all"] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
@@ -232,7 +235,7 @@ def decide_hit(
 @router.get("/sightings")
 def sightings(
     session: SessionDep,
-    _p: Police,
+    _p: PlatesReader,
     plate: str,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
@@ -250,7 +253,9 @@ def sightings(
 
 @router.get("/violations")
 def violations(
-    session: SessionDep, _p: Police, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    session: SessionDep,
+    _p: PlatesReader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """Red-light crossings, newest first."""
     rows = session.exec(
@@ -272,7 +277,7 @@ def violations(
 
 
 @router.get("/evidence/{sha256}")
-def evidence_image(sha256: str, svc: ServicesDep, _p: Police) -> FileResponse:
+def evidence_image(sha256: str, svc: ServicesDep, _p: PlatesReader) -> FileResponse:
     """One evidence image (JPEG) by its SHA-256."""
     if not SHA256.match(sha256):
         raise NotFoundError(f"expected a SHA-256 in hex, got {sha256[:70]!r}")

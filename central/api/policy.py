@@ -1,29 +1,56 @@
-"""Fleet policy: layered, versioned documents → desired configurations."""
+"""Fleet policy: layered, versioned documents → desired configurations.
+
+Reads and writes go through the permission matrix (``policy``): a site or
+device layer belongs to that site's district, fleet/kind/group layers to the
+whole county. A layer whose configuration could not be published within the
+broker's packet limit is refused before it is stored. Merging is
+:mod:`central.policy`'s, storage and publishing :mod:`central.twin`'s.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import Path as PathParam
 from sqlmodel import col, select
 
 from central import twin
 from central.api.deps import (
-    PrincipalDep,
+    Services,
     ServicesDep,
     SessionDep,
     check_scope,
-    require,
+    may,
+    permit,
 )
 from central.auth import Principal
+from central.link import PACKET_OVERHEAD
 from central.models import Device, PolicyLayer, as_utc
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
+Reader = Annotated[Principal, Depends(permit("policy", "read"))]
+Writer = Annotated[Principal, Depends(permit("policy", "write"))]
+Name = Annotated[str, PathParam(max_length=64)]
+# The envelope and config wrapper around a layer's values on the wire.
+CONFIG_OVERHEAD = 512
+
+
+def _site(session: SessionDep, scope: str, target: str) -> str:
+    """The district a layer belongs to (``*``: the whole county)."""
+    return {"site": target, "device": _site_of(session, target)}.get(scope, "*")
 
 
 @router.get("")
-def list_layers(session: SessionDep, _p: PrincipalDep) -> list[dict[str, Any]]:
-    """The layers in force, newest version of each."""
+def list_layers(
+    session: SessionDep, services: ServicesDep, who: Reader
+) -> list[dict[str, Any]]:
+    """The layers in force, newest version of each, within the caller's districts.
+
+    Fleet, kind and group layers apply county-wide and are shown to every
+    policy reader; site and device layers only in the caller's scope.
+    """
     return [
         {
             "scope": la.scope,
@@ -32,14 +59,25 @@ def list_layers(session: SessionDep, _p: PrincipalDep) -> list[dict[str, Any]]:
             "values": dict(la.values),
         }
         for la in twin.current_layers(session)
+        if la.scope not in {"site", "device"}
+        or may(
+            services,
+            who,
+            site=_site(session, la.scope, la.target),
+            obj="policy",
+            act="read",
+        )
     ]
 
 
 @router.get("/{scope}/{target}/history")
 def history(
-    scope: str, target: str, session: SessionDep, _p: PrincipalDep
+    scope: Name, target: Name, session: SessionDep, services: ServicesDep, who: Reader
 ) -> list[dict[str, Any]]:
     """Every version of one layer, newest first."""
+    if scope in {"site", "device"}:
+        site = _site(session, scope, target)
+        check_scope(services, who, site=site, obj="policy", act="read")
     rows = session.exec(
         select(PolicyLayer)
         .where(PolicyLayer.scope == scope, PolicyLayer.target == target)
@@ -58,16 +96,22 @@ def history(
 
 @router.put("/{scope}/{target}")
 def put_layer(
-    scope: str,
-    target: str,
+    scope: Name,
+    target: Name,
     values: dict[str, Any],
     services: ServicesDep,
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("technician"))],
+    principal: Writer,
 ) -> dict[str, Any]:
     """Store a new version of a layer and publish the configurations it changes."""
-    site = {"site": target, "device": _site_of(session, target)}.get(scope, "*")
-    check_scope(services, principal, site=site, obj="policy", act="write")
+    check_scope(
+        services,
+        principal,
+        site=_site(session, scope, target),
+        obj="policy",
+        act="write",
+    )
+    _check_size(services, values)
     row = twin.put_layer(
         session,
         scope=scope,
@@ -93,6 +137,18 @@ def put_layer(
         "version": row.version,
         "published": published,
     }
+
+
+def _check_size(services: Services, values: dict[str, Any]) -> None:
+    """413 for a layer that alone would not fit the broker's packet limit."""
+    limit = services.settings.broker_max_packet
+    size = len(json.dumps(values, ensure_ascii=False).encode())
+    if size + PACKET_OVERHEAD + CONFIG_OVERHEAD > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"expected a policy layer that fits the broker's max_packet_size of "
+            f"{limit} bytes, got {size} bytes of values",
+        )
 
 
 def _site_of(session: SessionDep, device_id: str) -> str:

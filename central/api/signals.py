@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import RowId, ServicesDep, SessionDep, refusal, require
+from central.api.deps import RowId, ServicesDep, SessionDep, permit, refusal
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device
@@ -16,7 +16,8 @@ from central.signals.models import JunctionRow, PlanRow
 from central.signals.service import SignalService
 
 router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
-Traffic = Annotated[Principal, Depends(require("traffic"))]
+Traffic = Annotated[Principal, Depends(permit("signals", "write"))]
+SignalsReader = Annotated[Principal, Depends(permit("signals", "read"))]
 
 
 def signals(svc: ServicesDep) -> SignalService:
@@ -66,7 +67,7 @@ def put_junction(
 
 @router.get("/junctions")
 def junctions(
-    session: SessionDep, svc: ServicesDep, _p: Traffic
+    session: SessionDep, svc: ServicesDep, _p: SignalsReader
 ) -> list[dict[str, Any]]:
     """Junctions with their measured stage flows and the plan in force."""
     service = signals(svc)
@@ -98,7 +99,7 @@ def junctions(
 def plans(
     junction_id: str,
     session: SessionDep,
-    _p: Traffic,
+    _p: SignalsReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[dict[str, Any]]:
     """A junction's plans, newest first."""

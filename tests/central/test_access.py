@@ -13,14 +13,14 @@ ACCESS = Access()
         (
             Principal("li", "traffic", ("xinqiang",)),
             "xinqiang",
-            "devices/cab-1",
+            "devices/signal_controller",
             "command",
             True,
         ),
         (
             Principal("li", "traffic", ("xinqiang",)),
             "lukou",
-            "devices/cab-9",
+            "devices/signal_controller",
             "command",
             False,
         ),
@@ -34,13 +34,13 @@ ACCESS = Access()
         (
             Principal("wang", "technician", ("xinqiang", "lukou")),
             "lukou",
-            "devices",
+            "devices/camera",
             "register",
             True,
         ),
         (Principal("wang", "technician", ("xinqiang",)), "*", "policy", "write", False),
-        (Principal("zhao", "police"), "lukou", "devices", "read", True),
-        (Principal("zhao", "police"), "lukou", "devices/cam-1", "command", False),
+        (Principal("zhao", "police"), "lukou", "devices/handheld", "read", True),
+        (Principal("zhao", "police"), "lukou", "devices/camera", "command", False),
         (Principal("chen", "complaints"), "lukou", "enrolment", "create", False),
     ],
 )
@@ -73,13 +73,13 @@ def test_a_changed_scope_is_a_new_subject() -> None:
     assert access.allowed(
         Principal("li", "traffic", ("lukou",)),
         site="lukou",
-        obj="devices/x",
+        obj="devices/loop_detector",
         act="command",
     )
     assert not access.allowed(
         Principal("li", "traffic", ("xinqiang",)),
         site="lukou",
-        obj="devices/x",
+        obj="devices/loop_detector",
         act="command",
     )
 

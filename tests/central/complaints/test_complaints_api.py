@@ -117,13 +117,14 @@ def test_desk_and_department_walk_a_complaint_to_its_rating(client: TestClient) 
     def act(who: dict[str, str], action: str, **body: str) -> Any:
         return client.post(f"/api/v1/complaints/{cid}/{action}", json=body, headers=who)
 
-    assert act(staff, "sign").status_code == 409  # not passed to anyone yet
+    # Not passed to staff's department yet: to them it does not exist.
+    assert act(staff, "sign").status_code == 404
     assert act(desk, "accept").json()["due_at"]
     assert act(desk, "triage").json()["department"] == "cgj"
     assert act(desk, "assign").json()["state"] == "assigned"
-    refused = act(other, "sign")
-    assert refused.status_code == 409
-    assert "not on the staff" in refused.json()["detail"]
+    refused = act(other, "sign")  # another department's complaint
+    assert refused.status_code == 404
+    assert f"no complaint {cid}" in refused.json()["detail"]
     assert act(staff, "sign").json()["state"] == "signed"
     assert act(staff, "start").json()["state"] == "in_progress"
     assert act(staff, "extend").json()["extended"] is True
