@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +125,36 @@ class Mosquitto:
             data_dir / "mosquitto.conf", port=self.port, data_dir=data_dir / "persist"
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self._watch_stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads its ACL file and, for new connections, the CRL."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
+
+    def watch(self, *paths: Path, interval: float = 0.25) -> None:
+        """Reload whenever one of ``paths`` (the CRL, the ACL) changes.
+
+        The one-host counterpart of a systemd ``.path`` unit: central
+        rewrites the files, the broker's owner signals the broker.
+        """
+
+        def stamp() -> tuple[float, ...]:
+            return tuple(p.stat().st_mtime if p.exists() else -1.0 for p in paths)
+
+        def run() -> None:
+            seen = stamp()
+            while not self._watch_stop.wait(interval):
+                now = stamp()
+                if now != seen:
+                    seen = now
+                    logger.info("Broker files changed; reloading Mosquitto")
+                    self.reload()
+
+        self._watch_stop.clear()
+        self._watcher = threading.Thread(target=run, name="broker-watch", daemon=True)
+        self._watcher.start()
 
     def start(self, timeout: float = 10.0) -> None:
         """Start and wait until the port accepts connections."""
@@ -147,7 +178,11 @@ class Mosquitto:
         raise BrokerError(f"mosquitto did not listen on {self.port} within {timeout}s")
 
     def stop(self, *, kill: bool = False) -> None:
-        """Stop (SIGTERM saves persistence; ``kill`` is SIGKILL)."""
+        """Stop (SIGTERM saves persistence; ``kill`` is SIGKILL) and the watch."""
+        self._watch_stop.set()
+        self._halt(kill=kill)
+
+    def _halt(self, *, kill: bool) -> None:
         if self.proc is None:
             return
         self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
@@ -159,6 +194,6 @@ class Mosquitto:
         self.proc = None
 
     def restart(self) -> None:
-        """Stop gracefully and start again on the same port."""
-        self.stop()
+        """Stop gracefully and start again on the same port (the watch goes on)."""
+        self._halt(kill=False)
         self.start()

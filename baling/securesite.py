@@ -1,10 +1,15 @@
-"""A secure single-machine site: central, a mutual-TLS Mosquitto, HTTP.
+"""A secure single-machine site: central, a mutual-TLS Mosquitto, HTTP, OTA over mTLS.
 
-Central's fleet CA issues the broker's server certificate and central's own
-client certificate (CN ``central``); nodes enrol over HTTP, and everything
-on the broker — nodes and central — goes through mutual TLS. The enrolment
-tests and ``bench.enroll`` run on it; it is also the shape of a one-host
-deployment.
+Central's fleet CA issues the broker's server certificate; central mints
+its own per-connection service identities (``central-api-w1``,
+``central-ingest-w1-0``) and the broker forces client id = certificate
+name. Nodes enrol over HTTP, and everything on the broker — nodes and
+central — goes through mutual TLS. Central writes the CRL and the ACL; the
+broker's owner here watches both files and signals Mosquitto to re-read
+them (a site uses a systemd ``.path`` unit, deploy/site). ``/ota`` is served
+only on a mutual-TLS listener. Keys are 0600 in 0700 directories. The
+enrolment and security tests and ``bench.enroll`` run on it; it is also
+the shape of a one-host deployment.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import uvicorn
 from baling.broker import Mosquitto, free_port
 from central.main import Central, default_sqlite_url, load_or_create_ca
 from central.settings import CentralSettings
-from provisioning.brokerconf import CENTRAL_IDENTITY, TlsListener, write_broker_config
-from provisioning.ca import key_pem, make_csr, new_key
+from provisioning.brokerconf import TlsListener, write_broker_config
+from provisioning.ca import key_pem, make_csr, new_key, private_dir, write_atomically
+from provisioning.identity import service_identities
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,21 +39,21 @@ def tls_broker(
 ) -> Mosquitto:
     """A Mosquitto (not started) whose mutual-TLS listener trusts the fleet CA.
 
-    Issues the broker's server certificate and central's client certificate
-    (``<root>/certs/central.pem``) from central's CA, and keeps the CRL where
-    central rewrites it on retirement. ``loopback_port`` adds a plain
-    127.0.0.1 listener (``baling up`` keeps one for the demo).
+    Issues the broker's server certificate (``<root>/certs/server.pem``,
+    also the OTA listener's) from central's CA, keeps the CRL where central
+    rewrites it on retirement, and lets central's service identities in.
+    ``loopback_port`` adds a plain 127.0.0.1 listener (``baling up`` keeps
+    one for the demo).
     """
-    certs = root / "certs"
-    certs.mkdir(parents=True, exist_ok=True)
+    certs = private_dir(root / "certs")
     now = datetime.now(UTC)
     ca = load_or_create_ca(settings, now=now)
+    private_dir(settings.data_dir)
     _issue(ca, "localhost", certs / "server", server=True)
-    _issue(ca, CENTRAL_IDENTITY, certs / "central", server=False)
-    (certs / "ca.pem").write_bytes(ca.bundle_pem)
+    write_atomically(certs / "ca.pem", ca.bundle_pem)
     crl = settings.data_dir / "ca" / "crl.pem"
     if not crl.exists():
-        crl.write_bytes(ca.crl([], now=now))
+        write_atomically(crl, ca.crl([], now=now))
     listener = TlsListener(
         port=settings.broker_tls_port,
         ca_file=certs / "ca.pem",
@@ -56,7 +62,12 @@ def tls_broker(
         crl_file=crl,
         host=settings.broker_public_host,
     )
-    conf = write_broker_config(root / "broker", listener, loopback_port=loopback_port)
+    conf = write_broker_config(
+        root / "broker",
+        listener,
+        services=service_identities(settings.worker_id, settings.workers),
+        loopback_port=loopback_port,
+    )
     port = loopback_port or settings.broker_tls_port
     return Mosquitto(data_dir=root / "broker", port=port, conf=conf)
 
@@ -71,8 +82,8 @@ def _issue(ca: FleetCA, name: str, stem: Path, *, server: bool) -> None:
         server=server,
         hosts=hosts,
     )
-    stem.with_suffix(".pem").write_bytes(issued.chain_pem)
-    stem.with_suffix(".key").write_bytes(key_pem(key))
+    write_atomically(stem.with_suffix(".pem"), issued.chain_pem)
+    write_atomically(stem.with_suffix(".key"), key_pem(key), secret=True)
 
 
 class SecureSite:
@@ -81,6 +92,7 @@ class SecureSite:
     def __init__(self, root: Path, *, database_url: str | None = None) -> None:
         self.root = root
         tls_port, self.http_port = free_port(), free_port()
+        self.ota_port = free_port()
         base = CentralSettings(
             database_url=database_url or default_sqlite_url(root),
             jwt_secret=_secret(),
@@ -95,8 +107,11 @@ class SecureSite:
         self.settings = base.model_copy(
             update={
                 "broker_ca_file": certs / "ca.pem",
-                "broker_cert_file": certs / "central.pem",
-                "broker_key_file": certs / "central.key",
+                "broker_acl_file": root / "broker" / "acl",
+                "ota_tls_port": self.ota_port,
+                "ota_tls_cert_file": certs / "server.pem",
+                "ota_tls_key_file": certs / "server.key",
+                "ota_plain_http": False,
             }
         )
         self.central = Central(self.settings)
@@ -108,9 +123,17 @@ class SecureSite:
         """Central's HTTP address."""
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def ota_url(self) -> str:
+        """Where nodes fetch updates with their fleet certificate."""
+        return f"https://127.0.0.1:{self.ota_port}/ota"
+
     def start(self) -> None:
-        """Broker, then central's links and workers, then HTTP."""
+        """Broker (watching the CRL and ACL), then central, then HTTP."""
         self.broker.start()
+        self.broker.watch(
+            self.settings.data_dir / "ca" / "crl.pem", self.root / "broker" / "acl"
+        )
         self.central.start()
         config = uvicorn.Config(
             self.central.app, port=self.http_port, log_level="warning"

@@ -20,6 +20,7 @@ from central import registry
 from central.models import Certificate, Device, EnrolmentCode, PolicyLayer, as_utc
 from edge.protocol import topics
 from provisioning.codes import CodeError, CodeState, check_usable, code_hash, new_code
+from provisioning.identity import check_node_identity
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -50,9 +51,16 @@ def create_code(
     ttl: timedelta = timedelta(hours=24),
     device_id: str | None = None,
 ) -> tuple[str, EnrolmentCode]:
-    """Issue a code; return it (shown once) and its stored row."""
+    """Issue a code; return it (shown once) and its stored row.
+
+    Raises:
+        IdentityError: the device id is a reserved service name (``central…``,
+            ``svc-…``) or not a plain device id.
+        ValueError: the device is already registered.
+    """
     device_id = device_id or f"{kind.replace('_', '-')}-{secrets.token_hex(3)}"
     topics.check_device_id(device_id)
+    check_node_identity(device_id)
     if session.get(Device, device_id) is not None:
         raise ValueError(f"device {device_id!r} is already registered; use replace")
     code = new_code()
@@ -100,7 +108,8 @@ def enrol(
 
     Raises:
         CodeError: bad code, or the node's clock too far from central's.
-        CAError: the CSR is not for the device the code names.
+        CAError: the CSR is not for the device the code names, or the code
+            names a reserved service identity (the CA refuses to mint it).
     """
     skew = abs(as_utc(client_time) - now)
     if skew > MAX_SKEW:
@@ -152,8 +161,9 @@ def retire(
 ) -> list[int]:
     """Retire a device: revoke its certificates, write the CRL, stop its ingest.
 
-    The broker refuses the device at its next connect once it has re-read
-    ``crl_path`` (Mosquitto 2.0: on restart).
+    The broker refuses the device's next connect once it has re-read
+    ``crl_path`` (Mosquitto 2.0.11 does on SIGHUP); ending a session that is
+    already connected is :meth:`central.brokeraccess.BrokerAccess.eject`'s.
     """
     serials = revoke(session, device_id, now=now)
     device = registry.get(session, device_id)

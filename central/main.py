@@ -12,6 +12,8 @@ import os
 import secrets
 import signal
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -22,6 +24,7 @@ from central.api.deps import Services
 from central.app import create_app
 from central.auditlog import AuditLog, load_or_create_key
 from central.auth import create_operator
+from central.brokeraccess import BrokerAccess, service_tls
 from central.complaints.service import ComplaintService
 from central.db import make_engine, migrate
 from central.ingest import IngestWorker, make_ingest_link
@@ -31,6 +34,7 @@ from central.metrics import Metrics
 from central.models import Operator
 from central.ota.balena import BalenaFleet, connect
 from central.ota.service import OtaService
+from central.otaserver import OtaServer
 from central.plates.service import PlateRules, PlateService
 from central.police.beat import BeatRules
 from central.police.outbound import PoliceRules
@@ -39,12 +43,10 @@ from central.police.sos import SosRules
 from central.signals.service import SignalService
 from edge.bus import TlsFiles
 from edge.clock import Clock, SystemClock
-from provisioning.ca import FleetCA
+from provisioning.ca import FleetCA, private_dir
+from provisioning.identity import ingest_identity, link_identity, service_identities
 
 if TYPE_CHECKING:
-    from datetime import datetime
-    from pathlib import Path
-
     from central.settings import CentralSettings
 
 logger = logging.getLogger(__name__)
@@ -86,18 +88,29 @@ class Central:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)  # keys, database, CA: nobody else's
         engine = make_engine(settings.database_url)
         migrate(engine)
+        protect_sqlite(settings.database_url)
         self.command_key = load_or_create_key(settings.data_dir, COMMAND_KEY_FILE)
+        ca = load_or_create_ca(settings, now=self.clock.now())
         self.link = make_central_link(
             signer=self.command_key,
             worker_id=settings.worker_id,
             host=settings.broker_host,
             port=settings.broker_port,
             clock=self.clock,
-            tls=broker_tls(settings),
+            tls=broker_tls(settings, ca, link_identity(settings.worker_id)),
             max_packet=settings.broker_max_packet,
+        )
+        self.broker_access = BrokerAccess(
+            engine=engine,
+            ca=ca,
+            host=settings.broker_host,
+            port=settings.broker_port,
+            tls_ca_file=settings.broker_ca_file,
+            acl_file=settings.broker_acl_file,
+            services=service_identities(settings.worker_id, settings.workers),
         )
         audit = AuditLog(engine, load_or_create_key(settings.data_dir))
         broadcaster = Broadcaster()
@@ -108,7 +121,6 @@ class Central:
             audit=audit,
             rules=police_rules(settings),
         )
-        ca = load_or_create_ca(settings, now=self.clock.now())
         self.plates = PlateService(
             clock=self.clock,
             data_dir=settings.data_dir,
@@ -179,7 +191,9 @@ class Central:
                     inflight=settings.ingest_inflight,
                     presence=i == 0 and settings.ingest_presence,
                     shared=shared,
-                    tls=broker_tls(settings),
+                    tls=broker_tls(
+                        settings, ca, ingest_identity(settings.worker_id, i)
+                    ),
                 ),
                 metrics=self.services.metrics,
                 clock=self.clock,
@@ -202,6 +216,7 @@ class Central:
             for i in range(settings.workers)
         ]
         self.app = create_app(self.services)
+        self.ota_server: OtaServer | None = None
 
     def start(self) -> None:
         """Connect the link, republish every desired config, start ingest."""
@@ -214,9 +229,17 @@ class Central:
         for worker in self.workers:
             if not worker.wait_ready(10):
                 logger.warning("Ingest worker not subscribed yet; it keeps trying")
+        if self.settings.ingest_presence:  # one process of a site watches
+            self.broker_access.start()
+        self.ota_server = ota_server(self.settings)
+        if self.ota_server is not None:
+            self.ota_server.start()
 
     def stop(self) -> None:
         """Stop ingest and the link."""
+        self.broker_access.stop()
+        if self.ota_server is not None:
+            self.ota_server.stop()
         for worker in self.workers:
             worker.stop()
         self.link.stop()
@@ -279,20 +302,71 @@ def police_rules(settings: CentralSettings) -> PoliceRules:
     )
 
 
-def broker_tls(settings: CentralSettings) -> TlsFiles | None:
-    """Central's mutual-TLS files for the broker, when configured."""
+def broker_tls(settings: CentralSettings, ca: FleetCA, name: str) -> TlsFiles | None:
+    """The mutual-TLS files of central's connection ``name``, when configured.
+
+    With ``broker_cert_file`` every connection presents that one certificate
+    (only where the broker does not force client id = certificate name);
+    otherwise each gets its own service identity, minted by central's CA.
+    """
     if settings.broker_ca_file is None:
         return None
-    return TlsFiles(
+    if settings.broker_cert_file is not None:
+        return TlsFiles(
+            ca_file=settings.broker_ca_file,
+            cert_file=settings.broker_cert_file,
+            key_file=settings.broker_key_file,
+        )
+    return service_tls(
+        ca,
+        settings.data_dir / "broker-identities",
+        name,
         ca_file=settings.broker_ca_file,
-        cert_file=settings.broker_cert_file,
-        key_file=settings.broker_key_file,
+        now=datetime.now(UTC),
     )
+
+
+def ota_server(settings: CentralSettings) -> OtaServer | None:
+    """The mutual-TLS ``/ota`` listener, when ``ota_tls_port`` is set.
+
+    Raises:
+        ValueError: the port is set without the server certificate and key.
+    """
+    if not settings.ota_tls_port:
+        return None
+    if settings.ota_tls_cert_file is None or settings.ota_tls_key_file is None:
+        raise ValueError(
+            "expected CENTRAL_OTA_TLS_CERT_FILE and CENTRAL_OTA_TLS_KEY_FILE with "
+            f"CENTRAL_OTA_TLS_PORT={settings.ota_tls_port}, got none"
+        )
+    ca_dir = settings.data_dir / "ca"
+    ota_dir = settings.data_dir / "ota"
+    ota_dir.mkdir(parents=True, exist_ok=True)
+    return OtaServer(
+        ota_dir,
+        host=settings.http_host,
+        port=settings.ota_tls_port,
+        ca_file=ca_dir / "root.pem",
+        cert_file=settings.ota_tls_cert_file,
+        key_file=settings.ota_tls_key_file,
+        crl_file=ca_dir / "crl.pem",
+    )
+
+
+def protect_sqlite(url: str) -> None:
+    """Make a SQLite database file (and its WAL files) readable by us only."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return
+    base = Path(url.removeprefix(prefix).split("?", 1)[0])
+    for path in (base, *(base.with_name(base.name + s) for s in ("-wal", "-shm"))):
+        if path.exists():
+            path.chmod(0o600)
 
 
 def load_or_create_ca(settings: CentralSettings, *, now: datetime) -> FleetCA:
     """The fleet CA under ``<data_dir>/ca``, made on first start."""
-    directory = settings.data_dir / "ca"
+    directory = private_dir(settings.data_dir / "ca")
     passphrase = settings.ca_passphrase.encode() if settings.ca_passphrase else None
     if (directory / "issuing.key").exists():
         return FleetCA.load(directory, passphrase=passphrase)

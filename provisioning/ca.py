@@ -1,10 +1,16 @@
 """The fleet certificate authority: a root, an issuing intermediate, node certificates.
 
 Pure key and certificate operations on ``cryptography``; where keys live on
-disk (mode 0600, optional passphrase) is :func:`FleetCA.create` /
-:func:`FleetCA.load`'s concern, and recording serials in central's database
-is left to the enrolment service. Node keys are never seen here: a node
-sends a CSR and gets back its certificate chain.
+disk (mode 0600 in 0700 directories, optional passphrase) is
+:func:`FleetCA.create` / :func:`FleetCA.load`'s concern. The root can live
+offline: :func:`create_root` makes it (its key always passphrase-encrypted)
+on a separate medium and :func:`issue_intermediate` signs the online issuing
+CA central uses, so central's data directory never holds the root key.
+Node certificates carry OU ``node``; central's own broker identities
+(``central…``) OU ``service`` and come only from :meth:`FleetCA.issue_service`
+— :meth:`FleetCA.issue`, which enrolment uses, refuses those names.
+Recording serials in central's database is left to the enrolment service.
+Node keys are never seen here: a node sends a CSR and gets its chain back.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from provisioning.identity import (
+    IdentityError,
+    check_node_identity,
+    check_service_identity,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,8 +52,20 @@ def _name(common_name: str, unit: str) -> x509.Name:
     )
 
 
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and missing parents) and set it to mode 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
 def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> None:
-    """Write ``data`` to ``path`` via a synced temporary file (0600 when secret)."""
+    """Write ``data`` to ``path`` via a synced temporary file (0600 when secret).
+
+    A secret's directory is made 0700 as well.
+    """
+    if secret:
+        private_dir(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
@@ -113,37 +137,16 @@ class FleetCA:
     def create(
         cls, directory: Path, *, now: datetime, passphrase: bytes | None = None
     ) -> FleetCA:
-        """Make a new root and intermediate and store them under ``directory``."""
+        """Make a new root and intermediate and store them under ``directory``.
+
+        The one-machine default: the root key sits beside the issuing key
+        (0600, encrypted when a passphrase is given). A site keeps it offline
+        instead (:func:`create_root`, :func:`issue_intermediate`).
+        """
         root_key, int_key = new_key(), new_key()
-        root_name = _name("Baling fleet root CA", "ca")
-        root = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=365 * 20))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()),
-                critical=False,
-            )
-            .sign(root_key, hashes.SHA256())
-        )
-        intermediate = (
-            x509.CertificateBuilder()
-            .subject_name(_name("Baling fleet issuing CA", "ca"))
-            .issuer_name(root_name)
-            .public_key(int_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=365 * 5))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-            .sign(root_key, hashes.SHA256())
-        )
+        root = _root_cert(root_key, now=now)
+        intermediate = _intermediate_cert(root, root_key, int_key, now=now)
+        private_dir(directory)
         write_atomically(
             directory / "root.key", key_pem(root_key, passphrase), secret=True
         )
@@ -190,12 +193,71 @@ class FleetCA:
         days: int = 365,
         server: bool = False,
         hosts: tuple[str, ...] = (),
+        lifetime: timedelta | None = None,
     ) -> Issued:
-        """Sign a CSR whose subject is exactly ``common_name``.
+        """Sign a node's (or, ``server``, the broker's) CSR for ``common_name``.
+
+        Args:
+            csr_pem: the PEM request; its subject must be ``common_name``.
+            common_name: the identity; a node's may not be a service name.
+            now: the issuing time.
+            days: validity, unless ``lifetime`` is given.
+            server: a TLS server certificate (the broker's) with ``hosts``.
+            hosts: extra DNS names or IP addresses for a server certificate.
+            lifetime: an exact validity (central's short-lived eject identities).
 
         Raises:
-            CAError: the CSR is malformed, badly signed, or names another identity.
+            CAError: the CSR is malformed, badly signed, names another identity,
+                or a node asks for a reserved service name.
         """
+        if not server:
+            try:
+                check_node_identity(common_name)
+            except IdentityError as exc:
+                raise CAError(str(exc)) from exc
+        return self._sign(
+            csr_pem,
+            common_name=common_name,
+            now=now,
+            lifetime=lifetime or timedelta(days=days),
+            unit="server" if server else "node",
+            hosts=hosts if server else None,
+        )
+
+    def issue_service(
+        self, csr_pem: bytes, *, common_name: str, now: datetime, days: int = 365
+    ) -> Issued:
+        """Sign one of central's own broker identities (``central…``, OU service).
+
+        Only central calls this, for its own keys; no HTTP route reaches it.
+
+        Raises:
+            CAError: the name is not a service identity, or the CSR is bad.
+        """
+        try:
+            check_service_identity(common_name)
+        except IdentityError as exc:
+            raise CAError(str(exc)) from exc
+        return self._sign(
+            csr_pem,
+            common_name=common_name,
+            now=now,
+            lifetime=timedelta(days=days),
+            unit="service",
+            hosts=None,
+        )
+
+    def _sign(
+        self,
+        csr_pem: bytes,
+        *,
+        common_name: str,
+        now: datetime,
+        lifetime: timedelta,
+        unit: str,
+        hosts: tuple[str, ...] | None,
+    ) -> Issued:
+        server = hosts is not None
         try:
             csr = x509.load_pem_x509_csr(csr_pem)
         except ValueError as exc:
@@ -213,18 +275,18 @@ class FleetCA:
         )
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name, "server" if server else "node"))
+            .subject_name(_name(common_name, unit))
             .issuer_name(self.intermediate.subject)
             .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=days))
+            .not_valid_after(now + lifetime)
             .add_extension(
                 x509.BasicConstraints(ca=False, path_length=None), critical=True
             )
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
-        if server:
+        if hosts is not None:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(
                     [_alt_name(h) for h in (common_name, *hosts)]
@@ -258,6 +320,110 @@ class FleetCA:
         return builder.sign(self._key, hashes.SHA256()).public_bytes(
             serialization.Encoding.PEM
         )
+
+
+def _root_cert(key: ec.EllipticCurvePrivateKey, *, now: datetime) -> x509.Certificate:
+    root_name = _name("Baling fleet root CA", "ca")
+    return (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=365 * 20))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _intermediate_cert(
+    root: x509.Certificate,
+    root_key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    now: datetime,
+) -> x509.Certificate:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name("Baling fleet issuing CA", "ca"))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=365 * 5))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+
+
+MIN_PASSPHRASE = 12
+
+
+def create_root(
+    root_dir: Path, *, now: datetime, passphrase: bytes
+) -> x509.Certificate:
+    """Make the fleet root on an offline medium; its key is always encrypted.
+
+    Raises:
+        CAError: the passphrase is too short or a root already exists there.
+    """
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise CAError(
+            f"expected a root passphrase of at least {MIN_PASSPHRASE} characters, "
+            f"got {len(passphrase)}"
+        )
+    if (root_dir / "root.key").exists():
+        raise CAError(f"expected no root in {root_dir}, got one already; keep it")
+    key = new_key()
+    root = _root_cert(key, now=now)
+    private_dir(root_dir)
+    write_atomically(root_dir / "root.key", key_pem(key, passphrase), secret=True)
+    write_atomically(root_dir / "root.pem", _pem(root))
+    return root
+
+
+def issue_intermediate(
+    root_dir: Path,
+    out_dir: Path,
+    *,
+    now: datetime,
+    passphrase: bytes,
+    issuing_passphrase: bytes | None = None,
+) -> FleetCA:
+    """Sign a new online issuing CA with the offline root; write it to ``out_dir``.
+
+    ``out_dir`` (central's ``<data_dir>/ca``) gets ``issuing.key`` (0600,
+    encrypted with ``issuing_passphrase`` when given), ``issuing.pem`` and
+    ``root.pem`` — never the root key.
+
+    Raises:
+        CAError: the root cannot be loaded (missing, wrong passphrase).
+    """
+    try:
+        root_key = serialization.load_pem_private_key(
+            (root_dir / "root.key").read_bytes(), passphrase
+        )
+        root = x509.load_pem_x509_certificate((root_dir / "root.pem").read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise CAError(f"cannot load the offline root from {root_dir}: {exc}") from exc
+    if not isinstance(root_key, ec.EllipticCurvePrivateKey):
+        raise CAError(f"expected an EC root key, got {type(root_key).__name__}")
+    key = new_key()
+    intermediate = _intermediate_cert(root, root_key, key, now=now)
+    private_dir(out_dir)
+    write_atomically(
+        out_dir / "issuing.key", key_pem(key, issuing_passphrase), secret=True
+    )
+    write_atomically(out_dir / "issuing.pem", _pem(intermediate))
+    write_atomically(out_dir / "root.pem", _pem(root))
+    return FleetCA(root=root, intermediate=intermediate, intermediate_key=key)
 
 
 def _alt_name(host: str) -> x509.GeneralName:

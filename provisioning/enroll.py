@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from provisioning.ca import key_pem, make_csr, new_key, write_atomically
+from provisioning.ca import key_pem, make_csr, new_key, private_dir, write_atomically
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,7 +105,7 @@ def enroll(
     device_id = str(who["device_id"])
     say(f"    this node will be {device_id} ({who['kind']}, site {who['site'] or '-'})")
     say("2/4 making this node's key (it never leaves the node) …")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)  # key, outbox, settings: the node's alone
     key = new_key()
     say("3/4 sending the certificate request …")
     answer = call(
@@ -137,7 +137,8 @@ def enroll(
         for name in ("image_root", "director_root"):
             path = data_dir / "ota" / f"{name.replace('_', '-')}.json"
             write_atomically(path, answer["ota"][name].encode())
-        settings["ota_url"] = central.rstrip("/") + "/ota"
+        # the mutual-TLS address central names, or (dev) its plain HTTP /ota
+        settings["ota_url"] = answer.get("ota_url") or central.rstrip("/") + "/ota"
     write_atomically(config, _toml(settings).encode())
     if check_broker:
         _check_broker(device_id, data_dir, answer["broker"], say)

@@ -32,7 +32,9 @@ class Pki:
 
     def identity(self, name: str, ca: FleetCA | None = None) -> TlsFiles:
         key = new_key()
-        issued = (ca or self.ca).issue(make_csr(key, name), common_name=name, now=NOW)
+        issuer = ca or self.ca
+        sign = issuer.issue_service if name.startswith("central") else issuer.issue
+        issued = sign(make_csr(key, name), common_name=name, now=NOW)
         self.serials[name] = issued.serial
         (self.dir / f"{name}.pem").write_bytes(issued.chain_pem)
         (self.dir / f"{name}.key").write_bytes(key_pem(key))

@@ -1,0 +1,253 @@
+"""Central's side of broker access: its service identities, the ACL, ejecting nodes.
+
+* Service identities: the broker forces client id = certificate name, so
+  each of central's connections (the publishing link, each ingest worker)
+  presents its own certificate, minted here from central's CA through the
+  service path (:meth:`provisioning.ca.FleetCA.issue_service`) that no HTTP
+  route reaches, and kept (0600 in a 0700 directory) so a worker's client id
+  and persistent session stay the same across restarts.
+* The ACL: which node may read which other device's retained state (a
+  camera its junction's cabinet), derived from the desired configurations in
+  the database and written where the broker reads it; the broker re-reads
+  it on SIGHUP, which is :mod:`baling.broker`'s watch or a systemd ``.path``
+  unit's business, not this module's.
+* Ejecting: every second this watches the registry for newly retired
+  devices (retire and replace both set ``retired_at``), so no route has to
+  remember to call it. Mosquitto keeps a connected session when the CRL changes, so
+  after a retirement central connects *as* the node (a two-minute
+  certificate with the node's name, also through central's CA) with a clean
+  start, which ends the node's connection and its session; it repeats this
+  for a few seconds so a reconnect that slips in before the broker re-reads
+  the CRL is ended as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlmodel import Session, col, select
+
+from central.models import Device
+from central.policy import desired_config
+from central.twin import current_layers, facts
+from edge.bus import TlsFiles
+from provisioning.brokerconf import write_acl
+from provisioning.ca import key_pem, make_csr, new_key, private_dir, write_atomically
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import sqlalchemy as sa
+
+    from provisioning.ca import FleetCA
+
+logger = logging.getLogger(__name__)
+
+EJECT_CERT_LIFETIME = timedelta(minutes=2)
+RENEW_BEFORE = timedelta(days=30)
+
+
+def service_tls(
+    ca: FleetCA, directory: Path, name: str, *, ca_file: Path, now: datetime
+) -> TlsFiles:
+    """The TLS files of service identity ``name``, minted on first use.
+
+    A certificate that is missing or expires within 30 days is (re)issued;
+    the key stays, so nothing else changes for the broker.
+    """
+    private_dir(directory)
+    cert, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    if not _valid_until(cert, now + RENEW_BEFORE):
+        key = new_key()
+        issued = ca.issue_service(make_csr(key, name), common_name=name, now=now)
+        write_atomically(key_path, key_pem(key), secret=True)
+        write_atomically(cert, issued.chain_pem)
+    return TlsFiles(ca_file=ca_file, cert_file=cert, key_file=key_path)
+
+
+def _valid_until(cert: Path, when: datetime) -> bool:
+    from cryptography import x509  # noqa: PLC0415
+
+    try:
+        parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return parsed.not_valid_after_utc > when
+
+
+def camera_reads(session: Session) -> dict[str, list[str]]:
+    """Which live camera reads which cabinet's state (its configured junction)."""
+    layers = current_layers(session)
+    reads: dict[str, list[str]] = {}
+    cameras = session.exec(
+        select(Device).where(Device.kind == "camera", col(Device.retired_at).is_(None))
+    ).all()
+    for device in cameras:
+        try:
+            values = desired_config(layers, facts(device)).values
+        except ValueError:  # PolicyError: put_layer refuses these; skip, not crash
+            continue
+        junction = values.get("junction")
+        if isinstance(junction, str) and junction:
+            reads[device.id] = [junction]
+    return reads
+
+
+class BrokerAccess:
+    """Writes the broker's ACL from the database and ejects retired nodes."""
+
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        ca: FleetCA,
+        host: str,
+        port: int,
+        tls_ca_file: Path | None,
+        acl_file: Path | None,
+        services: Iterable[str],
+        refresh_s: float = 5.0,
+        eject_s: float = 8.0,
+    ) -> None:
+        self.engine = engine
+        self.ca = ca
+        self.host, self.port = host, port
+        self.tls_ca_file = tls_ca_file
+        self.acl_file = acl_file
+        self.services = tuple(services)
+        self.refresh_s = refresh_s
+        self.eject_s = eject_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._retired: set[str] = set()
+
+    # -- the ACL ---------------------------------------------------------------
+    def refresh_acl(self) -> bool:
+        """Rewrite the ACL if what it should say changed; return whether it did."""
+        if self.acl_file is None:
+            return False
+        with Session(self.engine) as session:
+            reads = camera_reads(session)
+        changed = write_acl(self.acl_file, self.services, reads=reads)
+        if changed:
+            logger.info("Broker ACL rewritten (%d node read grants)", len(reads))
+        return changed
+
+    def start(self) -> None:
+        """Write the ACL now; keep it current and eject newly retired devices."""
+        self._retired = self.retired()
+        self.refresh_acl()
+        self._thread = threading.Thread(
+            target=self._run, name="broker-access", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def retired(self) -> set[str]:
+        """The ids of every retired device."""
+        with Session(self.engine) as session:
+            return set(
+                session.exec(
+                    select(Device.id).where(col(Device.retired_at).is_not(None))
+                ).all()
+            )
+
+    def _run(self) -> None:
+        next_acl = time.monotonic() + self.refresh_s
+        while not self._stop.wait(1.0):
+            try:
+                now_retired = self.retired()
+                for device_id in sorted(now_retired - self._retired):
+                    self.eject(device_id)
+                self._retired = now_retired
+                if time.monotonic() >= next_acl:
+                    next_acl = time.monotonic() + self.refresh_s
+                    self.refresh_acl()
+            except Exception:
+                logger.exception("Broker access watch failed; retrying")
+
+    # -- ejecting --------------------------------------------------------------
+    def eject(self, device_id: str) -> threading.Thread:
+        """End ``device_id``'s broker session now and for ``eject_s`` seconds.
+
+        Runs in the background (the retirement's HTTP answer does not wait);
+        returns the thread so a caller may join it.
+        """
+        thread = threading.Thread(
+            target=self._eject, args=(device_id,), name="eject", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _eject(self, device_id: str) -> None:
+        context = self._eject_context(device_id)
+        deadline = time.monotonic() + self.eject_s
+        kicks = 0
+        while time.monotonic() < deadline and not self._stop.is_set():
+            kicks += self._kick(device_id, context)
+            time.sleep(0.4)
+        logger.info(
+            "Ejected %s from the broker (%d session takeovers)", device_id, kicks
+        )
+
+    def _eject_context(self, device_id: str) -> ssl.SSLContext | None:
+        if self.tls_ca_file is None:
+            return None
+        now = datetime.now(UTC)
+        key = new_key()
+        issued = self.ca.issue(
+            make_csr(key, device_id),
+            common_name=device_id,
+            now=now,
+            lifetime=EJECT_CERT_LIFETIME,
+        )
+        context = ssl.create_default_context(cafile=str(self.tls_ca_file))
+        context.check_hostname = False
+        # load_cert_chain reads files: a private directory, removed at once
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = private_dir(Path(tmp))
+            write_atomically(folder / "k.pem", key_pem(key), secret=True)
+            write_atomically(folder / "c.pem", issued.chain_pem, secret=True)
+            context.load_cert_chain(folder / "c.pem", folder / "k.pem")
+        return context
+
+    def _kick(self, device_id: str, context: ssl.SSLContext | None) -> int:
+        """Connect as the device with a clean start (taking over its session)."""
+        connected = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=device_id,
+            protocol=mqtt.MQTTv5,
+        )
+        client.on_connect = lambda _c, _u, _f, rc, _p: (
+            connected.set() if not rc.is_failure else None
+        )
+        if context is not None:
+            client.tls_set_context(context)
+        try:
+            client.connect(self.host, self.port, keepalive=10, clean_start=True)
+        except (OSError, ssl.SSLError) as exc:
+            logger.warning("Cannot reach the broker to eject %s: %s", device_id, exc)
+            return 0
+        client.loop_start()
+        try:
+            return 1 if connected.wait(3) else 0
+        finally:
+            with contextlib.suppress(Exception):
+                client.disconnect()
+            client.loop_stop()
