@@ -20,7 +20,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import MAX_ROW, RowId, ServicesDep, SessionDep, police, require
+from central.api.deps import (
+    MAX_ROW,
+    RowId,
+    ServicesDep,
+    SessionDep,
+    permit,
+    police,
+)
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device, Event, as_utc
@@ -41,12 +48,13 @@ from edge.protocol.police import PositionBody
 
 router = APIRouter(prefix="/api/v1/police", tags=["police"])
 osmand_router = APIRouter(tags=["police"])
-Police = Annotated[Principal, Depends(require("police"))]
+Police = Annotated[Principal, Depends(permit("police", "write"))]
+PoliceReader = Annotated[Principal, Depends(permit("police", "read"))]
 KNOT_MPS = 0.514444
 
 
 @router.get("/officers")
-def officers(session: SessionDep, _p: Police) -> list[dict[str, Any]]:
+def officers(session: SessionDep, _p: PoliceReader) -> list[dict[str, Any]]:
     """Every officer with the latest trusted fix and open alarms."""
     open_alarms: dict[str, list[str]] = {}
     for device, kind in session.exec(
@@ -156,7 +164,7 @@ def revoke_osmand(
 @router.get("/alarms")
 def alarms(
     session: SessionDep,
-    _p: Police,
+    _p: PoliceReader,
     state: Annotated[Literal["open", "all"], Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
@@ -171,7 +179,7 @@ def alarms(
 
 @router.get("/alarms/{alarm_id}/receipts")
 def alarm_receipts(
-    alarm_id: RowId, session: SessionDep, _p: Police
+    alarm_id: RowId, session: SessionDep, _p: PoliceReader
 ) -> list[dict[str, Any]]:
     """Whose handheld the alarm's alert reached, and who acknowledged it."""
     alarm = session.get(Alarm, alarm_id)
@@ -261,7 +269,7 @@ def _beat_view(beat: Beat) -> dict[str, Any]:
 
 
 @router.get("/beats")
-def list_beats(session: SessionDep, _p: Police) -> list[dict[str, Any]]:
+def list_beats(session: SessionDep, _p: PoliceReader) -> list[dict[str, Any]]:
     """Every beat."""
     return [
         _beat_view(b) for b in session.exec(select(Beat).order_by(col(Beat.id))).all()
@@ -352,7 +360,9 @@ def _message_view(session: SessionDep, message: Message) -> dict[str, Any]:
 
 @router.get("/messages")
 def list_messages(
-    session: SessionDep, _p: Police, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    session: SessionDep,
+    _p: PoliceReader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[dict[str, Any]]:
     """Recent messages with per-recipient receipts."""
     rows = session.exec(
@@ -393,7 +403,7 @@ Span = Annotated[datetime, Query()]
 @router.get("/reports/route")
 def report_route(
     session: SessionDep,
-    _p: Police,
+    _p: PoliceReader,
     deviceId: str,
     from_: Annotated[datetime, Query(alias="from")],
     to: Span,
@@ -414,7 +424,7 @@ def report_route(
 @router.get("/reports/stops")
 def report_stops(
     session: SessionDep,
-    _p: Police,
+    _p: PoliceReader,
     deviceId: str,
     from_: Annotated[datetime, Query(alias="from")],
     to: Span,
@@ -430,7 +440,7 @@ def report_stops(
 @router.get("/reports/summary")
 def report_summary(
     session: SessionDep,
-    _p: Police,
+    _p: PoliceReader,
     deviceId: str,
     from_: Annotated[datetime, Query(alias="from")],
     to: Span,
@@ -443,7 +453,7 @@ def report_summary(
 def report_attendance(
     session: SessionDep,
     svc: ServicesDep,
-    _p: Police,
+    _p: PoliceReader,
     beatId: Annotated[int, Query(ge=1, le=MAX_ROW)],
     day: date,
 ) -> list[dict[str, Any]]:
