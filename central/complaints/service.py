@@ -65,6 +65,9 @@ class Filing:
     source: str = "kiosk"
     device: str = ""
     code: str = ""
+    address_id: str = ""
+    media_url: str = ""
+    public: bool = False  # Open311 may show it (see central.complaints.georeport)
 
 
 def complaint_view(
@@ -160,6 +163,9 @@ class ComplaintService(Sender):
             service_code=filing.service_code,
             description=filing.description,
             place=filing.place,
+            address_id=filing.address_id,
+            media_url=filing.media_url,
+            public=filing.public,
             lat=filing.lat,
             lon=filing.lon,
             real_name=filing.real_name,
