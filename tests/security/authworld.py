@@ -1,0 +1,87 @@
+"""A central app on a real database with a clock the test moves (auth tests' own).
+
+Not a conftest: the security folder's conftest belongs to another suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from central.api.deps import Services
+from central.app import create_app
+from central.auditlog import AuditLog
+from central.auth import create_operator
+from central.db import make_engine, migrate
+from central.live import Broadcaster
+from central.metrics import Metrics
+from central.settings import CentralSettings
+from edge.clock import ManualClock
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PASSWORD = "correct horse battery"
+START = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    """The app, its services and the clock."""
+
+    services: Services
+    clock: ManualClock
+    client: TestClient
+
+    def add(self, username: str, role: str, scope: list[str] | None = None) -> None:
+        """Add an operator with :data:`PASSWORD`."""
+        with Session(self.services.engine) as s:
+            create_operator(
+                s,
+                username=username,
+                password=PASSWORD,
+                role=role,
+                now=self.clock.now(),
+                scope=scope,
+            )
+
+    def login(
+        self, username: str, password: str = PASSWORD, client: TestClient | None = None
+    ) -> dict[str, str]:
+        """Log in and return the Authorization header."""
+        r = (client or self.client).post(
+            "/api/v1/auth/token", data={"username": username, "password": password}
+        )
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def audit_count(self) -> int:
+        """How many records the audit chain holds."""
+        return len(self.services.audit.search(limit=100000))
+
+
+def build(db_url: str, tmp_path: Path) -> World:
+    """A fresh app on ``db_url`` with an admin operator ``root``."""
+    engine = make_engine(db_url)
+    migrate(engine)
+    clock = ManualClock(START)
+    services = Services(
+        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
+        settings=CentralSettings(
+            database_url=db_url, jwt_secret="s" * 40, data_dir=tmp_path
+        ),
+        engine=engine,
+        metrics=Metrics(),
+        clock=clock,
+        broadcaster=Broadcaster(),
+    )
+    world = World(
+        services=services, clock=clock, client=TestClient(create_app(services))
+    )
+    world.add("root", "admin")
+    return world
