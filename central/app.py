@@ -38,10 +38,11 @@ from central.api import (
     policy,
     signals,
 )
-from central.api.deps import ERRORS, Services, ServicesDep
+from central.api.deps import ERRORS, Services, ServicesDep, scraper
 from central.auth import Principal
+from central.bodylimit import BodyLimitMiddleware
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
-from central.link import CommandTimeoutError
+from central.link import CommandTimeoutError, PacketTooLargeError
 from central.sessions import check_principal, redeem_ticket
 from edge.protocol import PayloadError
 
@@ -156,8 +157,13 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(
         CommandTimeoutError, _error(status.HTTP_504_GATEWAY_TIMEOUT)
     )
+    app.add_exception_handler(
+        PacketTooLargeError, _error(status.HTTP_413_CONTENT_TOO_LARGE)
+    )
+    # Bodies are bounded before any route reads them (docs/security.md).
+    app.add_middleware(BodyLimitMiddleware)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(scraper)])
     def metrics(svc: ServicesDep) -> Response:
         return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
 

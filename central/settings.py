@@ -36,6 +36,8 @@ class CentralSettings(BaseSettings):
     ingest_inflight: Annotated[int, Field(ge=1, le=65535)] = 2000
     # Plate events carry their evidence (plate crop and scene as JPEG).
     max_payload_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = 1024 * 1024
+    # A bearer token Prometheus sends to scrape /metrics (admins may too).
+    metrics_token: Annotated[str | None, Field(min_length=32)] = None
     # The broker's max_packet_size: central refuses a command, configuration
     # or policy that would not fit (baling/broker.py sets the same value).
     broker_max_packet: Annotated[int, Field(ge=4096, le=256 * 1024 * 1024)] = (

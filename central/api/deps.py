@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -152,6 +153,33 @@ def permit(
 
     check.__permission__ = (obj, act)  # type: ignore[attr-defined]
     return check
+
+
+def scraper(
+    services: ServicesDep, token: Annotated[str | None, Depends(oauth2)]
+) -> None:
+    """Who may read ``/metrics``: the scrape token (``metrics_token``) or an admin.
+
+    Raises:
+        HTTPException: 401 without a credential, 403 for a role without
+            ``metrics`` read.
+    """
+    configured = services.settings.metrics_token
+    if (
+        token
+        and configured
+        and hmac.compare_digest(token.encode(), configured.encode())
+    ):
+        return
+    principal = _principal(services, token)
+    if not services.access.role_allows(principal.role, obj="metrics", act="read"):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"expected the scrape token or an admin, got role {principal.role!r}",
+        )
+
+
+scraper.__permission__ = ("metrics", "read")  # type: ignore[attr-defined]
 
 
 def public(why: str) -> Callable[[], None]:

@@ -188,7 +188,9 @@ def test_openapi_metrics_console_health(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/devices" in spec["paths"]
     assert "/api/v1/auth/token" in spec["paths"]
-    metrics = client.get("/metrics")
+    assert client.get("/metrics").status_code == 401  # not public
+    assert client.get("/metrics", headers=login(client, "police")).status_code == 403
+    metrics = client.get("/metrics", headers=login(client, "admin"))
     assert (
         "baling_ingest_rejected_total" in metrics.text
         or "baling_ingest" in metrics.text
