@@ -81,7 +81,7 @@ def test_every_api_route_declares_its_permission(tmp_path: Path) -> None:
     api = [r for r in routes if r.path.startswith("/api/")]
     assert len(api) > 50  # the walk sees the real app
     missing = [
-        f"{sorted(r.methods)} {r.path}"
+        f"{sorted(r.methods or ())} {r.path}"
         for r in api
         if not r.path.startswith(AUTHENTICATION) and not _markers(r.dependant)
     ]
