@@ -151,11 +151,13 @@ def parse_datetime(text: str, *, field: str) -> datetime:
     Raises:
         GeoReportError: 400, not an ISO 8601 date-time.
     """
-    raw = text.strip()[:64]
+    raw = text.strip()
     lost = _LOST_PLUS.fullmatch(raw)
     if lost:
         raw = f"{lost[1]}+{lost[2]}"
     try:
+        if len(raw) > 40:  # noqa: PLR2004 - the longest ISO 8601 date-time
+            raise ValueError(raw)  # noqa: TRY301 - one message for both
         value = datetime.fromisoformat(raw)
     except ValueError as exc:
         raise GeoReportError(
