@@ -147,6 +147,7 @@ def _start_nodes(
                 }
             else:
                 extra |= {"modbus_url": street.cards[device_id], "baudrate": "115200"}
+                extra["parity"] = "N"  # a pty line carries no parity
         anchors = ota.trust_anchors(device_id)
         if anchors is not None:
             pin_roots(data_dir / "nodes" / device_id, *anchors)

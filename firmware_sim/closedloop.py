@@ -159,6 +159,7 @@ def closed_loop(
                             broker_port=broker.port,
                             modbus_url=card.path,
                             baudrate=115_200,
+                            parity="N",  # a pty carries no parity
                             heartbeat_s=30,
                         ),
                         clock=clock,

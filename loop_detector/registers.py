@@ -1,7 +1,37 @@
-"""The detector card's Modbus register map, and reading it (pure).
+"""The detector card's Modbus register map and framing, and reading it (pure).
 
-Detector cards (inductive-loop amplifiers, microwave radars) answer Modbus
-RTU as device 1 with **input registers** (function 0x04); 16-bit words,
+Serial framing. The card leaves the factory at the default framing of the
+MODBUS over Serial Line Specification and Implementation Guide V1.02
+(§2.5.1, RTU character format: 8 data bits, even parity required by
+default, 1 stop bit; the implementation classes name 19,200 baud default):
+**19200 baud, 8E1, unit id 1** (:data:`DEFAULT_FRAMING`). The spec allows
+no parity only with **2 stop bits** (8N2); cards set to 8N1 exist and are
+read as well, because the node takes every field from its settings. Baud
+rate, parity and stop bits are set on the card's DIP switches (read-only
+holding registers 1–3 report them); the unit id is kept in the card's
+EEPROM and written over the bus (holding register 0).
+
+The card answers only its own unit id and is silent to every other one
+(several cards share one RS-485 line), silent to broadcasts (unit 0) except
+that it performs writes, silent to frames with a bad CRC, and silent when
+it is dead. Functions: 0x03 read holding registers, 0x04 read input
+registers, 0x06 write single register, 0x10 write multiple registers; any
+other function answers exception 01 (illegal function), an address outside
+a table or a write to a read-only register exception 02 (illegal data
+address), a bad quantity, length or value exception 03 (illegal data
+value); a refused request changes nothing.
+
+**Holding registers** (function 0x03 read, 0x06/0x10 write), configuration:
+
+======  =====  ============================================================
+ 0      RW     Modbus unit id, 1-247 (takes effect after the reply)
+ 1      RO     baud rate / 100 (192 = 19,200)
+ 2      RO     parity: 0 none, 1 odd, 2 even
+ 3      RO     stop bits: 1 or 2
+ 4      RW     loop sensitivity, 1 (least) - 9 (most); factory 5
+======  =====  ============================================================
+
+**Input registers** (function 0x04), read-only measurements; 16-bit words,
 32-bit counters as two words, high word first:
 
 ======  ==================================================================
@@ -31,6 +61,40 @@ LANE_WORDS = 8
 MAX_LANES = 8
 READ_COUNT = LANE_BASE * (MAX_LANES + 1)  # 72: one read (≤ 125) covers every lane
 SENSORS = {1: "loop", 2: "microwave"}
+
+# holding registers (configuration); see the table above
+H_UNIT, H_BAUD, H_PARITY, H_STOPBITS, H_SENSITIVITY = range(5)
+HOLDING_COUNT = 5
+PARITY_CODES = {"N": 0, "O": 1, "E": 2}
+# the holding registers a master may write, and the values each takes
+WRITABLE = {H_UNIT: range(1, 248), H_SENSITIVITY: range(1, 10)}
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How bytes travel on the card's serial line (one setting for the line)."""
+
+    baudrate: int = 19_200
+    parity: str = "E"
+    stopbits: int = 1
+    bytesize: int = 8
+
+    def __post_init__(self) -> None:
+        if self.parity not in PARITY_CODES:
+            raise ValueError(f"expected parity N, E or O, got {self.parity!r}")
+        if self.stopbits not in {1, 2}:
+            raise ValueError(f"expected 1 or 2 stop bits, got {self.stopbits}")
+        if self.bytesize != 8:  # noqa: PLR2004 - RTU carries whole bytes
+            raise ValueError(f"expected 8 data bits (Modbus RTU), got {self.bytesize}")
+        if self.baudrate <= 0:
+            raise ValueError(f"expected a positive baud rate, got {self.baudrate}")
+
+    def __str__(self) -> str:
+        return f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+
+
+DEFAULT_FRAMING = Framing()  # 19200 8E1, the Modbus serial-line default
+DEFAULT_UNIT = 1
 
 
 @dataclass(frozen=True, slots=True)

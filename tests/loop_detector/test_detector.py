@@ -107,7 +107,9 @@ def node(tmp_path: Path) -> Iterator[tuple[DetectorAgent, DetectorCard, ManualCl
             kind="loop_detector",
             data_dir=tmp_path / "node",
             modbus_url=sim.path,
-            baudrate=115_200,
+            parity="N",  # a pty line carries no parity (see firmware_sim.detector)
+            stopbits=2,
+            timeout_s=0.3,
             stuck_on_s=30,
         ),
         clock=clock,

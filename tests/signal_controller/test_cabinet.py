@@ -298,6 +298,7 @@ def test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows(
             broker_port=central.settings.broker_port,
             modbus_url=card.path,
             baudrate=115_200,
+            parity="N",  # a pty line carries no parity (firmware_sim.detector)
         ),
         clock=clock,
     )
