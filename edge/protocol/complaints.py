@@ -27,7 +27,7 @@ class ComplaintBody(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str = Field(pattern=CODE_PATTERN)
+    code: str = Field(pattern=CODE_PATTERN, max_length=8)
     service_code: str = Field(min_length=1, max_length=32)
     description: str = Field(min_length=1, max_length=2000)
     place: str = Field(default="", max_length=200)
@@ -44,7 +44,7 @@ class RatingBody(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str = Field(pattern=CODE_PATTERN)
+    code: str = Field(pattern=CODE_PATTERN, max_length=8)
     score: int = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=500)
     at: datetime

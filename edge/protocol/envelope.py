@@ -29,6 +29,8 @@ from edge.protocol.errors import PayloadError, TopicError
 VERSION: Final = 1
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 _TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+# The most keys a body (or any object in the wire models) may have.
+MAX_KEYS: Final = 256
 
 
 class Envelope(BaseModel):
@@ -38,10 +40,10 @@ class Envelope(BaseModel):
 
     v: Literal[1]
     id: uuid.UUID
-    device: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    device: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", max_length=64)]
     ts: datetime
-    type: Annotated[str, Field(pattern=_TYPE_PATTERN)]
-    body: dict[str, Any]
+    type: Annotated[str, Field(pattern=_TYPE_PATTERN, max_length=64)]
+    body: dict[str, Any] = Field(max_length=MAX_KEYS)
 
     @field_validator("id")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge.protocol.envelope import MAX_KEYS
 from edge.protocol.errors import PayloadError
 
 Kind = Literal[
@@ -38,7 +39,9 @@ class Health(_Body):
     """A node's health summary: worst status plus the faults behind it."""
 
     status: HealthStatus = "ok"
-    faults: list[str] = Field(default_factory=list)
+    faults: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=64
+    )
     outbox_depth: int = 0
     outbox_bytes: int = 0
     uptime_s: float = 0.0
@@ -47,9 +50,9 @@ class Health(_Body):
 class ConfigReport(_Body):
     """What a node did with the desired configuration it last received."""
 
-    version: str = ""
+    version: str = Field(default="", max_length=64)
     status: Literal["none", "applied", "refused"] = "none"
-    reason: str = ""
+    reason: str = Field(default="", max_length=1000)
 
 
 class StateBody(_Body):
@@ -57,27 +60,27 @@ class StateBody(_Body):
 
     online: bool
     kind: Kind
-    version: str = ""
+    version: str = Field(default="", max_length=64)
     health: Health = Field(default_factory=Health)
     config: ConfigReport = Field(default_factory=ConfigReport)
     # What the kind shows on its own screen (a handheld's SOS: "help is coming").
-    detail: dict[str, Any] = Field(default_factory=dict)
+    detail: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS)
 
 
 class ConfigBody(_Body):
     """Retained ``config``: the desired configuration and its version."""
 
     version: Annotated[str, Field(min_length=1, max_length=64)]
-    values: dict[str, Any]
+    values: dict[str, Any] = Field(max_length=MAX_KEYS)
 
 
 class ReplyBody(_Body):
     """A command's result; ``ok`` false carries the refusal's reason."""
 
-    command: str
+    command: str = Field(max_length=64)
     ok: bool
-    error: str = ""
-    result: dict[str, Any] = Field(default_factory=dict)
+    error: str = Field(default="", max_length=4000)
+    result: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS)
 
 
 class FaultBody(_Body):
@@ -85,7 +88,7 @@ class FaultBody(_Body):
 
     code: Annotated[str, Field(min_length=1, max_length=64)]
     active: bool
-    detail: str = ""
+    detail: str = Field(default="", max_length=1000)
 
 
 class NodeConfig(BaseModel):
@@ -130,8 +133,8 @@ class CameraConfig(NodeConfig):
     jpeg_quality: Annotated[int, Field(ge=30, le=95)] = 80
     # Red-light capture: the cabinet whose retained state gives the phase,
     # the signal group of this camera's lane, and the stop line's image row.
-    junction: str = ""
-    signal_group: str = ""
+    junction: str = Field(default="", max_length=64)
+    signal_group: str = Field(default="", max_length=64)
     stop_line_y: Annotated[float, Field(ge=0)] | None = None
 
 
@@ -139,8 +142,13 @@ class SignalConfig(NodeConfig):
     """A signal cabinet: the hours it must not be updated in (local time)."""
 
     peak_windows: list[
-        Annotated[str, Field(pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$")]
-    ] = Field(default_factory=lambda: ["07:00-09:00", "17:00-19:00"])
+        Annotated[
+            str,
+            Field(
+                pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$", max_length=11
+            ),
+        ]
+    ] = Field(default_factory=lambda: ["07:00-09:00", "17:00-19:00"], max_length=24)
 
 
 KIND_CONFIG: dict[str, type[NodeConfig]] = {

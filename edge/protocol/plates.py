@@ -70,7 +70,7 @@ class _Body(BaseModel):
 class Alternative(_Body):
     """Another likely reading and its confidence."""
 
-    text: str
+    text: str = Field(max_length=16)
     confidence: Annotated[float, Field(ge=0, le=1)]
 
 
@@ -78,14 +78,14 @@ class PlateEventBody(_Body):
     """One vehicle's plate, voted over its frames, with signed evidence."""
 
     read_id: Annotated[str, Field(min_length=1, max_length=64)]
-    text: str
+    text: str = Field(max_length=16)
     confidence: Annotated[float, Field(ge=0, le=1)]
     alternatives: list[Alternative] = Field(default_factory=list, max_length=5)
     colour: Colour
     seen_at: datetime
     frames: Annotated[int, Field(ge=1)] = 1
     box: list[float] = Field(default_factory=list, max_length=4)
-    evidence: dict[str, Any]
+    evidence: dict[str, Any] = Field(max_length=16)
 
     @field_validator("text")
     @classmethod
@@ -98,10 +98,10 @@ class ViolationBody(_Body):
 
     violation_id: Annotated[str, Field(min_length=1, max_length=64)]
     kind: Literal["red_light"] = "red_light"
-    text: str
+    text: str = Field(max_length=16)
     confidence: Annotated[float, Field(ge=0, le=1)]
-    junction: str
-    signal_group: str
+    junction: str = Field(max_length=64)
+    signal_group: str = Field(max_length=64)
     red_since: datetime
     crossed_at: datetime
-    evidence: dict[str, Any]
+    evidence: dict[str, Any] = Field(max_length=16)
