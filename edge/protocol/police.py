@@ -81,7 +81,8 @@ class AlertArgs(_Body):
     lat: Lat | None = None
     lon: Lon | None = None
     distance_m: Annotated[float, Field(ge=0)] | None = None
-    about: str = ""  # the device the alarm is about (the officer in danger)
+    # the device the alarm is about (the officer in danger)
+    about: str = Field(default="", max_length=64)
     raised_at: datetime
     repeat: Annotated[int, Field(ge=0)] = 0
 
@@ -91,7 +92,9 @@ class SosAckArgs(_Body):
 
     sos_id: Id
     phase: SosPhase
-    responders: list[str] = Field(default_factory=list)
+    responders: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=200
+    )
     text: Text = ""
 
 
@@ -100,7 +103,7 @@ class DispatchArgs(_Body):
 
     message_id: Id
     text: Annotated[str, Field(min_length=1, max_length=500)]
-    sender: str = ""
+    sender: str = Field(default="", max_length=64)
     priority: Literal["normal", "urgent"] = "normal"
     sent_at: datetime
 
@@ -110,8 +113,10 @@ class LookupResultArgs(_Body):
 
     query_id: Id
     ok: bool
-    result: dict[str, str] = Field(default_factory=dict)
-    error: str = ""
+    result: dict[str, Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=dict, max_length=64
+    )
+    error: str = Field(default="", max_length=500)
 
 
 __all__ = [
