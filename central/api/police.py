@@ -10,19 +10,23 @@ identifier issued per handheld, never the guessable device id.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-import uuid_utils
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from central.api.deps import (
     MAX_ROW,
     RowId,
+    Services,
     ServicesDep,
     SessionDep,
     permit,
@@ -31,6 +35,8 @@ from central.api.deps import (
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device, Event, as_utc
+from central.outbound import Outbound
+from central.police import phone
 from central.police.geo import make_area, project
 from central.police.models import (
     Alarm,
@@ -43,14 +49,14 @@ from central.police.models import (
 )
 from central.police.outbound import alarm_view
 from central.police.reports import Track, attendance, parse_shifts, stops, summary
+from edge.protocol import envelope
 from edge.protocol.messages import to_body
-from edge.protocol.police import PositionBody
 
 router = APIRouter(prefix="/api/v1/police", tags=["police"])
 osmand_router = APIRouter(tags=["police"])
 Police = Annotated[Principal, Depends(permit("police", "write"))]
 PoliceReader = Annotated[Principal, Depends(permit("police", "read"))]
-KNOT_MPS = 0.514444
+logger = logging.getLogger(__name__)
 
 
 @router.get("/officers")
@@ -63,9 +69,25 @@ def officers(session: SessionDep, _p: PoliceReader) -> list[dict[str, Any]]:
         )
     ).all():
         open_alarms.setdefault(device, []).append(kind)
-    online = dict(
+    heard = {
+        device: (online, last_seen)
+        for device, online, last_seen in session.exec(
+            select(Device.id, Device.online, Device.last_seen).where(
+                Device.kind == "handheld"
+            )
+        ).all()
+    }
+    phones = set(session.exec(select(OsmandKey.device)).all())
+    # The accuracy of the fix that placed each officer (the same row).
+    accuracy = dict(
         session.exec(
-            select(Device.id, Device.online).where(Device.kind == "handheld")
+            select(Position.device, Position.accuracy_m).join(
+                Officer,
+                sa.and_(
+                    col(Officer.device) == col(Position.device),
+                    col(Officer.fix_ts) == col(Position.fix_ts),
+                ),
+            )
         ).all()
     )
     return [
@@ -80,7 +102,11 @@ def officers(session: SessionDep, _p: PoliceReader) -> list[dict[str, Any]]:
             "lon": o.lon,
             "fix_ts": None if o.fix_ts is None else as_utc(o.fix_ts).isoformat(),
             "speed_mps": o.speed_mps,
-            "online": online.get(o.device, False),
+            "accuracy_m": accuracy.get(o.device),
+            "battery": o.battery,
+            "online": heard.get(o.device, (False, None))[0],
+            "last_seen": _iso(heard.get(o.device, (False, None))[1]),
+            "phone": o.device in phones,
             "alarms": open_alarms.get(o.device, []),
         }
         for o in session.exec(select(Officer).order_by(Officer.device)).all()
@@ -489,76 +515,189 @@ def report_attendance(
     return rows
 
 
-@osmand_router.get("/osmand")
-@osmand_router.post("/osmand")
-async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Response:
-    """A position from the OsmAnd / Traccar Client protocol (query parameters).
+_OSMAND_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A field cannot be read, or an unknown identifier"},
+    413: {"description": f"A body over {phone.MAX_BODY_BYTES} bytes"},
+}
 
-    ``id`` is the identifier issued for a registered handheld (only its
-    hash is stored, so a guessed device id is refused); ``speed`` is in knots,
-    ``timestamp`` in Unix seconds (or ISO 8601), ``alarm=sos`` raises an SOS.
+
+@osmand_router.get("/osmand", responses=_OSMAND_ANSWERS)
+@osmand_router.post("/osmand", responses=_OSMAND_ANSWERS)
+async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Response:
+    """Positions from OsmAnd / Traccar Client phones, read as Traccar reads them.
+
+    Query string, form body or Traccar Client 9's JSON, whatever the content
+    type (:mod:`central.police.phone`). The identifier (``id``, ``deviceid``
+    or ``device_id``) is the one issued for a registered handheld (only its
+    hash is stored, so a guessed device id is refused). Answers as Traccar
+    does: 200 with an empty body once stored, 400 for a report that cannot be
+    read or an unknown identifier (naming the field), 413 for a body over
+    :data:`central.police.phone.MAX_BODY_BYTES`.
     """
-    params = dict(request.query_params)
-    if request.method == "POST" and not params:
-        form = await request.form()
-        params = {k: str(v) for k, v in form.items()}
-    identifier = params.get("id") or params.get("deviceid") or ""
+    body = await _capped_body(request, svc)
+    try:
+        reports = phone.read_request(
+            query=request.url.query,
+            body=body,
+            content_type=request.headers.get("content-type", ""),
+        )
+    except phone.PhoneReportError as exc:
+        svc.metrics.phone_reports.labels("refused").inc()
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    await run_in_threadpool(_take_reports, session, svc, reports)
+    return Response(status_code=status.HTTP_200_OK)
+
+
+async def _capped_body(request: Request, svc: Services) -> bytes:
+    """The request body, refused (413) past the cap before it is all read."""
+    cap = phone.MAX_BODY_BYTES
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        svc.metrics.phone_reports.labels("refused").inc()
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"body: expected at most {cap} bytes, got {declared}",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            svc.metrics.phone_reports.labels("refused").inc()
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                f"body: expected at most {cap} bytes, got more",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _take_reports(
+    session: Session, svc: Services, reports: list[phone.PhoneReport]
+) -> None:
+    """Store a phone's reports the way the ingest stores a handheld's events.
+
+    Each trusted fix becomes the ``position`` event a handheld sends (and an
+    ``alarm=sos`` the ``sos`` event), in the same envelope, handed to the
+    police service as the ingest hands it a batch; a report without a
+    trusted fix is kept as a ``phone_report`` event and the officer stays
+    where the last trusted fix put them. The device is marked heard from,
+    never online: presence is the broker's word, and a phone has none.
+    """
+    device = _phone_device(session, reports[0].identifier)
+    if device is None or any(r.identifier != reports[0].identifier for r in reports):
+        svc.metrics.phone_reports.labels("unknown_id").inc()
+        # The identifier is a secret: never echoed, and the same answer
+        # whether it was never issued, replaced, or its handheld retired.
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            "id: expected an identifier issued with "
+            "POST /api/v1/police/officers/{device}/osmand, got an unknown one",
+        )
+    service = police(svc)
+    now = svc.clock.now()
+    rules = service.rules.phone
+    events: list[dict[str, Any]] = []
+    out = Outbound()
+    for report in reports:
+        try:
+            verdict = phone.judge(report, now=now, rules=rules)
+        except phone.PhoneReportError as exc:
+            svc.metrics.phone_reports.labels("refused").inc()
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+        if verdict.ahead:
+            svc.metrics.phone_reports.labels("ts_future").inc()
+            _say_ahead(device.id, report.at)
+        svc.metrics.phone_reports.labels(verdict.reason or "position").inc()
+        if verdict.position is not None:
+            events.append(_event(device.id, "position", to_body(verdict.position), now))
+        else:
+            events.append(
+                _event(device.id, "phone_report", _report_body(report, verdict), now)
+            )
+            out.extend(
+                service.record_heard(session, device.id, battery=report.battery, at=now)
+            )
+        if report.alarm == "sos":
+            events.append(
+                _event(device.id, "sos", _sos_body(session, device.id, verdict), now)
+            )
+    for row in events:
+        session.add(Event(**row))
+    session.flush()
+    out.extend(
+        service.apply(session, [e for e in events if e["type"] != "phone_report"], now)
+    )
+    device.last_seen = now
+    session.commit()
+    service.deliver(out)
+
+
+_AHEAD_SAID: dict[str, float] = {}
+
+
+def _say_ahead(device: str, at: datetime | None) -> None:
+    """Warn about a phone's clock at most once a minute per device."""
+    now = time.monotonic()
+    if now < _AHEAD_SAID.get(device, 0.0):
+        return
+    if len(_AHEAD_SAID) > 10_000:  # noqa: PLR2004 - bounded, whatever the fleet
+        _AHEAD_SAID.clear()
+    _AHEAD_SAID[device] = now + 60.0
+    logger.warning(
+        "Phone %s: report stamped %s, ahead of the clock (local time sent as "
+        "UTC?); stored at its receipt time",
+        device,
+        at,
+    )
+
+
+def _phone_device(session: Session, identifier: str) -> Device | None:
     key = session.exec(
         select(OsmandKey).where(OsmandKey.key_sha256 == _sha256(identifier))
     ).first()
     device = None if key is None else session.get(Device, key.device)
-    if device is None or not _active_handheld(device):
-        # The identifier is a secret: never echoed, and the same answer
-        # whether it was never issued, replaced, or its handheld retired.
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            "unknown phone identifier: issue one with "
-            "POST /api/v1/police/officers/{device}/osmand",
-        )
-    device_id = device.id
-    try:
-        fix = PositionBody(
-            lat=float(params["lat"]),
-            lon=float(params["lon"]),
-            fix_ts=_osmand_time(params.get("timestamp", "")) or svc.clock.now(),
-            speed_mps=float(params.get("speed") or 0) * KNOT_MPS,
-            course=float(params["bearing"]) % 360 if params.get("bearing") else None,
-            accuracy_m=float(params["accuracy"]) if params.get("accuracy") else None,
-            battery=float(params["batt"]) if params.get("batt") else None,
-            source="osmand",
-            sos=params.get("alarm") == "sos",
-        )
-    except (KeyError, ValueError) as exc:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"expected id, lat, lon (numbers): {exc}"
-        ) from exc
-    service = police(svc)
-    now = svc.clock.now()
-    events = [_event(device_id, "position", to_body(fix), now)]
-    if fix.sos:
-        sos_id = f"osmand-{device_id}-{int(fix.fix_ts.timestamp()) // 60}"
-        events.append(
-            _event(
-                device_id,
-                "sos",
-                {
-                    "sos_id": sos_id[:64],
-                    "phase": "raised",
-                    "pressed_at": fix.fix_ts.isoformat(),
-                    "lat": fix.lat,
-                    "lon": fix.lon,
-                },
-                now,
-            )
-        )
-    for row in events:
-        session.add(Event(**row))
-    out = service.apply(session, events, now)
-    device.last_seen = now
-    device.online = True
-    session.commit()
-    service.deliver(out)
-    return Response(status_code=status.HTTP_200_OK)
+    return device if _active_handheld(device) else None
+
+
+def _report_body(report: phone.PhoneReport, verdict: phone.Verdict) -> dict[str, Any]:
+    fix = report.fix
+    return {
+        "reason": verdict.reason,
+        "at": verdict.at.isoformat(),
+        "lat": None if fix is None else fix.lat,
+        "lon": None if fix is None else fix.lon,
+        "accuracy_m": None if fix is None else fix.accuracy_m,
+        "battery": report.battery,
+        "charging": report.charging,
+        "alarm": report.alarm,
+        "mock": report.mock,
+        "cells": report.cells,
+        "wifi": report.wifi,
+    }
+
+
+def _sos_body(session: Session, device: str, verdict: phone.Verdict) -> dict[str, Any]:
+    """An SOS from a phone: at its fix, else where its last trusted fix was."""
+    lat: float | None = None
+    lon: float | None = None
+    if verdict.position is not None:
+        lat, lon = verdict.position.lat, verdict.position.lon
+    elif (officer := session.get(Officer, device)) is not None:
+        lat, lon = officer.lat, officer.lon
+    # One alarm per phone and minute: the app repeats alarm=sos on each report.
+    sos_id = f"osmand-{device}-{int(verdict.at.timestamp()) // 60}"
+    return {
+        "sos_id": sos_id[:64],
+        "phase": "raised",
+        "pressed_at": verdict.at.isoformat(),
+        "lat": lat,
+        "lon": lon,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else as_utc(value).isoformat()
 
 
 def _active_handheld(device: Device | None) -> bool:
@@ -574,21 +713,13 @@ def _sha256(identifier: str) -> str:
 def _event(
     device: str, type_: str, body: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
+    """The event row of the envelope a node would send (the ingest's row shape)."""
+    env = envelope.make(device, type_, body, now=now)
     return {
-        "id": str(uuid_utils.uuid7()),
-        "device": device,
-        "type": type_,
-        "ts": now,
+        "id": str(env.id),
+        "device": env.device,
+        "type": env.type,
+        "ts": env.ts,
         "received_at": now,
-        "body": body,
+        "body": env.body,
     }
-
-
-def _osmand_time(raw: str) -> datetime | None:
-    if not raw:
-        return None
-    if raw.replace(".", "", 1).isdigit():
-        value = float(raw)
-        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)  # noqa: PLR2004 - ms
-    parsed = datetime.fromisoformat(raw.replace(" ", "T"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

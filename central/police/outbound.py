@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from central.models import as_utc
 from central.police import beat as beats
 from central.police import sos as sos_rules
+from central.police.phone import PhoneRules
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -35,6 +36,7 @@ class PoliceRules:
 
     sos: sos_rules.SosRules = field(default_factory=sos_rules.SosRules)
     beat: beats.BeatRules = field(default_factory=beats.BeatRules)
+    phone: PhoneRules = field(default_factory=PhoneRules)
     fresh_s: float = 600.0  # a fix older than this does not place an officer
     tz: str = "Asia/Shanghai"
 

@@ -155,6 +155,9 @@ class PoliceService(AlarmDesk, Sender):
                 "speed_mps": fix.speed_mps,
                 "fix_ts": fix.fix_ts.isoformat(),
                 "sos": fix.sos,
+                "battery": officer.battery,
+                "accuracy_m": fix.accuracy_m,
+                "source": fix.source,
             }
         )
         x, y = project(fix.lat, fix.lon)
@@ -175,6 +178,25 @@ class PoliceService(AlarmDesk, Sender):
         for finding in found:
             out.extend(self._beat_alarm(session, officer, finding, fix.fix_ts))
         return out
+
+    def record_heard(
+        self, session: Session, device: str, *, battery: float | None, at: datetime
+    ) -> Outbound:
+        """A report without a trusted fix: the officer stays where the last put them.
+
+        Used for a phone's cell/Wi-Fi-only, mock or too uncertain reports;
+        what they tell beside a position (the battery) is kept.
+        """
+        officer = self._officer(session, device)
+        if battery is not None:
+            officer.battery = battery
+        live = {
+            "type": "officer",
+            "device": device,
+            "battery": officer.battery,
+            "last_seen": at.isoformat(),
+        }
+        return Outbound(live=[live])
 
     def _area(self, session: Session, beat_id: int) -> tuple[Beat, Area] | None:
         beat = session.get(Beat, beat_id)

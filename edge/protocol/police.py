@@ -39,7 +39,9 @@ class PositionBody(_Body):
     hdop: Annotated[float, Field(ge=0, le=99.99)] | None = None
     accuracy_m: Annotated[float, Field(ge=0, le=100_000)] | None = None
     sats: Annotated[int, Field(ge=0, le=99)] | None = None
+    altitude_m: Annotated[float, Field(ge=-1000, le=20_000)] | None = None
     battery: Annotated[float, Field(ge=0, le=100)] | None = None
+    charging: bool | None = None
     source: Literal["gnss", "osmand"] = "gnss"
     sos: bool = False
 
