@@ -121,7 +121,7 @@ def list_complaints(
 class FileIn(BaseModel):
     """A complaint the desk takes by phone or in person."""
 
-    service_code: str
+    service_code: str = Field(max_length=32)
     description: str = Field(min_length=1, max_length=2000)
     place: str = Field(default="", max_length=200)
     real_name: bool = False
@@ -273,7 +273,9 @@ class DepartmentIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     head: str = Field(default="", max_length=64)
-    members: list[str] = Field(default_factory=list, max_length=200)
+    members: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=200
+    )
 
 
 @router.put("/setup/departments/{code}")
@@ -359,7 +361,7 @@ class ContentIn(BaseModel):
     kind: Literal["notice", "guide", "place", "utility"]
     title: str = Field(min_length=1, max_length=120)
     body: str = Field(default="", max_length=5000)
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict, max_length=32)
 
 
 def _content_view(c: ContentItem) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def _device(
 class DeviceIn(BaseModel):
     """A device to register."""
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", max_length=64)]
     kind: Name
     site: Name = ""
     groups: list[Name] = Field(default_factory=list, max_length=32)
@@ -379,7 +379,7 @@ def rotate_trust_key(
 class ReplaceIn(BaseModel):
     """The enrolled node that takes over."""
 
-    new: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    new: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", max_length=64)]
 
 
 def _crl_path(services: ServicesDep) -> Path:

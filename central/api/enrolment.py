@@ -36,16 +36,16 @@ _STATUS = {"unknown": 404, "used": 409, "expired": 410, "malformed": 400, "clock
 class CodeIn(BaseModel):
     """A request for an enrolment code."""
 
-    kind: str
-    site: str = ""
-    device_id: str | None = None
+    kind: str = Field(max_length=32)
+    site: str = Field(default="", max_length=64)
+    device_id: str | None = Field(default=None, max_length=64)
     ttl_h: Annotated[float, Field(gt=0, le=168)] = 24.0
 
 
 class EnrolIn(BaseModel):
     """A node's enrolment: its CSR and what its clock says."""
 
-    csr: str
+    csr: str = Field(max_length=16 * 1024)
     client_time: datetime
 
 

@@ -128,7 +128,7 @@ class BookingIn(BaseModel):
 
     slot_id: int = Field(ge=1, le=MAX_ROW)
     name: str = Field(min_length=1, max_length=64)
-    phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
+    phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$", max_length=20)
 
 
 def _limit_address(request: Request, svc: ServicesDep) -> None:

@@ -36,7 +36,7 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 class SuspectIn(BaseModel):
     """A plate to watch for, its category and validity."""
 
-    plate: str
+    plate: str = Field(max_length=16)
     category: Literal["stolen", "wanted", "unpaid", "inspection", "other"]
     note: str = Field(default="", max_length=500)
     valid_from: datetime | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Body, Depends, HTTPException, status
 from fastapi import Path as PathParam
 from sqlmodel import col, select
 
@@ -98,7 +98,7 @@ def history(
 def put_layer(
     scope: Name,
     target: Name,
-    values: dict[str, Any],
+    values: Annotated[dict[str, Any], Body(max_length=256)],
     services: ServicesDep,
     session: SessionDep,
     principal: Writer,

@@ -34,9 +34,17 @@ class JunctionIn(BaseModel):
     corridor: str = Field(default="", max_length=64)
     position_m: float = 0.0
     stages: int = Field(default=4, ge=2, le=8)
-    detectors: dict[str, dict[str, tuple[int, float] | tuple[int, float, str]]] = Field(
-        default_factory=dict
-    )
+    detectors: dict[
+        str,
+        Annotated[
+            dict[
+                str,
+                tuple[int, float]
+                | tuple[int, float, Annotated[str, Field(max_length=32)]],
+            ],
+            Field(max_length=64),
+        ],
+    ] = Field(default_factory=dict, max_length=64)
     adaptive: bool = False
     speed_mps: float = Field(default=13.9, gt=0, le=40)
 
