@@ -1,0 +1,78 @@
+"""Revocation that takes effect, on the real broker (issue 16, finding 15).
+
+A node is connected and subscribed when a technician retires (or replaces)
+it: within seconds the broker ends its session and refuses its reconnects,
+with no broker restart and nobody reloading anything by hand. Its
+neighbours stay connected.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from edge.bus import PahoBus
+    from tests.security.conftest import Site
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+
+def _gone_within(bus: PahoBus, seconds: float) -> float | None:
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if not bus.connected:
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+def test_a_retired_node_is_ejected_and_refused_within_seconds(
+    secure_site: Site,
+) -> None:
+    site = secure_site
+    retired, neighbour = site.enrol("sim"), site.enrol("sim")
+    node = site.bus(retired.tls, retired.device_id, f"bl/v1/{retired.device_id}/cmd/+")
+    other = site.bus(neighbour.tls, neighbour.device_id)
+    assert node.wait_connected(10)
+    assert other.wait_connected(10)
+    assert site.secure.broker.proc is not None
+    pid = site.secure.broker.proc.pid
+    answer = site.client.post(
+        f"/api/v1/devices/{retired.device_id}/retire", headers=site.login("admin")
+    )
+    assert answer.status_code == 200, answer.text
+    took = _gone_within(node, 6)
+    assert took is not None, "the retired node is still connected"
+    # PahoBus keeps reconnecting; none may succeed from now on
+    stays_out_until = time.monotonic() + 12
+    while time.monotonic() < stays_out_until:
+        assert not node.connected, "the retired node got back in"
+        time.sleep(0.1)
+    fresh = site.bus(retired.tls, retired.device_id)
+    assert not fresh.wait_connected(3)
+    assert other.connected  # nobody else was thrown off
+    assert site.secure.broker.proc is not None
+    assert site.secure.broker.proc.pid == pid  # reloaded, never restarted
+
+
+def test_a_replaced_node_is_ejected_and_its_successor_connects(
+    secure_site: Site,
+) -> None:
+    site = secure_site
+    old, new = site.enrol("sim", site="lukou"), site.enrol("sim")
+    node = site.bus(old.tls, old.device_id)
+    assert node.wait_connected(10)
+    answer = site.client.post(
+        f"/api/v1/devices/{old.device_id}/replace",
+        headers=site.login("admin"),
+        json={"new": new.device_id},
+    )
+    assert answer.status_code == 200, answer.text
+    assert _gone_within(node, 6) is not None
+    time.sleep(9)  # past the ejection window: the CRL, not the kicks, keeps it out
+    assert not node.connected
+    successor = site.bus(new.tls, new.device_id)
+    assert successor.wait_connected(10)
