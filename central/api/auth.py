@@ -51,7 +51,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 REFRESH_COOKIE = "baling_refresh"
 COOKIE_PATH = "/api/v1/auth"
-SiteCode = Annotated[str, Field(pattern=r"^(\*|[a-z0-9_-]{1,64})$")]
+SiteCode = Annotated[str, Field(pattern=r"^(\*|[a-z0-9_-]{1,64})$", max_length=64)]
 TOO_MANY: dict[int | str, dict[str, Any]] = {
     429: refusal("Too many failed logins; wait ``Retry-After`` seconds")
 }
@@ -76,9 +76,9 @@ class Ticket(BaseModel):
 class OperatorIn(BaseModel):
     """A new operator; without a password, a one-time one is made and shown once."""
 
-    username: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{2,64}$")]
+    username: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{2,64}$", max_length=64)]
     password: Annotated[str | None, Field(min_length=1, max_length=256)] = None
-    role: str
+    role: str = Field(max_length=32)
     scope: list[SiteCode] = Field(
         default_factory=lambda: ["*"], min_length=1, max_length=64
     )
@@ -88,7 +88,7 @@ class OperatorPatch(BaseModel):
     """A change to an operator: any of active, role and scope."""
 
     active: bool | None = None
-    role: str | None = None
+    role: str | None = Field(default=None, max_length=32)
     scope: list[SiteCode] | None = Field(default=None, min_length=1, max_length=64)
 
 
@@ -109,7 +109,7 @@ class OperatorOut(BaseModel):
     """An operator as admins see it (never the hash)."""
 
     username: str
-    role: str
+    role: str = Field(max_length=32)
     scope: list[str]
     active: bool
     created_at: datetime

@@ -233,7 +233,9 @@ def _receipt_view(r: Receipt) -> dict[str, Any]:
 class AlarmAction(BaseModel):
     """What an operator does to an alarm."""
 
-    responders: list[str] = Field(default_factory=list, max_length=50)
+    responders: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
     note: str = Field(default="", max_length=500)
 
 
@@ -277,8 +279,10 @@ class BeatIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     unit: str = Field(default="", max_length=64)
-    geometry: dict[str, Any]
-    shifts: list[dict[str, Any]] = Field(default_factory=list)
+    geometry: dict[str, Any] = Field(max_length=8)  # type, coordinates
+    shifts: list[Annotated[dict[str, Any], Field(max_length=8)]] = Field(
+        default_factory=list, max_length=50
+    )
     buffer_m: float = Field(default=30.0, ge=0, le=500)
 
 
