@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     bc.add_argument("--cert-file", type=Path, required=True)
     bc.add_argument("--key-file", type=Path, required=True)
     bc.add_argument("--crl-file", type=Path, required=True)
+    bc.add_argument(
+        "--service",
+        action="append",
+        default=None,
+        help="a central service identity the ACL lets in (repeat; default: "
+        "central-api-w1 and central-ingest-w1-0)",
+    )
+    _ca_parsers(sub)
     _release_parsers(sub)
     back = sub.add_parser("backup", help="back up central (CENTRAL_* settings)")
     back.add_argument("--out", type=Path, required=True)
@@ -285,7 +293,11 @@ def _provision(args: argparse.Namespace) -> int:
             key_file=args.key_file.resolve(),
             crl_file=args.crl_file.resolve(),
         )
-        print(f"wrote {write_broker_config(args.dir.resolve(), listener)}")
+        from provisioning.identity import service_identities  # noqa: PLC0415
+
+        services = args.service or service_identities("w1", 1)
+        conf = write_broker_config(args.dir.resolve(), listener, services=services)
+        print(f"wrote {conf}")
         return 0
     try:
         if args.action == "enroll":
@@ -399,6 +411,53 @@ def _gnss(args: argparse.Namespace) -> int:
     )
 
 
+def _ca_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
+    ca = sub.add_parser("ca", help="the fleet CA's offline root (docs/security.md)")
+    ca_sub = ca.add_subparsers(dest="action", required=True)
+    init = ca_sub.add_parser(
+        "init", help="make the root on an offline medium (BALING_CA_ROOT_PASSPHRASE)"
+    )
+    init.add_argument("--root-dir", type=Path, required=True)
+    inter = ca_sub.add_parser(
+        "intermediate",
+        help="sign central's online issuing CA with the offline root",
+    )
+    inter.add_argument("--root-dir", type=Path, required=True)
+    inter.add_argument(
+        "--out", type=Path, required=True, help="central's <data_dir>/ca"
+    )
+
+
+def _ca(args: argparse.Namespace) -> int:
+    import getpass  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from provisioning.ca import CAError, create_root, issue_intermediate  # noqa: PLC0415
+
+    phrase = os.environ.get("BALING_CA_ROOT_PASSPHRASE") or getpass.getpass(
+        "root passphrase: "
+    )
+    issuing = os.environ.get("CENTRAL_CA_PASSPHRASE")
+    now = datetime.now(UTC)
+    try:
+        if args.action == "init":
+            create_root(args.root_dir, now=now, passphrase=phrase.encode())
+            print(f"root written to {args.root_dir} (root.key encrypted, root.pem)")
+        else:
+            issue_intermediate(
+                args.root_dir,
+                args.out,
+                now=now,
+                passphrase=phrase.encode(),
+                issuing_passphrase=issuing.encode() if issuing else None,
+            )
+            print(f"issuing CA written to {args.out}; restart central to use it")
+    except CAError as exc:
+        print(f"ca {args.action} stopped: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
@@ -406,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         "up": _up,
         "central": _central,
         "provision": _provision,
+        "ca": _ca,
         "audit": lambda _a: audit_verify(),
         "backup": _backup_or_restore,
         "restore": _backup_or_restore,
