@@ -1,8 +1,10 @@
 """The handheld agent: GNSS fixes → positions, the SOS button → SOS, the inbox.
 
-The imperative shell around :mod:`handheld.nmea`, :mod:`handheld.gnss` and
-:mod:`handheld.press`. It reads the receiver's NMEA stream from a serial URL
-(never blocking the loop), reports trusted fixes at an adaptive rate, raises
+The imperative shell around :mod:`handheld.reader`, :mod:`handheld.gnss` and
+:mod:`handheld.press`. It reads the receiver's byte stream from a serial URL
+(never blocking the loop; NMEA mixed with binary is the reader's business),
+reports trusted fixes at an adaptive rate, tells a receiver that sends junk
+from one that has no fix in its health, raises
 an SOS that jumps the outbox queue and is repeated until central answers,
 and keeps the officer's inbox (alerts and messages, each acknowledged).
 What the officer sees is published in the retained state's ``detail``.
@@ -11,7 +13,7 @@ What the officer sees is published in the retained state's ``detail``.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -34,9 +36,10 @@ from edge.protocol.police import (
     SosBody,
 )
 from handheld.button import SosButton, open_button
+from handheld.epoch import Fix
 from handheld.gnss import FixLimits, refuse_fix, report_interval
-from handheld.nmea import Fix, FixAssembler, NmeaError, parse_sentence
 from handheld.press import PressState, on_level
+from handheld.reader import GnssReader, Refusal
 from handheld.settings import HandheldSettings
 
 if TYPE_CHECKING:
@@ -44,12 +47,16 @@ if TYPE_CHECKING:
     from edge.clock import Clock
     from edge.outbox import Outbox
     from edge.settings import NodeSettings
+    from handheld.epoch import Fix
 
 logger = logging.getLogger(__name__)
 
 SOS_PRIORITY = 9  # ahead of everything else in the outbox
 INBOX_SIZE = 50
 ENDED = frozenset({"resolved", "false_alarm", "cancelled"})
+GNSS_WINDOW_S = 10.0  # nothing readable this long: "gnss_junk"
+GNSS_MARK_S = 2.0  # counts are noted this often, for a minute
+JUNK_SHARE = 0.2  # more broken sentences than this share: "gnss_junk"
 
 
 class HandheldAgent(Agent):
@@ -83,13 +90,13 @@ class HandheldAgent(Agent):
         )
         self._port: serial.SerialBase | None = None
         self._port_retry = 0.0
-        self._buffer = b""
-        self._assembler = FixAssembler()
+        self.gnss = GnssReader()
+        # (monotonic, well-formed sentences, broken ones) every GNSS_MARK_S
+        self._gnss_marks: deque[tuple[float, int, int]] = deque(maxlen=31)
         self.last_fix: Fix | None = None
         self._last_fix_mono: float | None = None
         self._last_bytes_mono = clock.monotonic()
         self._next_report = 0.0
-        self.nmea_rejected: Counter[str] = Counter()
         self.fix_rejected: Counter[str] = Counter()
         self._press = PressState()
         self.sos: dict[str, Any] | None = None
@@ -131,17 +138,47 @@ class HandheldAgent(Agent):
         if self.last_fix is not None and now >= self._next_report:
             self._report(self.last_fix)
 
+    @property
+    def nmea_rejected(self) -> Counter[str]:
+        """What the reader refused, by reason (junk and ``no_fix``)."""
+        return self.gnss.refused
+
     def faults(self) -> set[str]:
-        """GNSS port, silence and lost fix."""
+        """GNSS port, silence, junk from the receiver and lost fix.
+
+        ``gnss_junk`` (the receiver or the line is faulty: wrong baud rate,
+        broken checksums, binary-only output) is told apart from
+        ``gnss_no_fix`` (the receiver is fine but has no position).
+        """
         out: set[str] = set()
         now = self.clock.monotonic()
         if self._port is None:
             out.add("gnss_port")
         elif now - self._last_bytes_mono > 10:  # noqa: PLR2004
             out.add("gnss_silent")
+        elif self._receiver_sends_junk():
+            out.add("gnss_junk")
         if self._last_fix_mono is None or now - self._last_fix_mono > 60:  # noqa: PLR2004
             out.add("gnss_no_fix")
         return out
+
+    def _receiver_sends_junk(self) -> bool:
+        """Over the last minute: nothing readable, or too much of it broken."""
+        self._mark_gnss()
+        now = self.clock.monotonic()
+        old = [m for m in self._gnss_marks if now - m[0] >= GNSS_WINDOW_S]
+        if not old:
+            return False  # too soon to judge
+        if self.gnss.good == old[-1][1]:
+            return True  # bytes for ten seconds and not one sentence in them
+        good = self.gnss.good - old[0][1]
+        junk = self.gnss.junk - old[0][2]
+        return junk > JUNK_SHARE * (good + junk)
+
+    def _mark_gnss(self) -> None:
+        now = self.clock.monotonic()
+        if not self._gnss_marks or now - self._gnss_marks[-1][0] >= GNSS_MARK_S:
+            self._gnss_marks.append((now, self.gnss.good, self.gnss.junk))
 
     def _open_port(self) -> serial.SerialBase | None:
         now = self.clock.monotonic()
@@ -170,27 +207,22 @@ class HandheldAgent(Agent):
         if not data:
             return
         self._last_bytes_mono = self.clock.monotonic()
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        self._buffer = self._buffer[-512:]  # a line without an end is noise
-        for raw in lines:
-            self.feed_line(raw.decode("ascii", errors="replace"))
+        self.feed_bytes(data)
+
+    def feed_bytes(self, data: bytes) -> None:
+        """Take bytes from the receiver (whatever they are: nothing raises)."""
+        self._mark_gnss()
+        for item in self.gnss.feed(data, now=self.clock.now()):
+            if isinstance(item, Refusal):
+                logger.debug("GNSS refused (%s): %s", item.reason, item.detail)
+            else:
+                self._take_fix(item)
 
     def feed_line(self, line: str) -> None:
-        """Take one NMEA line (bad ones are counted, never raised)."""
-        if not line.strip():
-            return
-        try:
-            sentence = parse_sentence(line)
-        except NmeaError as exc:
-            self.nmea_rejected[exc.reason] += 1
-            logger.debug("Dropped NMEA line: %s", exc)
-            return
-        if sentence is None:
-            return
-        fix = self._assembler.feed(sentence)
-        if fix is None:
-            return
+        """Take one line of NMEA text, as if the receiver had sent it."""
+        self.feed_bytes((line + "\r\n").encode("ascii", errors="replace"))
+
+    def _take_fix(self, fix: Fix) -> None:
         limits = FixLimits(
             max_hdop=self.cfg.max_hdop,
             stale_s=self.cfg.stale_s,
@@ -394,6 +426,12 @@ class HandheldAgent(Agent):
             if fix is None
             else {"lat": fix.lat, "lon": fix.lon, "at": fix.time.isoformat()},
             "gnss_rejected": dict(self.nmea_rejected + self.fix_rejected),
+            "gnss": {
+                "junk": {r: n for r, n in self.gnss.refused.items() if r != "no_fix"},
+                "no_fix": self.gnss.refused["no_fix"],
+                "untrusted": dict(self.fix_rejected),
+                "fixes": self.gnss.fixes,
+            },
         }
 
     def _shutdown(self) -> None:

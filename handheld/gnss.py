@@ -2,7 +2,8 @@
 
 Pure: a fix, the last trusted fix and the time in; a verdict out. A fix is
 refused when the receiver has none, when its HDOP is too poor, when it is
-stale (its time is far behind the node's clock) or when it jumps (the speed
+stale (its time is far behind the node's clock), when the receiver only
+simulates it (manual input or simulator mode) or when it jumps (the speed
 implied by the distance from the last trusted fix is impossible on foot or
 in a patrol car). Distances come from pyproj's geodesic, not hand-written
 trigonometry. The reporting interval adapts: slow standing, fast moving,
@@ -19,9 +20,10 @@ from pyproj import Geod
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from handheld.nmea import Fix
+    from handheld.epoch import Fix
 
 WGS84 = Geod(ellps="WGS84")
+SIMULATED_QUALITY = frozenset({7, 8})  # GGA: manual input, simulator mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,13 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def refuse_fix(
     fix: Fix, last: Fix | None, *, now: datetime, limits: FixLimits
 ) -> str | None:
-    """Return why ``fix`` is not trusted (``hdop``, ``stale``, ``jump``), or None."""
+    """Return why ``fix`` is not trusted, or None.
+
+    Reasons: ``simulated`` (GGA quality 7 manual input or 8 simulator mode),
+    ``hdop``, ``stale`` and ``jump``.
+    """
+    if fix.quality in SIMULATED_QUALITY:
+        return "simulated"
     if fix.hdop is not None and fix.hdop > limits.max_hdop:
         return "hdop"
     if (now - fix.time).total_seconds() > limits.stale_s:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from handheld.epoch import Fix
 from handheld.gnss import FixLimits, distance_m, refuse_fix, report_interval
-from handheld.nmea import Fix
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -62,3 +62,13 @@ def test_reporting_rate_adapts() -> None:
     assert report_interval(0.2, sos=False, **kw) == 30.0
     assert report_interval(1.4, sos=False, **kw) == 5.0
     assert report_interval(0.0, sos=True, **kw) == 1.0
+
+
+def test_simulated_and_manual_fixes_are_not_trusted() -> None:
+    limits = FixLimits()
+    for quality in (7, 8):  # GGA: manual input, simulator mode
+        sim = Fix(
+            time=T0, lat=29.145, lon=113.118, quality=quality, sats=10, hdop=1.0,
+            speed_mps=0.0, course=None, talker="GP",
+        )  # fmt: skip
+        assert refuse_fix(sim, None, now=T0, limits=limits) == "simulated"

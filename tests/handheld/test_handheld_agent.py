@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -11,7 +13,7 @@ from edge.clock import ManualClock
 from edge.node import build_agent
 from edge.protocol import decode
 from edge.protocol.messages import HandheldConfig
-from firmware_sim.gnss import sentences
+from firmware_sim.gnss import open_pty, sentences
 from firmware_sim.sospin import set_level
 from handheld.agent import HandheldAgent
 from handheld.settings import HandheldSettings
@@ -69,12 +71,86 @@ def test_bad_lines_are_counted_and_good_fixes_kept(agent: HandheldAgent) -> None
     clock.advance(2)
     for line in epoch(T0 + timedelta(seconds=2), lat=29.2):  # 6 km in a second
         agent.feed_line(line)
-    for line in epoch(T0 + timedelta(seconds=2), hdop=9.0):
+    for line in epoch(T0 + timedelta(seconds=3), hdop=9.0):
         agent.feed_line(line)
-    assert agent.nmea_rejected == {"checksum": 1, "parse": 1}
+    assert agent.nmea_rejected == {"checksum": 1}  # "garbage" is line noise
     assert agent.fix_rejected["jump"] == 1
     assert agent.fix_rejected["hdop"] == 1
     assert agent.screen()["gnss_rejected"]["checksum"] == 1
+    assert agent.screen()["gnss"]["junk"] == {"checksum": 1}
+
+
+def test_a_bad_date_does_not_stop_the_loop(agent: HandheldAgent) -> None:
+    rmc, gga = epoch(T0)
+    bad = rmc.split(",")
+    bad[9] = "001326"  # month 13
+    body = ",".join(bad)[1:].split("*")[0]
+    cs = 0
+    for ch in body:
+        cs ^= ord(ch)
+    agent.feed_line(f"${body}*{cs:02X}")
+    agent.feed_line(gga)
+    agent.feed_bytes(b"\x00\xff$$$\xb5\x62" * 50)
+    for line in epoch(T0 + timedelta(seconds=1)):
+        agent.feed_line(line)
+    assert agent.nmea_rejected["date"] == 1
+    assert agent.last_fix is not None
+
+
+@pytest.fixture
+def wired(tmp_path: Path) -> Iterator[tuple[HandheldAgent, int]]:
+    """A handheld whose receiver is a pty; yields it and the pty's writing end."""
+    pty = open_pty()
+    settings = HandheldSettings(
+        device_id="hh-2",
+        kind="handheld",
+        data_dir=tmp_path / "hh2",
+        broker_port=1,
+        gnss_url=pty.path,
+        sos_button=f"file:{tmp_path / 'sos2.pin'}",
+    )
+    made = build_agent(HandheldAgent, settings, clock=ManualClock(T0))
+    made.config = HandheldConfig()
+    yield made, pty.master
+    made._shutdown()
+    made.outbox.close()
+    made.trust.close()
+    pty.close()
+
+
+def _run_receiver(agent: HandheldAgent, master: int, lines: list[bytes]) -> None:
+    clock = agent.clock
+    assert isinstance(clock, ManualClock)
+    for data in lines:
+        os.write(master, data)
+        time.sleep(0.02)  # the pty hands the bytes over
+        agent.step()
+        clock.advance(1.0)
+    agent.step()
+
+
+def test_junk_and_no_fix_are_told_apart(wired: tuple[HandheldAgent, int]) -> None:
+    agent, master = wired
+    void = "$GPRMC,001902.00,V,,,,,,,020211,,,N*77\r\n"  # u-blox, no fix yet
+    _run_receiver(agent, master, [void.encode()] * 15)
+    faults = agent.faults()
+    assert "gnss_no_fix" in faults
+    assert "gnss_junk" not in faults
+    assert agent.screen()["gnss"]["junk"] == {}
+    # the same port at the wrong baud rate: bytes, but nothing readable
+    _run_receiver(agent, master, [bytes(range(0x80, 0xC0))] * 15)
+    assert {"gnss_junk", "gnss_no_fix"} <= agent.faults()
+
+
+def test_a_receiver_with_a_fix_is_healthy(wired: tuple[HandheldAgent, int]) -> None:
+    agent, master = wired
+    lines = [
+        "".join(x + "\r\n" for x in epoch(T0 + timedelta(seconds=i))).encode()
+        for i in range(15)
+    ]
+    _run_receiver(agent, master, lines)
+    assert agent.last_fix is not None
+    assert not {"gnss_junk", "gnss_no_fix", "gnss_silent"} & agent.faults()
 
 
 def test_missing_receiver_is_a_fault_not_a_crash(agent: HandheldAgent) -> None:

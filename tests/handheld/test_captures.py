@@ -1,0 +1,200 @@
+"""Real receiver captures (gpsd's regression logs): a fix for every epoch that has one.
+
+The expected fixes come from a third-party parser, not from ours: every
+GGA, RMC, GNS and GLL sentence found in the raw bytes whose checksum
+pynmea2 accepts and which claims a position (GGA quality > 0, RMC/GLL
+status A, a GNS mode other than N) marks an epoch with a fix; the reader
+must report a fix within a second of it, at pynmea2's position. The
+captures live in ``../shared/data/nmea-dev`` beside the repository and are
+never copied into it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pynmea2
+import pytest
+
+from handheld.epoch import Fix
+from handheld.reader import GnssReader
+
+if TYPE_CHECKING:
+    from datetime import time as dtime
+
+CAPTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nmea-dev"
+LOGS = sorted(CAPTURES.glob("*.log")) if CAPTURES.is_dir() else []
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+POSITION = re.compile(
+    rb"\$([A-Z]{2})(GGA|RMC|GNS|GLL),([\x20-\x29\x2b-\x7e]*)\*([0-9A-Fa-f]{2})"
+)
+needs_captures = pytest.mark.skipif(
+    not LOGS, reason=f"no receiver captures at {CAPTURES} (shared data absent)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """One position sentence that claims a fix, as pynmea2 reads it."""
+
+    seconds: float  # of the day
+    lat: float
+    lon: float
+    text: str
+
+
+def _seconds(at: dtime) -> float:
+    return at.hour * 3600 + at.minute * 60 + at.second + at.microsecond / 1e6
+
+
+def _claims_fix(msg: pynmea2.NMEASentence) -> bool:
+    data = msg.data
+    kind = msg.sentence_type
+    if kind == "GGA":
+        return bool(data[5]) and data[5] != "0"
+    if kind == "RMC":
+        return data[1] == "A" and (len(data) < 12 or data[11][:1] != "N")
+    if kind == "GLL":
+        return (
+            len(data) > 5 and data[5] == "A" and (len(data) < 7 or data[6][:1] != "N")
+        )
+    return bool(data[5].replace("N", ""))  # GNS: a mode letter per constellation
+
+
+def expected_fixes(raw: bytes) -> list[Expected]:
+    """Every position sentence in ``raw`` that pynmea2 accepts and that claims a fix."""
+    out: list[Expected] = []
+    for m in POSITION.finditer(raw):
+        text = m.group(0).decode("ascii")
+        try:
+            msg = pynmea2.parse(text, check=True)
+            if not _claims_fix(msg) or not msg.timestamp:
+                continue
+            lat, lon = float(msg.latitude), float(msg.longitude)
+        except (pynmea2.ParseError, AttributeError, IndexError, TypeError, ValueError):
+            continue
+        if not msg.lat or not msg.lon:
+            continue
+        out.append(Expected(_seconds(msg.timestamp), lat, lon, text))
+    return out
+
+
+def read_all(raw: bytes, chunk: int = 0) -> tuple[GnssReader, list[Fix]]:
+    reader = GnssReader()
+    outcomes = []
+    step = chunk or len(raw) or 1
+    for i in range(0, len(raw), step):
+        outcomes += reader.feed(raw[i : i + step], now=NOW)
+    outcomes += reader.finish(now=NOW)
+    return reader, [o for o in outcomes if isinstance(o, Fix)]
+
+
+def assert_covers(fixes: list[Fix], expected: list[Expected], name: str) -> None:
+    by_second: dict[int, list[Fix]] = {}
+    for fix in fixes:
+        by_second.setdefault(int(_seconds(fix.time.timetz())), []).append(fix)
+    missing = []
+    for want in expected:
+        near = [
+            f
+            for s in (int(want.seconds) - 1, int(want.seconds), int(want.seconds) + 1)
+            for f in by_second.get(s % 86_400, [])
+            if abs(_seconds(f.time.timetz()) - want.seconds) < 1.0
+        ]
+        if not any(
+            abs(f.lat - want.lat) < 1e-4 and abs(f.lon - want.lon) < 1e-4 for f in near
+        ):
+            missing.append(want.text)
+    assert not missing, (
+        f"{name}: {len(missing)} epochs without a fix, e.g. {missing[:3]}"
+    )
+
+
+@needs_captures
+@pytest.mark.parametrize("path", LOGS, ids=[p.name for p in LOGS])
+def test_every_epoch_with_a_fix_gives_one(path: Path) -> None:
+    raw = path.read_bytes()
+    expected = expected_fixes(raw)
+    reader, fixes = read_all(raw)
+    assert_covers(fixes, expected, path.name)
+    # one fix per epoch, not one per sentence
+    assert len(fixes) <= len({round(e.seconds, 3) for e in expected})
+    assert reader.bytes_read == len(raw)
+
+
+@needs_captures
+@pytest.mark.parametrize("path", LOGS, ids=[p.name for p in LOGS])
+def test_chunked_reading_gives_the_same_fixes(path: Path) -> None:
+    raw = path.read_bytes()
+    whole, fixes = read_all(raw)
+    chunked, same = read_all(raw, chunk=7)
+    assert same == fixes
+    assert chunked.refused == whole.refused
+    assert chunked.sentences == whole.sentences
+
+
+def test_captures_folder_is_found_where_ci_puts_it() -> None:
+    if not LOGS:
+        pytest.skip(f"no receiver captures at {CAPTURES} (shared data absent)")
+    assert len(LOGS) >= 90
+
+
+CLI_LOGS = [
+    name
+    for name in (
+        "ublox-zed-f9p_hpg1.11.log",  # UBX binary and NMEA on one line
+        "st-teseo-liv4f.log",  # "$$" prefixes
+        "meinberg-gps164.log",  # RMC only
+        "mr-350p.log",  # GGA and ZDA, no RMC
+        "ericsson-gru04-02-70sec.log",  # GNS and GLL only
+        "eXplorist110.log",  # no fix at all
+        "sirf2.log",  # binary only
+        "quectel-l76k-nmea.log",
+    )
+    if (CAPTURES / name).is_file()
+]
+
+
+@needs_captures
+@pytest.mark.parametrize("name", CLI_LOGS)
+def test_gnss_check_reports_the_fixes_of_a_capture(name: str) -> None:
+    path = CAPTURES / name
+    expected = expected_fixes(path.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "baling.cli", "gnss", "check", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode in {0, 1}, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    *fix_lines, last = lines
+    summary = last["summary"]
+    fixes = [
+        Fix(
+            time=datetime.fromisoformat(f["time"]),
+            lat=f["lat"],
+            lon=f["lon"],
+            quality=f["quality"],
+            sats=f["sats"],
+            hdop=f["hdop"],
+            speed_mps=f["speed_mps"],
+            course=f["course"],
+            talker=f["talker"],
+            date_source=f["date_source"],
+        )
+        for f in fix_lines
+    ]
+    assert_covers(fixes, expected, name)
+    assert summary["fixes"] == len(fixes)
+    assert done.returncode == (0 if summary["verdict"] == "ok" else 1)
+    assert (summary["fixes"] > 0) == bool(expected)
