@@ -35,9 +35,17 @@ const police = (() => {
     for (const o of view.officers.values()) {
       if (o.lat == null) continue;
       const [x, y] = project(o.lon, o.lat);
-      const g = el("g", { class: "officer" + (sosDevices.has(o.device) ? " sos" : "") + (o.online === false ? " offline" : ""), "data-device": o.device }, layer);
+      if (o.accuracy_m > 0) {  // how far off the fix may be, under the marker
+        el("circle", { cx: x, cy: y, r: Math.max(project.metres(o.accuracy_m), 6), class: "accuracy", fill: "rgba(11,61,92,0.12)", stroke: "#0b3d5c", "stroke-dasharray": "3 3" }, layer);
+      }
+      // A phone has no broker presence: it is shown by when it was last heard.
+      const away = o.phone ? false : o.online === false;
+      const g = el("g", { class: "officer" + (sosDevices.has(o.device) ? " sos" : "") + (away ? " offline" : "") + (o.phone ? " phone" : ""), "data-device": o.device }, layer);
       el("circle", { cx: x, cy: y, r: 6 }, g);
       el("text", { x: x + 8, y: y + 4 }, g).textContent = o.name || o.device;
+      const card = officerCard(o);
+      if (card) el("text", { x: x + 8, y: y + 18, class: "officer-card", style: "font-size:11px;font-weight:normal" }, g).textContent = card;
+      el("title", {}, g).textContent = [o.name || o.device, o.badge, card].filter(Boolean).join(" · ");
     }
     for (const a of view.alarms.values()) {
       if (a.kind !== "sos" || a.lat == null || !["raised", "acknowledged", "assigned"].includes(a.state)) continue;
@@ -45,6 +53,15 @@ const police = (() => {
       el("circle", { cx: x, cy: y, r: project.metres(2000), class: "sos-radius" }, layer);
       el("circle", { cx: x, cy: y, r: 14, class: "sos-pulse" + (a.state === "raised" ? " flashing" : "") }, layer);
     }
+  }
+
+  // 电量、定位精度、最后上报 (phones): the officer's card under the marker.
+  function officerCard(o) {
+    const parts = [];
+    if (o.battery != null) parts.push(`电量 ${Math.round(o.battery)}%`);
+    if (o.accuracy_m != null) parts.push(`精度 ±${Math.round(o.accuracy_m)} 米`);
+    if (o.phone) parts.push(`手机 · 最后上报 ${timeText(o.last_seen || o.fix_ts)}`);
+    return parts.join(" · ");
   }
 
   function alarmRow(a) {
@@ -132,7 +149,13 @@ const police = (() => {
   function onLive(change) {
     if (change.type === "officer") {
       const o = view.officers.get(change.device) || { device: change.device };
-      Object.assign(o, { lat: change.lat, lon: change.lon, speed_mps: change.speed_mps, fix_ts: change.fix_ts, online: true });
+      // Only what the change carries: a phone's report without a fix brings
+      // its battery and when it was heard, and leaves the position alone.
+      for (const k of ["lat", "lon", "speed_mps", "fix_ts", "battery", "accuracy_m", "last_seen"]) {
+        if (change[k] !== undefined) o[k] = change[k];
+      }
+      if (change.source === "osmand") { o.phone = true; o.last_seen = change.last_seen || change.fix_ts; }
+      else if (change.lat !== undefined && !o.phone) o.online = true;
       view.officers.set(change.device, o);
       drawOfficers();
     } else if (change.type === "alarm") {
