@@ -144,8 +144,11 @@ def test_discovery_in_both_formats(client: TestClient) -> None:
 
 
 # -- posting as the spec's example and as FixMyStreet do -----------------------------
-def test_the_spec_example_post_and_its_answer(client: TestClient) -> None:
-    # GeoReport v2 "POST Service Request" sample, in form encoding, with this
+def test_the_spec_example_post_and_its_answer(
+    client: TestClient, services: Services
+) -> None:
+    # Every field of GeoReport v2's "POST Service Request", as in its example
+    # (the sinkhole, attribute[WHISPAWN]), form-encoded, with this
     # county's jurisdiction and a request type of ours.
     body = (
         f"api_key={KEY}&jurisdiction_id={JURISDICTION}&service_code=road"
@@ -171,7 +174,7 @@ def test_the_spec_example_post_and_its_answer(client: TestClient) -> None:
     # FixMyStreet's get_service_request_id_from_token reads tokens/{token}.xml.
     got = ET.fromstring(client.get(f"{BASE}/tokens/{token}.xml").content)
     assert got.findtext("request/service_request_id") == rid
-    with Session(client.app.state.services.engine) as session:  # type: ignore[attr-defined]
+    with Session(services.engine) as session:
         stored = session.get(Complaint, int(rid))
         assert stored is not None
         assert stored.description == "A large sinkhole is destroying the street"
@@ -410,7 +413,8 @@ def test_dates_with_offsets_in_and_out(client: TestClient, services: Services) -
         400,
     )
     assert ids() == [late, early]  # by default the last 90 days
-    services.clock.advance(91 * 86400)  # type: ignore[attr-defined]
+    assert isinstance(services.clock, ManualClock)
+    services.clock.advance(91 * 86400)
     assert ids() == []
 
 
