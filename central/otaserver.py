@@ -72,17 +72,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(HTTPStatus.NOT_FOUND, f"expected /ota/..., got {path[:80]}")
             return
         rel = path.removeprefix("/ota/")
+        target = (self.server.root / rel).resolve()
+        if not target.is_relative_to(self.server.root):
+            self._refuse(HTTPStatus.NOT_FOUND, f"no such file: {rel[:120]}")
+            return
+        # decide on the resolved path: "image/../director/<other>/" is a director
+        inside = target.relative_to(self.server.root).as_posix() + (
+            "/" if target.is_dir() else ""
+        )
         who = peer_name(self.connection)
-        director = _DIRECTOR.match(rel)
-        if director and director.group(1) != who:
+        director = _DIRECTOR.match(inside)
+        if (director and director.group(1) != who) or inside == "director/":
             self._refuse(
                 HTTPStatus.FORBIDDEN,
-                f"expected the director of {who!r}, got a request for "
-                f"{director.group(1)[:64]!r}",
+                f"expected the director of {who!r}, got a request for {inside[:80]!r}",
             )
             return
-        target = (self.server.root / rel).resolve()
-        if not target.is_relative_to(self.server.root) or not target.is_file():
+        if not target.is_file():
             self._refuse(HTTPStatus.NOT_FOUND, f"no such file: {rel[:120]}")
             return
         self._send_file(target)
