@@ -31,6 +31,7 @@ from central.api.deps import (
     SessionDep,
     permit,
     police,
+    public,
 )
 from central.auth import Principal
 from central.errors import NotFoundError
@@ -525,8 +526,13 @@ _OSMAND_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@osmand_router.get("/osmand", responses=_OSMAND_ANSWERS)
-@osmand_router.post("/osmand", responses=_OSMAND_ANSWERS)
+_PHONE = [
+    Depends(public("phones: the identifier issued for a handheld is the credential"))
+]
+
+
+@osmand_router.get("/osmand", responses=_OSMAND_ANSWERS, dependencies=_PHONE)
+@osmand_router.post("/osmand", responses=_OSMAND_ANSWERS, dependencies=_PHONE)
 async def osmand(request: Request, svc: ServicesDep, session: SessionDep) -> Response:
     """Positions from OsmAnd / Traccar Client phones, read as Traccar reads them.
 
