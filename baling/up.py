@@ -268,6 +268,7 @@ def up(
         data_dir=data_dir,
         broker_port=plain,
         broker_tls_port=tls,
+        broker_acl_file=data_dir / "broker" / "acl",
         http_host=host,
         http_port=http_port,
         ota_release_keys=data_dir
@@ -285,6 +286,8 @@ def up(
     # mutual-TLS listener that enrolled nodes use (`baling provision`).
     broker = tls_broker(settings, data_dir, loopback_port=plain)
     broker.start()
+    # central rewrites the CRL (retirements) and the ACL; Mosquitto re-reads both
+    broker.watch(data_dir / "ca" / "crl.pem", data_dir / "broker" / "acl")
     print(
         f"broker:  Mosquitto ({broker.binary}) on 127.0.0.1:{plain}"
         f" (loopback) and 127.0.0.1:{tls} (mutual TLS, enrolled nodes)"

@@ -9,15 +9,27 @@ neighbours stay connected.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
+
+from baling.broker import free_port
+from baling.securesite import tls_broker
+from central.brokeraccess import BrokerAccess
+from central.main import load_or_create_ca
+from central.settings import CentralSettings
+from edge.bus import LinkDown, PahoBus, TlsFiles
+from provisioning.ca import key_pem, make_csr, new_key, write_atomically
 
 if TYPE_CHECKING:
-    from edge.bus import PahoBus
+    from pathlib import Path
+
     from tests.security.conftest import Site
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+NOW = datetime.now(UTC)
 
 
 def _gone_within(bus: PahoBus, seconds: float) -> float | None:
@@ -76,3 +88,58 @@ def test_a_replaced_node_is_ejected_and_its_successor_connects(
     assert not node.connected
     successor = site.bus(new.tls, new.device_id)
     assert successor.wait_connected(10)
+
+
+def test_central_on_the_loopback_listener_ejects_a_tls_node(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The site shape (deploy/site): central on 127.0.0.1 without a certificate."""
+    settings = CentralSettings(
+        database_url=sqlite_url,
+        jwt_secret="x" * 40,
+        data_dir=tmp_path / "central",
+        broker_tls_port=free_port(),
+    )
+    loopback = free_port()
+    broker = tls_broker(settings, tmp_path, loopback_port=loopback)
+    broker.start()
+    try:
+        ca = load_or_create_ca(settings, now=datetime.now(UTC))
+        key = new_key()
+        issued = ca.issue(make_csr(key, "kiosk-7"), common_name="kiosk-7", now=NOW)
+        write_atomically(tmp_path / "n.pem", issued.chain_pem)
+        write_atomically(tmp_path / "n.key", key_pem(key), secret=True)
+        node = PahoBus(
+            client_id="kiosk-7",
+            host="127.0.0.1",
+            port=settings.broker_tls_port,
+            tls=TlsFiles(
+                ca_file=tmp_path / "certs" / "ca.pem",
+                cert_file=tmp_path / "n.pem",
+                key_file=tmp_path / "n.key",
+            ),
+            clean_start=False,
+            session_expiry=3600,
+        )
+        node.start()
+        try:
+            assert node.wait_connected(10)
+            access = BrokerAccess(
+                engine=sa.create_engine(sqlite_url),
+                ca=ca,
+                host="127.0.0.1",
+                port=loopback,
+                tls_ca_file=None,
+                acl_file=None,
+                services=(),
+                eject_s=1.0,
+            )
+            access.eject("kiosk-7").join(10)
+            items = []
+            while not node.inbox.empty():
+                items.append(node.inbox.get())
+            assert any(isinstance(i, LinkDown) for i in items)  # taken over
+        finally:
+            node.stop()
+    finally:
+        broker.stop(kill=True)
