@@ -535,6 +535,7 @@ def test_command_console_flashes_sos_until_acknowledged(
         f"(document.querySelector('{card}') || {{}}).textContent?.includes('电量 50%')"
     )
     assert "手机 · 最后上报" in (page.text_content(card) or "")
+    page.screenshot(path=str(ARTIFACTS / "police-phone.png"), full_page=True)
     page.click("#phone-revoke")
     page.wait_for_selector("#police-msg >> text=手机识别码已停用")
     assert precinct.api.get("/osmand", params=phone).status_code == 400
