@@ -94,6 +94,8 @@ def _port_chunks(port: serial.SerialBase, seconds: float) -> Iterator[bytes]:
                 yield data
     except KeyboardInterrupt:
         return
+    except (serial.SerialException, OSError) as exc:
+        sys.stderr.write(f"baling gnss check: 端口已断开，停止读取：{exc}\n")
     finally:
         port.close()
 

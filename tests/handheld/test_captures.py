@@ -1,4 +1,7 @@
-"""Real receiver captures (gpsd's regression logs): a fix for every epoch that has one.
+"""Real receiver captures (gpsd's regression logs) and ``baling gnss check``.
+
+A fix for every epoch that has one, through the reader and through the
+command, on every capture; the command on a live port and on bad sources.
 
 The expected fixes come from a third-party parser, not from ours: every
 GGA, RMC, GNS and GLL sentence found in the raw bytes whose checksum
@@ -13,8 +16,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +30,13 @@ from typing import TYPE_CHECKING
 import pynmea2
 import pytest
 
+from baling.cli import main
+from handheld.check import CommentFilter
 from handheld.epoch import Fix
 from handheld.reader import GnssReader
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import time as dtime
 
 CAPTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nmea-dev"
@@ -35,6 +45,25 @@ NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 POSITION = re.compile(
     rb"\$([A-Z]{2})(GGA|RMC|GNS|GLL),([\x20-\x29\x2b-\x7e]*)\*([0-9A-Fa-f]{2})"
 )
+# Quectel L80 GPS Protocol Specification's examples, checksums as printed there
+QUECTEL_RMC = "$GPRMC,013732.000,A,3150.7238,N,11711.7278,E,0.00,0.00,220413,,,A*68"
+QUECTEL_GGA = (
+    "$GPGGA,015540.000,3150.68378,N,11711.93139,E,1,17,0.6,0051.6,M,0.0,M,,*58"
+)
+QUECTEL_PMTK = "$PMTK605*31"
+
+
+def nav_pvt() -> bytes:
+    """UBX-NAV-PVT by u-blox's layout: B5 62 01 07, length 92 LE, Fletcher-8."""
+    body = struct.pack("<BBH", 0x01, 0x07, 92) + bytes(92)
+    ck_a = ck_b = 0
+    for byte in body:
+        ck_a = (ck_a + byte) & 0xFF
+        ck_b = (ck_b + ck_a) & 0xFF
+    return b"\xb5\x62" + body + bytes([ck_a, ck_b])
+
+
+NAV_PVT = nav_pvt()
 needs_captures = pytest.mark.skipif(
     not LOGS, reason=f"no receiver captures at {CAPTURES} (shared data absent)"
 )
@@ -198,3 +227,143 @@ def test_gnss_check_reports_the_fixes_of_a_capture(name: str) -> None:
     assert summary["fixes"] == len(fixes)
     assert done.returncode == (0 if summary["verdict"] == "ok" else 1)
     assert (summary["fixes"] > 0) == bool(expected)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fixes_of(lines: list[dict[str, object]]) -> list[Fix]:
+    return [
+        Fix(
+            time=datetime.fromisoformat(str(f["time"])),
+            lat=float(str(f["lat"])),
+            lon=float(str(f["lon"])),
+            quality=int(str(f["quality"])),
+            sats=None,
+            hdop=None,
+            speed_mps=0.0,
+            course=None,
+            talker=str(f["talker"]),
+            date_source=str(f["date_source"]),
+        )
+        for f in lines
+    ]
+
+
+@needs_captures
+@pytest.mark.parametrize("path", LOGS, ids=[p.name for p in LOGS])
+def test_check_reports_every_epoch_of_every_capture(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["gnss", "check", str(path), "--json"], capsys)
+    assert code in {0, 1}, err
+    *fix_lines, last = [json.loads(line) for line in out.splitlines()]
+    summary = last["summary"]
+    assert_covers(fixes_of(fix_lines), expected_fixes(path.read_bytes()), path.name)
+    assert summary["fixes"] == len(fix_lines)
+    assert summary["bytes"] > 0
+    assert code == (0 if summary["verdict"] == "ok" else 1)
+
+
+@needs_captures
+def test_check_tells_a_technician_what_is_wrong(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(["gnss", "check", str(CAPTURES / "sirf2.log")], capsys)
+    assert code == 1
+    assert "没有 NMEA 语句" in out  # binary-only receiver (SiRF binary mode)
+    code, out, _ = run(["gnss", "check", str(CAPTURES / "skytraq.log")], capsys)
+    assert code == 1
+    assert "接收机报告无定位 17" in out
+    assert "没有定位" in out
+    path = CAPTURES / "gp-320fw-2019-04-07-coldboot.log"
+    code, out, _ = run(["gnss", "check", str(path)], capsys)
+    assert code == 1
+    assert "校验和错误" in out
+    assert "损坏的语句过多" in out
+    code, out, _ = run(["gnss", "check", str(CAPTURES / "meinberg-gps164.log")], capsys)
+    assert code == 0
+    assert "合格" in out
+    assert "日期来自 rmc" in out
+
+
+def test_check_a_capture_without_the_shared_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = tmp_path / "teseo.nmea"
+    capture.write_bytes(
+        b"$"  # "$$GPGGA", as ST Teseo prints
+        + QUECTEL_GGA.encode()
+        + b"\r\n"
+        + NAV_PVT
+        + QUECTEL_RMC.encode()
+        + b"\r\n"
+    )
+    code, out, _ = run(["gnss", "check", str(capture), "--json"], capsys)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [line["date_source"] for line in lines[:-1]] == ["clock", "rmc"]
+    assert lines[-1]["summary"]["sentences"] == {"GGA": 1, "RMC": 1}
+    assert lines[-1]["summary"]["noise_bytes"] == len(NAV_PVT) + 5  # "$", 2 CR LF
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[bytes]]]:
+    """A receiver on a TCP port (what ser2net or a GNSS-over-IP box offers)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    to_send: list[bytes] = []
+
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            time.sleep(0.3)  # pyserial drops what arrives while it opens the port
+            for data in to_send:
+                conn.sendall(data)
+            done.wait(10)  # a receiver keeps talking; this one keeps the line up
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"socket://127.0.0.1:{port}", to_send
+    done.set()
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_check_a_live_port(
+    receiver: tuple[str, list[bytes]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, to_send = receiver
+    to_send += [
+        NAV_PVT + QUECTEL_PMTK.encode() + b"\r\n" + QUECTEL_RMC.encode()[:20],
+        QUECTEL_RMC.encode()[20:] + b"\r\n" + NAV_PVT,
+    ]
+    code, out, err = run(["gnss", "check", url, "--json", "--seconds", "1"], capsys)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert err == ""
+    assert lines[0]["lat"] == pytest.approx(31 + 50.7238 / 60)
+    assert lines[0]["refused"] == "stale"  # 2013 is long gone on a live port
+    summary = lines[-1]["summary"]
+    assert summary["sentences"] == {"proprietary": 1, "RMC": 1}
+    assert summary["refused"] == {"stale": 1}
+    assert code == 0
+
+
+def test_a_port_that_cannot_be_opened(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["gnss", "check", "/dev/no-such-gnss"], capsys)
+    assert code == 2
+    assert out == ""
+    assert "无法打开 /dev/no-such-gnss" in err
+
+
+def test_gpsd_log_comments_are_skipped_across_chunks() -> None:
+    comments = CommentFilter()
+    got = comments.feed(b"# Name: x $GPGGA in a comm") + comments.feed(
+        b"ent\n#\n" + QUECTEL_RMC.encode() + b"\r\n# tail\n"
+    )
+    assert got == QUECTEL_RMC.encode() + b"\r\n"

@@ -364,10 +364,12 @@ def test_a_dollar_inside_binary_does_not_hide_the_next_sentence() -> None:
 
 
 def test_teseo_double_dollar() -> None:
-    stream = f"$${QUECTEL_GGA}\r\n$${QUECTEL_RMC}\r\n"
+    stream = f"${QUECTEL_GGA}\r\n${QUECTEL_RMC}\r\n"  # "$$GPGGA,..."
+    assert stream.startswith("$$GPGGA")
     reader, fixes = read(stream.encode())
     assert len(fixes) == 2  # two epochs (the manual's examples differ in time)
     assert reader.refused == {}
+    assert reader.noise_bytes == 2 + 4  # the extra "$"s and the line ends
 
 
 def test_a_truncated_sentence_does_not_eat_the_next() -> None:
