@@ -37,6 +37,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, col, select
 
+from central.enrolment import write_crl
 from central.models import Device
 from central.policy import desired_config
 from central.twin import current_layers, facts
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EJECT_CERT_LIFETIME = timedelta(minutes=2)
+CRL_REWRITE = timedelta(days=1)
 RENEW_BEFORE = timedelta(days=30)
 
 
@@ -116,6 +118,7 @@ class BrokerAccess:
         tls_ca_file: Path | None,
         acl_file: Path | None,
         services: Iterable[str],
+        crl_file: Path | None = None,
         refresh_s: float = 5.0,
         eject_s: float = 8.0,
     ) -> None:
@@ -125,6 +128,7 @@ class BrokerAccess:
         self.tls_ca_file = tls_ca_file
         self.acl_file = acl_file
         self.services = tuple(services)
+        self.crl_file = crl_file
         self.refresh_s = refresh_s
         self.eject_s = eject_s
         self._stop = threading.Event()
@@ -178,8 +182,26 @@ class BrokerAccess:
                 if time.monotonic() >= next_acl:
                     next_acl = time.monotonic() + self.refresh_s
                     self.refresh_acl()
+                    self.refresh_crl()
             except Exception:
                 logger.exception("Broker access watch failed; retrying")
+
+    def refresh_crl(self, *, older_than: timedelta = CRL_REWRITE) -> bool:
+        """Re-sign the CRL when it is older than ``older_than``; return whether.
+
+        OpenSSL refuses every client once a CRL's next update has passed
+        (seven days after it was signed), so a quiet week without
+        retirements must not let it lapse.
+        """
+        if self.crl_file is None or not self.crl_file.exists():
+            return False
+        age = time.time() - self.crl_file.stat().st_mtime
+        if age < older_than.total_seconds():
+            return False
+        with Session(self.engine) as session:
+            write_crl(session, self.ca, now=datetime.now(UTC), path=self.crl_file)
+        logger.info("CRL re-signed (it was %.1f days old)", age / 86400)
+        return True
 
     # -- ejecting --------------------------------------------------------------
     def eject(self, device_id: str) -> threading.Thread:

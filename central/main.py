@@ -111,6 +111,7 @@ class Central:
             tls_ca_file=settings.broker_ca_file,
             acl_file=settings.broker_acl_file,
             services=service_identities(settings.worker_id, settings.workers),
+            crl_file=settings.data_dir / "ca" / "crl.pem",
         )
         audit = AuditLog(engine, load_or_create_key(settings.data_dir))
         broadcaster = Broadcaster()

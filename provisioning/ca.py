@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 ORG = "Baling 数字巴陵"
+# OpenSSL refuses every client once the CRL's next update has passed, so
+# central rewrites it well before (central.brokeraccess, daily).
+CRL_VALIDITY = timedelta(days=7)
 
 
 class CAError(ValueError):
@@ -127,10 +130,14 @@ class FleetCA:
         root: x509.Certificate,
         intermediate: x509.Certificate,
         intermediate_key: ec.EllipticCurvePrivateKey,
+        previous: tuple[tuple[x509.Certificate, ec.EllipticCurvePrivateKey], ...] = (),
     ) -> None:
         self.root = root
         self.intermediate = intermediate
         self._key = intermediate_key
+        # issuing CAs rotated out whose certificates may still be in use: each
+        # still signs a CRL, or the broker refuses every certificate they issued
+        self._previous = previous
 
     # -- creation and storage --------------------------------------------------
     @classmethod
@@ -176,7 +183,16 @@ class FleetCA:
             raise CAError(f"cannot load the fleet CA from {directory}: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise CAError(f"expected an EC issuing key, got {type(key).__name__}")
-        return cls(root=root, intermediate=inter, intermediate_key=key)
+        previous = []
+        for folder in sorted((directory / "previous").glob("*")):
+            old = cls.load(folder, passphrase=passphrase)
+            previous.append((old.intermediate, old._key))  # noqa: SLF001 - same class
+        return cls(
+            root=root,
+            intermediate=inter,
+            intermediate_key=key,
+            previous=tuple(previous),
+        )
 
     @property
     def bundle_pem(self) -> bytes:
@@ -303,23 +319,36 @@ class FleetCA:
         )
 
     def crl(self, revoked: list[tuple[int, datetime]], *, now: datetime) -> bytes:
-        """A CRL (PEM) from the issuing CA listing ``(serial, revoked_at)``."""
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.intermediate.subject)
-            .last_update(now)
-            .next_update(now + timedelta(days=7))
+        """The CRLs (PEM) listing ``(serial, revoked_at)``.
+
+        One from the issuing CA and one from each issuing CA rotated out
+        (``previous/``), concatenated: Mosquitto loads every CRL in the file.
+        """
+        signers = [(self.intermediate, self._key), *self._previous]
+        return b"".join(_crl(cert, key, revoked, now=now) for cert, key in signers)
+
+
+def _crl(
+    issuer: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    revoked: list[tuple[int, datetime]],
+    *,
+    now: datetime,
+) -> bytes:
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.subject)
+        .last_update(now)
+        .next_update(now + CRL_VALIDITY)
+    )
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(when.astimezone(UTC))
+            .build()
         )
-        for serial, when in revoked:
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(when.astimezone(UTC))
-                .build()
-            )
-        return builder.sign(self._key, hashes.SHA256()).public_bytes(
-            serialization.Encoding.PEM
-        )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def _root_cert(key: ec.EllipticCurvePrivateKey, *, now: datetime) -> x509.Certificate:
@@ -348,10 +377,11 @@ def _intermediate_cert(
     key: ec.EllipticCurvePrivateKey,
     *,
     now: datetime,
+    name: str = "Baling fleet issuing CA",
 ) -> x509.Certificate:
     return (
         x509.CertificateBuilder()
-        .subject_name(_name("Baling fleet issuing CA", "ca"))
+        .subject_name(_name(name, "ca"))
         .issuer_name(root.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -401,7 +431,10 @@ def issue_intermediate(
 
     ``out_dir`` (central's ``<data_dir>/ca``) gets ``issuing.key`` (0600,
     encrypted with ``issuing_passphrase`` when given), ``issuing.pem`` and
-    ``root.pem`` — never the root key.
+    ``root.pem`` — never the root key. An issuing CA already there moves to
+    ``previous/<time>/``: certificates it issued stay valid (the root signed
+    it) and it keeps signing a CRL for them. The issuing passphrase must be
+    the same for both (central loads them with one).
 
     Raises:
         CAError: the root cannot be loaded (missing, wrong passphrase).
@@ -416,8 +449,16 @@ def issue_intermediate(
     if not isinstance(root_key, ec.EllipticCurvePrivateKey):
         raise CAError(f"expected an EC root key, got {type(root_key).__name__}")
     key = new_key()
-    intermediate = _intermediate_cert(root, root_key, key, now=now)
+    # a name of its own: OpenSSL finds a certificate's CRL by its issuer's name
+    intermediate = _intermediate_cert(
+        root, root_key, key, now=now, name=f"Baling fleet issuing CA {now:%Y%m%d%H%M%S}"
+    )
     private_dir(out_dir)
+    if (out_dir / "issuing.key").exists():  # rotation: keep the old one for CRLs
+        keep = private_dir(out_dir / "previous" / f"{now:%Y%m%d%H%M%S}")
+        for name in ("issuing.key", "issuing.pem"):
+            (out_dir / name).replace(keep / name)
+        (keep / "root.pem").write_bytes((out_dir / "root.pem").read_bytes())
     write_atomically(
         out_dir / "issuing.key", key_pem(key, issuing_passphrase), secret=True
     )
