@@ -1,10 +1,11 @@
 """A traffic signal controller on a TCP socket, speaking the cabinet protocol.
 
-It stands in for the controller in the cabinet (GB/T 20999-style frames,
-:mod:`signal_controller.gbt20999`): it runs the plan it was given with its
-own clock, switches to a new plan at the end of its cycle (stretching the
-first green to reach the new offset), answers queries and sets, and
-reports its running state and every group's signal once a second. Modes:
+It stands in for the controller in the cabinet (GB/T 20999-2017 framing,
+:mod:`signal_controller.gbt20999`, with the deviations listed there): it
+runs the plan it was given with its own clock, switches to a new plan at
+the end of its cycle (stretching the first green to reach the new
+offset), answers queries and sets, and reports its running state and every
+group's signal once a second. Modes:
 plan, flashing yellow, all-red, hold. An ``actuated`` plan runs on the
 controller's own detector inputs (an advance and a stop-line loop per
 lane, :meth:`ControllerSim.detect`): max-pressure picks each next stage,
@@ -299,7 +300,7 @@ class ControllerSim:
         if frame.type == FrameType.QUERY:
             self._send(FrameType.QUERY_REPLY, self._running_values(), frame.seq)
         elif frame.type == FrameType.HEARTBEAT:
-            self._send(FrameType.HEARTBEAT, (), frame.seq)
+            self._send(FrameType.HEARTBEAT_REPLY, (), frame.seq)
         elif frame.type == FrameType.SET:
             try:
                 self._set(frame.values)

@@ -1,21 +1,43 @@
-"""The cabinet ↔ signal controller protocol, modelled on GB/T 20999-2017.
+"""The cabinet ↔ signal controller protocol, after GB/T 20999-2017.
 
 Pure: bytes in, frames out, and back. GB/T 20999-2017 (交通信号控制机与
-上位机间的数据通信协议) frames carry a start and an end marker, a length,
-the protocol version, sender and receiver ids, a sequence number, a frame
-type (query, set, their replies, report, heartbeat, error) and
-class–object–attribute data values, checked by a CRC-16. The standard's
-text was not at hand, so where it fixes details we chose, and say so:
+上位机间的数据通信协议, Appendix A 通信帧结构) frames a message as
 
-* markers ``0x7E`` … ``0x7D``; inside a frame those bytes and the escape
-  ``0x5C`` are sent as ``0x5C, b ^ 0x20`` (byte stuffing, as in HDLC);
-* length (2 bytes, big-endian) counts version … data, before stuffing;
-* version ``0x10``; sender and receiver are 4-byte ids; sequence 2 bytes;
-* each data value is ``class, object, attribute, index`` (1 byte each),
-  a 2-byte length and the value; a frame holds up to 255 values;
-* CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over length … data;
-* the objects we use (:class:`Obj`) and their value layouts are ours:
-  plan durations in tenths of a second, group states as ASCII letters.
+    0x7E | length | version | centre id | controller id | junction id |
+    sequence | frame type | value count | values | CRC-16 | 0x7D
+
+What we take from the standard, byte for byte:
+
+* start byte ``0x7E``, end byte ``0x7D``, escape byte ``0x5C``; inside a
+  frame each ``0x7E``, ``0x7D`` and ``0x5C`` is sent with ``0x5C`` in front
+  of it (协议约定 b); the escape bytes are not part of the CRC (c);
+* multi-byte fields big-endian, high byte first (d);
+* the CRC-16 with generator polynomial x¹⁶+x¹²+x²+1 (0x1005), initial value
+  0, most significant bit first, no final XOR, over every byte between the
+  start and end bytes except the CRC itself, before escaping;
+* the frame types: query 0x10, query reply 0x20, query error reply 0x21,
+  set 0x30, set reply 0x40, set error reply 0x41, broadcast 0x50, trap
+  (unsolicited report) 0x60, heartbeat query 0x70, heartbeat reply 0x80;
+* data values addressed as data class – object – attribute – element, at
+  most 255 values a frame.
+
+Where we deviate, and why (docs/field-buses.md keeps the same list):
+
+* header: a 1-byte version ``0x10`` (the standard: 2 bytes, 0x0101/0x0102),
+  4-byte sender and receiver ids (the standard: a 1-byte centre id, a
+  4-byte controller id and a 1-byte junction id) and a 2-byte sequence
+  number (the standard: 1 byte). The cabinet matches a plan's set reply to
+  its set by a sequence number that must not wrap within a minute of
+  1-second polls;
+* length: 2 bytes counting version … values (the standard's text says only
+  "without start and end bytes"; implementations differ on what it counts);
+* each value is ``class, object, attribute, element`` and a **2-byte**
+  length before its data (the standard: a 1-byte value index and a 1-byte
+  length of class … data), because stage and schedule tables travel as
+  JSON text longer than 251 bytes;
+* the data classes and their layouts (:class:`Obj`, plan durations in
+  tenths of a second, group states as ASCII letters) are ours, not the
+  standard's Appendix B/C object tables.
 
 :class:`FrameReader` takes a byte stream in any chunking, returns complete
 frames and skips garbage and damaged frames (counting them by reason), so
@@ -35,15 +57,18 @@ HEADER = struct.Struct(">BIIHBB")  # version, sender, receiver, seq, type, count
 
 
 class FrameType(IntEnum):
-    """What a frame is for."""
+    """What a frame is for (GB/T 20999-2017 frame types)."""
 
     QUERY = 0x10
-    QUERY_REPLY = 0x11
-    SET = 0x20
-    SET_REPLY = 0x21
-    REPORT = 0x30
-    HEARTBEAT = 0x40
-    ERROR = 0x50
+    QUERY_REPLY = 0x20
+    QUERY_ERROR = 0x21
+    SET = 0x30
+    SET_REPLY = 0x40
+    ERROR = 0x41  # the standard's set error reply: the controller refused a set
+    BROADCAST = 0x50
+    REPORT = 0x60  # the standard's trap: an unsolicited report
+    HEARTBEAT = 0x70
+    HEARTBEAT_REPLY = 0x80
 
 
 class Obj(IntEnum):
@@ -99,23 +124,23 @@ class Frame:
 
 
 def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE."""
-    crc = 0xFFFF
+    """The GB/T 20999-2017 CRC-16: polynomial 0x1005, initial 0, MSB first."""
+    crc = 0
     for byte in data:
         crc ^= byte << 8
         for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc = ((crc << 1) ^ 0x1005) if crc & 0x8000 else crc << 1
             crc &= 0xFFFF
     return crc
 
 
 def _stuff(data: bytes) -> bytes:
+    """Put the escape byte in front of every start, end and escape byte."""
     out = bytearray()
     for b in data:
         if b in (START, END, ESC):
-            out += bytes((ESC, b ^ 0x20))
-        else:
-            out.append(b)
+            out.append(ESC)
+        out.append(b)
     return bytes(out)
 
 
@@ -127,7 +152,13 @@ def _unstuff(data: bytes) -> bytes:
             nxt = next(it, None)
             if nxt is None:
                 raise FrameError("escape", "escape at the end of the frame")
-            out.append(nxt ^ 0x20)
+            if nxt not in (START, END, ESC):
+                raise FrameError(
+                    "escape", f"expected 7e, 7d or 5c after 5c, got {nxt:02x}"
+                )
+            out.append(nxt)
+        elif b in (START, END):
+            raise FrameError("escape", f"unescaped {b:02x} inside the frame")
         else:
             out.append(b)
     return bytes(out)
@@ -165,7 +196,7 @@ def decode(raw: bytes) -> Frame:
             layout wrong (the reason names which).
     """
     if len(raw) < 2 or raw[0] != START or raw[-1] != END:  # noqa: PLR2004
-        raise FrameError("markers", f"expected 0x7E … 0x7D, got {raw[:1].hex()}…")
+        raise FrameError("markers", f"expected 7e … 7d, got {raw[:1].hex()}…")
     data = _unstuff(raw[1:-1])
     if len(data) < 2 + HEADER.size + 2:  # length, header, CRC
         raise FrameError("short", f"{len(data)} bytes")
@@ -222,19 +253,18 @@ class FrameReader:
             if start:
                 self._count("garbage")
                 del self.buffer[:start]
-            end = self.buffer.find(END, 1)
-            restart = self.buffer.find(START, 1)
-            if 0 < restart < end or (end < 0 and restart > 0):
-                self._count("truncated")  # a new frame began: drop the broken one
-                del self.buffer[:restart]
-                continue
-            if end < 0:
+            at = _marker(self.buffer)
+            if at < 0:
                 if len(self.buffer) > MAX_FRAME:
                     self._count("oversize")
                     self.buffer.clear()
                 return frames
-            raw = bytes(self.buffer[: end + 1])
-            del self.buffer[: end + 1]
+            if self.buffer[at] == START:
+                self._count("truncated")  # a new frame began: drop the broken one
+                del self.buffer[:at]
+                continue
+            raw = bytes(self.buffer[: at + 1])
+            del self.buffer[: at + 1]
             try:
                 frames.append(decode(raw))
             except FrameError as exc:
@@ -242,6 +272,20 @@ class FrameReader:
 
     def _count(self, reason: str) -> None:
         self.errors[reason] = self.errors.get(reason, 0) + 1
+
+
+def _marker(buffer: bytearray) -> int:
+    """Index of the first unescaped start or end byte after the first, or -1."""
+    i, n = 1, len(buffer)
+    while i < n:
+        b = buffer[i]
+        if b == ESC:
+            i += 2
+        elif b in (START, END):
+            return i
+        else:
+            i += 1
+    return -1
 
 
 # -- value layouts -----------------------------------------------------------------

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from signal_controller.gbt20999 import (
     END,
+    ESC,
     START,
     Frame,
     FrameError,
@@ -43,17 +44,26 @@ frames = st.builds(
 )
 
 
-def test_crc_is_ccitt_false() -> None:
-    assert crc16(b"123456789") == 0x29B1  # the catalogue's check value
+def test_crc_is_the_standards_polynomial() -> None:
+    # x16+x12+x2+1, initial 0, MSB first; the check value of "123456789"
+    # (see test_gbt20999_golden for the peer implementation it is held to)
+    assert crc16(b"123456789") == 0x5BB8
 
 
 @settings(max_examples=300)
 @given(frame=frames)
-def test_every_frame_round_trips_and_markers_never_appear_inside(frame: Frame) -> None:
+def test_every_frame_round_trips_and_markers_inside_are_escaped(frame: Frame) -> None:
     raw = encode(frame)
     assert decode(raw) == frame
-    assert START not in raw[1:-1]
-    assert END not in raw[1:-1]
+    inside = raw[1:-1]
+    i = 0
+    while i < len(inside):  # every marker or escape byte comes after an escape
+        if inside[i] == ESC:
+            assert inside[i + 1] in {START, END, ESC}
+            i += 2
+            continue
+        assert inside[i] not in {START, END}
+        i += 1
 
 
 @settings(max_examples=200)
