@@ -307,6 +307,7 @@ def _send(
     *,
     timeout: float,
     detail: dict[str, Any],
+    action: str = "command.send",
 ) -> dict[str, Any]:
     """Check the size, audit, send and wait for the reply."""
     if services.link is None:
@@ -328,7 +329,7 @@ def _send(
         raise _too_large(exc) from exc
     services.audit.append(
         actor=who.username,
-        action="command.send",
+        action=action,
         target=f"{device_id}/{name}",
         detail=detail,
         now=services.clock.now(),
@@ -373,6 +374,7 @@ def rotate_trust_key(
         args,
         timeout=body.timeout_s,
         detail={**args, "reason": body.reason},
+        action="trust.rotate",
     )
 
 
