@@ -463,6 +463,25 @@ def test_a_phone_app_reports_with_its_issued_identifier(precinct: Precinct) -> N
     assert actions.count("osmand.revoke") == 1
 
 
+def phone_card_shows_battery(precinct: Precinct, page: Any, identifier: str) -> None:
+    """Traccar Client 9's JSON: the officer's card shows battery and "heard"."""
+    client9 = {
+        "location": {
+            "timestamp": datetime.now(UTC).isoformat(),
+            "coords": {"latitude": LAT, "longitude": LON, "accuracy": 12},
+            "battery": {"level": 0.5, "is_charging": False},
+        },
+        "device_id": identifier,
+    }
+    assert precinct.api.post("/osmand", json=client9).status_code == 200
+    card = "#police-officers .officer[data-device=hh-li] .officer-card"
+    page.wait_for_function(
+        f"(document.querySelector('{card}') || {{}}).textContent?.includes('电量 50%')"
+    )
+    assert "手机 · 最后上报" in (page.text_content(card) or "")
+    page.screenshot(path=str(ARTIFACTS / "police-phone.png"), full_page=True)
+
+
 @pytest.mark.slow
 def test_command_console_flashes_sos_until_acknowledged(
     precinct: Precinct,
@@ -520,22 +539,7 @@ def test_command_console_flashes_sos_until_acknowledged(
     assert page.inner_text("#phone-url") == f"{base}/osmand"
     phone = {"id": page.inner_text("#phone-id"), "lat": LAT, "lon": LON}
     assert precinct.api.get("/osmand", params=phone).status_code == 200
-    # Traccar Client 9's JSON: the officer's card shows battery and "heard".
-    client9 = {
-        "location": {
-            "timestamp": datetime.now(UTC).isoformat(),
-            "coords": {"latitude": LAT, "longitude": LON, "accuracy": 12},
-            "battery": {"level": 0.5, "is_charging": False},
-        },
-        "device_id": phone["id"],
-    }
-    assert precinct.api.post("/osmand", json=client9).status_code == 200
-    card = "#police-officers .officer[data-device=hh-li] .officer-card"
-    page.wait_for_function(
-        f"(document.querySelector('{card}') || {{}}).textContent?.includes('电量 50%')"
-    )
-    assert "手机 · 最后上报" in (page.text_content(card) or "")
-    page.screenshot(path=str(ARTIFACTS / "police-phone.png"), full_page=True)
+    phone_card_shows_battery(precinct, page, str(phone["id"]))
     page.click("#phone-revoke")
     page.wait_for_selector("#police-msg >> text=手机识别码已停用")
     assert precinct.api.get("/osmand", params=phone).status_code == 400
