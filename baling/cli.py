@@ -426,6 +426,13 @@ def _ca_parsers(sub: Any) -> None:  # noqa: ANN401 - argparse's private type
     inter.add_argument(
         "--out", type=Path, required=True, help="central's <data_dir>/ca"
     )
+    server = ca_sub.add_parser(
+        "server",
+        help="a TLS server certificate (broker, /ota) from central's issuing CA",
+    )
+    server.add_argument("--ca-dir", type=Path, required=True, help="<data_dir>/ca")
+    server.add_argument("--host", action="append", required=True)
+    server.add_argument("--out", type=Path, required=True, help="writes OUT.pem/.key")
 
 
 def _ca(args: argparse.Namespace) -> int:
@@ -434,11 +441,13 @@ def _ca(args: argparse.Namespace) -> int:
 
     from provisioning.ca import CAError, create_root, issue_intermediate  # noqa: PLC0415
 
+    issuing = os.environ.get("CENTRAL_CA_PASSPHRASE")
+    now = datetime.now(UTC)
+    if args.action == "server":
+        return _ca_server(args, issuing.encode() if issuing else None)
     phrase = os.environ.get("BALING_CA_ROOT_PASSPHRASE") or getpass.getpass(
         "root passphrase: "
     )
-    issuing = os.environ.get("CENTRAL_CA_PASSPHRASE")
-    now = datetime.now(UTC)
     try:
         if args.action == "init":
             create_root(args.root_dir, now=now, passphrase=phrase.encode())
@@ -455,6 +464,39 @@ def _ca(args: argparse.Namespace) -> int:
     except CAError as exc:
         print(f"ca {args.action} stopped: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _ca_server(args: argparse.Namespace, passphrase: bytes | None) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from provisioning.ca import (  # noqa: PLC0415
+        CAError,
+        FleetCA,
+        key_pem,
+        make_csr,
+        new_key,
+        write_atomically,
+    )
+
+    try:
+        ca = FleetCA.load(args.ca_dir, passphrase=passphrase)
+    except CAError as exc:
+        print(f"ca server stopped: {exc}", file=sys.stderr)
+        return 1
+    key = new_key()
+    name, *more = args.host
+    issued = ca.issue(
+        make_csr(key, name),
+        common_name=name,
+        now=datetime.now(UTC),
+        server=True,
+        hosts=tuple(more),
+    )
+    out: Path = args.out
+    write_atomically(out.with_suffix(".key"), key_pem(key), secret=True)
+    write_atomically(out.with_suffix(".pem"), issued.chain_pem)
+    print(f"wrote {out.with_suffix('.pem')} and {out.with_suffix('.key')} (0600)")
     return 0
 
 

@@ -142,3 +142,25 @@ def test_a_short_root_passphrase_is_refused(tmp_path: Path) -> None:
     refused = _cli("init", "--root-dir", str(tmp_path / "r2"), phrase="short")
     assert refused.returncode == 1
     assert "expected a root passphrase" in refused.stderr
+
+
+def test_a_server_certificate_comes_from_the_issuing_ca(tmp_path: Path) -> None:
+    FleetCA.create(tmp_path / "ca", now=NOW)
+    done = _cli(
+        "server",
+        "--ca-dir",
+        str(tmp_path / "ca"),
+        "--host",
+        "ota.yyx.example",
+        "--host",
+        "127.0.0.1",
+        "--out",
+        str(tmp_path / "tls" / "ota-server"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert _mode(tmp_path / "tls" / "ota-server.key") == 0o600
+    cert = x509.load_pem_x509_certificate(
+        (tmp_path / "tls" / "ota-server.pem").read_bytes()
+    )
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert "ota.yyx.example" in names.value.get_values_for_type(x509.DNSName)
