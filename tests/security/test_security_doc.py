@@ -1,0 +1,30 @@
+"""docs/security.md shows the permission matrix the code enforces.
+
+The table between the ``matrix`` markers must equal
+:func:`central.access.render_matrix`, generated from ``GRANTS``, so the
+document and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from central.access import GRANTS, render_matrix
+
+DOC = Path(__file__).parents[2] / "docs" / "security.md"
+BEGIN, END = "<!-- matrix:begin -->\n", "<!-- matrix:end -->"
+
+
+def test_the_documented_matrix_is_the_enforced_one() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert BEGIN in text
+    assert END in text
+    shown = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert shown == render_matrix(), (
+        "docs/security.md is out of date; paste the output of "
+        "central.access.render_matrix() between the matrix markers"
+    )
+
+
+def test_every_grant_is_a_row() -> None:
+    assert render_matrix().count("\n") == len(GRANTS) + 2
