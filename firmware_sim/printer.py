@@ -21,7 +21,19 @@ from firmware_sim.gnss import Pty, open_pty
 logger = logging.getLogger(__name__)
 
 ESC, GS, FS, DLE, LF = 0x1B, 0x1D, 0x1C, 0x10, 0x0A
-ONE_ARG_ESC = frozenset(b"a!E-GMtV{3Jd")  # ESC x n
+# Parameter bytes after ESC x, FS x and GS x (Epson ESC/POS Command Reference);
+# a command not listed takes none.
+ESC_ARGS = {
+    ord(c): n
+    for c, n in {
+        **dict.fromkeys("a!E-GMtV{3JdRrU eT", 1),
+        "$": 2,
+        "\\": 2,
+        "c": 2,
+        "p": 3,
+    }.items()
+}
+FS_ARGS = {ord(c): n for c, n in {"!": 1, "-": 1, "W": 1, "C": 1, "S": 2}.items()}
 ONE_ARG_GS = frozenset(b"!BbfhHwL")  # GS x n (L takes two; handled below)
 PAPER_OK, PAPER_OUT, ONLINE = 0x12, 0x72, 0x16
 
@@ -82,13 +94,13 @@ class EscPosDecoder:
         if first == ESC:
             if len(b) < 2:  # noqa: PLR2004
                 return 0
-            if b[1] == ord("@"):
-                return 2
-            if b[1] in ONE_ARG_ESC:
-                return 3 if len(b) >= 3 else 0  # noqa: PLR2004
-            return 2
-        if first == FS:
-            return 2 if len(b) >= 2 else 0  # noqa: PLR2004 - FS & / FS . (Chinese on/off)
+            size = 2 + ESC_ARGS.get(b[1], 0)
+            return size if len(b) >= size else 0
+        if first == FS:  # FS & / FS . (Chinese mode on/off) take no parameter
+            if len(b) < 2:  # noqa: PLR2004
+                return 0
+            size = 2 + FS_ARGS.get(b[1], 0)
+            return size if len(b) >= size else 0
         if first == GS:
             return self._gs(b)
         if first < 0x20 and first != 0x09:  # noqa: PLR2004 - other control bytes
@@ -101,19 +113,23 @@ class EscPosDecoder:
             return 0
         cmd = b[1]
         if cmd == ord("V"):  # cut: the receipt is done
+            size = 4 if b[2] in (65, 66) else 3  # GS V m, or GS V m n (feed, cut)
+            if len(b) < size:
+                return 0
             if self._line:
                 self._flush_line()
             self.receipts.append(self._current)
             self._current = Receipt()
-            extra = 1 if b[2] in (65, 66) else 0
-            return 3 + extra if len(b) >= 3 + extra else 0
-        if cmd == ord("(") and b[2] == ord("k"):
+            return size
+        if cmd == ord("("):  # GS ( fn pL pH: pL + 256 pH parameter bytes follow
             if len(b) < 5:  # noqa: PLR2004
                 return 0
             size = b[3] + 256 * b[4]
             if len(b) < 5 + size:
                 return 0
             body = bytes(b[5 : 5 + size])
+            if b[2] != ord("k") or len(body) < 2:  # noqa: PLR2004 - not a 2D code
+                return 5 + size
             if body[:1] == b"1" and body[1] == 80:  # noqa: PLR2004 - store QR data
                 self._qr_store = body[3:]
             elif body[:1] == b"1" and body[1] == 81:  # noqa: PLR2004 - print it

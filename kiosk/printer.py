@@ -1,9 +1,12 @@
 """The receipt printer: ESC/POS over a serial line, through python-escpos.
 
 Chinese text goes in the printer's Chinese mode (FS &) as GB18030; the
-follow-up code is printed as text and as a native QR code. Paper is checked
-(DLE EOT) before printing: a printer without paper is a fault, and the
-kiosk shows the code on screen instead.
+follow-up code is printed as text and as a native QR code (GS ( k, model 2,
+module size 6, error correction L). Paper is checked (DLE EOT 4) before
+printing: a printer without paper is a fault, and the kiosk shows the code
+on screen instead. The commands used are the subset of Epson's ESC/POS
+that 80 mm Chinese-market thermal printers share (docs/field-buses.md);
+the page layout is the kiosk's, the serial line is pyserial's.
 """
 
 from __future__ import annotations
@@ -85,7 +88,9 @@ class ReceiptPrinter:
             p._raw(b"\x1b@" + CHINESE_ON)  # noqa: SLF001 - python-escpos's raw write
             p.set(align="center", bold=True, double_height=True)
             p._raw((receipt.title + "\n").encode("gb18030"))  # noqa: SLF001
-            p.set(align="left", bold=False, double_height=False)
+            # back to normal size: ``double_height=False`` alone sends nothing,
+            # and the whole receipt came out double height (ESC ! 0 resets it)
+            p.set(align="left", bold=False, normal_textsize=True)
             for line in receipt.lines:
                 p._raw((line + "\n").encode("gb18030"))  # noqa: SLF001
             p.qr(receipt.qr, native=True, size=6)
