@@ -16,7 +16,7 @@ from edge.clock import ManualClock
 from edge.node import build_agent
 from firmware_sim.detector import DetectorCard, RtuLine
 from loop_detector.agent import DetectorAgent
-from loop_detector.registers import Framing
+from loop_detector.registers import CardReading, Framing
 from loop_detector.settings import DetectorSettings
 
 if TYPE_CHECKING:
@@ -54,38 +54,51 @@ def make_node(tmp_path: Path) -> Iterator[Callable[..., DetectorAgent]]:
         agent.trust.close()
 
 
+@pytest.mark.parametrize("transport", ["pty", "socket"])
 def test_two_cards_on_one_line_each_answer_only_their_unit(
-    make_node: Callable[..., DetectorAgent],
+    make_node: Callable[..., DetectorAgent], transport: str
 ) -> None:
-    line = RtuLine(transport="socket")  # one line; even parity, as deployed
+    line = RtuLine(transport=transport)
+    # a pty carries no parity; the socket line takes the default 8E1
+    framing: dict[str, Any] = (
+        {"parity": "N", "stopbits": 2} if transport == "pty" else {}
+    )
     east = DetectorCard(4, unit=1, line=line)
     west = DetectorCard(2, unit=2, sensor="microwave", line=line)
     east.start()
     west.start()
     line.start()
+
+    def read(node: DetectorAgent) -> CardReading | None:
+        reading = node.read()
+        # one node at a time holds a pty (pymodbus locks the port)
+        node.client.close()  # type: ignore[no-untyped-call]
+        return reading
+
     try:
         for _ in range(3):
             east.vehicle(1)
         west.vehicle(2, speed_kmh=52.0)
-        node_west = make_node("det-west", line.path, unit=2)
-        reading = node_west.read()
+        node_west = make_node("det-west", line.path, unit=2, **framing)
+        reading = read(node_west)
         assert reading is not None
         assert len(reading.lanes) == 2
         assert [lane.count for lane in reading.lanes] == [0, 1]
         assert reading.lanes[1].speed_kmh == 52.0
-        node_east = make_node("det-east", line.path, unit=1)
-        reading = node_east.read()
+        node_east = make_node("det-east", line.path, unit=1, **framing)
+        reading = read(node_east)
         assert reading is not None
         assert [lane.count for lane in reading.lanes] == [3, 0, 0, 0]
         # one answer per request: a second card answering would garble the line
-        again = node_west.read()
+        again = read(node_west)
         assert again is not None
         assert len(again.lanes) == 2
         # a unit nobody has: silence, a timeout fault, no data
-        node_none = make_node("det-none", line.path, unit=3)
-        assert node_none.read() is None
+        node_none = make_node("det-none", line.path, unit=3, **framing)
+        assert read(node_none) is None
         assert node_none.faults() == {"card_silent"}
         assert list(line.heard)[-1][:2] == b"\x03\x04"
+        assert {frame[0] for frame in line.heard} == {1, 2, 3}
     finally:
         line.close()
 
