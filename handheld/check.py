@@ -17,6 +17,7 @@ summary's ``verdict`` says why), 2 the source could not be opened.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ import serial
 
 from handheld.epoch import Fix
 from handheld.gnss import FixLimits, refuse_fix
+from handheld.nmea import POSITION_KINDS
 from handheld.reader import GnssReader
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 CHUNK = 4096
 JUNK_SHARE = 0.05  # more than this share of broken sentences: "junk"
+JUNK_WITHOUT_NMEA = 10
 REASONS_ZH = {
     "checksum": "校验和错误",
     "malformed": "格式错误",
@@ -50,6 +53,7 @@ VERDICTS_ZH = {
     "no_fix": "接收机数据正常，但没有定位（检查天线，到空旷处重试）",
     "junk": "损坏的语句过多（检查波特率、接线和干扰）",
     "no_nmea": "收到数据但没有 NMEA 语句（检查波特率，或接收机只输出二进制协议）",
+    "no_position": "收到 NMEA，但没有定位语句 GGA/RMC/GNS/GLL（请在接收机配置中打开）",
     "silent": "没有收到任何数据（检查端口和接线）",
 }
 
@@ -121,14 +125,19 @@ def fix_record(fix: Fix, refused: str | None) -> dict[str, Any]:
 
 
 def verdict(reader: GnssReader) -> str:
-    """One word for the receiver: ok, no_fix, junk, no_nmea or silent."""
+    """One word for the receiver: see :data:`VERDICTS_ZH`."""
     if reader.bytes_read == 0:
         return "silent"
+    if reader.good == 0:
+        # a few "$" in binary data look like broken sentences; many are junk
+        return "junk" if reader.junk >= JUNK_WITHOUT_NMEA else "no_nmea"
     if reader.junk > JUNK_SHARE * (reader.good + reader.junk):
         return "junk"
-    if reader.good == 0:
-        return "no_nmea"
-    return "ok" if reader.fixes else "no_fix"
+    if reader.fixes:
+        return "ok"
+    if not any(reader.sentences[kind] for kind in POSITION_KINDS):
+        return "no_position"
+    return "no_fix"
 
 
 def check_stream(
@@ -241,6 +250,19 @@ def run_check(
         0 the receiver qualifies, 1 it does not, 2 the source cannot be read.
     """
     stream = out or sys.stdout
+    try:
+        return _check(source, as_json=as_json, baud=baud, seconds=seconds, out=stream)
+    except BrokenPipeError:
+        # "| head": the reader left; say nothing more (and not at exit either)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _check(
+    source: str, *, as_json: bool, baud: int, seconds: float, out: TextIO
+) -> int:
+    stream = out
     path = Path(source)
     if path.is_file():
         return check_stream(

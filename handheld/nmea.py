@@ -26,8 +26,8 @@ from edge.errors import HardwareError
 
 KNOT_MPS = 0.514444
 KMH_MPS = 1 / 3.6
-# NMEA 0183 allows 82 characters; u-blox PUBX and Teseo PSTM lines run longer.
-MAX_SENTENCE = 200
+# NMEA 0183 allows 82 characters; vendors run longer (Quectel: at most 255).
+MAX_SENTENCE = 255
 MAX_ADDRESS = 24  # "$PSTMANTENNASTATUS" and friends
 MIN_ADDRESS = 2
 POSITION_KINDS = frozenset({"GGA", "RMC", "GNS", "GLL"})

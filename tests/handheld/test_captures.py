@@ -284,6 +284,10 @@ def test_check_tells_a_technician_what_is_wrong(
     assert code == 1
     assert "校验和错误" in out
     assert "损坏的语句过多" in out
+    path = CAPTURES / "quectel-l76k-binary.log"  # CASIC binary and $GPTXT only
+    code, out, _ = run(["gnss", "check", str(path)], capsys)
+    assert code == 1
+    assert "没有定位语句" in out
     code, out, _ = run(["gnss", "check", str(CAPTURES / "meinberg-gps164.log")], capsys)
     assert code == 0
     assert "合格" in out
@@ -367,3 +371,21 @@ def test_gpsd_log_comments_are_skipped_across_chunks() -> None:
         b"ent\n#\n" + QUECTEL_RMC.encode() + b"\r\n# tail\n"
     )
     assert got == QUECTEL_RMC.encode() + b"\r\n"
+
+
+@needs_captures
+def test_check_piped_into_head_ends_quietly() -> None:
+    path = CAPTURES / "ublox-zed-f9p_hpg1.11.log"
+    with subprocess.Popen(
+        [sys.executable, "-m", "baling.cli", "gnss", "check", str(path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()  # what "| head -1" does
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 1
+    assert json.loads(first)["talker"] == "GN"
+    assert err == b""
