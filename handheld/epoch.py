@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 _POSITION_ORDER = ("GGA", "GNS", "RMC", "GLL")
 DATE_SOURCES = frozenset({"rmc", "zda", "clock"})
 FIRST_PATTERN = frozenset({"GGA", "RMC"})
+HALF_DAY_S = 43_200  # a time of day this far back means the next day
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +185,8 @@ class FixAssembler:
 
     def _date_for(self, at: dtime, now: datetime) -> tuple[date, str]:
         if self._day is not None and self._day_time is not None:
-            if at < self._day_time:  # past midnight since the date was printed
-                self._day += timedelta(days=1)
+            if _seconds(self._day_time) - _seconds(at) > HALF_DAY_S:
+                self._day += timedelta(days=1)  # past midnight since the date
             self._day_time = at
             return self._day, self._day_source
         today = now.astimezone(UTC).date()

@@ -30,6 +30,7 @@ KMH_MPS = 1 / 3.6
 MAX_SENTENCE = 255
 MAX_ADDRESS = 24  # "$PSTMANTENNASTATUS" and friends
 MIN_ADDRESS = 2
+MIN_YEAR, MAX_YEAR = 1980, 2200  # GPS time starts in 1980
 POSITION_KINDS = frozenset({"GGA", "RMC", "GNS", "GLL"})
 KINDS = POSITION_KINDS | {"ZDA", "VTG"}
 
@@ -520,6 +521,10 @@ def _read_zda(talker: str, f: list[str]) -> Sentence:
                 f"expected ZDA dd,mm,yyyy, got {','.join(f[1:4])!r}", reason="date"
             )
         day = _date(int(f[3]), int(f[2]), int(f[1]), ",".join(f[1:4]))
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            raise NmeaError(
+                f"expected a year {MIN_YEAR}-{MAX_YEAR}, got {day.year}", reason="date"
+            )
     return Sentence(talker=talker, kind="ZDA", time=parse_time(f[0]), day=day)
 
 

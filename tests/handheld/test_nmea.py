@@ -258,6 +258,26 @@ def test_gga_after_an_rmc_keeps_its_date_across_midnight() -> None:
     assert {f.date_source for f in fixes} == {"rmc"}
 
 
+def test_a_receiver_stepping_back_a_little_keeps_the_day() -> None:
+    # Telit HE910 in gpsd's capture: 10:51:53.71, then 10:51:53.408
+    zda = with_checksum("GPZDA,105153.71,12,03,2019,00,00")
+    gga = "GPGGA,{},5050.4122,N,00420.8266,E,1,04,2.25,109.44,M,,M,,"
+    stream = "".join(
+        with_checksum(line) + "\r\n"
+        for line in (gga.format("105153.71"), zda[1:-3], gga.format("105153.408"))
+    )
+    _, fixes = read(stream.encode())
+    assert [f.time.date() for f in fixes] == [date(2019, 3, 12)] * 2
+
+
+@pytest.mark.parametrize("year", ["9999", "0001", "1970"])
+def test_impossible_zda_years_are_bad_dates(year: str) -> None:
+    zda = with_checksum(f"GPZDA,092725.00,31,12,{year},00,00")
+    reader, fixes = read(f"{UBLOX_GGA}\r\n{zda}\r\n".encode())
+    assert reader.refused == {"date": 1}
+    assert [f.date_source for f in fixes] == ["clock"]
+
+
 def test_gga_with_zda_takes_the_zda_date() -> None:
     zda = with_checksum("GPZDA,092725.00,16,09,2002,00,00")
     _, fixes = read(f"{UBLOX_GGA}\r\n{zda}\r\n".encode())
@@ -419,6 +439,30 @@ def test_any_bytes_never_raise_and_chunking_changes_nothing(
     assert chunked.refused == whole.refused
     assert chunked.sentences == whole.sentences
     assert chunked.noise_bytes == whole.noise_bytes
+
+
+FIELD = st.one_of(
+    st.sampled_from(["", "A", "V", "N", "S", "E", "W", "T", "K", "M", "RR", "AN"]),
+    st.from_regex(r"[0-9]{1,10}(\.[0-9]{0,9})?", fullmatch=True),
+    st.text(alphabet="0123456789.-+ ENSW", max_size=12),
+)
+CHECKSUMMED = st.builds(
+    lambda talker, kind, fields: with_checksum(f"{talker}{kind},{','.join(fields)}"),
+    st.sampled_from(["GP", "GN", "BD", "IN", "EC"]),
+    st.sampled_from(["GGA", "RMC", "GNS", "GLL", "ZDA", "VTG"]),
+    st.lists(FIELD, max_size=16),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(CHECKSUMMED, max_size=12))
+def test_well_checksummed_nonsense_never_raises(lines: list[str]) -> None:
+    reader, fixes = read("".join(line + "\r\n" for line in lines).encode())
+    assert len(fixes) <= len(lines)
+    for fix in fixes:
+        assert -90 <= fix.lat <= 90
+        assert fix.time.tzinfo is UTC
+    assert reader.good + reader.junk == len(lines)
 
 
 @settings(max_examples=300, deadline=None)
