@@ -244,6 +244,8 @@ def scripted(
             FC03_REQ_1_TEN: EXC_83_02_1,
             POLL_REQ_1: POLL_RSP_1,
             h("02 04 00 00 00 48 F0 0F"): h("02 84 02 32 C1"),
+            # unit 3 answers the poll's data with a damaged CRC
+            h("03 04 00 00 00 48 F1 DE"): h("03") + POLL_RSP_1[1:-2] + h("00 00"),
         }
     )
     agent = build_agent(
@@ -311,3 +313,13 @@ def test_an_exception_answer_is_a_refusal_fault_not_data(
     assert agent.read() is None
     assert card.heard == [h("02 04 00 00 00 48 F0 0F")]
     assert agent.faults() == {"card_refused"}
+
+
+def test_an_answer_with_a_bad_crc_is_silence_not_data(
+    scripted: tuple[ScriptedCard, DetectorAgent],
+) -> None:
+    card, agent = scripted
+    agent.ds = agent.ds.model_copy(update={"unit": 3})
+    assert agent.read() is None
+    assert card.heard[0] == h("03 04 00 00 00 48 F1 DE")
+    assert agent.faults() == {"card_silent"}
