@@ -58,6 +58,11 @@ def _error(code: int) -> Any:  # noqa: ANN401 - FastAPI handler signature
     return handler
 
 
+# How often an open event stream re-checks its session (and sends a keep-alive
+# when idle).
+RECHECK_S = 15.0
+
+
 def _redeem(svc: Services, ticket: str) -> Principal:
     with Session(svc.engine) as session:
         return redeem_ticket(session, ticket, now=svc.clock.now())
@@ -88,18 +93,25 @@ async def stream(
     queue = svc.broadcaster.subscribe()
 
     async def events() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             yield "retry: 2000\n\n"
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout=15)
+                    item = await asyncio.wait_for(queue.get(), timeout=RECHECK_S)
                 except TimeoutError:
+                    item = None
+                if loop.time() - checked >= RECHECK_S:
+                    # The stream ends with its session (logout, disable, ...).
+                    checked = loop.time()
                     try:
                         await asyncio.to_thread(
                             check_principal, svc.engine, who, now=svc.clock.now()
                         )
                     except AuthError:
                         return
+                if item is None:
                     yield ": keep-alive\n\n"
                     continue
                 yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
