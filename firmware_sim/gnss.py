@@ -6,7 +6,11 @@ synthetic 荣家湾 map that central's console draws; each epoch writes an RMC
 and a GGA (talkers ``GN``, ``BD``/``GB`` or ``GP``) with realistic noise:
 metre-level jitter, occasional poor fixes (high HDOP, tens of metres off),
 dropouts (the receiver says nothing for a while) and, rarely, a line with a
-broken checksum.
+broken checksum. A ``receiver`` style makes it talk like a model the county
+buys: ``ublox-dual`` (a UBX-NAV-PVT binary frame before the sentences, no
+line break between, as a ZED-F9P in UBX+NMEA mode), ``teseo`` (``$$``
+prefixes, as ST Teseo), ``rmc-only``, ``gga-zda`` (GGA and ZDA, no RMC) or
+``plain`` (RMC and GGA, the default).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import math
 import os
 import random
+import struct
 import tty
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MPS_KNOT = 1 / 0.514444
+RECEIVERS = ("plain", "ublox-dual", "teseo", "rmc-only", "gga-zda")
 
 
 @lru_cache(maxsize=1)
@@ -194,6 +200,39 @@ def sentences(
     return [str(rmc), str(gga)]
 
 
+def nav_pvt(*, at: datetime, lat: float, lon: float, sats: int) -> bytes:
+    """A UBX-NAV-PVT frame (u-blox M8/F9 interface description, class 01 id 07).
+
+    92-byte payload, little-endian: iTOW, UTC date and time, validity, fix
+    type 3 (3D), satellites, lon/lat in 1e-7 degrees; the rest zero. Framed as
+    ``B5 62``, class, id, length, payload, then the 8-bit Fletcher checksum
+    over class..payload.
+    """
+    payload = bytearray(92)
+    itow = (at.weekday() + 1) % 7 * 86_400_000 + (
+        at.hour * 3600 + at.minute * 60 + at.second
+    ) * 1000
+    struct.pack_into(
+        "<IHBBBBBB", payload, 0, itow, at.year, at.month, at.day,
+        at.hour, at.minute, at.second, 0x07,
+    )  # fmt: skip
+    payload[20], payload[23] = 3, sats
+    struct.pack_into("<ii", payload, 24, round(lon * 1e7), round(lat * 1e7))
+    body = bytes([0x01, 0x07]) + struct.pack("<H", len(payload)) + payload
+    ck_a = ck_b = 0
+    for byte in body:
+        ck_a = (ck_a + byte) & 0xFF
+        ck_b = (ck_b + ck_a) & 0xFF
+    return b"\xb5\x62" + body + bytes([ck_a, ck_b])
+
+
+def zda(at: datetime, talker: str = "GN") -> str:
+    """A ZDA sentence (time and date) with its checksum."""
+    hhmmss = at.strftime("%H%M%S.") + f"{at.microsecond // 10000:02d}"
+    fields = (hhmmss, f"{at.day:02d}", f"{at.month:02d}", f"{at.year:04d}", "00", "00")
+    return str(pynmea2.ZDA(talker, "ZDA", fields))
+
+
 class GnssSimulator:
     """Writes a route's epochs to a file descriptor once a second."""
 
@@ -206,7 +245,11 @@ class GnssSimulator:
         seed: int | None = None,
         now: Callable[[], datetime] | None = None,
         rate_hz: float = 1.0,
+        receiver: str = "plain",
     ) -> None:
+        if receiver not in RECEIVERS:
+            raise ValueError(f"expected a receiver of {RECEIVERS}, got {receiver!r}")
+        self.receiver = receiver
         self.route = route
         self.noise = noise or Noise()
         self.talker = talker
@@ -217,7 +260,28 @@ class GnssSimulator:
         self._silent_until = -1.0
         self.hold: tuple[float, float] | None = None  # stand still here (lat, lon)
 
-    def epoch(self) -> list[str]:
+    def epoch_bytes(self) -> bytes:
+        """The next epoch as the receiver style puts it on the wire."""
+        at = self.now()
+        lines = self.epoch(at=at)
+        if not lines:
+            return b""
+        if self.receiver == "rmc-only":
+            lines = lines[:1]
+        elif self.receiver == "gga-zda":
+            lines = [zda(at, self.talker), lines[1]]
+        data = "".join(line + "\r\n" for line in lines)
+        if self.receiver == "teseo":
+            data = "".join("$" + line + "\r\n" for line in lines)
+        if self.receiver != "ublox-dual":
+            return data.encode("ascii")
+        fields = lines[1].split(",")  # GGA: the position it reports
+        lat = _degrees(fields[2], fields[3])
+        lon = _degrees(fields[4], fields[5])
+        pvt = nav_pvt(at=at, lat=lat, lon=lon, sats=int(fields[7]))
+        return pvt + data.encode("ascii")  # binary, then NMEA on the same "line"
+
+    def epoch(self, *, at: datetime | None = None) -> list[str]:
         """The lines of the next epoch (empty during a dropout)."""
         t = self._t
         self._t += self.period
@@ -240,7 +304,7 @@ class GnssSimulator:
             x + self.rng.gauss(0, err), y + self.rng.gauss(0, err)
         )
         lines = sentences(
-            at=self.now(),
+            at=at or self.now(),
             lat=lat,
             lon=lon,
             speed_mps=speed,
@@ -256,7 +320,7 @@ class GnssSimulator:
     def run(self, fd: int, stop: threading.Event) -> None:
         """Write epochs to ``fd`` until ``stop`` is set."""
         while not stop.is_set():
-            data = "".join(line + "\r\n" for line in self.epoch()).encode("ascii")
+            data = self.epoch_bytes()
             if data:
                 try:
                     os.write(fd, data)
@@ -266,6 +330,12 @@ class GnssSimulator:
                     logger.warning("GNSS simulator stopped writing: %s", exc)
                     return
             stop.wait(self.period)
+
+
+def _degrees(value: str, hemi: str) -> float:
+    dot = value.index(".")
+    deg = float(value[: dot - 2]) + float(value[dot - 2 :]) / 60
+    return -deg if hemi in "SW" else deg
 
 
 @dataclass(frozen=True, slots=True)

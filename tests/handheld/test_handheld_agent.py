@@ -13,13 +13,20 @@ from edge.clock import ManualClock
 from edge.node import build_agent
 from edge.protocol import decode
 from edge.protocol.messages import HandheldConfig
-from firmware_sim.gnss import open_pty, sentences
+from firmware_sim.gnss import (
+    RECEIVERS,
+    GnssSimulator,
+    Noise,
+    open_pty,
+    sentences,
+    walking,
+)
 from firmware_sim.sospin import set_level
 from handheld.agent import HandheldAgent
 from handheld.settings import HandheldSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -118,7 +125,7 @@ def wired(tmp_path: Path) -> Iterator[tuple[HandheldAgent, int]]:
     pty.close()
 
 
-def _run_receiver(agent: HandheldAgent, master: int, lines: list[bytes]) -> None:
+def _run_receiver(agent: HandheldAgent, master: int, lines: Iterable[bytes]) -> None:
     clock = agent.clock
     assert isinstance(clock, ManualClock)
     for data in lines:
@@ -151,6 +158,32 @@ def test_a_receiver_with_a_fix_is_healthy(wired: tuple[HandheldAgent, int]) -> N
     _run_receiver(agent, master, lines)
     assert agent.last_fix is not None
     assert not {"gnss_junk", "gnss_no_fix", "gnss_silent"} & agent.faults()
+
+
+@pytest.mark.parametrize("receiver", RECEIVERS)
+def test_the_receivers_the_county_buys_give_fixes(
+    wired: tuple[HandheldAgent, int], receiver: str
+) -> None:
+    agent, master = wired
+    clock = agent.clock
+    assert isinstance(clock, ManualClock)
+    sim = GnssSimulator(
+        walking(),
+        noise=Noise(poor_rate=0, dropout_rate=0, corrupt_rate=0),
+        seed=3,
+        now=clock.now,
+        receiver=receiver,
+    )
+    _run_receiver(agent, master, (sim.epoch_bytes() for _ in range(12)))
+    fix = agent.last_fix
+    assert fix is not None
+    assert fix.date_source == ("zda" if receiver == "gga-zda" else "rmc")
+    assert agent.gnss.refused == {}
+    assert agent.fix_rejected == {}
+    assert not {"gnss_junk", "gnss_no_fix"} & agent.faults()
+    if receiver == "ublox-dual":
+        # NAV-PVT frames (the first epoch goes out before the port is open)
+        assert agent.gnss.noise_bytes >= 10 * 100
 
 
 def test_missing_receiver_is_a_fault_not_a_crash(agent: HandheldAgent) -> None:
