@@ -22,7 +22,9 @@ const complaintsPage = (() => {
     $("#complaint-rows").replaceChildren(...page.items.map((c) => {
       const tr = document.createElement("tr");
       tr.dataset.code = c.code;
-      for (const v of [c.code, c.service_code, c.state_label, c.department, timeText(c.received_at), c.due_at ? timeText(c.due_at) : ""]) cell(tr, v);
+      tr.dataset.id = c.id;
+      // Departments are not shown the 查询码 (the citizen's own key): the id stands in.
+      for (const v of [c.code || `#${c.id}`, c.service_code, c.state_label, c.department, timeText(c.received_at), c.due_at ? timeText(c.due_at) : ""]) cell(tr, v);
       const lv = cell(tr, LEVEL[c.supervision]);
       lv.className = "level " + c.supervision;
       tr.addEventListener("click", () => show(c.id));
@@ -34,7 +36,7 @@ const complaintsPage = (() => {
     const c = await api(`/api/v1/complaints/${id}`);
     selected = c;
     $("#complaint-detail").hidden = false;
-    $("#cd-title").textContent = `${c.code} · ${c.state_label}`;
+    $("#cd-title").textContent = `${c.code || "#" + c.id} · ${c.state_label}`;
     $("#cd-body").textContent = `${c.description}（${c.place || "未填地点"}）` + (c.reply ? `\n答复：${c.reply}` : "");
     $("#cd-steps").replaceChildren(...c.steps.map((s) => { const li = document.createElement("li"); li.textContent = `${timeText(s.at)} ${s.actor} ${s.action} → ${s.to}${s.note ? "：" + s.note : ""}`; return li; }));
     const mine = (ACTIONS[role] || {})[c.state] || [];

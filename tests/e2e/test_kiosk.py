@@ -299,7 +299,10 @@ def _department_replies_in_console(page: Any, centre: Centre, code: str) -> None
     page.fill("input[name=username]", "staff")
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-form button[type=submit]")
-    page.click(f"#complaint-rows tr[data-code='{code}']")
+    # A department is not shown the 查询码 (the citizen's key); it picks by id.
+    filed = centre.complaint(code)
+    assert filed is not None
+    page.click(f"#complaint-rows tr[data-id='{filed.id}']")
     page.click("#cd-actions [data-action=sign]")
     page.wait_for_function(
         "document.querySelector('#cd-title').textContent.includes('签收')"
