@@ -4,13 +4,14 @@ Pure: sentences and the node's time in, fixes out. A receiver prints, once
 per epoch, some of GGA, RMC, GNS, GLL, ZDA and VTG, all stamped with the same
 time of day. :class:`FixAssembler` groups them by that time and makes a fix
 from whatever the receiver sends — GGA with RMC, RMC alone, GGA alone, GNS or
-GLL — taking the position from the richest sentence (GGA, then GNS, RMC,
-GLL), speed and course from RMC or VTG, and the date from this epoch's RMC or
-ZDA, else the last one seen (rolled over at midnight), else the node's clock;
-the fix says which (``date_source``). An epoch is complete when the next one
-starts, or as soon as it holds every sentence the last two epochs held, so a
-steady receiver's fix comes without waiting a second. Which fixes to trust
-(HDOP, staleness, jumps) is :mod:`handheld.gnss`'s job.
+GLL — taking the position from the richest sentence that says it has a fix
+(GGA, then GNS, RMC, GLL), speed and course from RMC or VTG, and the date
+from this epoch's RMC or ZDA, else the last one seen (rolled over at
+midnight), else the node's clock; the fix says which (``date_source``). An
+epoch is complete when the next one starts, or as soon as it holds every
+sentence the last two epochs held, so a steady receiver's fix comes without
+waiting a second. Which fixes to trust (HDOP, staleness, jumps) is
+:mod:`handheld.gnss`'s job.
 """
 
 from __future__ import annotations
@@ -144,10 +145,6 @@ class FixAssembler:
         )
         if pos is None or pos.lat is None or pos.lon is None:
             return [NoFix(time=epoch.time, sentences=kinds)] if _says(parts) else []
-        richest = next(parts[k] for k in _POSITION_ORDER if k in parts)
-        if not richest.fix:
-            # the receiver contradicts itself (GGA quality 0, RMC valid): no fix
-            return [NoFix(time=epoch.time, sentences=kinds)]
         moving = parts.get("RMC") or parts.get("VTG")
         at = pos.time or epoch.time
         day, source = self._date_for(at, now)
@@ -176,11 +173,8 @@ class FixAssembler:
             # a void RMC's date may be the receiver's unset clock (06-01-1980)
             has_fix = any(part.fix for part in epoch.parts.values())
             if got is not None and got.day is not None and (has_fix or kind == "ZDA"):
-                self._day, self._day_source, self._day_time = (
-                    got.day,
-                    source,
-                    epoch.time,
-                )
+                self._day, self._day_source = got.day, source
+                self._day_time = got.time or epoch.time
                 return
 
     def _date_for(self, at: dtime, now: datetime) -> tuple[date, str]:

@@ -334,6 +334,16 @@ def test_void_rmc_and_quality_zero_are_no_fix_not_junk() -> None:
     assert reader.junk == 0
 
 
+def test_one_sentence_that_claims_a_fix_is_enough() -> None:
+    # GGA quality 0 with the last position, RMC valid: the RMC's position
+    gga = with_checksum("GPGGA,083559.00,2908.7,N,11307.08,E,0,00,,50,M,0,M,,")
+    rmc = with_checksum("GPRMC,083559.00,A,2908.9,N,11307.08,E,0.0,0.0,091202,,,A")
+    _, fixes = read(f"{gga}\r\n{rmc}\r\n".encode())
+    assert [(f.lat, f.sentences) for f in fixes] == [
+        (pytest.approx(29 + 8.9 / 60), ("GGA", "RMC"))
+    ]
+
+
 # -- refusals are counted, never raised ------------------------------------------------
 @pytest.mark.parametrize("day", ["000000", "011326", "310226"])
 def test_bad_rmc_dates_are_counted_not_raised(day: str) -> None:
