@@ -339,9 +339,9 @@ def test_one_sentence_that_claims_a_fix_is_enough() -> None:
     gga = with_checksum("GPGGA,083559.00,2908.7,N,11307.08,E,0,00,,50,M,0,M,,")
     rmc = with_checksum("GPRMC,083559.00,A,2908.9,N,11307.08,E,0.0,0.0,091202,,,A")
     _, fixes = read(f"{gga}\r\n{rmc}\r\n".encode())
-    assert [(f.lat, f.sentences) for f in fixes] == [
-        (pytest.approx(29 + 8.9 / 60), ("GGA", "RMC"))
-    ]
+    (fix,) = fixes
+    assert fix.lat == pytest.approx(29 + 8.9 / 60)
+    assert fix.sentences == ("GGA", "RMC")
 
 
 # -- refusals are counted, never raised ------------------------------------------------
