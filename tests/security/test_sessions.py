@@ -202,3 +202,22 @@ def test_session_check_costs_no_more_than_a_primary_key_read(world: World) -> No
     median(pk_read, 30)
     ours, theirs = median(check), median(pk_read)
     assert ours <= theirs * 1.5, (ours, theirs)
+
+
+def test_refresh_cookie_is_out_of_reach_of_scripts_and_other_sites(
+    world: World,
+) -> None:
+    world.add("he", "police")
+    r = world.client.post(
+        "/api/v1/auth/token", data={"username": "he", "password": PASSWORD}
+    )
+    cookie = r.headers["set-cookie"].lower()
+    for attribute in ("httponly", "samesite=strict", "path=/api/v1/auth"):
+        assert attribute in cookie
+    refresh = r.cookies.get("baling_refresh")
+    assert refresh
+    assert refresh not in r.text  # never in the body
+    # Over HTTPS the cookie is Secure as well.
+    secure = TestClient(world.client.app, base_url="https://testserver")
+    r = secure.post("/api/v1/auth/token", data={"username": "he", "password": PASSWORD})
+    assert "secure" in r.headers["set-cookie"].lower()
