@@ -36,7 +36,6 @@ from edge.protocol.police import (
     SosBody,
 )
 from handheld.button import SosButton, open_button
-from handheld.epoch import Fix
 from handheld.gnss import FixLimits, refuse_fix, report_interval
 from handheld.press import PressState, on_level
 from handheld.reader import GnssReader, Refusal
