@@ -43,7 +43,14 @@ from central.policy import desired_config
 from central.twin import current_layers, facts
 from edge.bus import TlsFiles
 from provisioning.brokerconf import write_acl
-from provisioning.ca import key_pem, make_csr, new_key, private_dir, write_atomically
+from provisioning.ca import (
+    CAError,
+    key_pem,
+    make_csr,
+    new_key,
+    private_dir,
+    write_atomically,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -217,7 +224,11 @@ class BrokerAccess:
         return thread
 
     def _eject(self, device_id: str) -> None:
-        context = self._eject_context(device_id)
+        try:
+            context = self._eject_context(device_id)
+        except (CAError, OSError, ssl.SSLError):
+            logger.exception("Cannot make an identity to eject %s", device_id)
+            return
         deadline = time.monotonic() + self.eject_s
         kicks = 0
         while time.monotonic() < deadline and not self._stop.is_set():

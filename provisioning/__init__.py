@@ -1,7 +1,11 @@
-"""Provisioning and fleet security (issue 3, in progress).
+"""Provisioning and fleet security.
 
-Built so far: the fleet CA (:mod:`provisioning.ca`) and the mutual-TLS
-Mosquitto configuration with per-node topic rights
-(:mod:`provisioning.brokerconf`). Enrolment codes, signed commands, audit
-and backup are still to come.
+The fleet CA with an optional offline root (:mod:`provisioning.ca`), which
+names nodes and which names central's services may hold
+(:mod:`provisioning.identity`), the mutual-TLS Mosquitto configuration and
+ACL (:mod:`provisioning.brokerconf`), one-time enrolment codes
+(:mod:`provisioning.codes`), the node-side enrolment (:mod:`provisioning.enroll`)
+and the technician's client (:mod:`provisioning.technician`). Central's side
+(issuing, revoking, ejecting) is :mod:`central.enrolment` and
+:mod:`central.brokeraccess`.
 """

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from siteworld import Site, running_site
 from sqlmodel import Session
 
 from central import enrolment, registry
@@ -32,13 +33,19 @@ from provisioning.identity import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from edge.bus import TlsFiles
-    from tests.security.conftest import Site
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
+    with running_site(tmp_path, sqlite_url) as site:
+        yield site
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,24 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
+from siteworld import Node, Site, running_site
 
 from edge.bus import Received
 from edge.protocol import encode, make, topics
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
     from edge.bus import PahoBus
-    from tests.security.conftest import Node, Site
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+
+@pytest.fixture
+def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
+    with running_site(tmp_path, sqlite_url) as site:
+        yield site
 
 
 def _got(bus: PahoBus, topic: str, timeout: float) -> bool:

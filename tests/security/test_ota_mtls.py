@@ -19,14 +19,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
+from siteworld import Node, Site, running_site
 
 from edge.ota.fetch import HttpFetcher
 from provisioning.ca import FleetCA, key_pem, make_csr, new_key
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.security.conftest import Node, Site
+
+@pytest.fixture
+def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
+    with running_site(tmp_path, sqlite_url) as site:
+        yield site
+
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 CURL = shutil.which("curl")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+from siteworld import Site, running_site
 
 from baling.broker import free_port
 from baling.securesite import tls_broker
@@ -24,9 +25,15 @@ from edge.bus import LinkDown, PahoBus, TlsFiles
 from provisioning.ca import key_pem, make_csr, new_key, write_atomically
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.security.conftest import Site
+
+@pytest.fixture
+def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
+    with running_site(tmp_path, sqlite_url) as site:
+        yield site
+
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 NOW = datetime.now(UTC)

@@ -20,15 +20,22 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from siteworld import Site, running_site
 
 from central.main import Central
 from central.settings import CentralSettings
 from provisioning.ca import CAError, FleetCA, create_root, make_csr, new_key
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.security.conftest import Site
+
+@pytest.fixture
+def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
+    with running_site(tmp_path, sqlite_url) as site:
+        yield site
+
 
 NOW = datetime.now(UTC)
 ROOT_PHRASE = "a long offline root passphrase"

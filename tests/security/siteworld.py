@@ -1,21 +1,27 @@
 """A real secured site to attack: central, mutual-TLS Mosquitto, HTTP, OTA over mTLS.
 
-``secure_site`` starts :class:`baling.securesite.SecureSite` (SQLite in the
-test's directory) and hands back a :class:`Site` with helpers: ``login``
+``running_site`` starts :class:`baling.securesite.SecureSite` (SQLite in
+the test's directory) and hands back a :class:`Site` with helpers: ``login``
 makes an operator of a role and returns its ``Authorization`` header,
 ``enrol`` runs a real enrolment (code from the API, CSR, certificate) and
 returns the node's files, and ``bus`` connects a client with a node's (or
-any) certificate to the real broker.
+any) certificate to the real broker. Not a conftest (a second module named
+``conftest`` breaks ``mypy .``); a test module makes its fixture with::
+
+    @pytest.fixture
+    def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
+        with running_site(tmp_path, sqlite_url) as site:
+            yield site
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -134,8 +140,8 @@ class Site:
         return bus
 
 
-@pytest.fixture
-def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
+@contextlib.contextmanager
+def running_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
     """A started secured site on SQLite; everything stopped afterwards."""
     secure = SecureSite(tmp_path, database_url=sqlite_url)
     secure.start()
