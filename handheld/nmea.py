@@ -10,8 +10,8 @@ standard talker (``GP``, ``GL``, ``GA``, ``GB``/``BD``, ``GQ``, ``GI``,
 ``GN``, ``IN``, …): position from GGA, RMC, GNS and GLL, the date from RMC
 and ZDA, speed and course from RMC and VTG. Proprietary (``$P…``) and
 other sentences (``GSV``, ``GSA``, ``TXT``, …) are :class:`Ignored`, not
-errors. Field layouts follow NMEA 0183 v4.11 and the u-blox, Quectel and ST
-Teseo manuals. Merging the sentences of an epoch into a fix is
+errors. Field layouts follow NMEA 0183 as the u-blox M8 and Quectel L80
+protocol manuals describe it. Merging the sentences of an epoch into a fix is
 :mod:`handheld.epoch`'s job; reading the serial line is the agent's.
 """
 

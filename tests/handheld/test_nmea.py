@@ -1,9 +1,9 @@
 """NMEA reading on golden sentences and on what receivers really send.
 
 Golden sentences are quoted with the checksums printed in their sources:
-NMEA Revealed (K. Betke, the examples gpsd's documentation uses), the u-blox
-M8 Receiver Description (UBX-13003221) and the Quectel L80 GPS Protocol
-Specification. Binary frames are built from their documented byte layout
+Dale DePriest's NMEA reference (gpsinformation.org, the examples most NMEA
+documentation quotes), the u-blox M8 Receiver Description (UBX-13003221)
+and the Quectel L80 GPS Protocol Specification. Binary frames are built from their documented byte layout
 (UBX: u-blox's header B5 62, class, id, little-endian length, Fletcher-8;
 RTCM 3: D3, 10-bit length, CRC-24Q), not by any code of ours.
 """
@@ -32,13 +32,13 @@ from handheld.reader import GnssReader, Refusal
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
-# NMEA Revealed (Betke), the classic examples
-BETKE_GGA = "$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"
-BETKE_RMC = "$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A"
-BETKE_GLL = "$GPGLL,4916.45,N,12311.12,W,225444,A,*1D"
-BETKE_RMC_2 = "$GPRMC,225446,A,4916.45,N,12311.12,W,000.5,054.7,191194,020.3,E*68"
-BETKE_VTG = "$GPVTG,054.7,T,034.4,M,005.5,N,010.2,K*48"
-BETKE_ZDA = "$GPZDA,201530.00,04,07,2002,00,00*60"
+# Dale DePriest's NMEA reference, the classic examples
+DEPRIEST_GGA = "$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"
+DEPRIEST_RMC = "$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A"
+DEPRIEST_GLL = "$GPGLL,4916.45,N,12311.12,W,225444,A,*1D"
+DEPRIEST_RMC_2 = "$GPRMC,225446,A,4916.45,N,12311.12,W,000.5,054.7,191194,020.3,E*68"
+DEPRIEST_VTG = "$GPVTG,054.7,T,034.4,M,005.5,N,010.2,K*48"
+DEPRIEST_ZDA = "$GPZDA,201530.00,04,07,2002,00,00*60"
 # u-blox M8 Receiver Description, NMEA protocol chapter
 UBLOX_GGA = "$GPGGA,092725.00,4717.11399,N,00833.91590,E,1,08,1.01,499.6,M,48.0,M,,*5B"
 UBLOX_RMC = "$GPRMC,083559.00,A,4717.11437,N,00833.91522,E,0.004,77.52,091202,,,A*57"
@@ -60,12 +60,12 @@ QUECTEL_GGA = (
 QUECTEL_PMTK = "$PMTK605*31"
 
 GOLDEN = [
-    BETKE_GGA,
-    BETKE_RMC,
-    BETKE_GLL,
-    BETKE_RMC_2,
-    BETKE_VTG,
-    BETKE_ZDA,
+    DEPRIEST_GGA,
+    DEPRIEST_RMC,
+    DEPRIEST_GLL,
+    DEPRIEST_RMC_2,
+    DEPRIEST_VTG,
+    DEPRIEST_ZDA,
     UBLOX_GGA,
     UBLOX_RMC,
     UBLOX_GLL,
@@ -139,8 +139,8 @@ def test_one_changed_character_fails_the_checksum(line: str) -> None:
     assert caught.value.reason == "checksum"
 
 
-def test_betke_gga_fields() -> None:
-    gga = parse_sentence(BETKE_GGA)
+def test_depriest_gga_fields() -> None:
+    gga = parse_sentence(DEPRIEST_GGA)
     assert isinstance(gga, Sentence)
     assert gga.time == dtime(12, 35, 19)
     assert gga.lat == pytest.approx(48 + 7.038 / 60)
@@ -149,19 +149,19 @@ def test_betke_gga_fields() -> None:
     assert gga.fix
 
 
-def test_betke_rmc_fields() -> None:
-    rmc = parse_sentence(BETKE_RMC)
+def test_depriest_rmc_fields() -> None:
+    rmc = parse_sentence(DEPRIEST_RMC)
     assert isinstance(rmc, Sentence)
     assert rmc.day == date(1994, 3, 23)
     assert rmc.speed_mps == pytest.approx(22.4 * 0.514444)
     assert rmc.course == pytest.approx(84.4)
-    west = parse_sentence(BETKE_RMC_2)
+    west = parse_sentence(DEPRIEST_RMC_2)
     assert isinstance(west, Sentence)
     assert west.lon == pytest.approx(-(123 + 11.12 / 60))
 
 
 def test_vtg_and_zda_fields() -> None:
-    vtg = parse_sentence(BETKE_VTG)
+    vtg = parse_sentence(DEPRIEST_VTG)
     assert isinstance(vtg, Sentence)
     assert vtg.course == pytest.approx(54.7)
     assert vtg.speed_mps == pytest.approx(5.5 * 0.514444)
