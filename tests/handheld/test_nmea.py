@@ -3,9 +3,10 @@
 Golden sentences are quoted with the checksums printed in their sources:
 Dale DePriest's NMEA reference (gpsinformation.org, the examples most NMEA
 documentation quotes), the u-blox M8 Receiver Description (UBX-13003221)
-and the Quectel L80 GPS Protocol Specification. Binary frames are built from their documented byte layout
-(UBX: u-blox's header B5 62, class, id, little-endian length, Fletcher-8;
-RTCM 3: D3, 10-bit length, CRC-24Q), not by any code of ours.
+and the Quectel L80 GPS Protocol Specification. Binary frames are built
+from their documented byte layout (UBX: u-blox's header B5 62, class, id,
+little-endian length, Fletcher-8; RTCM 3: D3, 10-bit length, CRC-24Q), not
+by any code of ours.
 """
 
 from __future__ import annotations
