@@ -16,6 +16,7 @@ summary's ``verdict`` says why), 2 the source could not be opened.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -249,6 +250,9 @@ def run_check(
     Returns:
         0 the receiver qualifies, 1 it does not, 2 the source cannot be read.
     """
+    for std in (sys.stdout, sys.stderr):
+        if out is None and isinstance(std, io.TextIOWrapper):
+            std.reconfigure(errors="replace")  # a Latin-1 terminal: "?", no crash
     stream = out or sys.stdout
     try:
         return _check(source, as_json=as_json, baud=baud, seconds=seconds, out=stream)

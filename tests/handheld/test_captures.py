@@ -15,6 +15,7 @@ never copied into it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import struct
@@ -389,3 +390,18 @@ def test_check_piped_into_head_ends_quietly() -> None:
         assert proc.wait(timeout=60) == 1
     assert json.loads(first)["talker"] == "GN"
     assert err == b""
+
+
+def test_check_on_a_latin1_terminal_does_not_crash(tmp_path: Path) -> None:
+    capture = tmp_path / "rmc.nmea"
+    capture.write_bytes(QUECTEL_RMC.encode() + b"\r\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "baling.cli", "gnss", "check", str(capture)],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "latin-1"},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr
+    assert b"31.8453967" in done.stdout  # the fix is printed, Chinese as "?"
