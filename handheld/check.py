@@ -60,24 +60,26 @@ VERDICTS_ZH = {
 
 
 class CommentFilter:
-    """Drop the ``#`` lines of a gpsd regression log; pass everything else."""
+    """Drop the ``#`` header lines of a gpsd regression log; pass the rest.
+
+    Only the block at the top: further down a ``#`` may be binary data.
+    """
 
     def __init__(self) -> None:
+        self._header = True
         self._line_start = True
-        self._in_comment = False
 
     def feed(self, data: bytes) -> bytes:
-        """Return ``data`` without comment lines (state carries across chunks)."""
-        out = bytearray()
-        for line in data.splitlines(keepends=True):
-            if self._line_start and line.startswith(b"#"):
-                self._in_comment = True
-            if not self._in_comment:
-                out += line
+        """Return ``data`` without header lines (state carries across chunks)."""
+        if not self._header:
+            return data
+        lines = data.splitlines(keepends=True)
+        for n, line in enumerate(lines):
+            if self._line_start and not line.startswith(b"#"):
+                self._header = False
+                return b"".join(lines[n:])
             self._line_start = line.endswith(b"\n")
-            if self._line_start:
-                self._in_comment = False
-        return bytes(out)
+        return b""
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

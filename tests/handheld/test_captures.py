@@ -369,9 +369,10 @@ def test_a_port_that_cannot_be_opened(capsys: pytest.CaptureFixture[str]) -> Non
 def test_gpsd_log_comments_are_skipped_across_chunks() -> None:
     comments = CommentFilter()
     got = comments.feed(b"# Name: x $GPGGA in a comm") + comments.feed(
-        b"ent\n#\n" + QUECTEL_RMC.encode() + b"\r\n# tail\n"
+        b"ent\n#\n" + QUECTEL_RMC.encode() + b"\r\n# binary, not a comment\n"
     )
-    assert got == QUECTEL_RMC.encode() + b"\r\n"
+    assert got == QUECTEL_RMC.encode() + b"\r\n# binary, not a comment\n"
+    assert comments.feed(b"#\n") == b"#\n"  # past the header
 
 
 @needs_captures
