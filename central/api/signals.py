@@ -1,14 +1,28 @@
-"""Traffic signals: junctions, their flows, plans computed, pushed, rolled back."""
+"""Traffic signals: junctions, their flows, plans computed, pushed, rolled back.
+
+Scoped by the permission matrix (``signals``): a junction belongs to its
+cabinet's district. Timing is :mod:`central.signals`'s.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import RowId, ServicesDep, SessionDep, permit, refusal
+from central.api.deps import (
+    RowId,
+    Services,
+    ServicesDep,
+    SessionDep,
+    check_scope,
+    may,
+    permit,
+    refusal,
+)
 from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device
@@ -18,6 +32,22 @@ from central.signals.service import SignalService
 router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
 Traffic = Annotated[Principal, Depends(permit("signals", "write"))]
 SignalsReader = Annotated[Principal, Depends(permit("signals", "read"))]
+
+
+JunctionId = Annotated[str, PathParam(max_length=64)]
+
+
+def _junction(
+    svc: Services, session: SessionDep, p: Principal, junction_id: str, act: str
+) -> None:
+    """403 unless the junction's cabinet is in the caller's districts.
+
+    A junction is named by its cabinet's device id; one without a registered
+    cabinet belongs to the whole county.
+    """
+    cabinet = session.get(Device, junction_id)
+    site = cabinet.site if cabinet is not None else "*"
+    check_scope(svc, p, site=site, obj="signals", act=act)
 
 
 def signals(svc: ServicesDep) -> SignalService:
@@ -51,13 +81,14 @@ class JunctionIn(BaseModel):
 
 @router.put("/junctions/{junction_id}")
 def put_junction(
-    junction_id: str,
+    junction_id: JunctionId,
     body: JunctionIn,
     session: SessionDep,
     svc: ServicesDep,
     p: Traffic,
 ) -> dict[str, Any]:
     """Create or change a junction (audited)."""
+    _junction(svc, session, p, junction_id, "write")
     row = session.get(JunctionRow, junction_id) or JunctionRow(id=junction_id)
     for key, value in body.model_dump().items():
         setattr(row, key, value)
@@ -75,12 +106,16 @@ def put_junction(
 
 @router.get("/junctions")
 def junctions(
-    session: SessionDep, svc: ServicesDep, _p: SignalsReader
+    session: SessionDep, svc: ServicesDep, p: SignalsReader
 ) -> list[dict[str, Any]]:
-    """Junctions with their measured stage flows and the plan in force."""
+    """Junctions in the caller's districts, their stage flows and plan in force."""
     service = signals(svc)
     out = []
     for j in session.exec(select(JunctionRow).order_by(col(JunctionRow.id))).all():
+        cabinet = session.get(Device, j.id)  # the junction is its cabinet's id
+        site = cabinet.site if cabinet is not None else "*"
+        if not may(svc, p, site=site, obj="signals", act="read"):
+            continue
         current = session.exec(
             select(PlanRow)
             .where(
@@ -90,7 +125,6 @@ def junctions(
             .order_by(col(PlanRow.id).desc())
         ).first()
         flows = [round(sum(q for q, _ in stage)) for stage in service.flows(session, j)]
-        cabinet = session.get(Device, j.id)  # the junction is its cabinet's id
         out.append(
             {
                 **j.model_dump(),
@@ -105,12 +139,14 @@ def junctions(
 
 @router.get("/junctions/{junction_id}/plans")
 def plans(
-    junction_id: str,
+    junction_id: JunctionId,
     session: SessionDep,
-    _p: SignalsReader,
+    svc: ServicesDep,
+    p: SignalsReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[dict[str, Any]]:
     """A junction's plans, newest first."""
+    _junction(svc, session, p, junction_id, "read")
     rows = session.exec(
         select(PlanRow)
         .where(PlanRow.junction == junction_id)
@@ -128,18 +164,33 @@ class ComputeIn(BaseModel):
 
 @router.post("/junctions/{junction_id}/compute", status_code=status.HTTP_201_CREATED)
 def compute(
-    junction_id: str, body: ComputeIn, session: SessionDep, svc: ServicesDep, p: Traffic
+    junction_id: JunctionId,
+    body: ComputeIn,
+    session: SessionDep,
+    svc: ServicesDep,
+    p: Traffic,
 ) -> dict[str, Any]:
     """A proposed plan from the junction's measured flows (not pushed yet)."""
+    _junction(svc, session, p, junction_id, "write")
     row = signals(svc).compute(session, junction_id, body.method, by=p.username)
     return SignalService.view(row)
 
 
 @router.post("/corridors/{corridor}/compute", status_code=status.HTTP_201_CREATED)
 def compute_corridor(
-    corridor: str, session: SessionDep, svc: ServicesDep, p: Traffic
+    corridor: Annotated[str, PathParam(max_length=64)],
+    session: SessionDep,
+    svc: ServicesDep,
+    p: Traffic,
 ) -> list[dict[str, Any]]:
-    """Proposed plans for a corridor: common cycle, two-way green wave."""
+    """Proposed plans for a corridor: common cycle, two-way green wave.
+
+    Every junction of the corridor must be in the caller's districts.
+    """
+    for j in session.exec(
+        select(JunctionRow).where(JunctionRow.corridor == corridor)
+    ).all():
+        _junction(svc, session, p, j.id, "write")
     rows = signals(svc).compute_corridor(session, corridor, by=p.username)
     return [SignalService.view(r) for r in rows]
 
@@ -152,16 +203,19 @@ def push(
     plan_id: RowId, session: SessionDep, svc: ServicesDep, p: Traffic
 ) -> dict[str, Any]:
     """Send a plan to its cabinet; the answer says accepted or refused (and why)."""
-    if session.get(PlanRow, plan_id) is None:
+    plan = session.get(PlanRow, plan_id)
+    if plan is None:
         raise NotFoundError(f"no plan {plan_id}")
+    _junction(svc, session, p, plan.junction, "write")
     return SignalService.view(signals(svc).push(session, plan_id, by=p.username))
 
 
 @router.post("/junctions/{junction_id}/rollback")
 def rollback(
-    junction_id: str, session: SessionDep, svc: ServicesDep, p: Traffic
+    junction_id: JunctionId, session: SessionDep, svc: ServicesDep, p: Traffic
 ) -> dict[str, Any]:
     """Go back to the plan that ran before (pushed as a new version)."""
+    _junction(svc, session, p, junction_id, "write")
     return SignalService.view(
         signals(svc).rollback(session, junction_id, by=p.username)
     )

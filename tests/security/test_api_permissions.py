@@ -260,9 +260,14 @@ def test_traffic_sees_signals_and_detectors_only(
             ("GET", "/api/v1/plates/reads"),
             ("PUT", "/api/v1/policy/site/north"),
             ("GET", "/api/v1/ota/releases"),
+            ("PUT", "/api/v1/signals/junctions/cab-s"),  # south's cabinet
+            ("GET", "/api/v1/signals/junctions/cab-s/plans"),
+            ("POST", "/api/v1/signals/junctions/cab-s/rollback"),
         ],
         codes={403},
     )
+    own = client.put("/api/v1/signals/junctions/cab-n", json={}, headers=traffic)
+    assert own.status_code == 200, own.text
     listed = client.get("/api/v1/devices", headers=traffic).json()
     assert [d["id"] for d in listed["items"]] == ["cab-n"]
     assert (
