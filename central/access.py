@@ -10,7 +10,7 @@ refusal into HTTP 403; this module does no HTTP.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import casbin
 from casbin import model as casbin_model
@@ -20,6 +20,8 @@ from central.errors import AuthError
 from central.models import ROLES
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from central.auth import Principal
 
 MODEL = """
@@ -130,6 +132,36 @@ class Access:
                 f"{principal.username} ({principal.role}, scope "
                 f"{list(principal.scope)}) may not {act} {obj} at site {site or '-'!r}"
             )
+
+
+# What each live update (the console's event stream) reveals, as a resource
+# and action of the matrix; a type not listed here is shown to admins only.
+LIVE: dict[str, tuple[str, str]] = {
+    "officer": ("police", "read"),
+    "alarm": ("police", "read"),
+    "receipt": ("police", "read"),
+    "plate_hit": ("plates", "read"),
+    "plate_read": ("plates", "read"),
+    # Complaint updates carry the 查询码: the desk's, not a department's.
+    "complaint": ("complaints/personal", "read"),
+    "rollout": ("ota", "read"),
+    "signal_plan": ("signals", "read"),
+    "signal_state": ("signals", "read"),
+}
+
+
+def live_permission(item: Mapping[str, Any], *, kind: str = "") -> tuple[str, str]:
+    """The resource and action a live update needs (``kind``: its device's)."""
+    type_ = str(item.get("type", ""))
+    if type_ == "device":
+        return f"devices/{kind or '?'}", "read"
+    return LIVE.get(type_, (f"live/{type_}", "read"))
+
+
+def live_device(item: Mapping[str, Any]) -> str:
+    """The device a live update is about ('' when none): its district decides."""
+    key = "id" if item.get("type") == "device" else "device"
+    return str(item.get(key) or item.get("junction") or "")
 
 
 def _readable(pattern: str) -> str:

@@ -24,6 +24,7 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
+from central.access import live_device, live_permission
 from central.api import audit as audit_routes
 from central.api import auth as auth_routes
 from central.api import (
@@ -43,6 +44,7 @@ from central.auth import Principal
 from central.bodylimit import BodyLimitMiddleware
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
 from central.link import CommandTimeoutError, PacketTooLargeError
+from central.models import Device
 from central.sessions import check_principal, redeem_ticket
 from edge.protocol import PayloadError
 
@@ -81,6 +83,25 @@ async def _ticket_holder(
 _ticket_holder.__permission__ = ("stream", "ticket")  # type: ignore[attr-defined]
 
 
+def _may_see(
+    svc: Services,
+    who: Principal,
+    item: dict[str, Any],
+    devices: dict[str, tuple[str, str]],
+) -> bool:
+    """Whether the matrix lets ``who`` read what a live update reveals."""
+    device = live_device(item)
+    if device and device not in devices:
+        with Session(svc.engine) as session:
+            row = session.get(Device, device)
+        devices[device] = (row.kind, row.site) if row is not None else ("", "")
+    kind, site = devices.get(device, ("", ""))
+    obj, act = live_permission(item, kind=kind)
+    if site:
+        return svc.access.allowed(who, site=site, obj=obj, act=act)
+    return svc.access.role_allows(who.role, obj=obj, act=act)
+
+
 async def stream(
     svc: ServicesDep, who: Annotated[Principal, Depends(_ticket_holder)]
 ) -> StreamingResponse:
@@ -91,6 +112,7 @@ async def stream(
     ends when its session does.
     """
     queue = svc.broadcaster.subscribe()
+    devices: dict[str, tuple[str, str]] = {}  # id -> (kind, site), this stream's
 
     async def events() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -114,6 +136,8 @@ async def stream(
                 if item is None:
                     yield ": keep-alive\n\n"
                     continue
+                if not await asyncio.to_thread(_may_see, svc, who, item, devices):
+                    continue  # the permission matrix holds for live updates too
                 yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
         finally:
             svc.broadcaster.unsubscribe(queue)

@@ -10,6 +10,11 @@ a refusal is not just a broken route).
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -378,3 +383,123 @@ def test_the_matrix_names_every_role() -> None:
     table = render_matrix()
     for role, _ in OPERATORS.values():
         assert f"| {role} |" in table
+
+
+# -- the live stream ----------------------------------------------------------
+
+
+def _post(url: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310
+        answer: dict[str, Any] = json.loads(resp.read())
+    return answer
+
+
+def _listen(base: str, ticket: str, into: list[dict[str, Any]]) -> threading.Thread:
+    def read() -> None:
+        query = urllib.parse.urlencode({"ticket": ticket})
+        url = f"{base}/api/v1/stream?{query}"
+        with urllib.request.urlopen(url, timeout=20) as events:  # noqa: S310
+            for raw in events:
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith("data: "):
+                    into.append(json.loads(line.removeprefix("data: ")))
+                    if into[-1].get("last"):
+                        return
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_live_stream_shows_each_role_only_what_it_may_read(
+    tmp_path: Path, serve_app: Any
+) -> None:
+    # Finding 5 again, through the console's event stream: officer positions
+    # and complaint codes went to every signed-in operator.
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    engine = make_engine(url)
+    migrate(engine)
+    services = Services(
+        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
+        settings=CentralSettings(
+            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
+        ),
+        engine=engine,
+        metrics=Metrics(),
+        clock=CLOCK,
+        broadcaster=Broadcaster(),
+    )
+    with Session(engine) as s:
+        for user in ("desk", "officer", "tech-n"):
+            role, scope = OPERATORS[user]
+            create_operator(
+                s,
+                username=user,
+                password=PASSWORD,
+                role=role,
+                scope=scope,
+                now=CLOCK.now(),
+            )
+        for device_id, (kind, site) in DEVICES.items():
+            registry.register(
+                s, device_id=device_id, kind=kind, site=site, now=CLOCK.now()
+            )
+    app = create_app(services)
+    base = serve_app(app)
+    seen: dict[str, list[dict[str, Any]]] = {}
+    threads = []
+    for user in ("desk", "officer", "tech-n"):
+        token = _post(
+            f"{base}/api/v1/auth/token",
+            urllib.parse.urlencode({"username": user, "password": PASSWORD}).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )["access_token"]
+        ticket = _post(
+            f"{base}/api/v1/stream/ticket", b"", {"Authorization": f"Bearer {token}"}
+        )["ticket"]
+        seen[user] = []
+        threads.append(_listen(base, ticket, seen[user]))
+    deadline = time.monotonic() + 10
+    while len(services.broadcaster._subs) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    updates: list[dict[str, Any]] = [
+        {"type": "officer", "device": "hh-n", "lat": 29.1, "lon": 113.1},
+        {"type": "complaint", "code": "QXG93EJY", "state": "assigned"},
+        {"type": "device", "id": "hh-n", "online": True},
+        {"type": "device", "id": "cab-s", "online": True},
+        {"type": "device", "id": "kiosk-n", "online": True},
+        {"type": "plate_read", "device": "cam-s", "plate": "湘F12345"},
+        {"type": "mystery", "id": "x"},
+        {"type": "device", "id": "kiosk-n", "online": False, "last": True},
+        {"type": "officer", "device": "hh-n", "last": True},
+    ]
+    for item in updates:
+        services.broadcaster.publish(item)
+    for thread in threads:
+        thread.join(15)
+    engine.dispose()
+
+    def kinds(user: str) -> list[tuple[str, str]]:
+        return [
+            (i["type"], str(i.get("id") or i.get("device") or "")) for i in seen[user]
+        ]
+
+    assert kinds("desk") == [
+        ("complaint", ""),
+        ("device", "kiosk-n"),
+        ("device", "kiosk-n"),
+    ]
+    assert kinds("officer") == [
+        ("officer", "hh-n"),
+        ("device", "hh-n"),
+        ("plate_read", "cam-s"),
+        ("officer", "hh-n"),
+    ]
+    # A north technician: north's devices (a handheld's record, not its
+    # positions), nothing of south, no complaint codes or plates.
+    assert kinds("tech-n")[:3] == [
+        ("device", "hh-n"),
+        ("device", "kiosk-n"),
+        ("device", "kiosk-n"),
+    ]
