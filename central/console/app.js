@@ -6,6 +6,10 @@
 // access token asks /api/v1/auth/refresh for a new one, silently.
 const state = { token: null, offset: 0, limit: 50, total: 0, filter: {} };
 const $ = (sel) => document.querySelector(sel);
+const ROLE_NAMES = {
+  admin: "系统管理员", traffic: "交通指挥", police: "公安民警",
+  complaints: "投诉受理", department: "承办部门", technician: "运维技术员",
+};
 
 let refreshing = null;
 let refreshTimer = null;
@@ -185,7 +189,7 @@ function alertError(err) { $("#policy-msg").textContent = err.message; console.e
 
 async function enter() {
   const me = await api("/api/v1/auth/me");
-  $("#who").textContent = `${me.username}（${me.role}）`;
+  $("#who").textContent = `${me.username}（${ROLE_NAMES[me.role] || me.role}）`;
   document.querySelector('#nav a[data-page="operators"]').hidden = me.role !== "admin";
   $("#login").hidden = true;
   $("#shell").hidden = false;

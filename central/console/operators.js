@@ -4,10 +4,7 @@
 "use strict";
 
 const operatorsPage = (() => {
-  const ROLE = {
-    admin: "系统管理员", traffic: "交通指挥", police: "公安民警",
-    complaints: "投诉受理", department: "承办部门", technician: "运维技术员",
-  };
+  const ROLE = ROLE_NAMES;  // app.js
   const DISTRICT = {
     "*": "全县", rongjiawan: "荣家湾镇", huangshajie: "黄沙街镇", xinqiang: "新墙镇",
     boxiang: "柏祥镇", gangkou: "筻口镇", gongtian: "公田镇", maotian: "毛田镇",

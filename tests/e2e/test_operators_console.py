@@ -154,7 +154,7 @@ def test_admin_manages_operators_in_the_console(
     page.wait_for_selector("#login:not([hidden])")
     _login(page, "li", fresh)
     page.wait_for_selector("#shell:not([hidden])")
-    assert "li（police）" in page.inner_text("#who")
+    assert "li（公安民警）" in page.inner_text("#who")
     assert not page.locator('#nav a[data-page="operators"]').is_visible()
 
 
