@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _hasher = PasswordHash.recommended()
 _ALGORITHM = "HS256"
+MAX_USERNAME = 64
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
 MIN_DISTINCT = 5
@@ -125,7 +126,7 @@ def authenticate(session: Session, username: str, password: str) -> Operator:
         AuthError: unknown user, inactive, or wrong password (one message for all).
     """
     dummy = _dummy_hash()
-    op = session.get(Operator, username[:64])
+    op = session.get(Operator, username) if len(username) <= MAX_USERNAME else None
     # Argon2 runs on every path: against the stored hash, or a dummy one.
     ok = _hasher.verify(password, op.password_hash if op is not None else dummy)
     if op is None or not ok or not op.active:

@@ -184,7 +184,7 @@ def login(
             headers={"Retry-After": str(wait)},
         )
     try:
-        op = auth.authenticate(session, username, form.password)
+        op = auth.authenticate(session, form.username, form.password)
     except AuthError as exc:
         services.metrics.login_failures.labels("credentials").inc()
         locked = sessions.record_failure(
