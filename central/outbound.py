@@ -9,14 +9,19 @@ here.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from central.link import PacketTooLargeError
 
 if TYPE_CHECKING:
     from central.auditlog import AuditLog
     from central.link import CentralLink
     from central.live import Broadcaster
     from edge.clock import Clock
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,7 +55,12 @@ class Sender:
                 self.audit.append(now=now, **record)
         if self.link is not None:
             for name, device, args in out.commands:
-                self.link.send(device, name, args)
+                try:
+                    self.link.send(device, name, args)
+                except PacketTooLargeError:
+                    # Refused, never queued: one oversize command must not
+                    # take the link or the worker down, nor hold back the rest.
+                    logger.exception("Command %s to %s not sent", name, device)
         if self.broadcaster is not None:
             for item in out.live:
                 self.broadcaster.publish(item)

@@ -33,6 +33,7 @@ from central.db import make_engine, migrate
 from central.link import PacketTooLargeError
 from central.live import Broadcaster
 from central.metrics import Metrics
+from central.outbound import Outbound, Sender
 from central.settings import CentralSettings
 from edge import Agent, NodeSettings, SystemClock, build_agent
 from edge.protocol.signing import public_key_text
@@ -95,6 +96,10 @@ def live(
         thread.join(10)
 
 
+class _Sender(Sender):
+    """The mixin services use to send after a commit, on its own."""
+
+
 def _ping(client: TestClient, auth: dict[str, str]) -> dict[str, Any]:
     r = client.post("/api/v1/devices/sim-1/commands/ping", headers=auth, json={})
     assert r.status_code == 200, r.text
@@ -127,6 +132,19 @@ def test_an_oversize_command_is_refused_and_the_link_stays_up(
         )
     with pytest.raises(PacketTooLargeError):
         central.link.send("sim-1", "alert", {"blob": "x" * 2 * MIB})
+    # What services send after a commit: the oversize one is dropped (and
+    # logged), the worker goes on, the next command goes out.
+    sender = _Sender()
+    sender.clock, sender.link = CLOCK, central.link
+    sender.broadcaster, sender.audit = None, None
+    sender.deliver(
+        Outbound(
+            commands=[
+                ("alert", "sim-1", {"blob": "x" * 2 * MIB}),
+                ("ping", "sim-1", {}),
+            ]
+        )
+    )
     time.sleep(1.5)  # what a dropped link would need to show
     assert client.get("/healthz").json() == {"ok": True, "broker": True}
     assert central.link.bus.connected
