@@ -12,7 +12,7 @@ traffic through it in real time (Baling's own crossing scenario), its loops
 feed two detector cards (Modbus RTU on ptys) read by two detector nodes, and
 its lights follow a simulated controller that the cabinet node (``jsl``)
 drives over the cabinet protocol — the whole signal chain of
-:mod:`firmware_sim.closedloop`, with the nodes as real processes.
+:mod:`baling.closedloop`, with the nodes as real processes.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ class Street:
 
 def start_street(data_dir: Path, stop: threading.Event) -> Street:
     """SUMO's traffic through the demo crossing, in real time, until ``stop``."""
-    from firmware_sim.closedloop import start_controller  # noqa: PLC0415
+    from baling.closedloop import start_controller  # noqa: PLC0415
     from firmware_sim.traffic import STAGES, SumoCoSim  # noqa: PLC0415
 
     work = data_dir / "traffic"

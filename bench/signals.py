@@ -11,7 +11,7 @@ unfinished vehicles included):
   a common cycle with two-way green-wave offsets), both computed by
   Baling's engine from the scenario's design flows, scored by the judge;
 * Baling adaptive through the full closed loop
-  (:mod:`firmware_sim.closedloop`): SUMO's loops → detector cards (Modbus
+  (:mod:`baling.closedloop`): SUMO's loops → detector cards (Modbus
   RTU) → detector nodes → MQTT → central → signed plans → cabinets →
   controllers (cabinet protocol) → SUMO's lights, in simulation time.
 
@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from baling.closedloop import closed_loop
 from central.signals import engine
-from firmware_sim.closedloop import closed_loop
 from firmware_sim.traffic import STAGES, SumoCoSim
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
+from baling.closedloop import closed_loop
 from central.models import Event
 from central.signals.models import PlanRow
-from firmware_sim.closedloop import closed_loop
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 CROSSING = (
