@@ -23,6 +23,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
+from firmware_sim.pressure import Pressure, choose
 from signal_controller.gbt20999 import (
     Frame,
     FrameError,
@@ -36,7 +37,6 @@ from signal_controller.gbt20999 import (
     encode_running,
 )
 from signal_controller.junction import Junction, Plan, state_at
-from signal_controller.pressure import Pressure, choose
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -142,7 +142,7 @@ class ControllerSim:
     def _actuated(self, now: float) -> dict[str, str]:
         """The vehicle-actuated stage machine's signals at ``now``.
 
-        Max-pressure over the detector zones (:mod:`signal_controller.pressure`)
+        Max-pressure over the detector zones (:mod:`firmware_sim.pressure`)
         picks the next stage; the plan's greens, doubled, are the maxima.
         Intergreens are the plan's, as in fixed time.
         """

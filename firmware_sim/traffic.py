@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sumolib
 
 from firmware_sim.detector import DetectorCard
-from signal_controller.pressure import lane_weights
+from firmware_sim.pressure import lane_weights
 
 if TYPE_CHECKING:
     import threading

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from firmware_sim.pressure import Pressure, choose, lane_weights
 from firmware_sim.traffic import STAGES
-from signal_controller.pressure import Pressure, choose, lane_weights
 
 
 def test_a_lane_presses_on_the_stages_that_serve_it() -> None:
