@@ -35,6 +35,7 @@ from edge.errors import CommandError
 from edge.ota.fetch import HttpFetcher
 from edge.ota.slots import SlotError, Slots
 from edge.ota.updater import Sources, UpdateRefusedError, fetch_release
+from edge.protocol.release import DRILL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,7 +51,6 @@ logger = logging.getLogger(__name__)
 RESTART = 75  # exit status asking `baling supervise` to start the node again
 RETRY_S = (10.0, 30.0, 120.0)  # download retries, then the update has failed
 DEFER_S = 30.0  # how often a deferred update asks again
-DRILL = "fail-health"  # release.json "drill": a release built to fail (fault drills)
 _RELEASE = re.compile(r"^baling-[a-z_]+-[0-9A-Za-z.+_-]{1,64}\.tar$")
 
 

@@ -1,10 +1,10 @@
 """Bodies of the envelopes every node kind shares, and each kind's config schema.
 
 State (retained, with the LWT), configuration (the device twin written by
-central), command replies and faults. Central validates policy against
-:data:`KIND_CONFIG`, and a node validates what it receives against the same
-model, so both ends agree on what a valid configuration is. Kind-specific
-capabilities extend :class:`NodeConfig` in later issues.
+central), command replies and faults. Central validates policy with
+:func:`validate_config`, and a node validates what it receives the same way,
+so both ends agree on what a valid configuration is. The kinds and their
+config schemas are declared in :mod:`edge.protocol.kinds` (re-exported here).
 """
 
 from __future__ import annotations
@@ -15,18 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.protocol.envelope import MAX_KEYS
 from edge.protocol.errors import PayloadError
-
-Kind = Literal[
-    "kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"
-]
-KINDS: tuple[Kind, ...] = (
-    "kiosk",
-    "camera",
-    "loop_detector",
-    "signal_controller",
-    "handheld",
-    "sim",
+from edge.protocol.kinds import (
+    KIND_CONFIG,
+    KINDS,
+    CameraConfig,
+    HandheldConfig,
+    Kind,
+    NodeConfig,
+    SignalConfig,
+    SimConfig,
 )
+
 HealthStatus = Literal["ok", "degraded", "fault"]
 M = TypeVar("M", bound=BaseModel)
 
@@ -89,76 +88,6 @@ class FaultBody(_Body):
     code: Annotated[str, Field(min_length=1, max_length=64)]
     active: bool
     detail: str = Field(default="", max_length=1000)
-
-
-class NodeConfig(BaseModel):
-    """Settings every node kind accepts from central."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    heartbeat_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
-    telemetry_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-
-class SimConfig(NodeConfig):
-    """The simulated event node used by ``baling up`` and the durability tests."""
-
-    event_interval_s: Annotated[float, Field(ge=0.0, le=3600)] = 5.0
-
-
-class HandheldConfig(NodeConfig):
-    """A police handheld: reporting rates, fix quality limits, the SOS button."""
-
-    report_standing_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
-    report_moving_s: Annotated[float, Field(ge=1, le=600)] = 5.0
-    report_sos_s: Annotated[float, Field(ge=0.2, le=60)] = 1.0
-    moving_mps: Annotated[float, Field(gt=0, le=10)] = 1.0
-    max_hdop: Annotated[float, Field(gt=0, le=50)] = 5.0
-    stale_s: Annotated[float, Field(gt=0, le=600)] = 10.0
-    max_speed_mps: Annotated[float, Field(gt=0, le=200)] = 70.0
-    sos_hold_s: Annotated[float, Field(ge=0.5, le=10)] = 2.0
-    sos_cancel_s: Annotated[float, Field(ge=0, le=60)] = 5.0
-    sos_retry_s: Annotated[float, Field(ge=0.5, le=120)] = 3.0
-
-
-class CameraConfig(NodeConfig):
-    """An ANPR camera: how fast it reads, when a vehicle has passed, its junction."""
-
-    fps: Annotated[float, Field(gt=0, le=30)] = 5.0
-    track_gap_s: Annotated[float, Field(gt=0, le=30)] = 1.5
-    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.2
-    silent_s: Annotated[float, Field(gt=0, le=600)] = 10.0
-    scene_width: Annotated[int, Field(ge=160, le=4096)] = 960
-    jpeg_quality: Annotated[int, Field(ge=30, le=95)] = 80
-    # Red-light capture: the cabinet whose retained state gives the phase,
-    # the signal group of this camera's lane, and the stop line's image row.
-    junction: str = Field(default="", max_length=64)
-    signal_group: str = Field(default="", max_length=64)
-    stop_line_y: Annotated[float, Field(ge=0)] | None = None
-
-
-class SignalConfig(NodeConfig):
-    """A signal cabinet: the hours it must not be updated in (local time)."""
-
-    peak_windows: list[
-        Annotated[
-            str,
-            Field(
-                pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$", max_length=11
-            ),
-        ]
-    ] = Field(default_factory=lambda: ["07:00-09:00", "17:00-19:00"], max_length=24)
-
-
-KIND_CONFIG: dict[str, type[NodeConfig]] = {
-    "kiosk": NodeConfig,
-    "camera": CameraConfig,
-    "loop_detector": NodeConfig,
-    "signal_controller": SignalConfig,
-    "handheld": HandheldConfig,
-    "sim": SimConfig,
-}
 
 
 def parse_body(model: type[M], body: dict[str, Any]) -> M:
