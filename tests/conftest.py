@@ -179,8 +179,63 @@ def serve_app() -> Iterator[Any]:
         thread.join(timeout=10)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip the ``long`` fault runs unless ``BALING_LONG=1`` (the benchmark's)."""
+# -- marks: what a test starts, so ``-m "not slow"`` is a quick loop ----------------
+# A test is marked by the fixtures it uses (their whole closure), by what its
+# module starts itself, and by where it lives. Marks are only ever added.
+FIXTURE_MARKS: dict[str, str] = {
+    "broker": "mqtt",
+    "make_central": "mqtt",
+    "browser_page": "browser",
+}
+# Modules that start a broker, a site, a browser or a database of their own.
+SOURCE_MARKS: tuple[tuple[str, str], ...] = (
+    ("Mosquitto(", "mqtt"),
+    ("SecureSite(", "mqtt"),
+    ("running_site(", "mqtt"),
+    ("sync_playwright", "browser"),
+    ("PgServer(", "postgres"),
+)
+# Over ~5 s each on the 2-core development machine (``pytest --durations``):
+# whole journeys, fault runs, fuzzing, subprocess CLIs, the SUMO loop.
+SLOW_PATHS: tuple[str, ...] = (
+    "tests/e2e/",
+    "tests/central/test_openapi_fuzz.py",
+    "tests/security/test_ota_mtls.py",
+    "tests/security/test_revocation.py",
+    "tests/handheld/test_captures.py",
+    "tests/test_deploy.py",
+)
+_SOURCES: dict[Path, str] = {}
+
+
+def marks_for(item: pytest.Item, root: Path) -> set[str]:
+    """The marks ``item`` earns by its fixtures, its module's source and its path."""
+    names = set(getattr(item, "fixturenames", ()))
+    marks = {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in names}
+    if item.path not in _SOURCES:
+        try:
+            _SOURCES[item.path] = item.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            _SOURCES[item.path] = ""
+    source = _SOURCES[item.path]
+    marks |= {mark for needle, mark in SOURCE_MARKS if needle in source}
+    try:
+        where = item.path.relative_to(root).as_posix()
+    except ValueError:
+        where = item.path.as_posix()
+    if where.startswith(SLOW_PATHS):
+        marks.add("slow")
+    return marks
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Mark what each test starts; skip ``long`` runs unless ``BALING_LONG=1``."""
+    for item in items:
+        for mark in sorted(marks_for(item, config.rootpath)):
+            if item.get_closest_marker(mark) is None:
+                item.add_marker(getattr(pytest.mark, mark))
     if os.environ.get("BALING_LONG") == "1":
         return
     skip = pytest.mark.skip(reason="a long fault run: python -m bench.fleet runs it")
