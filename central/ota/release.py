@@ -17,20 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.ota.repository import Repository, load_signer
-from edge.ota.client import DRILL
 from edge.ota.delta import delta_name, make_delta
+from edge.protocol.kinds import REGISTRY
+from edge.protocol.release import DRILL
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-KIND_PACKAGES = {
-    "sim": ("firmware_sim",),
-    "handheld": ("handheld",),
-    "camera": ("camera_node",),
-    "kiosk": ("kiosk",),
-    "signal_controller": ("signal_controller",),
-    "loop_detector": ("loop_detector",),
-}
+KIND_PACKAGES = {code: (spec.package,) for code, spec in REGISTRY.items()}
 ROOT = Path(__file__).resolve().parents[2]
 DELTAS = 3  # earlier releases of a kind that get a delta to the new one
 
