@@ -3,7 +3,7 @@
 A reader thread turns bytes into frames (:class:`FrameReader`, which skips
 noise) and queues them for the agent's loop; :meth:`ControllerLink.send`
 writes a frame with the next sequence number. A broken line is reopened
-with a back-off; the agent sees it as a silent controller.
+with edge's back-off; the agent sees it as a silent controller.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import socket
 import threading
 from typing import Any
 
+from edge.bus import Backoff
 from signal_controller.gbt20999 import Frame, FrameReader, FrameType, Value, encode
 
 logger = logging.getLogger(__name__)
@@ -67,16 +68,17 @@ class ControllerLink:
                 io.close()
 
     def _run(self) -> None:
-        backoff = 0.2
+        # The node's one back-off (edge's, jittered): a cabinet's line comes
+        # back within 5 s of its controller, as the broker link does.
+        backoff = Backoff(initial=0.2, cap=5.0)
         while not self._stop.is_set():
             try:
                 self._io = self._open()
             except (OSError, ValueError) as exc:
                 logger.warning("Controller line %s not open: %s", self.url, exc)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                self._stop.wait(backoff.next())
                 continue
-            backoff = 0.2
+            backoff.reset()
             self._read()
             self._close()
 
