@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import urllib3
+import httpx2
 from tuf.api.exceptions import DownloadError, DownloadHTTPError
 from tuf.ngclient.fetcher import FetcherInterface
 
@@ -31,10 +32,31 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
+RETRIES = 2  # connection attempts retried at once; OtaClient retries the rest
+
+
+def tls_context(
+    ca_file: Path | None, cert_file: Path | None, key_file: Path | None
+) -> ssl.SSLContext:
+    """The TLS context of a node's HTTPS requests to central.
+
+    Central's CA is the only trust where one is given (the system's store
+    otherwise); the node's certificate and key, where given, are presented
+    for mutual TLS.
+    """
+    ctx = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    if cert_file is not None and key_file is not None:
+        ctx.load_cert_chain(str(cert_file), str(key_file))
+    return ctx
 
 
 class HttpFetcher(FetcherInterface):
-    """HTTP(S) with optional client certificate; resumes target downloads."""
+    """HTTP(S) with optional client certificate; resumes target downloads.
+
+    httpx's errors never leave :meth:`_fetch`: a transport failure or a bad
+    URL becomes tuf's :class:`DownloadError`, an unexpected status its
+    :class:`DownloadHTTPError`, which is what ngclient's callers handle.
+    """
 
     def __init__(
         self,
@@ -47,17 +69,22 @@ class HttpFetcher(FetcherInterface):
     ) -> None:
         self.partial_dir = partial_dir
         self.partial_dir.mkdir(parents=True, exist_ok=True)
-        tls: dict[str, str] = {}
-        if ca_file is not None:
-            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": str(ca_file)}
-        if cert_file is not None and key_file is not None:
-            tls |= {"cert_file": str(cert_file), "key_file": str(key_file)}
-        self.pool = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
-            retries=urllib3.Retry(total=2, backoff_factor=0.5, redirect=False),
-            **tls,  # type: ignore[arg-type]
+        self.client = httpx2.Client(
+            timeout=httpx2.Timeout(timeout_s),
+            # An update is a few files hours apart: no idle connection is kept
+            # (nor left for the garbage collector to find open).
+            transport=httpx2.HTTPTransport(
+                verify=tls_context(ca_file, cert_file, key_file),
+                retries=RETRIES,
+                limits=httpx2.Limits(max_keepalive_connections=0),
+            ),
+            follow_redirects=False,
         )
         self.received = 0  # bytes over the wire, resumed parts not counted twice
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
 
     def _partial(self, url: str) -> Path | None:
         """The ``.part`` file of a target URL; metadata is never resumed."""
@@ -71,31 +98,30 @@ class HttpFetcher(FetcherInterface):
         have = part.stat().st_size if part is not None and part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            resp = self.pool.request("GET", url, headers=headers, preload_content=False)
-        except urllib3.exceptions.HTTPError as exc:
+            with self.client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code == 416 and part is not None:  # noqa: PLR2004 - range beyond the file
+                    part.unlink(missing_ok=True)
+                    resumed = None
+                else:
+                    if resp.status_code not in (200, 206):
+                        msg = f"{url}: HTTP {resp.status_code}"
+                        raise DownloadHTTPError(msg, resp.status_code)
+                    partial = resp.status_code == 206 and part is not None  # noqa: PLR2004
+                    resumed = have if partial else 0
+                    yield from self._stream(resp, part, resumed)
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             raise DownloadError(f"cannot fetch {url}: {exc}") from exc
-        if resp.status == 416 and part is not None:  # noqa: PLR2004 - range beyond the file
-            resp.release_conn()
-            part.unlink(missing_ok=True)
+        if resumed is None:  # the part was stale: start the file again
             yield from self._fetch(url)
-            return
-        if resp.status not in (200, 206):
-            resp.release_conn()
-            raise DownloadHTTPError(f"{url}: HTTP {resp.status}", resp.status)
-        return_partial = resp.status == 206 and part is not None  # noqa: PLR2004
-        try:
-            yield from self._stream(resp, part, have if return_partial else 0)
-        finally:
-            resp.release_conn()
 
     def _stream(
         self,
-        resp: urllib3.BaseHTTPResponse,
+        resp: httpx2.Response,
         part: Path | None,
         have: int,
     ) -> Iterator[bytes]:
         if part is None:
-            for chunk in resp.stream(CHUNK):
+            for chunk in resp.iter_bytes(CHUNK):
                 self.received += len(chunk)
                 yield chunk
             return
@@ -104,12 +130,12 @@ class HttpFetcher(FetcherInterface):
             yield part.read_bytes()
         with part.open("ab" if have else "wb") as fh:
             try:
-                for chunk in resp.stream(CHUNK):
+                for chunk in resp.iter_bytes(CHUNK):
                     self.received += len(chunk)
                     fh.write(chunk)
                     fh.flush()
                     yield chunk
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+            except (httpx2.HTTPError, OSError) as exc:
                 raise DownloadError(f"download broke off: {exc}") from exc
         part.unlink(missing_ok=True)  # complete: ngclient checks it and keeps it
 
