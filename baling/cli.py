@@ -235,7 +235,7 @@ def supervise_node(kind: str, config: Path, slots: Path | None) -> int:
 
 def audit_verify() -> int:
     """Verify the audit chain named by CENTRAL_DATABASE_URL; 1 names the bad record."""
-    from central.auditlog import load_or_create_key, verify_stored  # noqa: PLC0415
+    from central.audit.log import load_or_create_key, verify_stored  # noqa: PLC0415
     from central.db import make_engine  # noqa: PLC0415
 
     url = os.environ.get("CENTRAL_DATABASE_URL")

@@ -21,7 +21,7 @@ import sumolib
 from sqlmodel import Session
 
 from baling.broker import Mosquitto
-from central import registry
+from central.fleet import registry
 from central.main import Central
 from central.settings import CentralSettings
 from central.signals.models import JunctionRow

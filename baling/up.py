@@ -37,8 +37,8 @@ from baling.demo import (
     start_traffic,
 )
 from baling.securesite import tls_broker
-from central import registry
 from central.errors import ConflictError
+from central.fleet import registry
 from central.main import Central, bootstrap_admin, default_sqlite_url
 from central.settings import CentralSettings
 from edge import logs

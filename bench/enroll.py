@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from baling.securesite import SecureSite
-from central import enrolment, registry
+from central.fleet import enrolment, registry
 from edge import NodeSettings, build_agent, load_settings
 from firmware_sim.eventnode import SimAgent
 from provisioning.enroll import enroll

@@ -28,7 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session
 
 from baling.broker import Mosquitto
-from central import registry
+from central.fleet import registry
 from central.main import Central
 from central.settings import CentralSettings
 from edge.clock import SystemClock

@@ -38,7 +38,7 @@ import uvicorn
 from sqlmodel import Session
 
 from baling.broker import Mosquitto, free_port
-from central import registry
+from central.fleet import registry
 from central.main import Central
 from central.ota.models import RolloutRow
 from central.ota.release import build, publish

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlmodel import Session, col, func, select
 
 from baling.broker import Mosquitto, free_port
-from central import registry
-from central.auditlog import load_or_create_key
+from central.audit.log import load_or_create_key
 from central.db import make_engine, migrate
+from central.fleet import registry
 from central.main import COMMAND_KEY_FILE
 from central.police.models import Alarm, Officer
 from edge.clock import SystemClock

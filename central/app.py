@@ -24,7 +24,6 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
-from central.access import live_device, live_permission
 from central.api import audit as audit_routes
 from central.api import auth as auth_routes
 from central.api import (
@@ -39,13 +38,14 @@ from central.api import (
     policy,
     signals,
 )
+from central.api.bodylimit import BodyLimitMiddleware
 from central.api.deps import ERRORS, Services, ServicesDep, scraper
-from central.auth import Principal
-from central.bodylimit import BodyLimitMiddleware
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
-from central.link import CommandTimeoutError, PacketTooLargeError
+from central.messaging.link import CommandTimeoutError, PacketTooLargeError
 from central.models import Device
-from central.sessions import check_principal, redeem_ticket
+from central.operators.access import live_device, live_permission
+from central.operators.auth import Principal
+from central.operators.sessions import check_principal, redeem_ticket
 from edge.protocol import PayloadError
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def create_app(services: Services) -> FastAPI:
     # a deployment): /ota/image/... and /ota/director/<device>/...
     ota_dir = services.settings.data_dir / "ota"
     ota_dir.mkdir(parents=True, exist_ok=True)
-    if services.settings.ota_plain_http:  # dev/test: central.otaserver is the real one
+    if services.settings.ota_plain_http:  # dev/test: central.ota.server is the real one
         app.mount("/ota", StaticFiles(directory=ota_dir), name="ota")
     app.add_exception_handler(NotFoundError, _error(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(ConflictError, _error(status.HTTP_409_CONFLICT))

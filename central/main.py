@@ -19,22 +19,22 @@ from typing import TYPE_CHECKING
 import uvicorn
 from sqlmodel import Session, select
 
-from central import twin
 from central.api.deps import Services
 from central.app import create_app
-from central.auditlog import AuditLog, load_or_create_key
-from central.auth import create_operator
-from central.brokeraccess import BrokerAccess, service_tls
+from central.audit.log import AuditLog, load_or_create_key
 from central.complaints.service import ComplaintService
 from central.db import make_engine, migrate
-from central.ingest import IngestWorker, make_ingest_link
-from central.link import make_central_link
-from central.live import Broadcaster
+from central.fleet import twin
+from central.fleet.broker_access import BrokerAccess, service_tls
+from central.ingest.worker import IngestWorker, make_ingest_link
+from central.messaging.link import make_central_link
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Operator
+from central.operators.auth import create_operator
 from central.ota.balena import BalenaFleet, connect
+from central.ota.server import OtaServer
 from central.ota.service import OtaService
-from central.otaserver import OtaServer
 from central.plates.service import PlateRules, PlateService
 from central.police.beat import BeatRules
 from central.police.outbound import PoliceRules

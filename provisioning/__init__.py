@@ -6,6 +6,6 @@ names nodes and which names central's services may hold
 ACL (:mod:`provisioning.brokerconf`), one-time enrolment codes
 (:mod:`provisioning.codes`), the node-side enrolment (:mod:`provisioning.enroll`)
 and the technician's client (:mod:`provisioning.technician`). Central's side
-(issuing, revoking, ejecting) is :mod:`central.enrolment` and
-:mod:`central.brokeraccess`.
+(issuing, revoking, ejecting) is :mod:`central.fleet.enrolment` and
+:mod:`central.fleet.broker_access`.
 """

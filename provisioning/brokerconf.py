@@ -11,7 +11,7 @@ topic. Central's service identities (``central-api-…``,
 ``central-ingest-…``, issued only by central) read and write the tree.
 A revoked node is refused once Mosquitto re-reads the CRL (SIGHUP, which
 also re-reads this ACL); kicking a connected session and sending the
-signal are :mod:`central.brokeraccess`'s and :mod:`baling.broker`'s.
+signal are :mod:`central.fleet.broker_access`'s and :mod:`baling.broker`'s.
 Starting the broker is left to the operator (systemd) or to
 :mod:`baling.broker`.
 """

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 ORG = "Baling 数字巴陵"
 # OpenSSL refuses every client once the CRL's next update has passed, so
-# central rewrites it well before (central.brokeraccess, daily).
+# central rewrites it well before (central.fleet.broker_access, daily).
 CRL_VALIDITY = timedelta(days=7)
 
 

@@ -7,7 +7,7 @@ Service identities (central's publishing link and its ingest workers) are
 named ``central…`` and are issued only through central's own service path
 (:meth:`provisioning.ca.FleetCA.issue_service`); enrolment and code creation
 refuse every such name here. Issuing and storing certificates is left to
-:mod:`provisioning.ca` and :mod:`central.enrolment`.
+:mod:`provisioning.ca` and :mod:`central.fleet.enrolment`.
 """
 
 from __future__ import annotations

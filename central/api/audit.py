@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from central.api.deps import MAX_ROW, ServicesDep, permit
-from central.auth import Principal
 from central.models import as_utc
+from central.operators.auth import Principal
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -4,9 +4,9 @@ Login is the OAuth2 password flow: the answer's body carries a short-lived
 access token, and an httpOnly cookie (path ``/api/v1/auth``, SameSite
 Strict) carries the session's refresh token, which scripts on the page can
 never read. Failed logins are throttled per account and per address
-(:mod:`central.throttle`) and audited once per lockout, not once per
+(:mod:`central.operators.throttle`) and audited once per lockout, not once per
 failure. Operators are managed here by admins; every change is audited and
-ends the operator's sessions. Session storage is :mod:`central.sessions`.
+ends the operator's sessions. Session storage is :mod:`central.operators.sessions`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from central import auth, sessions, throttle
 from central.api.deps import (
     PrincipalDep,
     Services,
@@ -41,9 +40,10 @@ from central.api.deps import (
     refusal,
     require,
 )
-from central.auth import Principal
 from central.errors import AuthError
 from central.models import ROLES, Operator, as_utc
+from central.operators import auth, sessions, throttle
+from central.operators.auth import Principal
 
 logger = logging.getLogger(__name__)
 

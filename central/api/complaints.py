@@ -26,7 +26,6 @@ from central.api.deps import (
     may,
     permit,
 )
-from central.auth import Principal
 from central.complaints import stats as stats_mod
 from central.complaints.models import (
     CalendarOverride,
@@ -39,6 +38,7 @@ from central.complaints.models import (
 from central.complaints.service import Filing, complaint_view
 from central.errors import NotFoundError
 from central.models import as_utc
+from central.operators.auth import Principal
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"])
 content_router = APIRouter(prefix="/api/v1/kiosk-content", tags=["kiosk"])

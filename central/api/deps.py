@@ -13,19 +13,19 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from central.access import Access, ForbiddenError
-from central.auditlog import AuditLog
-from central.auth import Principal, read_token
+from central.audit.log import AuditLog
 from central.complaints.service import ComplaintService
 from central.errors import AuthError
-from central.link import CentralLink
-from central.live import Broadcaster
+from central.messaging.link import CentralLink
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.models import ROLES
+from central.operators.access import Access, ForbiddenError
+from central.operators.auth import Principal, read_token
+from central.operators.sessions import check_principal
 from central.ota.service import OtaService
 from central.plates.service import PlateService
 from central.police.service import PoliceService
-from central.sessions import check_principal
 from central.settings import CentralSettings
 from central.signals.service import SignalService
 from edge.clock import Clock
@@ -123,7 +123,7 @@ def permit(
     """A dependency: the caller's role holds ``act`` on ``obj`` in some district.
 
     This is the route-level gate of the permission matrix
-    (:data:`central.access.GRANTS`); the handler then checks the district of
+    (:data:`central.operators.access.GRANTS`); the handler then checks the district of
     the object it touches with :func:`check_scope`. The returned callable
     carries ``__permission__`` so a test can prove every route declares one.
     ``any_of`` names the concrete resources when ``obj`` is a family (for

@@ -4,7 +4,7 @@ Every read and write goes through the permission matrix: the role must hold
 the action on ``devices/<kind>`` and the device's site must be in the
 operator's scope. Commands that change a node's trust (``trust_key``,
 ``factory_reset``) are refused here and have their own admin-only route
-with a stated reason. Storage is :mod:`central.registry`'s.
+with a stated reason. Storage is :mod:`central.fleet.registry`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from central import enrolment, registry, twin
 from central.api.deps import (
     MAX_ROW,
     Services,
@@ -28,10 +27,11 @@ from central.api.deps import (
     permit,
     refusal,
 )
-from central.auth import Principal
-from central.link import PACKET_OVERHEAD, PacketTooLargeError
+from central.fleet import enrolment, registry, twin
+from central.fleet.policy import desired_config
+from central.messaging.link import PACKET_OVERHEAD, PacketTooLargeError
 from central.models import Device, as_utc
-from central.policy import desired_config
+from central.operators.auth import Principal
 from edge.protocol import topics
 from edge.protocol.messages import KIND_CONFIG
 

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from central import enrolment, twin
 from central.api.deps import (
     ServicesDep,
     SessionDep,
@@ -21,9 +20,10 @@ from central.api.deps import (
     permit,
     public,
 )
-from central.auth import Principal
-from central.policy import desired_config
-from central.registry import get as get_device
+from central.fleet import enrolment, twin
+from central.fleet.policy import desired_config
+from central.fleet.registry import get as get_device
+from central.operators.auth import Principal
 from edge.protocol.signing import public_key_text
 from provisioning.ca import CAError
 from provisioning.codes import CodeError, qr_svg

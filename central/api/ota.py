@@ -25,9 +25,9 @@ from central.api.deps import (
     may,
     permit,
 )
-from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device
+from central.operators.auth import Principal
 from central.ota.models import Pin, RolloutNode, RolloutRow
 from central.ota.rollout import Plan
 from central.ota.service import OtaService

@@ -20,9 +20,9 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 
 from central.api.deps import MAX_ROW, RowId, ServicesDep, SessionDep, permit, plates
-from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import as_utc
+from central.operators.auth import Principal
 from central.plates.models import Hit, Sighting, Suspect, Violation
 from central.plates.service import CATEGORIES, hit_view, sighting_view
 from edge.protocol.plates import check_plate

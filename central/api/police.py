@@ -33,10 +33,10 @@ from central.api.deps import (
     police,
     public,
 )
-from central.auth import Principal
 from central.errors import NotFoundError
+from central.messaging.outbound import Outbound
 from central.models import Device, Event, as_utc
-from central.outbound import Outbound
+from central.operators.auth import Principal
 from central.police import phone
 from central.police.geo import make_area, project
 from central.police.models import (

@@ -4,7 +4,7 @@ Reads and writes go through the permission matrix (``policy``): a site or
 device layer belongs to that site's district, fleet/kind/group layers to the
 whole county. A layer whose configuration could not be published within the
 broker's packet limit is refused before it is stored. Merging is
-:mod:`central.policy`'s, storage and publishing :mod:`central.twin`'s.
+:mod:`central.fleet.policy`'s, storage and publishing :mod:`central.fleet.twin`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from fastapi import APIRouter, Body, Depends, HTTPException, status
 from fastapi import Path as PathParam
 from sqlmodel import col, select
 
-from central import twin
 from central.api.deps import (
     Services,
     ServicesDep,
@@ -25,9 +24,10 @@ from central.api.deps import (
     may,
     permit,
 )
-from central.auth import Principal
-from central.link import PACKET_OVERHEAD
+from central.fleet import twin
+from central.messaging.link import PACKET_OVERHEAD
 from central.models import Device, PolicyLayer, as_utc
+from central.operators.auth import Principal
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
 Reader = Annotated[Principal, Depends(permit("policy", "read"))]

@@ -23,9 +23,9 @@ from central.api.deps import (
     permit,
     refusal,
 )
-from central.auth import Principal
 from central.errors import NotFoundError
 from central.models import Device
+from central.operators.auth import Principal
 from central.signals.models import JunctionRow, PlanRow
 from central.signals.service import SignalService
 

@@ -28,8 +28,8 @@ from central.complaints.models import (
     ServiceType,
 )
 from central.errors import ConflictError, NotFoundError
+from central.messaging.outbound import Outbound, Sender
 from central.models import as_utc
-from central.outbound import Outbound, Sender
 from edge.protocol import PayloadError
 from edge.protocol.complaints import ComplaintBody, RatingBody, new_code
 from edge.protocol.messages import parse_body
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from central.auditlog import AuditLog
-    from central.live import Broadcaster
+    from central.audit.log import AuditLog
+    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)

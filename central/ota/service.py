@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from central.errors import ConflictError, NotFoundError
+from central.messaging.outbound import Outbound, Sender
 from central.models import Device, as_utc
 from central.ota import rollout as planner
 from central.ota.balena import BalenaError, BalenaFleet
 from central.ota.models import Pin, RolloutNode, RolloutRow
 from central.ota.release import build, publish, release_name
 from central.ota.repository import Repository, load_signer
-from central.outbound import Outbound, Sender
 from edge.ota.delta import delta_name
 
 if TYPE_CHECKING:
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from central.auditlog import AuditLog
-    from central.link import CentralLink
-    from central.live import Broadcaster
+    from central.audit.log import AuditLog
+    from central.messaging.link import CentralLink
+    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from central.errors import ConflictError, NotFoundError
+from central.messaging.outbound import Outbound, Sender
 from central.models import Device, as_utc
-from central.outbound import Outbound, Sender
 from central.plates.match import Listed, Match, SuspectIndex
 from central.plates.models import Hit, Sighting, Suspect, Violation
 from central.police.geo import Located, nearest_within
@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
-    from central.auditlog import AuditLog
-    from central.link import CentralLink
-    from central.live import Broadcaster
+    from central.audit.log import AuditLog
+    from central.messaging.link import CentralLink
+    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)

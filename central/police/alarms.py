@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from edge.clock import Clock
     from edge.protocol.police import SosBody
 
-from central.outbound import Outbound
+from central.messaging.outbound import Outbound
 from central.police.outbound import SOS_TEXT, PoliceRules, alarm_view
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Values only: :class:`PoliceRules` (every threshold), the SOS answers'
 texts, and :func:`alarm_view` (an alarm as the API, the console and the
-live stream show it). What a batch sends is :mod:`central.outbound`.
+live stream show it). What a batch sends is :mod:`central.messaging.outbound`.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 import uuid_utils
 from sqlmodel import Session, select
 
-from central.access import Access, ForbiddenError, check_lookup
-from central.auth import Principal
+from central.messaging.outbound import Outbound, Sender
 from central.models import Device, as_utc
-from central.outbound import Outbound, Sender
+from central.operators.access import Access, ForbiddenError, check_lookup
+from central.operators.auth import Principal
 from central.police import beat as beats
 from central.police.alarms import AlarmDesk
 from central.police.geo import Area, make_area, project
@@ -47,9 +47,9 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from central.auditlog import AuditLog
-    from central.link import CentralLink
-    from central.live import Broadcaster
+    from central.audit.log import AuditLog
+    from central.messaging.link import CentralLink
+    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)

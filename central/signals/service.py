@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from central.errors import ConflictError, NotFoundError
+from central.messaging.outbound import Outbound, Sender
 from central.models import Event, as_utc
-from central.outbound import Outbound, Sender
 from central.signals import engine
 from central.signals.models import JunctionRow, PlanRow
 
@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from central.auditlog import AuditLog
-    from central.link import CentralLink
-    from central.live import Broadcaster
+    from central.audit.log import AuditLog
+    from central.messaging.link import CentralLink
+    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 import pytest
 
-from central.access import Access, ForbiddenError, check_lookup
-from central.auth import Principal
+from central.operators.access import Access, ForbiddenError, check_lookup
+from central.operators.auth import Principal
 
 ACCESS = Access()
 

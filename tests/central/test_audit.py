@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from central.audit import GENESIS, Entry, record_hash, sign_checkpoint, verify_chain
-from central.auditlog import AuditLog, load_or_create_key, verify_stored
+from central.audit.chain import (
+    GENESIS,
+    Entry,
+    record_hash,
+    sign_checkpoint,
+    verify_chain,
+)
+from central.audit.log import AuditLog, load_or_create_key, verify_stored
 from central.db import make_engine, migrate
 
 if TYPE_CHECKING:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlmodel import Session
 
-from central import registry
-from central.auditlog import AuditLog, load_or_create_key, verify_stored
-from central.auth import authenticate, create_operator
+from central.audit.log import AuditLog, load_or_create_key, verify_stored
 from central.backup import backup, restore
 from central.db import make_engine, migrate
 from central.errors import ConflictError
+from central.fleet import registry
+from central.operators.auth import authenticate, create_operator
 from provisioning.ca import FleetCA
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from central import registry
-from central.auth import create_operator
+from central.fleet import registry
 from central.models import Device, Event
+from central.operators.auth import create_operator
 from central.police.models import Officer
 from edge import Agent, CommandError, NodeSettings, PahoBus, SystemClock, build_agent
 from edge.bus import Received

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from central.intake import Accepted, Rejected, triage
+from central.ingest.triage import Accepted, Rejected, triage
 from edge.protocol import encode, make
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlmodel import Session
 
-from central.auth import create_operator
+from central.operators.auth import create_operator
 
 if TYPE_CHECKING:
     from central.main import Central

@@ -1,7 +1,7 @@
 import pytest
 
 from central.errors import PolicyError
-from central.policy import (
+from central.fleet.policy import (
     DeviceFacts,
     Layer,
     check_layer,

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, select
 
-from central import registry
+from central.fleet import registry
 from central.models import Event
 from edge import NodeSettings, PahoBus, Received, SystemClock, build_agent
 from edge.protocol import decode, encode, make, topics

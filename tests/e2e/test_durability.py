@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 from test_faults import start_node, wait_until  # the fault tests' own helpers
 
-from central import registry
+from central.fleet import registry
 from edge import SystemClock
 
 if TYPE_CHECKING:

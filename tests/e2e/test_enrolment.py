@@ -23,8 +23,8 @@ from sqlmodel import Session
 
 from baling.broker import free_port
 from baling.securesite import SecureSite
-from central import registry
-from central.auth import create_operator
+from central.fleet import registry
+from central.operators.auth import create_operator
 from edge import NodeSettings, build_agent, load_settings
 from firmware_sim.eventnode import SimAgent
 from provisioning.enroll import EnrolError, enroll
@@ -223,7 +223,7 @@ def test_replace_moves_the_site_and_retire_locks_the_old_node_out(
 
 
 def test_technician_command_line(site: dict[str, Any], tmp_path: Path) -> None:
-    from central.auth import create_operator as add  # noqa: PLC0415
+    from central.operators.auth import create_operator as add  # noqa: PLC0415
 
     with Session(site["central"].services.engine) as s:
         add(

@@ -42,8 +42,8 @@ from sqlmodel import Session
 from test_deploy import DEPLOY, env_file
 
 from baling.broker import free_port
-from central import registry
 from central.db import make_engine, migrate
+from central.fleet import registry
 from edge.node import build_agent
 from edge.settings import NodeSettings
 from firmware_sim.eventnode import SimAgent

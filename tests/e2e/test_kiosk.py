@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from baling.broker import free_port
-from central.auth import create_operator
 from central.complaints.models import Complaint, Slot
 from central.main import Central
+from central.operators.auth import create_operator
 from central.settings import CentralSettings
 from edge.node import build_agent
 from firmware_sim.printer import PrinterSimulator
@@ -166,7 +166,7 @@ def town(
             content_every_s=5,
         ),
     )
-    from central import registry  # noqa: PLC0415
+    from central.fleet import registry  # noqa: PLC0415
 
     with Session(central.services.engine) as session:
         registry.register(

@@ -22,11 +22,11 @@ from sqlmodel import Session
 
 from central.api.deps import Services
 from central.app import create_app
-from central.auditlog import AuditLog
-from central.auth import create_operator
+from central.audit.log import AuditLog
 from central.db import make_engine, migrate
-from central.live import Broadcaster
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
+from central.operators.auth import create_operator
 from central.settings import CentralSettings
 from edge import SystemClock
 

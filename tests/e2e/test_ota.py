@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from central import registry
+from central.fleet import registry
 from central.models import Device
 from central.ota.models import RolloutNode, RolloutRow
 from central.ota.release import build, publish

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlmodel import Session
 
-from central import registry
-from central.auth import create_operator
+from central.fleet import registry
+from central.operators.auth import create_operator
 from edge.ota.client import pin_roots
 from firmware_sim.otafleet import FleetLog, FleetRunner, node_settings
 

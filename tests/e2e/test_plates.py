@@ -26,8 +26,8 @@ from sqlmodel import Session
 
 from camera_node.agent import CameraAgent
 from camera_node.settings import CameraSettings
-from central import registry
-from central.auth import create_operator
+from central.fleet import registry
+from central.operators.auth import create_operator
 from edge.agent import Agent
 from edge.node import build_agent
 from edge.protocol import encode, make, topics

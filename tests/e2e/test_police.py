@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from central import registry
-from central.auth import create_operator
+from central.fleet import registry
 from central.models import AuditRecord
+from central.operators.auth import create_operator
 from central.police.models import Alarm, Officer, Receipt
 from edge.node import build_agent
 from edge.protocol.messages import HandheldConfig

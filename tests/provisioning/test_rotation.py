@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from baling.broker import Mosquitto, free_port
-from central.brokeraccess import BrokerAccess
 from central.db import make_engine, migrate
+from central.fleet.broker_access import BrokerAccess
 from edge.bus import PahoBus, TlsFiles
 from provisioning.brokerconf import TlsListener, write_broker_config
 from provisioning.ca import (

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from baling.securesite import SecureSite
-from central.auth import create_operator
+from central.operators.auth import create_operator
 from edge.bus import PahoBus, TlsFiles
 from provisioning.enroll import enroll
 

@@ -24,16 +24,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from central import registry
 from central.api.deps import Services
 from central.app import create_app
-from central.auditlog import AuditLog
-from central.auth import create_operator
+from central.audit.log import AuditLog
 from central.db import make_engine, migrate
-from central.link import PacketTooLargeError
-from central.live import Broadcaster
+from central.fleet import registry
+from central.messaging.link import PacketTooLargeError
+from central.messaging.live import Broadcaster
+from central.messaging.outbound import Outbound, Sender
 from central.metrics import Metrics
-from central.outbound import Outbound, Sender
+from central.operators.auth import create_operator
 from central.settings import CentralSettings
 from edge import Agent, NodeSettings, SystemClock, build_agent
 from edge.protocol.signing import public_key_text

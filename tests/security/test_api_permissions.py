@@ -23,16 +23,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from central import registry
-from central.access import render_matrix
 from central.api.deps import Services
 from central.app import create_app
-from central.auditlog import AuditLog
-from central.auth import create_operator
+from central.audit.log import AuditLog
 from central.db import make_engine, migrate
-from central.live import Broadcaster
+from central.fleet import registry
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Event, PolicyLayer
+from central.operators.access import render_matrix
+from central.operators.auth import create_operator
 from central.settings import CentralSettings
 from edge import SystemClock
 

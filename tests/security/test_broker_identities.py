@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from siteworld import Site, running_site
 from sqlmodel import Session
 
-from central import enrolment, registry
+from central.fleet import enrolment, registry
 from central.models import Device, EnrolmentCode
 from edge.protocol import encode, make, topics
 from provisioning.ca import CAError, FleetCA, make_csr, new_key

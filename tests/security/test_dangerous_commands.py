@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from central import registry
-from central.auth import create_operator
+from central.fleet import registry
+from central.operators.auth import create_operator
 from edge import Agent, NodeSettings, SystemClock, build_agent
 from edge.protocol.signing import key_id, public_key_text
 from firmware_sim.eventnode import SimAgent

@@ -17,8 +17,8 @@ from authworld import PASSWORD, World, build
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from central import throttle
 from central.models import LoginThrottle
+from central.operators import throttle
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

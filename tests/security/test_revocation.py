@@ -18,7 +18,7 @@ from siteworld import Site, running_site
 
 from baling.broker import free_port
 from baling.securesite import tls_broker
-from central.brokeraccess import BrokerAccess
+from central.fleet.broker_access import BrokerAccess
 from central.main import load_or_create_ca
 from central.settings import CentralSettings
 from edge.bus import LinkDown, PahoBus, TlsFiles

@@ -15,9 +15,9 @@ from fastapi.routing import APIRoute
 
 from central.api.deps import Services
 from central.app import create_app
-from central.auditlog import AuditLog
+from central.audit.log import AuditLog
 from central.db import make_engine, migrate
-from central.live import Broadcaster
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.settings import CentralSettings
 from edge import SystemClock

@@ -23,9 +23,9 @@ from pydantic.fields import FieldInfo
 import edge.protocol
 from central.api.deps import Services
 from central.app import create_app
-from central.auditlog import AuditLog
+from central.audit.log import AuditLog
 from central.db import make_engine, migrate
-from central.live import Broadcaster
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.settings import CentralSettings
 from edge import SystemClock

@@ -1,7 +1,7 @@
 """docs/security.md shows the permission matrix the code enforces.
 
 The table between the ``matrix`` markers must equal
-:func:`central.access.render_matrix`, generated from ``GRANTS``, so the
+:func:`central.operators.access.render_matrix`, generated from ``GRANTS``, so the
 document and the code cannot drift apart.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from central.access import GRANTS, render_matrix
+from central.operators.access import GRANTS, render_matrix
 
 DOC = Path(__file__).parents[2] / "docs" / "security.md"
 BEGIN, END = "<!-- matrix:begin -->\n", "<!-- matrix:end -->"
@@ -22,7 +22,7 @@ def test_the_documented_matrix_is_the_enforced_one() -> None:
     shown = text.split(BEGIN, 1)[1].split(END, 1)[0]
     assert shown == render_matrix(), (
         "docs/security.md is out of date; paste the output of "
-        "central.access.render_matrix() between the matrix markers"
+        "central.operators.access.render_matrix() between the matrix markers"
     )
 
 

@@ -17,9 +17,9 @@ from authworld import PASSWORD, World, build
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from central.auth import read_token
 from central.models import Operator
-from central.sessions import REUSE_GRACE, TICKET_TTL, check_principal
+from central.operators.auth import read_token
+from central.operators.sessions import REUSE_GRACE, TICKET_TTL, check_principal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from central import registry
-from central.auth import create_operator
-from central.link import CommandTimeoutError
+from central.fleet import registry
+from central.messaging.link import CommandTimeoutError
 from central.models import Device, Event
+from central.operators.auth import create_operator
 from central.signals.models import JunctionRow
 from edge.clock import ManualClock, SystemClock
 from edge.node import build_agent

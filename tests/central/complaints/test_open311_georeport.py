@@ -25,11 +25,11 @@ from sqlmodel import Session, select
 
 from central.api.deps import Services, complaints
 from central.app import create_app
-from central.auditlog import AuditLog
+from central.audit.log import AuditLog
 from central.complaints.models import Complaint, Department, ServiceType
 from central.complaints.service import Filing
 from central.db import make_engine, migrate
-from central.live import Broadcaster
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.settings import CentralSettings
 from edge.clock import ManualClock

@@ -19,9 +19,9 @@ import pytest
 import responses
 from sqlmodel import Session, select
 
-from central import registry
 from central.db import make_engine, migrate
 from central.errors import NotFoundError
+from central.fleet import registry
 from central.ota.balena import BalenaError, BalenaFleet, connect
 from central.ota.models import RolloutNode, RolloutRow
 from central.ota.rollout import Plan

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from central import registry
 from central.db import make_engine, migrate
+from central.fleet import registry
 from central.ota.models import Pin
 from central.ota.release import build, publish
 from central.ota.rollout import Plan

@@ -22,15 +22,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
-from central import registry
 from central.api.deps import Services
 from central.app import create_app
-from central.auditlog import AuditLog
-from central.auth import create_operator
+from central.audit.log import AuditLog
 from central.db import make_engine, migrate
-from central.live import Broadcaster
+from central.fleet import registry
+from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.models import Device, Event
+from central.operators.auth import create_operator
 from central.police.models import Alarm, Position
 from central.police.phone import (
     MAX_BODY_BYTES,

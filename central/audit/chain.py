@@ -4,7 +4,7 @@
 records in sequence and names the first one that was changed, removed or
 reordered. Signed checkpoints (Ed25519 over a sequence number and the head
 hash) stop someone with database access from rewriting the whole chain.
-Storage and the signing key's file are left to :mod:`central.auditlog`.
+Storage and the signing key's file are left to :mod:`central.audit.log`.
 """
 
 from __future__ import annotations

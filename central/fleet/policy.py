@@ -6,7 +6,7 @@ kind does not know are left out for fleet/site/group layers (one fleet
 document serves every kind) but must be known to at least one kind. The
 result is validated against the kind's schema from :mod:`edge.protocol`, so
 central never publishes a configuration the node would refuse for shape.
-Storage and publishing are left to :mod:`central.twin`.
+Storage and publishing are left to :mod:`central.fleet.twin`.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from central.intake import Accepted, Rejected, triage
+from central.ingest.triage import Accepted, Rejected, triage
 from central.models import Device, Event
 from edge.bus import Backoff, PahoBus, Received, TlsFiles
 from edge.protocol import PayloadError, topics
@@ -45,8 +45,8 @@ from edge.protocol import PayloadError, topics
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from central.auditlog import AuditLog
-    from central.live import Broadcaster
+    from central.audit.log import AuditLog
+    from central.messaging.live import Broadcaster
     from central.metrics import Metrics
     from edge.clock import Clock
     from edge.protocol.messages import StateBody

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from central import registry
+from central.fleet import registry
 from central.models import Certificate, Device, EnrolmentCode, PolicyLayer, as_utc
 from edge.protocol import topics
 from provisioning.codes import CodeError, CodeState, check_usable, code_hash, new_code
@@ -163,7 +163,7 @@ def retire(
 
     The broker refuses the device's next connect once it has re-read
     ``crl_path`` (Mosquitto 2.0.11 does on SIGHUP); ending a session that is
-    already connected is :meth:`central.brokeraccess.BrokerAccess.eject`'s.
+    already connected is :meth:`central.fleet.broker_access.BrokerAccess.eject`'s.
     """
     serials = revoke(session, device_id, now=now)
     device = registry.get(session, device_id)

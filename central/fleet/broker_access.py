@@ -37,10 +37,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, col, select
 
-from central.enrolment import write_crl
+from central.fleet.enrolment import write_crl
+from central.fleet.policy import desired_config
+from central.fleet.twin import current_layers, facts
 from central.models import Device
-from central.policy import desired_config
-from central.twin import current_layers, facts
 from edge.bus import TlsFiles
 from provisioning.brokerconf import write_acl
 from provisioning.ca import (

@@ -8,7 +8,7 @@ here with one primary-key join (:func:`check_principal`), so a disabled,
 re-roled or logged-out operator is refused on the next request in every
 process: the database is the truth, nothing is cached. Event streams open
 with a single-use ticket of :data:`TICKET_TTL`. The login throttle's
-counters are stored here; the rule itself is :mod:`central.throttle`.
+counters are stored here; the rule itself is :mod:`central.operators.throttle`.
 
 Only SHA-256 digests of refresh tokens and tickets are stored. HTTP
 (cookies, status codes) is left to :mod:`central.api.auth`.
@@ -26,8 +26,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select, update
 
-from central import throttle
-from central.auth import Principal
 from central.errors import AuthError
 from central.models import (
     LoginThrottle,
@@ -37,6 +35,8 @@ from central.models import (
     StreamTicket,
     as_utc,
 )
+from central.operators import throttle
+from central.operators.auth import Principal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

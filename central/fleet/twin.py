@@ -1,6 +1,6 @@
 """Policy documents in the database → desired configurations on the broker.
 
-The shell around :mod:`central.policy`: stores new layer versions (refusing
+The shell around :mod:`central.fleet.policy`: stores new layer versions (refusing
 one that would make any device's configuration invalid), recomputes each
 device's desired configuration, records its version and publishes it
 retained on ``config`` when it changed.
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlmodel import Session, col, func, select
 
 from central.errors import PolicyError
+from central.fleet.policy import DeviceFacts, Layer, check_layer, desired_config
 from central.models import Device, PolicyLayer
-from central.policy import DeviceFacts, Layer, check_layer, desired_config
 
 if TYPE_CHECKING:
     from datetime import datetime

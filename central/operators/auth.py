@@ -4,7 +4,7 @@ Passwords are hashed with Argon2 (pwdlib). An access token is a short-lived
 HS256 JWT naming the operator, role, scope, the session it belongs to
 (``sid``) and the operator's session epoch (``ver``) it was issued under;
 whether that session and epoch still hold is checked against the database
-by :mod:`central.sessions` on every request. Sessions, refresh tokens and
+by :mod:`central.operators.sessions` on every request. Sessions, refresh tokens and
 the login throttle live there; the FastAPI dependencies that enforce roles
 live in :mod:`central.api.deps`. This module does no HTTP.
 """
@@ -155,7 +155,7 @@ def read_token(token: str, *, secret: str, now: datetime) -> Principal:
     """Verify a token's signature and expiry and return its principal.
 
     Whether its session and the operator's epoch still hold is for
-    :func:`central.sessions.check_principal` to say.
+    :func:`central.operators.sessions.check_principal` to say.
 
     Raises:
         AuthError: bad signature, expired, wrong type, or missing claims.

@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from central.link import PacketTooLargeError
+from central.messaging.link import PacketTooLargeError
 
 if TYPE_CHECKING:
-    from central.auditlog import AuditLog
-    from central.link import CentralLink
-    from central.live import Broadcaster
+    from central.audit.log import AuditLog
+    from central.messaging.link import CentralLink
+    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 A pure core over values: :func:`retry_after` says how long a key (an account
 or a client address) must wait, :func:`on_failure` counts one failed login
 and says whether it started a lockout. Storing the counters, reading the
-clock and answering HTTP 429 are left to :mod:`central.sessions` and the
+clock and answering HTTP 429 are left to :mod:`central.operators.sessions` and the
 login route.
 
 The rule: ``free`` failures within ``window`` cost nothing; the next one

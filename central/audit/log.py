@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, col, select
 
-from central.audit import (
+from central.audit.chain import (
     GENESIS,
     Entry,
     Finding,
@@ -25,7 +25,7 @@ from central.audit import (
     sign_checkpoint,
     verify_chain,
 )
-from central.audit import Checkpoint as SignedCheckpoint
+from central.audit.chain import Checkpoint as SignedCheckpoint
 from central.errors import ConfigError
 from central.models import AuditCheckpoint, AuditRecord, as_utc
 

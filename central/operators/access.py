@@ -22,7 +22,7 @@ from central.models import ROLES
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from central.auth import Principal
+    from central.operators.auth import Principal
 
 MODEL = """
 [request_definition]
