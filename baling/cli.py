@@ -25,18 +25,12 @@ if TYPE_CHECKING:
 
 from edge import logs
 from edge.errors import SettingsError
+from edge.protocol.kinds import REGISTRY
 
 logger = logging.getLogger(__name__)
 
-# Kinds whose agents exist. Each later issue adds its node here.
-NODE_KINDS: dict[str, str] = {
-    "sim": "firmware_sim.eventnode:SimAgent",
-    "handheld": "handheld.agent:HandheldAgent",
-    "camera": "camera_node.agent:CameraAgent",
-    "kiosk": "kiosk.agent:KioskAgent",
-    "signal_controller": "signal_controller.agent:SignalAgent",
-    "loop_detector": "loop_detector.agent:DetectorAgent",
-}
+# The agent each kind runs, from the one registry of kinds.
+NODE_KINDS: dict[str, str] = {code: spec.agent for code, spec in REGISTRY.items()}
 
 
 def _parser() -> argparse.ArgumentParser:

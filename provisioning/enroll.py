@@ -3,25 +3,28 @@
 It asks central who the code will enrol, makes the node's key locally (it
 never leaves the node), sends a CSR, and writes the certificate chain, the
 CA bundle and a complete ``node.toml`` atomically into the data directory.
-Every step is printed; every failure says what to do. Only the standard
-library talks HTTP here, so a node needs no extra client.
+Every step is printed; every failure says what to do. HTTP is httpx's (the
+one client of nodes and central); its errors become :class:`EnrolError`
+here. The TOML is tomli-w's.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import httpx2
+import tomli_w
 
 from provisioning.ca import key_pem, make_csr, new_key, private_dir, write_atomically
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+
+TIMEOUT_S = 15.0
 
 
 class EnrolError(RuntimeError):
@@ -43,45 +46,44 @@ def call(
     token: str | None = None,
     form: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One JSON request to central; failures become :class:`EnrolError` with advice."""
-    headers = {"Content-Type": "application/json"}
-    data = None if body is None else json.dumps(body).encode()
-    if form is not None:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        data = urllib.parse.urlencode(form).encode()
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
+    """One JSON request to central; failures become :class:`EnrolError` with advice.
+
+    A ``body`` or ``form`` makes it a POST (JSON or form-encoded), else a GET.
+
+    Raises:
+        EnrolError: central refused (its ``detail`` as the message), answered
+            something that is not a JSON object, or could not be reached.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
-            result: dict[str, Any] = json.loads(resp.read())
-            return result
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("detail")
-        except ValueError:
-            detail = None
-        message = detail.get("message") if isinstance(detail, dict) else detail
-        raise EnrolError(str(message or f"central answered HTTP {exc.code}")) from exc
-    except (urllib.error.URLError, OSError) as exc:
+        if body is None and form is None:
+            resp = httpx2.get(url, headers=headers, timeout=TIMEOUT_S)
+        else:
+            resp = httpx2.post(
+                url,
+                json=body if form is None else None,
+                data=form,
+                headers=headers,
+                timeout=TIMEOUT_S,
+            )
+    except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
         raise EnrolError(
             f"central is unreachable at {url.split('/api/', maxsplit=1)[0]} ({exc}); "
             "check the address, the cable or the modem, and try again"
         ) from exc
-
-
-def _toml(values: dict[str, Any]) -> str:
-    lines = []
-    for key, value in values.items():
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int):
-            lines.append(f"{key} = {value}")
-        elif isinstance(value, list):
-            lines.append(f"{key} = [{', '.join(json.dumps(v) for v in value)}]")
-        else:
-            lines.append(f"{key} = {json.dumps(str(value))}")
-    return "\n".join(lines) + "\n"
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = None
+    if resp.is_error:
+        detail = answer.get("detail") if isinstance(answer, dict) else None
+        message = detail.get("message") if isinstance(detail, dict) else detail
+        raise EnrolError(str(message or f"central answered HTTP {resp.status_code}"))
+    if not isinstance(answer, dict):
+        raise EnrolError(
+            f"expected a JSON object from central at {url}, got {resp.text[:80]!r}"
+        )
+    return answer
 
 
 def enroll(
@@ -139,7 +141,7 @@ def enroll(
             write_atomically(path, answer["ota"][name].encode())
         # the mutual-TLS address central names, or (dev) its plain HTTP /ota
         settings["ota_url"] = answer.get("ota_url") or central.rstrip("/") + "/ota"
-    write_atomically(config, _toml(settings).encode())
+    write_atomically(config, tomli_w.dumps(settings).encode())
     if check_broker:
         _check_broker(device_id, data_dir, answer["broker"], say)
     kind = answer["kind"]
