@@ -116,6 +116,13 @@ class CentralSettings(BaseSettings):
         default_factory=lambda: ["stolen", "wanted"]
     )
     plate_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 3000.0
+    # The base map every console page and the kiosk draw on (docs/maps.md):
+    # "mbtiles:" (the archive the set-up builds), "mbtiles:PATH" (a county's
+    # own vector tiles), "xyz:URL" (raster tiles with {z}/{x}/{y}) or
+    # "tianditu:KEY" (天地图, CGCS2000: GNSS positions need no offset).
+    map_base: Annotated[
+        str, Field(pattern=r"^(mbtiles|xyz|tianditu):", max_length=2048)
+    ] = "mbtiles:"
     # Open311 clients that may file requests (the spec's api_key).
     open311_api_keys: list[str] = Field(default_factory=list)
     # The county's Open311 jurisdiction_id; requests naming another are refused.
