@@ -2,13 +2,19 @@
 
 Pure (numpy only): a recogniser's per-timestep character probabilities in,
 the most likely *valid* plate out. A plate is a province character, a
-letter (the issuing office), then five characters (six on green new-energy
-plates) of letters without I and O and digits; special plates end in 学,
-警, 挂, 港 or 澳. Constraining the decoder to this grammar is what turns a
-general OCR model into a plate reader: it can no longer read an O for a 0
-or drop the province. The best path is found exactly (Viterbi over CTC
-alignments through the grammar's positions), with per-character confidence
-and the runner-up at each position as the likely alternatives.
+letter (the issuing office), then five characters of letters without I and
+O and digits; special plates end in 学, 警, 挂, 港 or 澳. Green new-energy
+plates have six (GA 36-2018): a small car's serial starts with D or F (A-K
+since the later extension), then a letter or digit and four digits; a
+large vehicle's is five digits then D or F. The plate's colour picks the
+patterns (:func:`patterns_for`): the office letter O and the 警 suffix only
+on white police plates, 学 and 挂 only on yellow ones. Constraining the
+decoder to these patterns is what turns a general OCR model into a plate
+reader: it can no longer read an O for a 0, drop the province, or read a
+new-energy plate's last four digits as letters. The best path is found
+exactly (Viterbi over CTC alignments through the pattern's positions), with
+per-character confidence; the runner-up at each position and the best read
+of every other pattern are kept as the likely alternatives.
 """
 
 from __future__ import annotations
@@ -17,9 +23,58 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.protocol.plates import positions
+from edge.protocol.plates import (
+    DIGITS,
+    LETTERS,
+    OFFICES,
+    PROVINCES,
+    SERIAL,
+    positions,
+)
 
 NEG = -1e30
+MAX_ALTERNATIVES = 4  # the wire carries five at most
+OFF_COLOUR_PENALTY = 3.0  # nats a pattern off the plate's colour must win by
+Pattern = tuple[str, ...]  # the characters allowed at each position
+
+NEW_ENERGY_SMALL: Pattern = (PROVINCES, LETTERS, "DABCEFGHJK", SERIAL, *[DIGITS] * 4)
+NEW_ENERGY_LARGE: Pattern = (PROVINCES, LETTERS, *[DIGITS] * 5, "DF")
+NEW_ENERGY = (NEW_ENERGY_SMALL, NEW_ENERGY_LARGE)
+PLAIN: Pattern = (PROVINCES, LETTERS, *[SERIAL] * 5)  # blue plates
+YELLOW: Pattern = (PROVINCES, LETTERS, *[SERIAL] * 4, SERIAL + "学挂")
+WHITE: Pattern = (PROVINCES, OFFICES, *[SERIAL] * 4, SERIAL + "警")
+BLACK: Pattern = (PROVINCES, LETTERS, *[SERIAL] * 4, SERIAL + "港澳")
+ANY_SEVEN: Pattern = (PROVINCES, OFFICES, *[SERIAL] * 4, SERIAL + "学警挂港澳")
+SEVEN: dict[str, Pattern] = {
+    "blue": PLAIN,
+    "yellow": YELLOW,
+    "white": WHITE,
+    "black": BLACK,
+    "green": ANY_SEVEN,
+}
+
+
+def patterns_for(colour: str) -> tuple[tuple[Pattern, float], ...]:
+    """The patterns a plate of ``colour`` may follow, each with its penalty.
+
+    The penalty (in nats, subtracted from the path's log probability) is
+    what a pattern off the plate's colour must overcome: a green plate is
+    new energy (eight characters) first, any other colour seven, and the
+    other length is still read when its path is clearly better (the colour
+    can be wrong, and a yellow-green large new-energy plate passes for
+    yellow).
+    """
+    if colour == "green":
+        return (
+            (NEW_ENERGY_SMALL, 0.0),
+            (NEW_ENERGY_LARGE, 0.0),
+            (ANY_SEVEN, OFF_COLOUR_PENALTY),
+        )
+    return (
+        (SEVEN.get(colour, ANY_SEVEN), 0.0),
+        (NEW_ENERGY_SMALL, OFF_COLOUR_PENALTY),
+        (NEW_ENERGY_LARGE, OFF_COLOUR_PENALTY),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +107,11 @@ class Alphabet:
 
 
 def _table(
-    alphabet: Alphabet, length: int, probs: np.ndarray
+    alphabet: Alphabet, pattern: Pattern, probs: np.ndarray
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Allowed classes per position, their local indices, and local log-probs."""
-    allowed = [alphabet.indices(a) for a in positions(length)]
+    allowed = [alphabet.indices(a) for a in pattern]
+    length = len(pattern)
     # Work on the plate's ~70 classes (and the blank), not the model's thousands.
     cols = np.unique(np.concatenate([[0], *allowed]))
     local = {int(c): i for i, c in enumerate(cols)}
@@ -139,11 +195,21 @@ def _backtrack(
     return picked, emitted, score
 
 
+def _pattern(pattern: Pattern | int) -> Pattern:
+    return tuple(positions(pattern)) if isinstance(pattern, int) else pattern
+
+
 def decode(
-    probs: np.ndarray, alphabet: Alphabet, length: int
+    probs: np.ndarray, alphabet: Alphabet, pattern: Pattern | int
 ) -> tuple[PlateRead, float]:
-    """The best plate of ``length`` through ``probs`` (T × classes), with its score."""
-    allowed, table, logp = _table(alphabet, length, probs)
+    """The best plate of ``pattern`` through ``probs`` (T × classes), with its score.
+
+    ``pattern`` is the allowed characters per position, or a plate length
+    for the wire grammar of that length. The score is the path's log
+    probability, comparable between patterns over the same ``probs``.
+    """
+    allowed, table, logp = _table(alphabet, _pattern(pattern), probs)
+    length = len(allowed)
     picked, emitted, score = _backtrack(*_viterbi(table, logp))
     classes = [int(allowed[k][picked[k]]) for k in range(length)]
     text = "".join(alphabet.chars[c] for c in classes)
@@ -152,24 +218,60 @@ def decode(
     alts = []
     for k in range(length):
         row = probs[emitted[k], allowed[k]]
+        if len(row) < 2:  # noqa: PLR2004 - a position with one choice has no runner-up
+            continue
         first, second = np.argsort(row)[::-1][:2]
         other = alphabet.chars[int(allowed[k][second])]
         share = float(row[second]) / max(float(row[first]), 1e-12)
         alts.append((text[:k] + other + text[k + 1 :], confidence * share))
     alts.sort(key=lambda x: -x[1])
     read = PlateRead(
-        text=text, confidence=confidence, chars=confs, alternatives=tuple(alts[:3])
+        text=text,
+        confidence=confidence,
+        chars=confs,
+        alternatives=tuple(alts[:MAX_ALTERNATIVES]),
     )
     return read, score
 
 
 def best_plate(
-    probs: np.ndarray, alphabet: Alphabet, *, lengths: tuple[int, ...] = (7, 8)
+    probs: np.ndarray,
+    alphabet: Alphabet,
+    *,
+    patterns: tuple[tuple[Pattern, float], ...] = (
+        (ANY_SEVEN, 0.0),
+        (NEW_ENERGY_SMALL, 0.0),
+        (NEW_ENERGY_LARGE, 0.0),
+    ),
 ) -> PlateRead:
-    """The best plate of the allowed lengths (7, and 8 for new energy)."""
-    best, score = decode(probs, alphabet, lengths[0])
-    for length in lengths[1:]:
-        other, other_score = decode(probs, alphabet, length)
-        if other_score > score:
-            best, score = other, other_score
-    return best
+    """The best plate over ``patterns``, the others' best reads as alternatives.
+
+    Args:
+        probs: the recogniser's probabilities, time steps × classes.
+        alphabet: the recogniser's classes.
+        patterns: each pattern with the penalty its path's log probability
+            pays (:func:`patterns_for` gives them for a plate's colour).
+
+    Returns:
+        The winning read; its alternatives are the per-character runner-ups
+        and the best read of every other pattern, most likely first, at
+        most :data:`MAX_ALTERNATIVES`.
+    """
+    reads = [decode(probs, alphabet, p) for p, _ in patterns]
+    scores = [s - penalty for (_, s), (_, penalty) in zip(reads, patterns, strict=True)]
+    win = int(np.argmax(scores))
+    best = reads[win][0]
+    # Another pattern's read is as likely, relative to the winner, as its
+    # whole path is (not its characters: a path that drops one character
+    # can keep every other one as sure).
+    others = [
+        (r.text, best.confidence * float(np.exp(max(scores[i] - scores[win], -50.0))))
+        for i, (r, _) in enumerate(reads)
+        if i != win
+    ]
+    pool: dict[str, float] = {}
+    for text, conf in [*best.alternatives, *others]:
+        if text != best.text:
+            pool[text] = max(pool.get(text, 0.0), min(conf, best.confidence))
+    alts = sorted(pool.items(), key=lambda x: -x[1])[:MAX_ALTERNATIVES]
+    return PlateRead(best.text, best.confidence, best.chars, tuple(alts))

@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from camera_node.colour import Colour, plate_colour
 from camera_node.detect import Detection, detect
-from camera_node.grammar import Alphabet, PlateRead, best_plate
+from camera_node.grammar import Alphabet, PlateRead, best_plate, patterns_for
 from camera_node.models import DETECTOR, RECOGNISER, model_path
 
 if TYPE_CHECKING:
@@ -93,17 +93,20 @@ class PlateReader:
         self.retry_below = retry_below
         self.min_score = min_score
 
-    def recognise(
-        self, crop: np.ndarray, *, lengths: tuple[int, ...] = (7, 8)
-    ) -> PlateRead:
-        """Read one rectified plate crop (BGR) as a plate of the given lengths."""
+    def recognise(self, crop: np.ndarray, *, colour: Colour | None = None) -> PlateRead:
+        """Read one rectified plate crop (BGR), directed by the plate's colour.
+
+        Without ``colour`` it is taken from the crop itself (a tight crop).
+        """
+        if colour is None:
+            colour = plate_colour(crop)
         h, w = crop.shape[:2]
         width = min(REC_W, int(np.ceil(REC_H * w / h)))
         resized = cv2.resize(crop, (width, REC_H)).astype(np.float32) / 255.0
         canvas = np.zeros((REC_H, REC_W, 3), dtype=np.float32)
         canvas[:, :width] = (resized - 0.5) / 0.5
         probs = self.recogniser.run(None, {"x": canvas.transpose(2, 0, 1)[None]})[0]
-        return best_plate(probs[0], self.alphabet, lengths=lengths)
+        return best_plate(probs[0], self.alphabet, patterns=patterns_for(colour))
 
     def _detect(self, frame: np.ndarray, side: int) -> list[Detection]:
         h, w = frame.shape[:2]
@@ -139,12 +142,10 @@ class PlateReader:
             margin = 4
             crop = warp(frame, d.corners, margin=margin)
             colour = plate_colour(crop, margin)
-            # Only green (new-energy) plates have eight characters.
-            lengths = (7, 8) if colour == "green" else (7,)
-            read = self.recognise(crop, lengths=lengths)
+            read = self.recognise(crop, colour=colour)
             if read.confidence < self.retry_below:
                 wider = warp(frame, d.corners, margin=10)
-                again = self.recognise(wider, lengths=lengths)
+                again = self.recognise(wider, colour=colour)
                 if again.confidence > read.confidence:
                     crop, read, margin = wider, again, 10
             plates.append(
