@@ -1,7 +1,7 @@
 """Matching plate reads against the suspect list, tolerant of OCR confusions.
 
 Pure. A plate read may confuse characters that look alike on a plate —
-0/D/Q/U, 8/B, 1/I/T, 2/Z/7, 5/S, 6/G, A/4 — and the province character is
+0/D/Q/U, 8/B, 1/I/T, 2/Z/7, 5/S, 6/G, A/4, E/F — and the province character is
 the hardest to read. Every listed plate is indexed twice: by its exact text
 and by its *confusion key* (the serial after the province, each character
 replaced by its look-alike class), so a read finds its candidates in two
@@ -10,7 +10,10 @@ likelihood: each differing character costs the chance of that confusion
 (more likely when the reader was unsure of it), a different province costs
 less than a different serial. An exact read is a *hit*; a confusable one is
 a *possible hit* only when the read itself was unsure (a confident read of
-a different plate is a different car).
+a different plate is a different car). The reader's own alternatives (its
+other grammar-valid hypotheses, as text or as text and confidence) that
+are listed are possible hits too, each as likely as its share of the
+reader's belief.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-CONFUSIONS = ("0DQU", "8B", "1IT", "27Z", "5S", "6G", "4A")
+CONFUSIONS = ("0DQU", "8B", "1IT", "27Z", "5S", "6G", "4A", "EF")
 _CLASS = {c: group[0] for group in CONFUSIONS for c in group}
 KEY = str.maketrans(_CLASS)
 P_CONFUSE = 0.25  # a look-alike character, read with no particular doubt
@@ -94,7 +97,7 @@ class SuspectIndex:
         *,
         confidence: float = 1.0,
         chars: Sequence[float] = (),
-        alternatives: Sequence[str] = (),
+        alternatives: Sequence[str | tuple[str, float]] = (),
         unsure_below: float = 0.9,
         min_score: float = 0.01,
     ) -> list[Match]:
@@ -102,7 +105,10 @@ class SuspectIndex:
 
         Exact reads are hits. When the read is unsure (``confidence`` below
         ``unsure_below``), confusable listed plates and listed plates equal to
-        one of the reader's alternatives are possible hits.
+        one of the reader's alternatives are possible hits. An alternative
+        with its confidence scores its share of the reader's belief (its
+        confidence over the read's and its own); a bare one, half the doubt
+        in the read, less for each one ranked above it.
         """
         out = [Match(item, "exact", 1.0) for item in self._exact.get(text, ())]
         if confidence >= unsure_below:
@@ -115,11 +121,14 @@ class SuspectIndex:
             if score >= min_score:
                 out.append(Match(item, "possible", score))
                 seen.add(item.suspect_id)
-        for alt in alternatives:
-            for item in self._exact.get(alt, ()):
+        for rank, alt in enumerate(alternatives):
+            if isinstance(alt, str):
+                text_alt, score = alt, 0.5 * (1 - confidence) / (rank + 1)
+            else:
+                text_alt, conf = alt
+                score = conf / max(conf + confidence, 1e-9)
+            for item in self._exact.get(text_alt, ()):
                 if item.suspect_id not in seen:
-                    out.append(
-                        Match(item, "possible", max(min_score, 0.5 * (1 - confidence)))
-                    )
+                    out.append(Match(item, "possible", max(min_score, min(score, 1.0))))
                     seen.add(item.suspect_id)
         return sorted(out, key=lambda m: (m.kind != "exact", -m.score))
