@@ -14,7 +14,6 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 import tomllib
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+from baling.settings import CentralFiles, OperatorSecrets, given
 from edge import logs
 from edge.errors import SettingsError
 from edge.protocol.kinds import REGISTRY
@@ -227,17 +227,16 @@ def supervise_node(kind: str, config: Path, slots: Path | None) -> int:
     )
 
 
-def audit_verify() -> int:
+def audit_verify(files: CentralFiles) -> int:
     """Verify the audit chain named by CENTRAL_DATABASE_URL; 1 names the bad record."""
     from central.audit.log import load_or_create_key, verify_stored  # noqa: PLC0415
     from central.db import make_engine  # noqa: PLC0415
 
-    url = os.environ.get("CENTRAL_DATABASE_URL")
+    url = files.database_url
     if not url:
         print("baling audit: set CENTRAL_DATABASE_URL", file=sys.stderr)
         return 2
-    data_dir = Path(os.environ.get("CENTRAL_DATA_DIR", "data"))
-    finding = verify_stored(make_engine(url), load_or_create_key(data_dir))
+    finding = verify_stored(make_engine(url), load_or_create_key(files.data_dir))
     if finding is None:
         print("audit log intact")
         return 0
@@ -309,7 +308,8 @@ def _technician(args: argparse.Namespace) -> dict[str, Any]:
 
     from provisioning.technician import Technician  # noqa: PLC0415
 
-    password = os.environ.get("BALING_PASSWORD") or getpass.getpass("password: ")
+    secrets: OperatorSecrets = args.secrets
+    password = given(secrets.password) or getpass.getpass("password: ")
     tech = Technician(args.central, args.user, password)
     if args.action == "code":
         answer = tech.code(kind=args.kind, site=args.site, ttl_h=args.ttl_h)
@@ -325,11 +325,12 @@ def _backup_or_restore(args: argparse.Namespace) -> int:
     from central.db import make_engine  # noqa: PLC0415
     from central.errors import ConflictError  # noqa: PLC0415
 
-    url = os.environ.get("CENTRAL_DATABASE_URL")
+    files: CentralFiles = args.central_files
+    url = files.database_url
     if not url:
         print(f"baling {args.command}: set CENTRAL_DATABASE_URL", file=sys.stderr)
         return 2
-    data_dir = Path(os.environ.get("CENTRAL_DATA_DIR", "data"))
+    data_dir = files.data_dir
     engine = make_engine(url)
     try:
         if args.command == "backup":
@@ -435,13 +436,13 @@ def _ca(args: argparse.Namespace) -> int:
 
     from provisioning.ca import CAError, create_root, issue_intermediate  # noqa: PLC0415
 
-    issuing = os.environ.get("CENTRAL_CA_PASSPHRASE")
+    files: CentralFiles = args.central_files
+    secrets: OperatorSecrets = args.secrets
+    issuing = files.issuing_passphrase()
     now = datetime.now(UTC)
     if args.action == "server":
-        return _ca_server(args, issuing.encode() if issuing else None)
-    phrase = os.environ.get("BALING_CA_ROOT_PASSPHRASE") or getpass.getpass(
-        "root passphrase: "
-    )
+        return _ca_server(args, issuing)
+    phrase = given(secrets.ca_root_passphrase) or getpass.getpass("root passphrase: ")
     try:
         if args.action == "init":
             create_root(args.root_dir, now=now, passphrase=phrase.encode())
@@ -452,7 +453,7 @@ def _ca(args: argparse.Namespace) -> int:
                 args.out,
                 now=now,
                 passphrase=phrase.encode(),
-                issuing_passphrase=issuing.encode() if issuing else None,
+                issuing_passphrase=issuing,
             )
             print(f"issuing CA written to {args.out}; restart central to use it")
     except CAError as exc:
@@ -497,12 +498,15 @@ def _ca_server(args: argparse.Namespace, passphrase: bytes | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baling`` command."""
     args = _parser().parse_args(argv)
+    # The environment is read here, once, and handed down with the arguments.
+    args.central_files = CentralFiles()
+    args.secrets = OperatorSecrets()
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "up": _up,
         "central": _central,
         "provision": _provision,
         "ca": _ca,
-        "audit": lambda _a: audit_verify(),
+        "audit": lambda a: audit_verify(a.central_files),
         "backup": _backup_or_restore,
         "restore": _backup_or_restore,
         "node": lambda a: run_node(a.kind, a.config),
