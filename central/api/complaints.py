@@ -27,6 +27,7 @@ from central.api.deps import (
     permit,
 )
 from central.complaints import stats as stats_mod
+from central.complaints import workflow
 from central.complaints.models import (
     CalendarOverride,
     Complaint,
@@ -166,8 +167,10 @@ def get_complaint(
     view["steps"] = [
         {
             "action": s.action,
+            "action_label": _action_label(s.action),
             "from": s.from_state,
             "to": s.to_state,
+            "to_label": workflow.LABELS.get(s.to_state, s.to_state),
             "actor": s.actor,
             "note": s.note,
             "at": as_utc(s.at).isoformat(),
@@ -175,6 +178,17 @@ def get_complaint(
         for s in steps
     ]
     return view
+
+
+def _action_label(action: str) -> str:
+    """The Chinese name of a step (filing and rating are not workflow actions)."""
+    step = workflow.ACTIONS.get(action)
+    if step is not None:
+        return step.label
+    return STEP_LABELS.get(action, action)
+
+
+STEP_LABELS = {"file": "登记", "urge": "催办", "escalate": "督办升级"}
 
 
 class ActIn(BaseModel):
@@ -266,6 +280,29 @@ def statistics(
             headers={"Content-Disposition": f'attachment; filename="stats-{by}.xlsx"'},
         )
     return rows
+
+
+@router.get("/setup/departments")
+def list_departments(session: SessionDep, _p: StaffReader) -> list[dict[str, str]]:
+    """Every department by code and name, for the console's pickers."""
+    rows = session.exec(select(Department).order_by(col(Department.code))).all()
+    return [{"code": d.code, "name": d.name} for d in rows]
+
+
+@router.get("/setup/services")
+def list_service_types(session: SessionDep, _p: StaffReader) -> list[dict[str, Any]]:
+    """Every request type with its Chinese name and default department."""
+    rows = session.exec(select(ServiceType).order_by(col(ServiceType.code))).all()
+    return [
+        {
+            "code": t.code,
+            "name": t.name,
+            "group": t.group,
+            "department": t.department,
+            "limit_days": t.limit_days,
+        }
+        for t in rows
+    ]
 
 
 class DepartmentIn(BaseModel):
