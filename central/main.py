@@ -1,4 +1,4 @@
-"""Assemble and run central: database, broker link, ingest workers, HTTP.
+"""Assemble and run central: database, broker link, ingest workers, timers, HTTP.
 
 :class:`Central` wires the parts from :class:`CentralSettings`; ``serve``
 runs uvicorn in the calling thread until SIGINT/SIGTERM. ``baling central``
@@ -26,6 +26,7 @@ from central.complaints.service import ComplaintService
 from central.db import make_engine, migrate
 from central.fleet import twin
 from central.fleet.broker_access import BrokerAccess, service_tls
+from central.ingest.presence import OfflineSweep
 from central.ingest.worker import IngestWorker, make_ingest_link
 from central.messaging.link import make_central_link
 from central.messaging.live import Broadcaster
@@ -41,6 +42,7 @@ from central.police.outbound import PoliceRules
 from central.police.service import PoliceService
 from central.police.sos import SosRules
 from central.signals.service import SignalService
+from central.timers import TimerWorker
 from edge.bus import TlsFiles
 from edge.clock import Clock, SystemClock
 from provisioning.ca import FleetCA, private_dir
@@ -81,7 +83,7 @@ def bootstrap_admin(services: Services) -> tuple[str, str] | None:
 
 
 class Central:
-    """One central process: API, publishing link and N ingest workers."""
+    """One central process: API, publishing link, N ingest workers and the timers."""
 
     def __init__(
         self, settings: CentralSettings, *, clock: Clock | None = None
@@ -134,6 +136,7 @@ class Central:
                 retention_days=settings.plate_retention_days,
                 handheld_categories=frozenset(settings.plate_handheld_categories),
                 radius_m=settings.plate_radius_m,
+                repeat_window_s=settings.plate_alarm_window_s,
             ),
         )
         self.complaints = ComplaintService(
@@ -185,6 +188,7 @@ class Central:
         self.workers = [
             IngestWorker(
                 engine=engine,
+                sink=self.services.sink(),
                 bus=make_ingest_link(
                     worker_id=f"{settings.worker_id}-{i}",
                     host=settings.broker_host,
@@ -199,28 +203,37 @@ class Central:
                 metrics=self.services.metrics,
                 clock=self.clock,
                 broadcaster=self.services.broadcaster,
-                audit=audit,
                 batch=settings.ingest_batch,
                 flush_s=settings.ingest_flush_s,
                 max_bytes=settings.max_payload_bytes,
-                presence=i == 0 and settings.ingest_presence,
                 partition=partition,
-                offline_after_s=settings.offline_after_s,
-                consumers=[
+            )
+            for i in range(settings.workers)
+        ]
+        # One process of a site runs the timers: the one that keeps presence.
+        self.timers: TimerWorker | None = None
+        if settings.ingest_presence:
+            self.timers = TimerWorker(
+                engine=engine,
+                timers=[
                     self.police,
                     self.plates,
                     self.complaints,
                     self.ota,
                     self.signals,
+                    OfflineSweep(
+                        clock=self.clock,
+                        metrics=self.services.metrics,
+                        broadcaster=broadcaster,
+                        offline_after_s=settings.offline_after_s,
+                    ),
                 ],
             )
-            for i in range(settings.workers)
-        ]
         self.app = create_app(self.services)
         self.ota_server: OtaServer | None = None
 
     def start(self) -> None:
-        """Connect the link, republish every desired config, start ingest."""
+        """Connect the link, republish every desired config, start ingest and timers."""
         self.link.start()
         with Session(self.services.engine) as session:
             published = twin.reconcile(session, self.link, force=True)
@@ -230,6 +243,8 @@ class Central:
         for worker in self.workers:
             if not worker.wait_ready(10):
                 logger.warning("Ingest worker not subscribed yet; it keeps trying")
+        if self.timers is not None:
+            self.timers.start()
         if self.settings.ingest_presence:  # one process of a site watches
             self.broker_access.start()
         self.ota_server = ota_server(self.settings)
@@ -237,8 +252,10 @@ class Central:
             self.ota_server.start()
 
     def stop(self) -> None:
-        """Stop ingest and the link."""
+        """Stop the timers, ingest and the link."""
         self.broker_access.stop()
+        if self.timers is not None:
+            self.timers.stop()
         if self.ota_server is not None:
             self.ota_server.stop()
         for worker in self.workers:

@@ -116,6 +116,9 @@ class CentralSettings(BaseSettings):
         default_factory=lambda: ["stolen", "wanted"]
     )
     plate_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 3000.0
+    # Repeated hits of one listed plate at one camera within this many
+    # seconds of its last sighting update one alarm; 0 raises one per hit.
+    plate_alarm_window_s: Annotated[float, Field(ge=0, le=86_400)] = 900.0
     # The base map every console page and the kiosk draw on (docs/maps.md):
     # "mbtiles:" (the archive the set-up builds), "mbtiles:PATH" (a county's
     # own vector tiles), "xyz:URL" (raster tiles with {z}/{x}/{y}) or

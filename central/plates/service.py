@@ -31,6 +31,7 @@ from central.plates.models import Hit, Sighting, Suspect, Violation
 from central.police.geo import Located, nearest_within
 from central.police.models import Alarm, Officer
 from central.police.outbound import alarm_view
+from central.police.sos import OPEN
 from edge.protocol import PayloadError
 from edge.protocol.evidence import EvidenceError, Verified, verify
 from edge.protocol.messages import parse_body, to_body
@@ -69,6 +70,10 @@ class PlateRules:
     handheld_categories: frozenset[str] = frozenset({"stolen", "wanted"})
     radius_m: float = 3000.0
     fresh_s: float = 600.0
+    # A listed plate read again at the same camera within this many seconds
+    # of its last sighting updates the open alarm (count, last seen) instead
+    # of raising a new one; 0 raises one per hit.
+    repeat_window_s: float = 900.0
 
 
 def hit_view(hit: Hit) -> dict[str, Any]:
@@ -297,7 +302,30 @@ class PlateService(Sender):
     def _raise(
         self, session: Session, hit: Hit, sighting: Sighting, now: datetime
     ) -> Outbound:
-        """An alarm on the console; alerts to officers near the camera."""
+        """An alarm on the console; alerts to officers near the camera.
+
+        A repeat of an open alarm's plate at its camera within the window
+        updates that alarm instead (count, last seen; no new alerts).
+        """
+        repeat = self._repeat_of(session, hit, sighting)
+        if repeat is not None:
+            repeat.repeats += 1
+            latest: dict[str, Any] = {"count": int(repeat.detail.get("count", 1)) + 1}
+            if as_utc(sighting.seen_at).isoformat() > str(
+                repeat.detail.get("last_seen", "")
+            ):
+                latest |= {
+                    "last_seen": as_utc(sighting.seen_at).isoformat(),
+                    "read": hit.read,
+                    "hit": hit.id,
+                    "sighting": sighting.id,
+                    "images": sighting.evidence.get("images", {}),
+                }
+            repeat.detail = {**repeat.detail, **latest}
+            session.add(repeat)
+            session.flush()
+            hit.alarm_id = repeat.id
+            return Outbound(live=[alarm_view(repeat)])
         alarm = Alarm(
             key=f"plate:{hit.id}",
             kind="plate",
@@ -315,6 +343,9 @@ class PlateService(Sender):
                 "hit": hit.id,
                 "sighting": sighting.id,
                 "images": sighting.evidence.get("images", {}),
+                "count": 1,
+                "first_seen": as_utc(sighting.seen_at).isoformat(),
+                "last_seen": as_utc(sighting.seen_at).isoformat(),
             },
         )
         session.add(alarm)
@@ -329,6 +360,42 @@ class PlateService(Sender):
             out.extend(self._alert_nearby(session, alarm, hit, now))
         out.live.append(alarm_view(alarm))
         return out
+
+    def _repeat_of(
+        self, session: Session, hit: Hit, sighting: Sighting
+    ) -> Alarm | None:
+        """The open plate alarm this hit repeats, if any (same plate and camera).
+
+        A repeat is one whose last sighting is at most ``repeat_window_s``
+        before this one; a read older than the last one (a backlog) counts
+        too while it lies within the window.
+        """
+        window = self.rules.repeat_window_s
+        if window <= 0:
+            return None
+        seen = as_utc(sighting.seen_at)
+        rows = session.exec(
+            select(Alarm)
+            .where(
+                Alarm.kind == "plate",
+                Alarm.device == sighting.device,
+                col(Alarm.state).in_(OPEN),
+            )
+            .order_by(col(Alarm.id).desc())
+            .limit(50)
+        ).all()
+        for alarm in rows:
+            if alarm.detail.get("plate") != hit.listed:
+                continue
+            last = alarm.detail.get("last_seen")
+            last_seen = (
+                as_utc(datetime.fromisoformat(last))
+                if isinstance(last, str)
+                else as_utc(alarm.raised_at)
+            )
+            if abs((seen - last_seen).total_seconds()) <= window:
+                return alarm
+        return None
 
     def _alert_nearby(
         self, session: Session, alarm: Alarm, hit: Hit, now: datetime
