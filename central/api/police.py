@@ -13,7 +13,7 @@ import hashlib
 import logging
 import secrets
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -34,11 +34,10 @@ from central.api.deps import (
     public,
 )
 from central.errors import NotFoundError
-from central.messaging.outbound import Outbound
-from central.models import Device, Event, as_utc
+from central.models import Device, as_utc
 from central.operators.auth import Principal
 from central.police import phone
-from central.police.geo import make_area, project
+from central.police.geo import Located, make_area, nearest_within, project
 from central.police.models import (
     Alarm,
     Beat,
@@ -217,6 +216,64 @@ def alarm_receipts(
     )
     rows = session.exec(select(Receipt).where(Receipt.message_id == alert_id)).all()
     return [_receipt_view(r) for r in rows]
+
+
+@router.get("/alarms/{alarm_id}/nearest")
+def nearest_officers(
+    alarm_id: RowId,
+    session: SessionDep,
+    svc: ServicesDep,
+    _p: PoliceReader,
+    radius_m: Annotated[float, Query(gt=0, le=50_000)] = 5000.0,
+    limit: Annotated[int, Query(ge=1, le=50)] = 8,
+) -> list[dict[str, Any]]:
+    """The free officers nearest to an alarm, by name, with their distance.
+
+    Free: placed by a fix newer than the police service's ``fresh_s``, not
+    the alarm's own device, not already sent to an open alarm and not in an
+    open SOS of their own.
+    """
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise NotFoundError(f"no alarm {alarm_id}")
+    if alarm.lat is None or alarm.lon is None:
+        return []
+    busy = {alarm.device}
+    for device, kind, responders in session.exec(
+        select(Alarm.device, Alarm.kind, Alarm.responders).where(
+            col(Alarm.state).in_(("raised", "acknowledged", "assigned"))
+        )
+    ).all():
+        busy.update(responders or [])
+        if kind == "sos":
+            busy.add(device)
+    since = svc.clock.now() - timedelta(seconds=police(svc).rules.fresh_s)
+    placed = {
+        o.device: o
+        for o in session.exec(
+            select(Officer).where(
+                col(Officer.fix_ts) >= since, col(Officer.lat).is_not(None)
+            )
+        ).all()
+    }
+    people = [
+        Located(d, o.lat, o.lon)
+        for d, o in placed.items()
+        if o.lat is not None and o.lon is not None
+    ]
+    near = nearest_within(
+        alarm.lat, alarm.lon, people, radius_m=radius_m, limit=limit, exclude=busy
+    )
+    return [
+        {
+            "device": n.device,
+            "name": placed[n.device].name,
+            "badge": placed[n.device].badge,
+            "unit": placed[n.device].unit,
+            "distance_m": n.distance_m,
+        }
+        for n in near
+    ]
 
 
 def _receipt_view(r: Receipt) -> dict[str, Any]:
@@ -585,14 +642,16 @@ async def _capped_body(request: Request, svc: Services) -> bytes:
 def _take_reports(
     session: Session, svc: Services, reports: list[phone.PhoneReport]
 ) -> None:
-    """Store a phone's reports the way the ingest stores a handheld's events.
+    """Hand a phone's reports to the event sink, as the ingest hands a batch.
 
-    Each trusted fix becomes the ``position`` event a handheld sends (and an
-    ``alarm=sos`` the ``sos`` event), in the same envelope, handed to the
-    police service as the ingest hands it a batch; a report without a
-    trusted fix is kept as a ``phone_report`` event and the officer stays
-    where the last trusted fix put them. The device is marked heard from,
-    never online: presence is the broker's word, and a phone has none.
+    This is the phone's protocol adapter: each trusted fix becomes the
+    ``position`` envelope a handheld sends (and an ``alarm=sos`` the ``sos``
+    envelope); a report without a trusted fix becomes a ``phone_report``
+    envelope (the officer stays where the last trusted fix put them, the
+    battery is kept). Storing them and the police service's effects are the
+    sink's (:class:`central.ingest.sink.EventSink`), in this transaction.
+    The device is marked heard from, never online: presence is the broker's
+    word, and a phone has none.
     """
     device = _phone_device(session, reports[0].identifier)
     if device is None or any(r.identifier != reports[0].identifier for r in reports):
@@ -607,8 +666,7 @@ def _take_reports(
     service = police(svc)
     now = svc.clock.now()
     rules = service.rules.phone
-    events: list[dict[str, Any]] = []
-    out = Outbound()
+    envelopes: list[envelope.Envelope] = []
     for report in reports:
         try:
             verdict = phone.judge(report, now=now, rules=rules)
@@ -620,27 +678,18 @@ def _take_reports(
             _say_ahead(device.id, report.at)
         svc.metrics.phone_reports.labels(verdict.reason or "position").inc()
         if verdict.position is not None:
-            events.append(_event(device.id, "position", to_body(verdict.position), now))
+            body = to_body(verdict.position)
+            envelopes.append(envelope.make(device.id, "position", body, now=now))
         else:
-            events.append(
-                _event(device.id, "phone_report", _report_body(report, verdict), now)
-            )
-            out.extend(
-                service.record_heard(session, device.id, battery=report.battery, at=now)
-            )
+            body = _report_body(report, verdict)
+            envelopes.append(envelope.make(device.id, "phone_report", body, now=now))
         if report.alarm == "sos":
-            events.append(
-                _event(device.id, "sos", _sos_body(session, device.id, verdict), now)
-            )
-    for row in events:
-        session.add(Event(**row))
-    session.flush()
-    out.extend(
-        service.apply(session, [e for e in events if e["type"] != "phone_report"], now)
-    )
+            body = _sos_body(session, device.id, verdict)
+            envelopes.append(envelope.make(device.id, "sos", body, now=now))
+    stored = svc.sink().accept(session, envelopes, now)
     device.last_seen = now
     session.commit()
-    service.deliver(out)
+    stored.deliver()
 
 
 _AHEAD_SAID: dict[str, float] = {}
@@ -718,18 +767,3 @@ def _active_handheld(device: Device | None) -> bool:
 
 def _sha256(identifier: str) -> str:
     return hashlib.sha256(identifier.encode()).hexdigest()
-
-
-def _event(
-    device: str, type_: str, body: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    """The event row of the envelope a node would send (the ingest's row shape)."""
-    env = envelope.make(device, type_, body, now=now)
-    return {
-        "id": str(env.id),
-        "device": env.device,
-        "type": env.type,
-        "ts": env.ts,
-        "received_at": now,
-        "body": env.body,
-    }

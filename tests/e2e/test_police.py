@@ -8,6 +8,7 @@ places: 王 (the caller), 李 300 m away, 赵 5 km away (the unit leader).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -482,6 +483,26 @@ def phone_card_shows_battery(precinct: Precinct, page: Any, identifier: str) -> 
     page.screenshot(path=str(ARTIFACTS / "police-phone.png"), full_page=True)
 
 
+def dispatch_by_name(precinct: Precinct, page: Any) -> None:
+    """派警: the nearest free officers by name and distance, no device ids."""
+    wang = precinct.handhelds["hh-wang"].agent
+    page.click('#sos-pinned [data-action="assign"]')
+    page.wait_for_selector("#sos-pinned .dispatch label")
+    first = page.locator("#sos-pinned .dispatch label").first
+    assert "李警官" in first.inner_text()
+    metres = re.search(r"(\d+) 米", first.inner_text())
+    assert metres is not None
+    assert 280 <= int(metres.group(1)) <= 320  # 300 m north of 王警官
+    assert first.locator("input").is_checked()
+    assert "hh-li" not in page.inner_text("#sos-pinned .dispatch")
+    page.click('#sos-pinned [data-action="send"]')
+    page.wait_for_selector("#sos-pinned .alarm.assigned")
+    assert "出警：李警官" in page.inner_text("#sos-pinned")
+    wait_for(lambda: wang.sos and wang.sos["phase"] == "assigned")
+    li = precinct.handhelds["hh-li"]
+    wait_for(lambda: any("王警官" in m["text"] for m in li.inbox("message")))
+
+
 @pytest.mark.slow
 def test_command_console_flashes_sos_until_acknowledged(
     precinct: Precinct,
@@ -505,14 +526,18 @@ def test_command_console_flashes_sos_until_acknowledged(
     assert "紧急求救 1 起" in page.inner_text("#sos-banner")
     page.wait_for_selector("#police-officers .officer.sos")
     page.wait_for_selector("#police-officers .sos-pulse.flashing")
-    assert "已通知 1 名附近警员" in page.inner_text("#alarm-list")
+    # The SOS is pinned above the map and the other alarms until closed.
+    assert "紧急求救 · 王警官" in page.inner_text("#sos-pinned")
+    assert "已通知 1 名附近警员" in page.inner_text("#sos-pinned")
     page.screenshot(path=str(ARTIFACTS / "police-sos.png"), full_page=True)
-    page.click('#alarm-list [data-action="acknowledge"]')
+    page.keyboard.press("Enter")  # acknowledging is one key
     # The banner blinks (visibility), so wait on its hidden attribute.
     page.wait_for_function("document.querySelector('#sos-banner').hidden")
-    assert "已确认" in page.inner_text("#alarm-list")
+    assert "已确认" in page.inner_text("#sos-pinned")
     wang = precinct.handhelds["hh-wang"].agent
     wait_for(lambda: wang.sos and wang.sos["phase"] == "acknowledged")
+
+    dispatch_by_name(precinct, page)
 
     page.click("text=指挥调度：发送消息")
     page.select_option("#message-form [name=audience]", "one")
