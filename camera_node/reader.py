@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 WARP_W, WARP_H = 168, 48
 REC_H, REC_W = 48, 320
+OUTSIDE_SLACK = 0.08  # of the box's size: how far a box may poke out of the frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,13 @@ def warp(
     )
 
 
+def _inside(d: Detection, width: int, height: int) -> bool:
+    """Whether a detection's box lies in the frame, give or take a little."""
+    x1, y1, x2, y2 = d.box
+    dx, dy = OUTSIDE_SLACK * (x2 - x1), OUTSIDE_SLACK * (y2 - y1)
+    return x1 > -dx and y1 > -dy and x2 < width + dx and y2 < height + dy
+
+
 class PlateReader:
     """Read the plates in frames, on CPU."""
 
@@ -80,6 +88,7 @@ class PlateReader:
         detect_side: int = 800,
         fallback_side: int = 1280,
         small_side: int = 480,
+        closeup_side: int = 320,
         retry_below: float = 0.9,
         min_score: float = 0.5,
     ) -> None:
@@ -90,6 +99,7 @@ class PlateReader:
         self.detect_side = detect_side
         self.fallback_side = fallback_side
         self.small_side = small_side
+        self.closeup_side = closeup_side
         self.retry_below = retry_below
         self.min_score = min_score
 
@@ -130,15 +140,44 @@ class PlateReader:
             for d in found
         ]
 
+    def find(self, frame: np.ndarray) -> list[Detection]:
+        """The plates' places in a frame, trying more scales only when needed.
+
+        The first pass (``detect_side``) is kept when it finds plates that lie
+        inside the frame. When it finds nothing, the frame is searched again
+        larger (``fallback_side``: small, far plates) and smaller
+        (``small_side``, then ``closeup_side``: a close-up, the plate too
+        large for the detector's anchors). A plate whose box runs well out of
+        the frame is a close-up the anchors got wrong: the smaller scales are
+        tried, and their plates kept if they lie inside.
+        """
+        h, w = frame.shape[:2]
+        sides = [self.detect_side]
+        if max(h, w) > self.detect_side:
+            sides.append(self.fallback_side)
+        sides += [self.small_side, self.closeup_side]
+        first: list[Detection] = []
+        ceiling = self.fallback_side
+        tried: set[int] = set()
+        for side in sides:
+            if first and side > ceiling:
+                continue  # out of the frame: a close-up, larger scales won't help
+            if min(side, max(h, w)) in tried:
+                continue  # a small frame is searched at its own size once
+            tried.add(min(side, max(h, w)))
+            found = self._detect(frame, side)
+            if not found:
+                continue
+            if all(_inside(d, w, h) for d in found):
+                return found
+            if not first:
+                first, ceiling = found, side
+        return first
+
     def read(self, frame: np.ndarray) -> list[Plate]:
         """Every plate in a BGR frame, best first."""
-        found = self._detect(frame, self.detect_side)
-        if not found and max(frame.shape[:2]) > self.detect_side:
-            found = self._detect(frame, self.fallback_side)
-        if not found:  # a plate too large for the anchors at this scale
-            found = self._detect(frame, self.small_side)
         plates = []
-        for d in found:
+        for d in self.find(frame):
             margin = 4
             crop = warp(frame, d.corners, margin=margin)
             colour = plate_colour(crop, margin)
