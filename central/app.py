@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     JSONResponse,
     RedirectResponse,
@@ -30,6 +31,7 @@ from central.api import (
     complaints,
     devices,
     enrolment,
+    kinds,
     kiosk,
     maps,
     open311,
@@ -41,6 +43,8 @@ from central.api import (
 )
 from central.api.bodylimit import BodyLimitMiddleware
 from central.api.deps import ERRORS, Services, ServicesDep, scraper
+from central.api.docs import mount_docs
+from central.api.validation import validation_handler
 from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
 from central.messaging.link import CommandTimeoutError, PacketTooLargeError
 from central.models import Device
@@ -156,11 +160,15 @@ def create_app(services: Services) -> FastAPI:
         title="Baling central",
         version="0.1.0",
         description="数字巴陵 device fleet: registry, policy, ingest, consoles.",
+        docs_url=None,  # served from packaged assets (central.api.docs)
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.services = services
     for router in (
         auth_routes.router,
         devices.router,
+        kinds.router,
         policy.router,
         audit_routes.router,
         enrolment.router,
@@ -182,6 +190,7 @@ def create_app(services: Services) -> FastAPI:
     ota_dir.mkdir(parents=True, exist_ok=True)
     if services.settings.ota_plain_http:  # dev/test: central.ota.server is the real one
         app.mount("/ota", StaticFiles(directory=ota_dir), name="ota")
+    app.add_exception_handler(RequestValidationError, validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(NotFoundError, _error(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(ConflictError, _error(status.HTTP_409_CONFLICT))
     app.add_exception_handler(

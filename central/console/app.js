@@ -187,8 +187,24 @@ function show(page) {
 
 function alertError(err) { $("#policy-msg").textContent = err.message; console.error(err); }
 
+// The device kinds come from the one registry (GET /api/v1/kinds): the code is
+// the value, the Chinese label is shown. A role that reads no devices has no
+// picker to fill (403), so a refusal leaves them empty.
+async function loadKinds() {
+  let kinds;
+  try { kinds = (await api("/api/v1/kinds")).kinds; } catch { return; }
+  for (const picker of ['#enrol-form [name="kind"]', '#device-filter [name="kind"]']) {
+    const box = $(picker);
+    box.querySelectorAll('option:not([value=""])').forEach((o) => o.remove());
+    for (const k of kinds) {
+      const o = document.createElement("option"); o.value = k.code; o.textContent = k.label; box.appendChild(o);
+    }
+  }
+}
+
 async function enter() {
   const me = await api("/api/v1/auth/me");
+  loadKinds();
   $("#who").textContent = `${me.username}（${ROLE_NAMES[me.role] || me.role}）`;
   document.querySelector('#nav a[data-page="operators"]').hidden = me.role !== "admin";
   $("#login").hidden = true;
@@ -274,12 +290,6 @@ $("#audit-verify").addEventListener("click", async () => {
   const r = await api("/api/v1/audit/verify");
   $("#audit-state").textContent = r.ok ? "哈希链完整" : `第 ${r.seq} 条有问题：${r.problem}`;
 });
-for (const k of ["kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"]) {
-  const o = document.createElement("option"); o.value = k; o.textContent = k; $('#enrol-form [name="kind"]').appendChild(o);
-}
 window.addEventListener("hashchange", () => show(location.hash.slice(1)));
-for (const k of ["kiosk", "camera", "loop_detector", "signal_controller", "handheld", "sim"]) {
-  const o = document.createElement("option"); o.value = k; o.textContent = k; $('#device-filter [name="kind"]').appendChild(o);
-}
 
 refreshToken().then((ok) => (ok ? enter() : logout())).catch(() => logout());
