@@ -44,8 +44,16 @@ async function api(path, options = {}) {
   const res = await authFetch(path, options);
   if (res.status === 401) { logout(); throw new Error("未登录或登录已过期"); }
   const body = res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text();
-  if (!res.ok) throw new Error(typeof body === "object" ? JSON.stringify(body.detail) : body);
+  if (!res.ok) throw new Error(errorText(body));
   return body;
+}
+
+// What went wrong, in Chinese where central said it (422s carry a message
+// per field); otherwise the API's detail as it is.
+function errorText(body) {
+  if (typeof body !== "object" || body === null) return String(body);
+  if (body.message) return body.message;
+  return typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
 }
 
 function text(value) { return value === null || value === undefined ? "" : String(value); }
