@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.api import login
 
 from central.api.deps import Services
 from central.app import create_app
@@ -60,12 +61,6 @@ def client(services: Services) -> Iterator[TestClient]:
         yield c
 
 
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 def test_login_and_roles(client: TestClient) -> None:
     bad = client.post(
         "/api/v1/auth/token", data={"username": "admin", "password": "nope"}
@@ -78,7 +73,7 @@ def test_login_and_roles(client: TestClient) -> None:
         ).status_code
         == 401
     )
-    police = login(client, "police")
+    police = login(client, "police", PASSWORD)
     assert client.get("/api/v1/auth/me", headers=police).json() == {
         "username": "police",
         "role": "police",
@@ -91,7 +86,7 @@ def test_login_and_roles(client: TestClient) -> None:
 
 
 def test_operators_are_managed_by_admins(client: TestClient) -> None:
-    admin = login(client, "admin")
+    admin = login(client, "admin", PASSWORD)
     r = client.post(
         "/api/v1/operators",
         headers=admin,
@@ -116,13 +111,15 @@ def test_operators_are_managed_by_admins(client: TestClient) -> None:
     }
     assert "li.wei" in names
     assert (
-        client.get("/api/v1/operators", headers=login(client, "police")).status_code
+        client.get(
+            "/api/v1/operators", headers=login(client, "police", PASSWORD)
+        ).status_code
         == 403
     )
 
 
 def test_register_list_filter_paginate(client: TestClient) -> None:
-    tech = login(client, "technician")
+    tech = login(client, "technician", PASSWORD)
     for i in range(12):
         kind = "camera" if i % 3 else "kiosk"
         r = client.post(
@@ -159,7 +156,7 @@ def test_register_list_filter_paginate(client: TestClient) -> None:
 
 
 def test_policy_layers_versions_and_refusals(client: TestClient) -> None:
-    tech = login(client, "technician")
+    tech = login(client, "technician", PASSWORD)
     client.post("/api/v1/devices", headers=tech, json={"id": "sim-1", "kind": "sim"})
     r1 = client.put("/api/v1/policy/fleet/*", headers=tech, json={"heartbeat_s": 20})
     r2 = client.put("/api/v1/policy/fleet/*", headers=tech, json={"heartbeat_s": 25})
@@ -189,8 +186,11 @@ def test_openapi_metrics_console_health(client: TestClient) -> None:
     assert "/api/v1/devices" in spec["paths"]
     assert "/api/v1/auth/token" in spec["paths"]
     assert client.get("/metrics").status_code == 401  # not public
-    assert client.get("/metrics", headers=login(client, "police")).status_code == 403
-    metrics = client.get("/metrics", headers=login(client, "admin"))
+    assert (
+        client.get("/metrics", headers=login(client, "police", PASSWORD)).status_code
+        == 403
+    )
+    metrics = client.get("/metrics", headers=login(client, "admin", PASSWORD))
     assert (
         "baling_ingest_rejected_total" in metrics.text
         or "baling_ingest" in metrics.text
@@ -204,7 +204,7 @@ def test_openapi_metrics_console_health(client: TestClient) -> None:
 
 
 def test_commands_need_a_broker_link(client: TestClient) -> None:
-    tech = login(client, "technician")
+    tech = login(client, "technician", PASSWORD)
     client.post("/api/v1/devices", headers=tech, json={"id": "sim-1", "kind": "sim"})
     r = client.post("/api/v1/devices/sim-1/commands/ping", headers=tech, json={})
     assert r.status_code == 503
@@ -222,7 +222,10 @@ def test_weak_secret_fails_fast(tmp_path: Path) -> None:
 
 
 def test_operator_actions_are_audited(client: TestClient) -> None:
-    admin, tech = login(client, "admin"), login(client, "technician")
+    admin, tech = (
+        login(client, "admin", PASSWORD),
+        login(client, "technician", PASSWORD),
+    )
     client.post(
         "/api/v1/auth/token", data={"username": "admin", "password": "wrong pw!"}
     )
@@ -254,7 +257,7 @@ def test_district_scope_limits_what_an_operator_may_touch(
             now=services.clock.now(),
             scope=["xinqiang"],
         )
-    tech = login(client, "xq.tech")
+    tech = login(client, "xq.tech", PASSWORD)
     ok = client.post(
         "/api/v1/devices",
         headers=tech,
@@ -288,7 +291,7 @@ def test_district_scope_limits_what_an_operator_may_touch(
     )
     moved = client.patch("/api/v1/devices/sim-xq", headers=tech, json={"site": "lukou"})
     assert moved.status_code == 403
-    admin = login(client, "admin")
+    admin = login(client, "admin", PASSWORD)
     scoped = client.post(
         "/api/v1/operators",
         headers=admin,
