@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from georeport import GeoReport
 from sqlmodel import Session
+from support.api import login
 
 from central.api.deps import Services
 from central.app import create_app
@@ -61,7 +62,7 @@ def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
                 now=services.clock.now(),
             )
     with TestClient(create_app(services)) as c:
-        desk = login(c, "desk")
+        desk = login(c, "desk", PASSWORD)
         c.put(
             "/api/v1/complaints/setup/departments/cgj",
             json={"name": "县城管局", "head": "chief", "members": ["staff"]},
@@ -91,16 +92,11 @@ def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     engine.dispose()
 
 
-def login(c: TestClient, user: str) -> dict[str, str]:
-    r = c.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 def test_desk_and_department_walk_a_complaint_to_its_rating(client: TestClient) -> None:
     desk, staff, other = (
-        login(client, "desk"),
-        login(client, "staff"),
-        login(client, "other"),
+        login(client, "desk", PASSWORD),
+        login(client, "staff", PASSWORD),
+        login(client, "other", PASSWORD),
     )
     filed = client.post(
         "/api/v1/complaints",
@@ -165,7 +161,7 @@ def test_desk_and_department_walk_a_complaint_to_its_rating(client: TestClient) 
     )
     assert xlsx.content[:2] == b"PK"
     audit = client.get(
-        "/api/v1/audit", params={"limit": 100}, headers=login(client, "desk")
+        "/api/v1/audit", params={"limit": 100}, headers=login(client, "desk", PASSWORD)
     )
     assert audit.status_code in (200, 403)
 
