@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.api import login
 
 from central.api.deps import Services
 from central.app import create_app
@@ -105,16 +106,10 @@ def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]
         )
         s.commit()
     with TestClient(create_app(services)) as client:
-        tokens = {user: _login(client, user) for user in OPERATORS}
+        tokens = {user: login(client, user, PASSWORD) for user in OPERATORS}
         _complaints(client, tokens)
         yield client, tokens
     engine.dispose()
-
-
-def _login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _complaints(client: TestClient, tokens: dict[str, dict[str, str]]) -> None:
