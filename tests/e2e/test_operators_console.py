@@ -9,7 +9,6 @@ access token is renewed silently from the refresh cookie.
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
+from support.api import token
 
 from central.api.deps import Services
 from central.app import create_app
@@ -60,13 +60,6 @@ def services(sqlite_url: str, tmp_path: Path) -> Iterator[Services]:
     engine.dispose()
 
 
-def _token(base: str, user: str, password: str) -> str:
-    form = urllib.parse.urlencode({"username": user, "password": password}).encode()
-    url = f"{base}/api/v1/auth/token"
-    with urllib.request.urlopen(url, form, timeout=10) as r:  # noqa: S310 - loopback http
-        return str(json.load(r)["access_token"])
-
-
 def _me(base: str, token: str) -> int:
     req = urllib.request.Request(  # noqa: S310 - loopback http
         f"{base}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
@@ -86,14 +79,14 @@ def _login(page: Any, user: str, password: str) -> None:
 
 def _change_disable_reset(page: Any, base: str, one_time: str) -> str:
     """Each change ends li's session at once; returns the reset password."""
-    li_token = _token(base, "li", one_time)
+    li_token = token(base, "li", one_time)
     assert _me(base, li_token) == 200
     page.select_option('#op-li select[data-field="role"]', "police")
     page.select_option('#op-li select[data-field="scope"]', ["rongjiawan"])
     page.click('#op-li button[data-action="save"]')
     page.wait_for_selector("text=已保存 li 的角色和辖区")
     assert _me(base, li_token) == 401  # the change ended li's session
-    li_token = _token(base, "li", one_time)
+    li_token = token(base, "li", one_time)
     page.click('#op-li button[data-action="toggle"]')
     page.wait_for_selector('#op-li [data-field="active"]:has-text("已停用")')
     assert _me(base, li_token) == 401
@@ -104,7 +97,7 @@ def _change_disable_reset(page: Any, base: str, one_time: str) -> str:
     page.wait_for_selector("text=已重置 li 的密码")
     fresh = page.inner_text("#operator-otp")
     assert fresh != one_time
-    assert _me(base, _token(base, "li", fresh)) == 200
+    assert _me(base, token(base, "li", fresh)) == 200
     return str(fresh)
 
 
