@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.api import login
 
 from baling.securesite import SecureSite
 from central.operators.auth import create_operator
@@ -84,11 +85,7 @@ class Site:
                 role=role,
                 now=datetime.now(UTC),
             )
-        answer = self.client.post(
-            "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
-        )
-        assert answer.status_code == 200, answer.text
-        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        return login(self.client, name, PASSWORD)
 
     def enrol(self, kind: str = "sim", *, site: str = "", **extra: Any) -> Node:
         """Enrol a node of ``kind`` the way a technician does; return its files."""
