@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.api import login
 
 from central.api.deps import Services
 from central.app import create_app
@@ -54,11 +55,7 @@ class World:
         self, username: str, password: str = PASSWORD, client: TestClient | None = None
     ) -> dict[str, str]:
         """Log in and return the Authorization header."""
-        r = (client or self.client).post(
-            "/api/v1/auth/token", data={"username": username, "password": password}
-        )
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return login(client or self.client, username, password)
 
     def audit_count(self) -> int:
         """How many records the audit chain holds."""
