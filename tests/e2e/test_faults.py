@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
+from support.api import register
+from support.waiting import wait_until
 from test_deploy import DEPLOY, env_file
 
 from baling.broker import free_port
 from central.db import make_engine, migrate
-from central.fleet import registry
 from edge.node import build_agent
 from edge.settings import NodeSettings
 from firmware_sim.eventnode import SimAgent
@@ -55,15 +55,6 @@ if TYPE_CHECKING:
     from central.main import Central
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def seqs(engine: sa.Engine, device: str) -> list[int]:
@@ -125,12 +116,6 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for p in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(timeout=15)
-
-
-def register(engine: sa.Engine, *devices: str) -> None:
-    with Session(engine) as session:
-        for d in devices:
-            registry.register(session, device_id=d, kind="sim", now=datetime.now(UTC))
 
 
 # -- a central worker killed mid-batch ----------------------------------------------
