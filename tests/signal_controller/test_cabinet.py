@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
+from support.waiting import wait_until
 
 from central.fleet import registry
 from central.messaging.link import CommandTimeoutError
@@ -66,16 +67,6 @@ class Fast(SystemClock):
 
     def monotonic(self) -> float:
         return super().monotonic() * 10
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {check.__name__}")
 
 
 def events(central: Central, type_: str, device: str = "sig-1") -> list[dict[str, Any]]:
@@ -132,7 +123,7 @@ def site(
     runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
     runner.start()
     assert agent.bus.wait_connected(10)  # type: ignore[attr-defined]
-    wait_for(lambda: answers(central))  # subscribed: commands reach it
+    wait_until(lambda: answers(central))  # subscribed: commands reach it
     yield central, agent, controller
     stop.set()
     runner.join(10)
@@ -144,18 +135,18 @@ def test_plans_are_checked_applied_at_the_cycle_end_and_reported(
 ) -> None:
     central, agent, controller = site
     # no plan from central yet: the time-of-day fallback runs
-    wait_for(lambda: controller.plans_applied[:1] in (["fallback-1"], ["fallback-2"]))
+    wait_until(lambda: controller.plans_applied[:1] in (["fallback-1"], ["fallback-2"]))
     reply = central.link.command("sig-1", "plan", {"version": "p1", "plan": GOOD})
     assert reply.ok, reply.error
-    wait_for(lambda: "p1" in controller.plans_applied)
-    wait_for(lambda: {"version": "p1", "state": "applied"} in events(central, "plan"))
+    wait_until(lambda: "p1" in controller.plans_applied)
+    wait_until(lambda: {"version": "p1", "state": "applied"} in events(central, "plan"))
     # a plan that breaks a rule is refused, naming the rule; the junction keeps p1
     bad = central.link.command(
         "sig-1", "plan", {"version": "p2", "plan": {**GOOD, "yellow": 2}}
     )
     assert not bad.ok
     assert "plan refused by rule yellow" in bad.error
-    refused = wait_for(
+    refused = wait_until(
         lambda: [e for e in events(central, "plan") if e["state"] == "refused"]
     )
     assert refused == [
@@ -167,7 +158,7 @@ def test_plans_are_checked_applied_at_the_cycle_end_and_reported(
         }
     ]
     # the running state reaches central each second, for the console and cameras
-    wait_for(lambda: agent.signal_view().get("plan") == "p1")
+    wait_until(lambda: agent.signal_view().get("plan") == "p1")
     view = agent.signal_view()
     assert view["source"] == "central"
     assert set(view["groups"]) >= {"Ws", "Ns", "Wl"}
@@ -194,11 +185,11 @@ def test_losing_central_falls_back_to_the_schedule_and_back(
 ) -> None:
     central, agent, controller = site
     assert central.link.command("sig-1", "plan", {"version": "p1", "plan": GOOD}).ok
-    wait_for(lambda: "p1" in controller.plans_applied)
+    wait_until(lambda: "p1" in controller.plans_applied)
     agent.bus.stop()  # the cabinet's link to central is cut
-    wait_for(lambda: controller.plans_applied[-1].startswith("fallback"), timeout=30)
+    wait_until(lambda: controller.plans_applied[-1].startswith("fallback"), timeout=30)
     agent.bus.start()
-    wait_for(lambda: controller.plans_applied[-1] == "p1", timeout=30)
+    wait_until(lambda: controller.plans_applied[-1] == "p1", timeout=30)
 
 
 def test_conflicting_greens_put_the_junction_to_flashing_yellow(
@@ -206,9 +197,9 @@ def test_conflicting_greens_put_the_junction_to_flashing_yellow(
 ) -> None:
     central, agent, controller = site
     controller.fault_conflict = True  # a failing load switch
-    wait_for(lambda: agent.latched)
+    wait_until(lambda: agent.latched)
     assert "conflicting greens" in agent.latched
-    wait_for(lambda: controller.mode.name == "FLASH")
+    wait_until(lambda: controller.mode.name == "FLASH")
     assert "conflict_monitor" in agent.faults()
     controller.fault_conflict = False
     # it stays flashing until an authorised operator returns it to plan
@@ -216,8 +207,8 @@ def test_conflicting_greens_put_the_junction_to_flashing_yellow(
     assert controller.mode.name == "FLASH"
     reply = central.link.command("sig-1", "mode", {"mode": "plan", "operator": "李工"})
     assert reply.ok, reply.error
-    wait_for(lambda: controller.mode.name == "PLAN")
-    wait_for(lambda: {"mode": "plan", "operator": "李工"} in events(central, "mode"))
+    wait_until(lambda: controller.mode.name == "PLAN")
+    wait_until(lambda: {"mode": "plan", "operator": "李工"} in events(central, "mode"))
     unsigned_operator = central.link.command("sig-1", "mode", {"mode": "flash"})
     assert not unsigned_operator.ok
     assert "an operator" in unsigned_operator.error
@@ -227,13 +218,13 @@ def test_a_controller_that_cannot_honour_a_plan_trips_the_cabinet(
     site: tuple[Central, SignalAgent, ControllerSim],
 ) -> None:
     central, agent, controller = site
-    wait_for(lambda: controller.plans_applied)  # the fallback runs
+    wait_until(lambda: controller.plans_applied)  # the fallback runs
     controller.refuse_plans = True
     assert central.link.command("sig-1", "plan", {"version": "p9", "plan": GOOD}).ok
-    wait_for(lambda: agent.latched)
+    wait_until(lambda: agent.latched)
     assert "cannot honour" in agent.latched
-    wait_for(lambda: controller.mode.name == "FLASH")
-    failed = wait_for(
+    wait_until(lambda: controller.mode.name == "FLASH")
+    failed = wait_until(
         lambda: [e for e in events(central, "plan") if e["state"] == "failed"]
     )
     assert failed[0]["version"] == "p9"
@@ -315,7 +306,7 @@ def test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows(
                 card.vehicle(4)
             detector.tick()
             clock.advance(1)
-        wait_for(lambda: len(events(central, "detector", device="det-1")) >= 3)
+        wait_until(lambda: len(events(central, "detector", device="det-1")) >= 3)
     finally:
         detector._shutdown()
         card.stop()
@@ -353,7 +344,7 @@ def test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows(
         f"/api/v1/signals/plans/{first['id']}/push", headers=auth
     ).json()
     assert pushed["state"] in {"accepted", "applied"}, pushed
-    wait_for(lambda: first["version"] in controller.plans_applied)
+    wait_until(lambda: first["version"] in controller.plans_applied)
     second = client.post(
         "/api/v1/signals/junctions/sig-1/compute",
         headers=auth,
@@ -362,14 +353,14 @@ def test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows(
     assert client.post(
         f"/api/v1/signals/plans/{second['id']}/push", headers=auth
     ).json()["state"] in {"accepted", "applied"}
-    wait_for(lambda: second["version"] in controller.plans_applied)
+    wait_until(lambda: second["version"] in controller.plans_applied)
     back = client.post("/api/v1/signals/junctions/sig-1/rollback", headers=auth).json()
     assert back["method"] == "rollback"
     assert back["plan"] == first["plan"]
-    wait_for(lambda: back["version"] in controller.plans_applied)
+    wait_until(lambda: back["version"] in controller.plans_applied)
     history = client.get("/api/v1/signals/junctions/sig-1/plans", headers=auth).json()
     assert [h["method"] for h in history] == ["rollback", "optimise", "webster"]
-    wait_for(
+    wait_until(
         lambda: (
             client.get("/api/v1/signals/junctions/sig-1/plans", headers=auth).json()[0][
                 "state"
@@ -415,7 +406,7 @@ def test_the_traffic_console_computes_pushes_and_shows_the_cabinet_s_answer(
     page.wait_for_selector("#jd-heads td.lamp.red")
     assert "阶段" in page.inner_text("tr[data-junction=sig-1] .phase")
     page.wait_for_selector(
-        "#signals-marks circle.junction-dot.plan[data-junction=sig-1]"
+        "#signals-map .junction-dot.plan[data-junction=sig-1]"
     )
     page.click("button[data-compute=optimise]")
     page.wait_for_selector("#signals-msg:has-text('已计算 sig-1-1')")
