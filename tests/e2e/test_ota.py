@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from support.waiting import wait_until
 
 from central.fleet import registry
 from central.models import Device
@@ -44,16 +44,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.mqtt
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime.now(UTC)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {check.__name__}")
 
 
 def release(central_dir: Path, tmp: Path, version: str, source: Path = ROOT) -> str:
@@ -160,19 +150,23 @@ def test_a_good_release_commits_and_a_broken_one_rolls_back(
     supervised: tuple[Central, Path],
 ) -> None:
     central, tmp = supervised
-    wait_for(lambda: version(central) == "0.1.0")  # the factory install is up
+    wait_until(
+        lambda: version(central) == "0.1.0", timeout=60
+    )  # the factory install is up
     good = rollout(central, "baling-sim-1.1.0.tar", "1.1.0")
-    wait_for(lambda: rollout_state(central, good)[0] == "done", timeout=90)
+    wait_until(lambda: rollout_state(central, good)[0] == "done", timeout=90)
     assert rollout_state(central, good)[1] == "committed"
-    wait_for(lambda: version(central) == "1.1.0")
+    wait_until(lambda: version(central) == "1.1.0", timeout=60)
 
     bad = release(tmp / "central", tmp, "1.2.0", source=broken_source(tmp))
     rid = rollout(central, bad, "1.2.0")
-    wait_for(lambda: rollout_state(central, rid)[0] == "cancelled", timeout=120)
+    wait_until(lambda: rollout_state(central, rid)[0] == "cancelled", timeout=120)
     _state, fw_state, reason = rollout_state(central, rid)
     assert fw_state == "rolled_back"
     assert "did not stay up (exit status 3)" in reason
-    wait_for(lambda: version(central) == "1.1.0")  # running the old slot again
+    wait_until(
+        lambda: version(central) == "1.1.0", timeout=60
+    )  # running the old slot again
 
 
 SLOW_DOWNLOAD = """
@@ -202,7 +196,7 @@ def test_a_download_killed_with_sigkill_resumes(
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        wait_for(
+        wait_until(
             lambda: any(p.stat().st_size >= 64 * 1024 for p in partial.glob("*.part")),
             timeout=30,
         )
