@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session
+from support.waiting import wait_until
 
 from camera_node.agent import CameraAgent
 from camera_node.settings import CameraSettings
@@ -51,16 +52,6 @@ LAT, LON = 29.145, 113.118
 M_LAT = 1 / 110_850
 PASSWORD = "correct horse battery"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {check.__name__}")
 
 
 @dataclass
@@ -187,7 +178,7 @@ def street(
             officers = place.get("/api/v1/police/officers")
             return sum(o["lat"] is not None for o in officers) == 2
 
-        wait_for(placed)
+        wait_until(placed)
         yield place
     stop.set()
     for t in threads:
@@ -205,7 +196,7 @@ def test_a_listed_plate_alarms_the_console_and_the_officer_nearby(
     assert listed["plate"] == "湘FD4439"
     street.camera.drive(Vehicle("湘FD4439", "blue", frames=4))
     street.camera.drive(Vehicle("鄂A77Y21", "yellow", frames=3))
-    alarm = wait_for(
+    alarm = wait_until(
         lambda: [a for a in street.get("/api/v1/police/alarms") if a["kind"] == "plate"]
     )[0]
     assert alarm["detail"]["plate"] == "湘FD4439"
@@ -213,13 +204,13 @@ def test_a_listed_plate_alarms_the_console_and_the_officer_nearby(
     assert [a["device"] for a in alarm["alerted"]] == [
         "hh-near"
     ]  # hh-far is 10 km away
-    alert = wait_for(
+    alert = wait_until(
         lambda: [i for i in street.handheld.inbox if i["kind"] == "plate"]
     )[0]
     assert "湘FD4439" in alert["text"]
     hits = street.get("/api/v1/plates/hits")
     assert [(h["read"], h["kind"]) for h in hits] == [("湘FD4439", "exact")]
-    reads = wait_for(
+    reads = wait_until(
         lambda: (
             len(street.get("/api/v1/plates/reads")) == 2
             and street.get("/api/v1/plates/reads")
@@ -285,7 +276,7 @@ def test_a_confusable_unsure_read_is_a_possible_hit_for_a_person_to_confirm(
     assert [e["line"] for e in imported["errors"]] == [3, 4]
     _unsure_read(street, "湘FB8123")  # 8 and B swapped, read unsure
     _unsure_read(street, "湘Y99999")  # nothing like anything listed
-    hit = wait_for(lambda: street.get("/api/v1/plates/hits"))[0]
+    hit = wait_until(lambda: street.get("/api/v1/plates/hits"))[0]
     assert (hit["read"], hit["listed"], hit["kind"], hit["state"]) == (
         "湘FB8123",
         "湘F8B123",
@@ -312,9 +303,9 @@ def test_a_confusable_unsure_read_is_a_possible_hit_for_a_person_to_confirm(
             if not r["evidence"].get("verified")
         ]
 
-    bad = wait_for(refused)[0]
+    bad = wait_until(refused)[0]
     assert bad["evidence"]["error"] == "evidence_digest"
-    assert wait_for(lambda: len(street.get("/api/v1/plates/reads")) == 3)
+    assert wait_until(lambda: len(street.get("/api/v1/plates/reads")) == 3)
 
 
 def test_crossing_on_red_is_captured_with_the_phase_and_frames(street: Street) -> None:
@@ -324,7 +315,7 @@ def test_crossing_on_red_is_captured_with_the_phase_and_frames(street: Street) -
         headers=street.headers,
     )
     assert r.status_code == 200, r.text
-    wait_for(lambda: street.cam.cfg.junction == "sig-1")
+    wait_until(lambda: street.cam.cfg.junction == "sig-1")
     # A simulated signal cabinet on the real wire: its retained state, red since 10 s.
     since = street.central.clock.now() - timedelta(seconds=10)
     state = StateBody(
@@ -347,9 +338,11 @@ def test_crossing_on_red_is_captured_with_the_phase_and_frames(street: Street) -
     cabinet.publish(
         topics.state("sig-1"), payload, qos=1, retain=True
     ).wait_for_publish(5)
-    wait_for(lambda: street.cam.signal is not None and street.cam.signal.state == "red")
+    wait_until(
+        lambda: street.cam.signal is not None and street.cam.signal.state == "red"
+    )
     street.camera.drive(Vehicle("湘FK8808", "blue", frames=5))
-    violation = wait_for(lambda: street.get("/api/v1/plates/violations"))[0]
+    violation = wait_until(lambda: street.get("/api/v1/plates/violations"))[0]
     cabinet.loop_stop()
     assert violation["plate"] == "湘FK8808"
     assert violation["junction"] == "sig-1"
@@ -365,7 +358,7 @@ def test_plate_console_shows_hits_with_their_images_and_the_track(
 ) -> None:
     street.post("/api/v1/plates/suspects", {"plate": "湘FD4439", "category": "stolen"})
     street.camera.drive(Vehicle("湘FD4439", "blue", frames=3))
-    wait_for(lambda: street.get("/api/v1/plates/hits"))
+    wait_until(lambda: street.get("/api/v1/plates/hits"))
     base = serve_app(street.central.app)
     page = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
@@ -382,6 +375,6 @@ def test_plate_console_shows_hits_with_their_images_and_the_track(
     assert "湘FD4439" in page.inner_text("#suspect-rows")
     page.fill("#sighting-form [name=plate]", "湘FD4439")
     page.click("#sighting-form button[type=submit]")
-    page.wait_for_selector("#plates-track .camera-dot")
+    page.wait_for_selector("#plates-map .camera-dot")
     assert "共 1 次经过" in page.inner_text("#sighting-state")
     page.screenshot(path=str(ARTIFACTS / "plates-hit.png"), full_page=True)
