@@ -23,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.waiting import wait_until
 
 from central.api.deps import Services
 from central.app import create_app
@@ -40,7 +41,7 @@ from edge.protocol.signing import public_key_text
 from firmware_sim.eventnode import SimAgent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from baling.broker import Mosquitto
@@ -49,15 +50,6 @@ if TYPE_CHECKING:
 PASSWORD = "correct horse battery"
 CLOCK = SystemClock()
 MIB = 1024 * 1024
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -112,7 +104,7 @@ def test_an_oversize_command_is_refused_and_the_link_stays_up(
     live: tuple[Central, TestClient, dict[str, str]],
 ) -> None:
     central, client, auth = live
-    wait_for(lambda: client.get("/healthz").json()["broker"])
+    wait_until(lambda: client.get("/healthz").json()["broker"])
     assert _ping(client, auth)["ok"] is True
     # Just under the 1 MiB body limit, but over the broker's packet limit
     # once signed and wrapped in its envelope.
@@ -161,7 +153,7 @@ def test_an_oversize_policy_or_config_is_refused_before_it_is_stored(
     live: tuple[Central, TestClient, dict[str, str]],
 ) -> None:
     central, client, auth = live
-    wait_for(lambda: client.get("/healthz").json()["broker"])
+    wait_until(lambda: client.get("/healthz").json()["broker"])
     # Finding 4's camera junction: the schema bounds it, so it is never stored.
     camera = client.put(
         "/api/v1/policy/kind/camera", headers=auth, json={"junction": "j" * 1_000_000}
