@@ -12,13 +12,13 @@ takes effect on the node.
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.waiting import wait_until
 
 from central.fleet import registry
 from central.operators.auth import create_operator
@@ -27,7 +27,7 @@ from edge.protocol.signing import key_id, public_key_text
 from firmware_sim.eventnode import SimAgent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from baling.broker import Mosquitto
@@ -37,15 +37,6 @@ pytestmark = pytest.mark.mqtt
 PASSWORD = "correct horse battery"
 CLOCK = SystemClock()
 World = tuple["Central", Agent, TestClient, dict[str, dict[str, str]]]
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -82,7 +73,7 @@ def world(
             "/api/v1/auth/token", data={"username": user, "password": PASSWORD}
         ).json()["access_token"]
         tokens[user] = {"Authorization": f"Bearer {token}"}
-    wait_for(lambda: client.get("/healthz").json()["broker"])
+    wait_until(lambda: client.get("/healthz").json()["broker"])
     try:
         yield central, agent, client, tokens
     finally:
