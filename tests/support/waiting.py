@@ -8,14 +8,14 @@ being watched to the caller.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT_S = 15.0
+DEFAULT_TIMEOUT_S = 20.0
 DEFAULT_INTERVAL_S = 0.05
 
 
@@ -24,11 +24,11 @@ class WaitTimeoutError(AssertionError):
 
 
 def wait_until(
-    check: Callable[[], T],
+    check: Callable[[], T | Literal[False] | None],
     timeout: float = DEFAULT_TIMEOUT_S,
+    what: str | None = None,
     *,
     interval: float = DEFAULT_INTERVAL_S,
-    what: str | None = None,
 ) -> T:
     """Call ``check`` until it returns something truthy; return that value.
 
@@ -36,16 +36,17 @@ def wait_until(
         check: What to poll; a predicate, or a look-up whose truthy result
             the caller wants back.
         timeout: Seconds to keep trying.
-        interval: Seconds between tries.
         what: What is awaited, in words, for the failure message; the
             function's name when not given.
+        interval: Seconds between tries.
 
     Raises:
         ValueError: ``timeout`` or ``interval`` is not positive.
         WaitTimeoutError: ``check`` never returned a truthy value in time.
 
     Returns:
-        The first truthy value ``check`` returned.
+        The first truthy value ``check`` returned (typed without ``None``
+        and ``False``, so a look-up's result can be used at once).
     """
     if timeout <= 0 or interval <= 0:
         raise ValueError(
@@ -53,7 +54,7 @@ def wait_until(
         )
     label = what or getattr(check, "__name__", repr(check))
     deadline = time.monotonic() + timeout
-    last: T = check()
+    last = check()
     while not last:
         if time.monotonic() >= deadline:
             raise WaitTimeoutError(
