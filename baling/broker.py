@@ -21,10 +21,12 @@ import threading
 import time
 from pathlib import Path
 
+from baling.errors import BalingError
+
 logger = logging.getLogger(__name__)
 
 
-class BrokerError(RuntimeError):
+class BrokerError(BalingError, RuntimeError):
     """The broker could not be started."""
 
 

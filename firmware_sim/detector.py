@@ -43,6 +43,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from firmware_sim.errors import SimulatorError
 from firmware_sim.gnss import Pty, open_pty
 from loop_detector.registers import (
     DEFAULT_FRAMING,
@@ -88,7 +89,7 @@ def crc16(data: bytes) -> bytes:
     return struct.pack("<H", crc)
 
 
-class RefusedError(Exception):
+class RefusedError(SimulatorError):
     """A request the card answers with a Modbus exception code."""
 
     def __init__(self, code: int, why: str) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from edge.protocol.plates import DIGITS, LETTERS, PROVINCES
+from firmware_sim.errors import SimulatorError
 
 if TYPE_CHECKING:
     import random
@@ -56,7 +57,7 @@ def _glyph(ch: str, cjk: bool) -> Image.Image:  # noqa: FBT001
     return mask
 
 
-class FontMissingError(FileNotFoundError):
+class FontMissingError(SimulatorError, FileNotFoundError):
     """The CJK or Latin font is not installed."""
 
 

@@ -23,6 +23,7 @@ from datetime import date
 from datetime import time as dtime
 
 from edge.errors import HardwareError
+from handheld.errors import HandheldError
 
 KNOT_MPS = 0.514444
 KMH_MPS = 1 / 3.6
@@ -50,7 +51,7 @@ _KIND = re.compile(r"[A-Z]{3}")
 MODE_QUALITY = {"A": 1, "D": 2, "P": 3, "R": 4, "F": 5, "E": 6, "M": 7, "S": 8}
 
 
-class NmeaError(HardwareError, ValueError):
+class NmeaError(HandheldError, HardwareError, ValueError):
     """A sentence that cannot be used; ``reason`` is a metric-friendly word.
 
     Reasons: ``checksum`` (missing or wrong), ``malformed`` (a field or the

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from provisioning.errors import ProvisioningError
 from provisioning.identity import (
     IdentityError,
     check_node_identity,
@@ -41,7 +42,7 @@ ORG = "Baling 数字巴陵"
 CRL_VALIDITY = timedelta(days=7)
 
 
-class CAError(ValueError):
+class CAError(ProvisioningError, ValueError):
     """A CSR, certificate or key the CA refuses, with the reason."""
 
 

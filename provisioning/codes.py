@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from provisioning.errors import ProvisioningError
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -20,7 +22,7 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LENGTH = 8
 
 
-class CodeError(ValueError):
+class CodeError(ProvisioningError, ValueError):
     """A code that cannot be used; the message tells the technician what to do."""
 
     def __init__(self, message: str, *, reason: str) -> None:

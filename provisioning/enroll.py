@@ -18,6 +18,7 @@ import httpx2
 import tomli_w
 
 from provisioning.ca import key_pem, make_csr, new_key, private_dir, write_atomically
+from provisioning.errors import ProvisioningError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 TIMEOUT_S = 15.0
 
 
-class EnrolError(RuntimeError):
+class EnrolError(ProvisioningError, RuntimeError):
     """Enrolment stopped; the message says what to do."""
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from provisioning.errors import ProvisioningError
+
 # A service identity starts with one of these; a node's may not. "$" names
 # are the broker's own, and "+ # /" can never reach here (topics.check_device_id
 # allows only [a-z0-9_-]), but the check below refuses them on its own too.
@@ -21,7 +23,7 @@ RESERVED_PREFIXES = ("central", "svc-", "svc_", "$")
 _NODE_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 
-class IdentityError(ValueError):
+class IdentityError(ProvisioningError, ValueError):
     """A name that may not be given to the identity asked for."""
 
 

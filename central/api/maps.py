@@ -24,6 +24,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from central.api.deps import ServicesDep, public
+from central.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ TIANDITU = (
 )
 
 
-class BaseMapError(ValueError):
+class BaseMapError(ConfigError):
     """``map_base`` names no base map Baling can draw."""
 
 
