@@ -50,6 +50,8 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from signal_controller.errors import SignalError
+
 START, END, ESC = 0x7E, 0x7D, 0x5C
 VERSION = 0x10
 MAX_FRAME = 4096
@@ -93,7 +95,7 @@ class Mode(IntEnum):
     HOLD = 4  # hold the current stage
 
 
-class FrameError(ValueError):
+class FrameError(SignalError, ValueError):
     """A frame that cannot be decoded; ``reason`` is short and countable."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
