@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
+from support.api import register
+from support.waiting import wait_until
 
 from central.fleet import registry
 from central.models import Device, Event
@@ -21,7 +23,7 @@ from edge.protocol import encode, make, topics
 from firmware_sim.eventnode import SimAgent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from baling.broker import Mosquitto
@@ -32,21 +34,6 @@ from edge.protocol.signing import public_key_text
 pytestmark = pytest.mark.mqtt
 CLOCK = SystemClock()
 PASSWORD = "correct horse battery"
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def register(central: Central, *ids: str, kind: str = "sim") -> None:
-    with Session(central.services.engine) as s:
-        for device_id in ids:
-            registry.register(s, device_id=device_id, kind=kind, now=CLOCK.now())
 
 
 def stored(central: Central, device: str | None = None) -> list[Event]:
@@ -86,11 +73,11 @@ def test_events_are_stored_once_and_duplicates_ignored(
     make_central: Any, db_url: str, publisher: PahoBus
 ) -> None:
     central: Central = make_central(db_url)
-    register(central, "cam-1")
+    register(central.services.engine, "cam-1", now=CLOCK.now())
     envs = [make("cam-1", "plate", {"n": n}, now=CLOCK.now()) for n in range(5)]
     for env in [*envs, envs[0], envs[3]]:
         publisher.publish(topics.event("cam-1", "plate"), encode(env))
-    wait_for(
+    wait_until(
         lambda: (
             len(stored(central)) == 5
             and metric(central, "baling_ingest_duplicates_total") == 2
@@ -104,7 +91,7 @@ def test_bad_input_is_counted_and_never_blocks_good(
     make_central: Any, db_url: str, publisher: PahoBus
 ) -> None:
     central: Central = make_central(db_url, max_payload_bytes=1024)
-    register(central, "cam-1")
+    register(central.services.engine, "cam-1", now=CLOCK.now())
     now = CLOCK.now()
     from datetime import timedelta  # noqa: PLC0415
 
@@ -123,12 +110,12 @@ def test_bad_input_is_counted_and_never_blocks_good(
     )
     skewed = make("cam-1", "plate", {"skewed": True}, now=now + timedelta(days=1))
     publisher.publish(topics.event("cam-1", "plate"), encode(skewed))
-    wait_for(lambda: len(stored(central)) == 2)  # a wrong clock loses nothing
+    wait_until(lambda: len(stored(central)) == 2)  # a wrong clock loses nothing
     bodies = [e.body for e in stored(central)]
     assert {"good": True} in bodies
     assert {"skewed": True} in bodies
     assert metric(central, "baling_ingest_clock_skew_total", direction="ts_future") == 1
-    wait_for(
+    wait_until(
         lambda: (
             sum(
                 metric(central, "baling_ingest_rejected_total", reason=r)
@@ -152,7 +139,7 @@ def test_commit_failure_is_retried_not_acknowledged(
     make_central: Any, db_url: str, publisher: PahoBus
 ) -> None:
     central: Central = make_central(db_url)
-    register(central, "cam-1")
+    register(central.services.engine, "cam-1", now=CLOCK.now())
     engine = central.services.engine
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE event RENAME TO event_away"))
@@ -160,10 +147,10 @@ def test_commit_failure_is_retried_not_acknowledged(
         topics.event("cam-1", "plate"),
         encode(make("cam-1", "plate", {"kept": 1}, now=CLOCK.now())),
     )
-    wait_for(lambda: metric(central, "baling_ingest_db_errors_total") >= 1)
+    wait_until(lambda: metric(central, "baling_ingest_db_errors_total") >= 1)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE event_away RENAME TO event"))
-    wait_for(lambda: len(stored(central)) == 1)
+    wait_until(lambda: len(stored(central)) == 1)
     assert stored(central)[0].body == {"kept": 1}
 
 
@@ -188,7 +175,7 @@ def test_presence_twin_drift_and_commands(
     make_central: Any, db_url: str, broker: Mosquitto, tmp_path: Path
 ) -> None:
     central: Central = make_central(db_url)
-    register(central, "sim-1", "sim-2")
+    register(central.services.engine, "sim-1", "sim-2", now=CLOCK.now())
     with Session(central.services.engine) as s:
         create_operator(
             s, username="tech", password=PASSWORD, role="technician", now=CLOCK.now()
@@ -215,14 +202,14 @@ def test_presence_twin_drift_and_commands(
     ).json()["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
     try:
-        wait_for(
+        wait_until(
             lambda: device(central, "sim-1").online and device(central, "sim-2").online
         )
         assert device(central, "sim-1").version == "0.1.0"
         r = client.put("/api/v1/policy/fleet/*", headers=auth, json={"heartbeat_s": 5})
         assert r.json()["published"] == 2
-        wait_for(lambda: device(central, "sim-2").config_status == "refused")
-        wait_for(
+        wait_until(lambda: device(central, "sim-2").config_status == "refused")
+        wait_until(
             lambda: (
                 device(central, "sim-1").reported_version
                 == device(central, "sim-1").desired_version
@@ -256,7 +243,7 @@ def test_presence_twin_drift_and_commands(
             stop.set()
             thread.join(10)
     # A clean stop publishes offline; central shows it.
-    wait_for(lambda: not device(central, "sim-1").online)
+    wait_until(lambda: not device(central, "sim-1").online)
     timeout = client.post(
         "/api/v1/devices/sim-1/commands/ping", headers=auth, json={"timeout_s": 0.5}
     )
@@ -267,7 +254,7 @@ def test_last_will_marks_offline_and_sweep_catches_silence(
     make_central: Any, db_url: str, publisher: PahoBus
 ) -> None:
     central: Central = make_central(db_url, offline_after_s=5)
-    register(central, "cam-1", "cam-2")
+    register(central.services.engine, "cam-1", "cam-2", now=CLOCK.now())
     now = CLOCK.now()
     publisher.publish(
         topics.state("cam-1"),
@@ -277,36 +264,36 @@ def test_last_will_marks_offline_and_sweep_catches_silence(
         topics.state("cam-2"),
         encode(make("cam-2", "state", {"online": True, "kind": "sim"}, now=now)),
     )
-    wait_for(
+    wait_until(
         lambda: device(central, "cam-1").online and device(central, "cam-2").online
     )
     publisher.publish(
         topics.state("cam-1"),
         encode(make("cam-1", "state", {"online": False, "kind": "sim"}, now=now)),
     )
-    wait_for(lambda: not device(central, "cam-1").online)
+    wait_until(lambda: not device(central, "cam-1").online)
     # a backlog arriving after its last will: seen, but still away
     seen = device(central, "cam-1").last_seen
     time.sleep(5.1)  # past the last_seen write interval
     publisher.publish(
         topics.event("cam-1", "plate"), encode(make("cam-1", "plate", {}, now=now))
     )
-    wait_for(lambda: device(central, "cam-1").last_seen != seen)
+    wait_until(lambda: device(central, "cam-1").last_seen != seen)
     assert not device(central, "cam-1").online
-    wait_for(lambda: not device(central, "cam-2").online, timeout=20)  # silent
+    wait_until(lambda: not device(central, "cam-2").online, timeout=20)  # silent
 
 
 def test_two_workers_share_the_ingest(
     make_central: Any, sqlite_url: str, publisher: PahoBus
 ) -> None:
     central: Central = make_central(sqlite_url, workers=2)
-    register(central, "cam-1")
+    register(central.services.engine, "cam-1", now=CLOCK.now())
     for n in range(600):
         publisher.publish(
             topics.event("cam-1", "plate"),
             encode(make("cam-1", "plate", {"n": n}, now=CLOCK.now())),
         )
-    wait_for(lambda: len(stored(central)) == 600)
+    wait_until(lambda: len(stored(central)) == 600)
     assert sorted(e.body["n"] for e in stored(central)) == list(range(600))
     taken = [w.taken for w in central.workers]
     assert all(t > 0 for t in taken), (
@@ -321,7 +308,7 @@ def test_a_process_without_presence_stores_events_and_leaves_states_alone(
     central: Central = make_central(
         sqlite_url, ingest_shared=True, ingest_presence=False, worker_id="w2"
     )
-    register(central, "cam-1")
+    register(central.services.engine, "cam-1", now=CLOCK.now())
     now = CLOCK.now()
     publisher.publish(
         topics.state("cam-1"),
@@ -337,7 +324,7 @@ def test_a_process_without_presence_stores_events_and_leaves_states_alone(
     publisher.publish(
         topics.event("cam-1", "plate"), encode(make("cam-1", "plate", {}, now=now))
     )
-    wait_for(lambda: len(stored(central)) == 1)
+    wait_until(lambda: len(stored(central)) == 1)
     assert device(central, "cam-1").version != "9.9"  # the state is another's
     assert all(not w.presence for w in central.workers)
 
@@ -351,7 +338,7 @@ def test_workers_sharing_the_ingest_never_deadlock(
     a cycle (a deadlock would fail a batch, to be retried, at every round)."""
     central: Central = make_central(db_url, workers=2)
     handhelds = [f"hh-{n:03d}" for n in range(300)]
-    register(central, *handhelds, kind="handheld")
+    register(central.services.engine, *handhelds, kind="handheld", now=CLOCK.now())
     first, second = central.workers
 
     def batch(order: list[str], round_: int) -> list[Received]:

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
+from support.waiting import wait_until
 
 from baling.broker import free_port
 from central.complaints.models import Complaint, Slot
@@ -30,7 +31,7 @@ from kiosk.agent import KioskAgent
 from kiosk.settings import KioskSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from baling.broker import Mosquitto
 
@@ -38,16 +39,6 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 PASSWORD = "correct horse battery"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 A11Y = Path(__file__).with_name("a11y.js")  # 适老化 measurements in the page
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {check.__name__}")
 
 
 class Centre:
@@ -173,7 +164,7 @@ def town(
             session, device_id="kiosk-1", kind="kiosk", site="rjw", now=now
         )
     threading.Thread(target=kiosk.run, args=(stop,), daemon=True).start()
-    wait_for(lambda: kiosk.content.get("services"))
+    wait_until(lambda: kiosk.content.get("services"))
     yield centre, kiosk, printer, kiosk.ks.http_port
     stop.set()
     time.sleep(0.5)
@@ -204,12 +195,12 @@ def test_complaint_from_kiosk_to_rating(
     assert len(code) == 8
     assert "回执已打印" in page.inner_text("main")
     page.screenshot(path=str(ARTIFACTS / "kiosk-receipt.png"), full_page=True)
-    receipt = wait_for(lambda: printer.receipts)[-1]
+    receipt = wait_until(lambda: printer.receipts)[-1]
     assert f"查询码：{code}" in receipt.lines
     assert receipt.qr == [code]
     assert "噪音扰民" in receipt.text
 
-    filed = wait_for(lambda: centre.complaint(code))
+    filed = wait_until(lambda: centre.complaint(code))
     assert filed.state == "pending"
     assert filed.lat is not None
     assert 29.0 < filed.lat < 29.3
@@ -239,7 +230,7 @@ def test_complaint_from_kiosk_to_rating(
     assert "22点后停止播放音乐" in page.inner_text("#reply")
     page.click("button[name=score][value='5']")
     assert "感谢您的评价" in page.inner_text("main")
-    rated = wait_for(
+    rated = wait_until(
         lambda: (c := centre.complaint(code)) is not None and c.rating == 5 and c
     )
     assert rated.rating == 5
@@ -281,14 +272,14 @@ def test_offline_complaint_is_printed_and_delivered_later(
     page.fill("textarea[name=description]", "断网时提交的投诉")
     page.click("button[type=submit]")
     code = page.inner_text("#code").strip()
-    assert wait_for(lambda: [r for r in printer.receipts if code in r.qr])
+    assert wait_until(lambda: [r for r in printer.receipts if code in r.qr])
     page.goto(base + "/status")
     page.fill("input[name=code]", code)
     page.click("form[action='/status'] button[type=submit]")
     assert "网络暂时不通" in page.inner_text("main")
     assert "central_unreachable" in kiosk.faults()
     centre.start()
-    delivered = wait_for(lambda: centre.complaint(code), timeout=30)
+    delivered = wait_until(lambda: centre.complaint(code), timeout=30)
     assert delivered.description == "断网时提交的投诉"
 
 
