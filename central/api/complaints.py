@@ -267,15 +267,20 @@ def statistics(
         for c in session.exec(query).all()
     ]
     rows = stats_mod.table(facts, by=by, calendar=complaints(svc).calendar(session))
+    names: dict[str, str] = {}
+    if by == "department":
+        names = {d.code: d.name for d in session.exec(select(Department)).all()}
+    elif by == "category":
+        names = {t.code: t.name for t in session.exec(select(ServiceType)).all()}
     if fmt == "csv":
         return Response(
-            stats_mod.to_csv(rows),
+            stats_mod.to_csv(rows, by=by, names=names),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="stats-{by}.csv"'},
         )
     if fmt == "xlsx":
         return Response(
-            stats_mod.to_xlsx(rows),
+            stats_mod.to_xlsx(rows, by=by, names=names),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="stats-{by}.xlsx"'},
         )

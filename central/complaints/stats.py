@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from openpyxl import Workbook
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -93,24 +93,89 @@ def table(facts: list[Fact], *, by: str, calendar: Calendar) -> list[dict[str, A
     return rows
 
 
-def to_csv(rows: list[dict[str, Any]]) -> bytes:
-    """The rows as UTF-8 CSV with a BOM (Excel opens it in Chinese)."""
+# The export's columns: the rows' keys and the headers a person reads.
+HEADERS = {
+    "group": "分组",
+    "received": "受理件数",
+    "responded": "按时响应件数",
+    "closed": "办结件数",
+    "rated": "评价件数",
+    "satisfied": "满意件数",
+    "响应率": "响应率",
+    "解决率": "解决率",
+    "满意率": "满意率",
+}
+GROUP_HEADERS = {"department": "承办部门", "category": "投诉类别", "month": "月份"}
+RATES = frozenset({"响应率", "解决率", "满意率"})
+
+
+def _headers(by: str) -> list[str]:
+    return [
+        GROUP_HEADERS.get(by, HEADERS["group"]) if c == "group" else HEADERS[c]
+        for c in COLUMNS
+    ]
+
+
+def _group(row: dict[str, Any], names: Mapping[str, str]) -> str:
+    return names.get(row["group"], row["group"])
+
+
+def percent(rate: float | None) -> str:
+    """A rate as a person reads it: ``0.8333`` → ``83.3%``, none → ``—``.
+
+    >>> percent(1.0), percent(0.8333), percent(None)
+    ('100.0%', '83.3%', '—')
+    """
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def to_csv(
+    rows: list[dict[str, Any]],
+    *,
+    by: str = "department",
+    names: Mapping[str, str] | None = None,
+) -> bytes:
+    """The rows as UTF-8 CSV with a BOM (Excel opens it in Chinese).
+
+    Chinese headers, the group by its Chinese name (``names``: code → name)
+    and the rates as percentages.
+    """
+    names = names or {}
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(out)
+    writer.writerow(_headers(by))
+    for row in rows:
+        writer.writerow(
+            [
+                _group(row, names)
+                if c == "group"
+                else percent(row[c])
+                if c in RATES
+                else row[c]
+                for c in COLUMNS
+            ]
+        )
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
-    """The rows as an XLSX workbook."""
+def to_xlsx(
+    rows: list[dict[str, Any]],
+    *,
+    by: str = "department",
+    names: Mapping[str, str] | None = None,
+) -> bytes:
+    """The rows as an XLSX workbook: Chinese headers, rates formatted as %."""
+    names = names or {}
     book = Workbook()
     sheet = book.active
     assert sheet is not None  # noqa: S101 - a new workbook has one sheet
     sheet.title = "统计"
-    sheet.append(list(COLUMNS))
+    sheet.append(_headers(by))
     for row in rows:
-        sheet.append([row[c] for c in COLUMNS])
+        sheet.append([_group(row, names) if c == "group" else row[c] for c in COLUMNS])
+        for i, c in enumerate(COLUMNS, start=1):
+            if c in RATES:
+                sheet.cell(row=sheet.max_row, column=i).number_format = "0.0%"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
