@@ -72,6 +72,8 @@ def start_controller(
                 "id": j.tls,
                 "stages": stages,
                 "max_cycle_s": 150,
+                # its lanes' courses through the junction: the intergreen matrix
+                "paths": j.file_paths(),
                 # vehicle-actuated on the controller's own loops, 24 s maxima
                 "fallback": [
                     {"from": "00:00", "greens": [12] * len(stages), "actuated": True}

@@ -21,6 +21,7 @@ import json
 import logging
 import socket
 import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from firmware_sim.pressure import Pressure, choose
@@ -36,7 +37,7 @@ from signal_controller.gbt20999 import (
     encode,
     encode_running,
 )
-from signal_controller.junction import Junction, Plan, state_at
+from signal_controller.junction import Junction, Plan, all_red_for, state_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,6 +72,8 @@ class ControllerSim:
         self.fault_conflict = False
         self.refuse_plans = False
         self.plans_applied: list[str] = []
+        # actuated: (when, stage index) of each green start, the last 256
+        self.changes: deque[tuple[float, int]] = deque(maxlen=256)
         self.zones = Pressure()  # its detector inputs (actuated mode)
         self._conn: socket.socket | None = None
         self._lock = threading.Lock()
@@ -189,10 +192,14 @@ class ControllerSim:
                     break
                 self.act_phase, self.act_since = "allred", self.act_since + plan.yellow
             else:
-                if now < self.act_since + plan.all_red:
+                all_red = all_red_for(
+                    self.junction, plan, self.act_stage, self.act_next
+                )
+                if now < self.act_since + all_red:
                     break
                 self.act_stage = self.act_next
-                self.act_phase, self.act_since = "green", self.act_since + plan.all_red
+                self.act_phase, self.act_since = "green", self.act_since + all_red
+                self.changes.append((self.act_since, self.act_stage))
                 self.act_check = self.act_since + self.junction.min_green_s
 
     def _boundary(self, now: float) -> float:

@@ -30,6 +30,7 @@ import sumolib
 
 from firmware_sim.detector import DetectorCard
 from firmware_sim.pressure import lane_weights
+from signal_controller.intergreen import Path as LanePath
 
 if TYPE_CHECKING:
     import threading
@@ -92,6 +93,18 @@ class Junction:
     lanes: list[Lane] = field(default_factory=list)
     cards: list[DetectorCard] = field(default_factory=list)
     controller: ControllerSim | None = None
+    paths: list[LanePath] = field(default_factory=list)  # each link's course
+
+    def file_paths(self) -> list[dict[str, Any]]:
+        """The lanes' paths as the cabinet's junction file has them."""
+        return [
+            {
+                "group": p.group,
+                "points": [[round(x, 2), round(y, 2)] for x, y in p.points],
+                "wait_m": None if p.wait_m is None else round(p.wait_m, 2),
+            }
+            for p in self.paths
+        ]
 
     def detectors(
         self, device_of_card: list[str], stages: list[dict[str, str]]
@@ -140,6 +153,51 @@ def network(scenario_dir: Path, work: Path) -> Path:
             check=True,
             capture_output=True,
         )  # fmt: skip
+    return out
+
+
+def read_collisions(path: Path) -> list[dict[str, str]]:
+    """The ``<collision>`` elements of a SUMO collision output, as dicts."""
+    if not path.exists():
+        return []
+    import xml.etree.ElementTree as ET  # noqa: PLC0415 - SUMO's own output
+
+    try:
+        root = ET.parse(path).getroot()  # noqa: S314 - our own SUMO's file
+    except ET.ParseError:
+        return []
+    return [dict(c.attrib) for c in root.iter("collision")]
+
+
+def link_paths(
+    net: Any,  # noqa: ANN401 - a sumolib net read with its internal lanes
+    tls_id: str,
+    links: list[tuple[str, str]],
+) -> list[LanePath]:
+    """Each signal link's course through the junction, from SUMO's internal lanes.
+
+    A link's internal lane, followed through internal junctions (where a
+    left turner waits for a gap: ``wait_m`` is there), to the outgoing lane.
+    """
+    out = []
+    for in_lane, out_lane, index in net.getTLS(tls_id).getConnections():
+        conn = next(c for c in in_lane.getOutgoing() if c.getToLane() == out_lane)
+        via = conn.getViaLaneID()
+        if not via:
+            continue
+        points: list[tuple[float, float]] = []
+        wait = None
+        while via:
+            lane = net.getLane(via)
+            shape = [(float(x), float(y)) for x, y in lane.getShape()]
+            if points:
+                wait = LanePath("x", tuple(points)).length
+                shape = shape[1:] if shape[0] == points[-1] else shape
+            points.extend(shape)
+            nxt = [c.getViaLaneID() for c in lane.getOutgoing()]
+            via = nxt[0] if nxt and nxt[0] else ""
+        approach, move = links[index]
+        out.append(LanePath(f"{approach}{move}", tuple(points), wait))
     return out
 
 
@@ -192,8 +250,10 @@ class SumoCoSim:
         self.work.mkdir(parents=True, exist_ok=True)
         self.end_s = end_s
         self.tripinfo = self.work / f"tripinfo_{seed}.xml"
+        self.collision_file = self.work / f"collisions_{seed}.xml"
+        self.extra_additional: list[Path] = []  # e.g. a lane closure
         self.net_file = network(scenario_dir, self.work)
-        net = sumolib.net.readNet(str(self.net_file))
+        net = sumolib.net.readNet(str(self.net_file), withInternal=True)
         links_file = scenario_dir / "links.json"
         links = (
             json.loads(links_file.read_text(encoding="utf-8"))
@@ -204,6 +264,7 @@ class SumoCoSim:
         loops = []
         for tls in net.getTrafficLights():
             j = Junction(tls.getID(), [tuple(x) for x in links[tls.getID()]])
+            j.paths = link_paths(net, j.tls, j.links)
             by_lane: dict[str, Lane] = {}
             for in_lane, _out, index in tls.getConnections():
                 approach, move = j.links[index]
@@ -254,7 +315,9 @@ class SumoCoSim:
                 "sumo",
                 "-n", str(self.net_file),
                 "-r", str(self.routes),
-                "-a", str(self.additional),
+                "-a", ",".join(
+                    str(a) for a in [self.additional, *self.extra_additional]
+                ),
                 "--seed", str(self.seed),
                 "--begin", "0",
                 "--end", str(self.end_s),
@@ -265,6 +328,10 @@ class SumoCoSim:
                 "--no-step-log", "true",
                 "--no-warnings", "true",
                 "--duration-log.disable", "true",
+                # SUMO's junction collision check, as the judge runs it
+                "--collision.check-junctions", "true",
+                "--collision.action", "warn",
+                "--collision-output", str(self.collision_file),
             ]
         )  # fmt: skip
         self.conn = libsumo
@@ -329,6 +396,10 @@ class SumoCoSim:
             ahead = (self.t - begin) / speed - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
+
+    def collisions(self) -> list[dict[str, str]]:
+        """The collisions SUMO recorded (after :meth:`stop`): who, where, when."""
+        return read_collisions(self.collision_file)
 
     def stop(self) -> None:
         """Close SUMO (writing tripinfo) and the cards."""

@@ -7,11 +7,19 @@ A cabinet's junction file (JSON) describes what the cabinet guards::
                 {"Wl": "G", "El": "G"}, …],
      "crossings_m": {"PN": 18.0},          # optional pedestrian groups
      "min_green_s": 5, "min_all_red_s": 1, "min_cycle_s": 30, "max_cycle_s": 180,
+     "geometry": {"lanes_in": 3, "lanes_out": 3, "lane_m": 3.2},  # optional
+     "paths": [{"group": "Wl", "points": [[x, y], …], "wait_m": 7.2}, …],  # or
+
      "fallback": [{"from": "00:00", "greens": [20, 6, 12, 6], "yellow": 3},
                   {"from": "07:00", "greens": [35, 8, 15, 6], "offset": 10}, …]}
 
 Groups follow :func:`signal_controller.junction.four_leg` (a four-leg
-junction) plus any pedestrian groups the stages name. Each fallback plan is
+junction) plus any pedestrian groups the stages name. The intergreen
+matrix (:mod:`signal_controller.intergreen`) is derived from ``paths`` —
+each lane's course through the junction from its stop line, in metres, and
+where a permissive left turner waits — or, without them, from
+``geometry``, a standard four-leg junction of that many lanes; a file with
+neither has no matrix (yellow + minimum all-red only). Each fallback plan is
 checked like a plan from central when the file is loaded: a cabinet never
 starts with a schedule it would refuse.
 """
@@ -19,10 +27,19 @@ starts with a schedule it would refuse.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import time
 from typing import TYPE_CHECKING, Any
 
+from signal_controller.intergreen import (
+    GeometryError,
+    Intergreens,
+    Path,
+    derive,
+    four_leg_paths,
+)
 from signal_controller.junction import (
+    OPPOSITE,
     Conflict,
     Junction,
     Plan,
@@ -32,7 +49,7 @@ from signal_controller.junction import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    import pathlib
 
 LIMITS = ("min_green_s", "min_all_red_s", "min_cycle_s", "max_cycle_s")
 
@@ -71,7 +88,50 @@ def plan_from(junction: Junction, version: str, spec: dict[str, Any]) -> Plan:
     return plan
 
 
-def load_junction(path: Path) -> tuple[Junction, list[tuple[time, Plan]]]:
+def junction_intergreens(junction: Junction, paths: list[Path]) -> Intergreens:
+    """The junction's intergreen matrices from its lanes' paths.
+
+    Every conflicting pair of the junction's vehicle groups; a left turn
+    waits for the opposing straight and right turn.
+    """
+    pairs = [
+        (a, b)
+        for a, b in (tuple(sorted(k)) for k in junction.conflicts)
+        if not a.startswith("P") and not b.startswith("P")
+    ]
+    yields = {f"{a}l": (f"{OPPOSITE[a]}s", f"{OPPOSITE[a]}r") for a in OPPOSITE}
+    return derive(paths, pairs, yields_to=yields)
+
+
+def paths_from(data: dict[str, Any]) -> list[Path] | None:
+    """The file's lane paths (``paths``, or a standard ``geometry``), if any.
+
+    Raises:
+        GeometryError: a path or geometry that is malformed.
+    """
+    try:
+        if "paths" in data:
+            return [
+                Path(
+                    str(p["group"]),
+                    tuple((float(x), float(y)) for x, y in p["points"]),
+                    None if p.get("wait_m") is None else float(p["wait_m"]),
+                )
+                for p in data["paths"]
+            ]
+        if "geometry" in data:
+            g = data["geometry"]
+            return four_leg_paths(
+                lanes_in=int(g.get("lanes_in", 3)),
+                lanes_out=int(g.get("lanes_out", 3)),
+                lane_m=float(g.get("lane_m", 3.2)),
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GeometryError(f"expected paths or geometry, got {exc}") from exc
+    return None
+
+
+def load_junction(path: pathlib.Path) -> tuple[Junction, list[tuple[time, Plan]]]:
     """The junction and its fallback schedule, sorted by start time.
 
     Raises:
@@ -99,6 +159,11 @@ def load_junction(path: Path) -> tuple[Junction, list[tuple[time, Plan]]]:
             max_cycle_s=base.max_cycle_s,
             crossings_m=base.crossings_m,
         )
+        paths = paths_from(data)
+        if paths is not None:
+            junction = replace(
+                junction, intergreens=junction_intergreens(junction, paths)
+            )
         schedule = []
         for i, entry in enumerate(data.get("fallback", [])):
             start = time.fromisoformat(str(entry["from"]))

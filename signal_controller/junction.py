@@ -20,7 +20,10 @@ a property tested with Hypothesis over random junctions and plans.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from signal_controller.intergreen import Intergreens
 
 Conflict = Literal["never", "yield"]
 APPROACHES = ("W", "E", "N", "S")
@@ -55,6 +58,9 @@ class Junction:
     min_cycle_s: float = 30.0
     max_cycle_s: float = 180.0
     crossings_m: dict[str, float] = field(default_factory=dict)  # P group -> length
+    # from the geometry (:mod:`signal_controller.intergreen`); None: only
+    # yellow + min all-red
+    intergreens: Intergreens | None = None
 
     def conflict(self, a: str, b: str) -> Conflict | None:
         """How groups ``a`` and ``b`` conflict, if they do."""
@@ -92,7 +98,10 @@ def four_leg(
         conflicts=conflicts,
         stages=tuple(stages),
         crossings_m=crossings_m or {},
-        **limits,
+        min_green_s=limits.get("min_green_s", 5.0),
+        min_all_red_s=limits.get("min_all_red_s", 1.0),
+        min_cycle_s=limits.get("min_cycle_s", 30.0),
+        max_cycle_s=limits.get("max_cycle_s", 180.0),
     )
 
 
@@ -116,6 +125,54 @@ class Plan:
     def intergreen(self) -> float:
         """Yellow plus all-red after each stage."""
         return self.yellow + self.all_red
+
+
+def transition_need(
+    j: Junction, src: dict[str, str], dst: dict[str, str]
+) -> tuple[float, str, str]:
+    """The intergreen a change from stage ``src`` to ``dst`` needs, and its pair.
+
+    Groups whose green ends (shown in ``src``, not the same in ``dst``)
+    against groups whose green starts; ``(0, "", "")`` when nothing
+    conflicts or the junction has no intergreen matrix.
+    """
+    best = (0.0, "", "")
+    if j.intergreens is None:
+        return best
+    for a, was in src.items():
+        if dst.get(a) == was:
+            continue
+        for b, now in dst.items():
+            if src.get(b) == now:
+                continue
+            need = j.intergreens.need(a, b, was=was)
+            if need > best[0]:
+                best = (need, a, b)
+    return best
+
+
+def all_red_for(j: Junction, plan: Plan, src: int, dst: int) -> float:
+    """The all-red between two stages: the plan's, or longer where geometry needs.
+
+    What the controller runs in vehicle-actuated mode, where any stage may
+    follow any other.
+    """
+    need, _a, _b = transition_need(j, j.stages[src], j.stages[dst])
+    return max(plan.all_red, need - plan.yellow)
+
+
+def intergreen_table(j: Junction) -> dict[str, float]:
+    """The matrix as shown to people: ``"Wl>Nl"`` → seconds (protected end).
+
+    A permissive end that needs longer appears as ``"Wl(g)>Nl"``.
+    """
+    if j.intergreens is None:
+        return {}
+    out = {f"{a}>{b}": t for (a, b), t in sorted(j.intergreens.protected.items())}
+    for (a, b), t in sorted(j.intergreens.permissive.items()):
+        if t > j.intergreens.protected.get((a, b), 0.0):
+            out[f"{a}(g)>{b}"] = t
+    return out
 
 
 def check_stages(j: Junction) -> None:
@@ -147,7 +204,7 @@ def check_plan(j: Junction, plan: Plan) -> None:
 
     Raises:
         PlanRefusedError: ``junction``, ``stages``, ``yellow``, ``all_red``,
-            ``min_green``, ``pedestrian_clearance``, ``cycle``,
+            ``intergreen``, ``min_green``, ``pedestrian_clearance``, ``cycle``,
             ``cycle_bounds``, ``offset`` or a stage-table rule.
     """
     if plan.junction != j.id:
@@ -165,6 +222,7 @@ def check_plan(j: Junction, plan: Plan) -> None:
         raise PlanRefusedError(
             "all_red", f"{plan.all_red} s is under {j.min_all_red_s} s"
         )
+    _check_intergreens(j, plan)
     _check_greens(j, plan)
     total = sum(plan.greens) + len(plan.greens) * plan.intergreen
     if abs(total - plan.cycle) > 1e-6:  # noqa: PLR2004
@@ -178,6 +236,27 @@ def check_plan(j: Junction, plan: Plan) -> None:
         )
     if not 0 <= plan.offset < plan.cycle:
         raise PlanRefusedError("offset", f"{plan.offset} s is outside 0-{plan.cycle} s")
+
+
+def _check_intergreens(j: Junction, plan: Plan) -> None:
+    """A fixed plan's stage changes must each last the geometry's intergreen.
+
+    An actuated plan's changes are the controller's (:func:`all_red_for`
+    stretches its all-red per change); a fixed one runs its uniform
+    yellow + all-red, so each change in the ring must be long enough.
+    """
+    if plan.actuated and not plan.coordinated:
+        return
+    n = len(j.stages)
+    for i in range(n):
+        need, a, b = transition_need(j, j.stages[i], j.stages[(i + 1) % n])
+        if plan.intergreen < need - 1e-9:
+            raise PlanRefusedError(
+                "intergreen",
+                f"expected at least {need:.1f} s from the end of {a}'s green to "
+                f"{b}'s (stage {i + 1} to {(i + 1) % n + 1}), "
+                f"got {plan.intergreen:.1f} s",
+            )
 
 
 def _check_greens(j: Junction, plan: Plan) -> None:
