@@ -19,13 +19,15 @@ OURS = frozenset({*NODES, "edge", "provisioning", "firmware_sim", "central", "ba
 # What central may import from edge: the wire contract and the shared
 # infrastructure (docs/architecture.md says why for each).
 CENTRAL_FROM_EDGE = ("edge.protocol", "edge.clock", "edge.bus", "edge.ota.delta")
-# What central may import from provisioning: the fleet CA and the enrolment
-# primitives; the enrolling client (enroll, technician) is the node side's.
+# What central may import from provisioning: the fleet CA, the enrolment
+# primitives and their errors; the enrolling client (enroll, technician) is the
+# node side's.
 CENTRAL_FROM_PROVISIONING = (
     "provisioning.ca",
     "provisioning.codes",
     "provisioning.identity",
     "provisioning.brokerconf",
+    "provisioning.errors",
 )
 
 

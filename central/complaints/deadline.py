@@ -17,6 +17,8 @@ from typing import Literal
 
 import chinese_calendar
 
+from central.errors import InvalidError
+
 Level = Literal["ok", "warning", "urge", "escalate"]
 
 
@@ -38,7 +40,7 @@ class Calendar:
     def add_workdays(self, start: datetime, days: int) -> datetime:
         """The end of the ``days``-th working day after ``start``'s day."""
         if days < 0:
-            raise ValueError(f"expected a number of days >= 0, got {days}")
+            raise InvalidError(f"expected a number of days >= 0, got {days}")
         day = start.date()
         counted = 0
         while counted < days:

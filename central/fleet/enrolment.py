@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from central.errors import InvalidError
 from central.fleet import registry
 from central.models import Certificate, Device, EnrolmentCode, PolicyLayer, as_utc
 from edge.protocol import topics
@@ -62,7 +63,7 @@ def create_code(
     topics.check_device_id(device_id)
     check_node_identity(device_id)
     if session.get(Device, device_id) is not None:
-        raise ValueError(f"device {device_id!r} is already registered; use replace")
+        raise InvalidError(f"device {device_id!r} is already registered; use replace")
     code = new_code()
     row = EnrolmentCode(
         code_hash=code_hash(code),
@@ -187,7 +188,9 @@ def replace(
     """Move a swapped node's site, groups, place and device policy to its successor."""
     old, new = registry.get(session, old_id), registry.get(session, new_id)
     if old.kind != new.kind:
-        raise ValueError(f"expected a {old.kind} to replace {old_id}, got a {new.kind}")
+        raise InvalidError(
+            f"expected a {old.kind} to replace {old_id}, got a {new.kind}"
+        )
     new.site, new.groups, new.lat, new.lon = (
         old.site,
         list(old.groups),

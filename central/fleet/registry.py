@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from central.errors import ConflictError, NotFoundError
+from central.errors import ConflictError, InvalidError, NotFoundError
 from central.models import Device, Event, as_utc
 from edge.protocol import topics
 from edge.protocol.messages import KIND_CONFIG
@@ -40,7 +40,7 @@ def register(
     """
     topics.check_device_id(device_id)
     if kind not in KIND_CONFIG:
-        raise ValueError(f"expected a kind of {sorted(KIND_CONFIG)}, got {kind!r}")
+        raise InvalidError(f"expected a kind of {sorted(KIND_CONFIG)}, got {kind!r}")
     if session.get(Device, device_id) is not None:
         raise ConflictError(f"device {device_id!r} is already registered")
     device = Device(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import jwt
 from pwdlib import PasswordHash
 
-from central.errors import AuthError, CentralError, ConflictError
+from central.errors import AuthError, CentralError, ConflictError, InvalidError
 from central.models import ROLES, Operator
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def create_operator(
         ValueError: unknown role, or a password that breaks the policy.
     """
     if role not in ROLES:
-        raise ValueError(f"expected a role of {ROLES}, got {role!r}")
+        raise InvalidError(f"expected a role of {ROLES}, got {role!r}")
     check_password_policy(password, username=username)
     if session.get(Operator, username) is not None:
         raise ConflictError(f"operator {username!r} exists")

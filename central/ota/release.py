@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from central.errors import InvalidError
 from central.ota.repository import Repository, load_signer
 from edge.ota.delta import delta_name, make_delta
 from edge.protocol.kinds import REGISTRY
@@ -53,7 +54,7 @@ def build(
         ValueError: an unknown kind.
     """
     if kind not in KIND_PACKAGES:
-        raise ValueError(f"expected a kind of {sorted(KIND_PACKAGES)}, got {kind!r}")
+        raise InvalidError(f"expected a kind of {sorted(KIND_PACKAGES)}, got {kind!r}")
     packages = ("edge", "baling", *KIND_PACKAGES[kind])
     files = sorted(
         p

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from central.errors import InvalidError
+
 NodeState = Literal["pending", "assigned", "succeeded", "failed"]
 Action = Literal["assign", "wait", "pause", "cancel", "done"]
 
@@ -40,7 +42,7 @@ class Plan:
             or self.growth < 1
             or not 0 < self.pause_at <= self.cancel_at <= 1
         ):
-            raise ValueError(
+            raise InvalidError(
                 f"expected canary ≥ 1, growth ≥ 1, 0 < pause ≤ cancel ≤ 1: {self}"
             )
 

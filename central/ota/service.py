@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from central.errors import ConflictError, NotFoundError
+from central.errors import ConflictError, InvalidError, NotFoundError
 from central.messaging.outbound import Outbound, Sender
 from central.models import Device, as_utc
 from central.ota import rollout as planner
@@ -176,7 +176,7 @@ class OtaService(Sender):
                 "`baling release publish`"
             )
         if not VERSION.match(version):
-            raise ValueError(f"expected a version like 1.2.0, got {version!r}")
+            raise InvalidError(f"expected a version like 1.2.0, got {version!r}")
         name = release_name(kind, version)
         if any(r["name"] == name for r in self.releases()):
             raise ConflictError(f"{name} is already published")

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from central.errors import InvalidError
+
 Finding = Literal["beat_exit", "beat_leader", "beat_return", "stationary", "moving"]
 
 
@@ -35,7 +37,7 @@ class BeatRules:
 
     def __post_init__(self) -> None:
         if self.exit_fixes < 1 or min(self.exit_s, self.stationary_s) <= 0:
-            raise ValueError(f"expected positive beat rules, got {self}")
+            raise InvalidError(f"expected positive beat rules, got {self}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from pyproj import Transformer
 from shapely import Point, Polygon, STRtree
 from shapely.geometry import shape
 
+from central.errors import InvalidError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -80,7 +82,7 @@ def nearest_within(
         ValueError: the radius is not positive.
     """
     if radius_m <= 0:
-        raise ValueError(f"expected a positive radius, got {radius_m}")
+        raise InvalidError(f"expected a positive radius, got {radius_m}")
     skip = set(exclude)
     chosen = [p for p in people if p.device not in skip]
     if not chosen:
@@ -123,13 +125,13 @@ def make_area(geometry: dict[str, Any], *, buffer_m: float) -> Area:
         ValueError: not a valid polygon, or a negative buffer.
     """
     if buffer_m < 0:
-        raise ValueError(f"expected a buffer of 0 m or more, got {buffer_m}")
+        raise InvalidError(f"expected a buffer of 0 m or more, got {buffer_m}")
     try:
         geom = shape(geometry)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"expected a GeoJSON Polygon, got {geometry!r:.80}") from exc
+        raise InvalidError(f"expected a GeoJSON Polygon, got {geometry!r:.80}") from exc
     if not isinstance(geom, Polygon) or not geom.is_valid or geom.is_empty:
-        raise ValueError(f"expected a valid GeoJSON Polygon, got {geom.geom_type}")
+        raise InvalidError(f"expected a valid GeoJSON Polygon, got {geom.geom_type}")
     metric = shapely.transform(geom, _project_array)
     assert isinstance(metric, Polygon)  # noqa: S101 - transform keeps the type
     return Area(polygon=metric, buffered=metric.buffer(buffer_m))

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
-from central.errors import CentralError
+from central.errors import CentralError, InvalidError
 from edge.protocol.police import PositionBody
 
 MAX_BODY_BYTES = 32 * 1024  # Traccar Client 9 sends about 600 bytes a location
@@ -98,7 +98,7 @@ class PhoneRules:
 
     def __post_init__(self) -> None:
         if self.max_ahead_s <= 0 or self.max_accuracy_m <= 0:
-            raise ValueError(f"expected positive phone rules, got {self}")
+            raise InvalidError(f"expected positive phone rules, got {self}")
 
 
 @dataclass(frozen=True, slots=True)

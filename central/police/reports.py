@@ -14,6 +14,8 @@ from datetime import datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 
+from central.errors import InvalidError
+
 
 @dataclass(frozen=True, slots=True)
 class Track:
@@ -91,7 +93,7 @@ class Shift:
 
     def __post_init__(self) -> None:
         if not self.days or any(d not in range(7) for d in self.days):
-            raise ValueError(f"expected weekdays 0-6, got {self.days}")
+            raise InvalidError(f"expected weekdays 0-6, got {self.days}")
 
     def window(self, day: datetime) -> tuple[datetime, datetime] | None:
         """The shift's start and end on the date of ``day`` (same tzinfo), if on."""
@@ -125,7 +127,7 @@ def parse_shifts(raw: list[dict[str, Any]]) -> list[Shift]:
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
+            raise InvalidError(
                 f"shift {i}: expected days/start/end, got {item!r:.80}"
             ) from exc
     return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from central.errors import ConflictError
+from central.errors import ConflictError, InvalidError
 
 Phase = Literal[
     "raised", "acknowledged", "assigned", "resolved", "false_alarm", "cancelled"
@@ -39,7 +39,7 @@ class SosRules:
 
     def __post_init__(self) -> None:
         if min(self.radius_m, self.repeat_s, self.escalate_s) <= 0:
-            raise ValueError(f"expected positive SOS rules, got {self}")
+            raise InvalidError(f"expected positive SOS rules, got {self}")
 
 
 def advance(phase: str, to: str) -> str:

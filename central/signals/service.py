@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from central.errors import ConflictError, NotFoundError
+from central.errors import ConflictError, InvalidError, NotFoundError
 from central.messaging.outbound import Outbound, Sender
 from central.models import Event, as_utc
 from central.signals import engine
@@ -181,7 +181,7 @@ class SignalService(Sender):
             ValueError: an unknown method.
         """
         if method not in METHODS:
-            raise ValueError(f"expected a method of {METHODS}, got {method!r}")
+            raise InvalidError(f"expected a method of {METHODS}, got {method!r}")
         j = self.junction(session, junction_id)
         stages = self.flows(session, j)
         timing = (
