@@ -31,6 +31,7 @@ from dataclasses import replace
 from datetime import time
 from typing import TYPE_CHECKING, Any
 
+from signal_controller.errors import SignalError
 from signal_controller.intergreen import (
     GeometryError,
     Intergreens,
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 LIMITS = ("min_green_s", "min_all_red_s", "min_cycle_s", "max_cycle_s")
 
 
-class JunctionFileError(ValueError):
+class JunctionFileError(SignalError, ValueError):
     """A junction file the cabinet cannot use; the message says why."""
 
 

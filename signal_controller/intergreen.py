@@ -37,6 +37,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from signal_controller.errors import SignalError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
@@ -44,7 +46,7 @@ Point = tuple[float, float]
 Matrix = dict[tuple[str, str], float]
 
 
-class GeometryError(ValueError):
+class GeometryError(SignalError, ValueError):
     """A path that cannot describe a movement; the message says why."""
 
 

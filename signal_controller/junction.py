@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from signal_controller.errors import SignalError
+
 if TYPE_CHECKING:
     from signal_controller.intergreen import Intergreens
 
@@ -36,7 +38,7 @@ PED_SPEED_MPS = 1.2
 PED_WALK_S = 7.0
 
 
-class PlanRefusedError(ValueError):
+class PlanRefusedError(SignalError, ValueError):
     """A plan the cabinet will not run; ``rule`` names the rule it broke."""
 
     def __init__(self, rule: str, detail: str) -> None:

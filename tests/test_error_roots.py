@@ -22,6 +22,7 @@ from edge.protocol.errors import PayloadError
 from firmware_sim.errors import SimulatorError
 from handheld.errors import HandheldError
 from provisioning.errors import ProvisioningError
+from signal_controller.errors import SignalError
 
 ROOTS: dict[str, tuple[type[Exception], ...]] = {
     "baling": (BalingError,),
@@ -33,6 +34,7 @@ ROOTS: dict[str, tuple[type[Exception], ...]] = {
     "firmware_sim": (SimulatorError,),
     "handheld": (HandheldError,),
     "provisioning": (ProvisioningError,),
+    "signal_controller": (SignalError,),
 }
 # Modules that need a system program or device to import are read as text
 # only by the other tests; none are skipped here today.
