@@ -5,10 +5,12 @@ telemetry) — as the shared subscription ``$share/central/...`` when several
 workers split the load (see :func:`subscriptions` for why not always). A
 message is acknowledged only after its effect is committed; if the commit
 fails (the database restarted) the batch is kept and retried, never
-acknowledged, so the broker keeps it. Duplicates are ignored by event id
-(``INSERT ... ON CONFLICT DO NOTHING``). A message that breaks the contract
-is logged with the reason, counted, and acknowledged so it never blocks the
-good ones behind it.
+acknowledged, so the broker keeps it. Events are stored by the
+:class:`~central.ingest.sink.EventSink` (duplicates ignored by event id,
+services fed in the same transaction); states by
+:class:`~central.ingest.presence.Presence`. A message that breaks the
+contract is logged with the reason, counted, and acknowledged so it never
+blocks the good ones behind it.
 
 Or, where the broker does not keep shared subscriptions over a restart
 (Mosquitto), each worker takes one partition of the devices (a hash of the
@@ -18,7 +20,8 @@ restart loses nothing.
 
 The presence worker (one per deployment) also takes every node's retained
 state on a plain subscription — retained messages are not delivered on
-shared subscriptions — and marks silent devices offline.
+shared subscriptions. Timers (the services' and the offline sweep) are not
+ingest's: :class:`central.timers.TimerWorker` runs them beside it.
 """
 
 from __future__ import annotations
@@ -30,53 +33,30 @@ import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from central.ingest.presence import Presence
 from central.ingest.triage import Accepted, Rejected, triage
-from central.models import Device, Event
 from edge.bus import Backoff, PahoBus, Received, TlsFiles
 from edge.protocol import PayloadError, topics
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from datetime import datetime
 
-    from central.audit.log import AuditLog
+    from central.ingest.sink import EventSink
     from central.messaging.live import Broadcaster
     from central.metrics import Metrics
     from edge.clock import Clock
+    from edge.protocol.envelope import Envelope
     from edge.protocol.messages import StateBody
 
 logger = logging.getLogger(__name__)
 
 _LOUD_PER_REASON = 20  # then rejections of that reason are logged at debug
 URGENT_SUFFIXES = ("/event/sos",)  # a batch holding one of these is committed at once
-
-
-class Consumer(Protocol):
-    """A service that acts on some event types exactly once, with their commit.
-
-    ``take`` runs inside the batch's transaction with only the events that
-    were new (not duplicates) and returns what to do after the commit (send
-    commands, broadcast); ``tick`` runs about once a second on the presence
-    worker for the service's timers.
-    """
-
-    types: frozenset[str]
-
-    def take(
-        self, session: Session, events: list[dict[str, Any]], now: datetime
-    ) -> Callable[[], None]:
-        """Apply new events; return the after-commit action."""
-        ...
-
-    def tick(self, engine: sa.Engine) -> None:
-        """Run timers."""
-        ...
 
 
 def subscriptions(*, presence: bool, shared: bool) -> list[tuple[str, int]]:
@@ -98,61 +78,69 @@ def subscriptions(*, presence: bool, shared: bool) -> list[tuple[str, int]]:
 
 @dataclass
 class _Batch:
-    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What one batch holds once triaged and sorted by channel."""
+
+    events: list[Envelope] = field(default_factory=list)
     seen: dict[str, datetime] = field(default_factory=dict)
     states: dict[str, tuple[StateBody, datetime]] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     channels: Counter[str] = field(default_factory=Counter)
-    repeats: int = 0
 
 
 class IngestWorker:
-    """One ingest worker thread around a manual-ack link."""
+    """One ingest worker thread around a manual-ack link.
+
+    The MQTT adapter of the :class:`~central.ingest.sink.EventSink`: it
+    collects messages, triages them, hands the events to the sink and the
+    states to :class:`~central.ingest.presence.Presence` in one transaction,
+    and acknowledges after the commit. Timers run elsewhere
+    (:class:`central.timers.TimerWorker`).
+    """
 
     def __init__(
         self,
         *,
-        engine: sa.Engine,
         bus: PahoBus,
+        sink: EventSink,
+        engine: sa.Engine,
         metrics: Metrics,
         clock: Clock,
         broadcaster: Broadcaster | None = None,
         batch: int = 500,
         flush_s: float = 0.05,
         max_bytes: int = 64 * 1024,
-        presence: bool = True,
         partition: tuple[int, int] | None = None,
-        offline_after_s: float = 120.0,
-        audit: AuditLog | None = None,
-        consumers: list[Consumer] | None = None,
     ) -> None:
+        """Build a worker; nothing runs until :meth:`start`.
+
+        Args:
+            bus: its manual-ack link (see :func:`make_ingest_link`).
+            sink: where its events go.
+            engine: the database its transactions run on.
+            metrics: the process's counters.
+            clock: the receipt time of each batch.
+            broadcaster: the consoles' live stream (device changes); None: none.
+            batch: at most this many messages a transaction.
+            flush_s: at most this long to fill a batch.
+            max_bytes: a payload over this is rejected (``oversize``).
+            partition: (k, n): take only devices whose hash is k modulo n.
+        """
         self.engine = engine
-        self.consumers = consumers or []
-        self._next_tick = 0.0
         self.bus = bus
+        self.sink = sink
         self.metrics = metrics
         self.clock = clock
         self.broadcaster = broadcaster
         self._skew_said: dict[str, float] = {}
-        self.audit = audit
         self.batch = batch
         self.flush_s = flush_s
         self.max_bytes = max_bytes
-        self.presence = presence
         self.partition = partition
-        self.offline_after = timedelta(seconds=offline_after_s)
-        self._known: set[str] = set()
+        self.presence = Presence()
         self._loud: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._next_sweep = 0.0
-        self._forget_at = 0.0
-        self._dialect = engine.dialect.name
         self.taken = 0  # messages this worker committed (and then acknowledged)
-        # last_seen is written at most this often per device unless its state
-        # changes: presence needs seconds, not a row update per event.
-        self.seen_every = timedelta(seconds=5)
-        self._seen_written: dict[str, datetime] = {}
 
     def start(self) -> None:
         """Connect and start the worker thread."""
@@ -217,43 +205,25 @@ class IngestWorker:
         while not self._stop.is_set():
             if not pending:
                 pending = self._collect()
-            if pending:
-                try:
-                    self.process(pending)
-                except sa.exc.SQLAlchemyError as exc:
-                    self.metrics.db_errors.inc()
-                    delay = backoff.next()
-                    logger.warning(
-                        "Commit failed (%s); retrying %d messages in %.1fs",
-                        type(exc).__name__,
-                        len(pending),
-                        delay,
-                    )
-                    self._idle(delay)
-                    continue
-                backoff.reset()
-                for msg in pending:
-                    self.bus.ack(msg)
-                pending = []
-            if time.monotonic() >= self._forget_at:  # see retirements within 30 s
-                self._known.clear()
-                self._forget_at = time.monotonic() + 30.0
-            if self.presence and time.monotonic() >= self._next_tick:
-                self._next_tick = time.monotonic() + 1.0
-                self._tick_consumers()
-            if self.presence and time.monotonic() >= self._next_sweep:
-                self._next_sweep = time.monotonic() + 5.0
-                try:
-                    self.sweep()
-                except sa.exc.SQLAlchemyError as exc:
-                    logger.warning("Presence sweep failed: %s", exc)
-
-    def _tick_consumers(self) -> None:
-        for consumer in self.consumers:
+            if not pending:
+                continue
             try:
-                consumer.tick(self.engine)
-            except Exception:  # a service's timer bug must not stop ingest
-                logger.exception("Timer of %s failed", type(consumer).__name__)
+                self.process(pending)
+            except sa.exc.SQLAlchemyError as exc:
+                self.metrics.db_errors.inc()
+                delay = backoff.next()
+                logger.warning(
+                    "Commit failed (%s); retrying %d messages in %.1fs",
+                    type(exc).__name__,
+                    len(pending),
+                    delay,
+                )
+                self._idle(delay)
+                continue
+            backoff.reset()
+            for msg in pending:
+                self.bus.ack(msg)
+            pending = []
 
     def _idle(self, seconds: float) -> None:
         """Wait, still serving the link (keepalive) while the database recovers."""
@@ -269,67 +239,29 @@ class IngestWorker:
         batch = _Batch()
         accepted = self._triage(msgs, now, batch)
         with Session(self.engine) as session:
-            self._check_known(session, {a.envelope.device for a in accepted})
+            others = {a.envelope.device for a in accepted if a.channel != "event"}
+            known = self.sink.known(session, others)
             for acc in accepted:
-                self._sort(acc, now, batch)
-            new_ids = self._insert_events(session, batch)
-            changed = self._update_devices(session, batch)
-            after = self._feed_consumers(session, batch, new_ids, now)
+                self._sort(acc, now, known, batch)
+            stored = self.sink.accept(session, batch.events, now)
+            for device in stored.heard:
+                batch.seen[device] = now
+            changed = self.presence.write(session, states=batch.states, seen=batch.seen)
             session.commit()
-        for action in after:
-            try:
-                action()
-            except Exception:  # committed already; sending must not lose the batch
-                logger.exception("After-commit action failed")
-        inserted = len(new_ids)
-        self._audit_refusals(batch, new_ids, now)
+        stored.deliver()
+        batch.rejected.update(stored.refused)
         for reason, n in batch.rejected.items():
             self.metrics.rejected.labels(reason).inc(n)
         for channel, n in batch.channels.items():
             self.metrics.received.labels(channel).inc(n)
-        self.metrics.stored.inc(inserted)
-        self.metrics.duplicates.inc(len(batch.events) - inserted + batch.repeats)
+        self.metrics.stored.inc(len(stored.new))
+        self.metrics.duplicates.inc(stored.duplicates)
         self.taken += len(msgs)
         self.metrics.batch_size.observe(len(msgs))
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         if self.broadcaster is not None:
             for item in changed:
                 self.broadcaster.publish(item)
-
-    def _feed_consumers(
-        self, session: Session, batch: _Batch, new_ids: set[str], now: datetime
-    ) -> list[Callable[[], None]]:
-        after = []
-        # By device (stable: each device's events keep their order), so that
-        # workers sharing the ingest lock a device's rows (officer, junction,
-        # ...) in one order and never deadlock each other.
-        ordered = sorted(batch.events.items(), key=lambda item: item[1]["device"])
-        for consumer in self.consumers:
-            mine = [
-                row
-                for event_id, row in ordered
-                if row["type"] in consumer.types and event_id in new_ids
-            ]
-            if mine:
-                after.append(consumer.take(session, mine, now))
-        return after
-
-    def _audit_refusals(self, batch: _Batch, new_ids: set[str], now: datetime) -> None:
-        """A node's refusal of a command (a ``security`` event) joins the audit log."""
-        if self.audit is None:
-            return
-        for event_id in new_ids:
-            row = batch.events[event_id]
-            if row["type"] != "security":
-                continue
-            body = row["body"]
-            self.audit.append(
-                actor=row["device"],
-                action="command.refused",
-                target=f"{row['device']}/{body.get('command', '?')}",
-                detail={"reason": body.get("reason", ""), "event": event_id},
-                now=now,
-            )
 
     def _triage(
         self, msgs: list[Received], now: datetime, batch: _Batch
@@ -351,6 +283,8 @@ class IngestWorker:
         device = acc.envelope.device
         now = time.monotonic()
         if now >= self._skew_said.get(device, 0.0):
+            if len(self._skew_said) > 10_000:  # noqa: PLR2004 - bounded
+                self._skew_said.clear()
             self._skew_said[device] = now + 60.0
             logger.warning(
                 "%s: clock far off (%s); its events are stored at receipt time",
@@ -366,17 +300,16 @@ class IngestWorker:
         )
         logger.log(level, "Rejected message on %.120s (%s): %s", topic, reason, detail)
 
-    def _check_known(self, session: Session, devices: set[str]) -> None:
-        missing = devices - self._known
-        if missing:
-            live = Device.retired_at.is_(None)  # type: ignore[union-attr]
-            ids = Device.id.in_(missing)  # type: ignore[attr-defined]
-            self._known.update(session.exec(select(Device.id).where(ids, live)).all())
-
-    def _sort(self, acc: Accepted, now: datetime, batch: _Batch) -> None:
+    def _sort(
+        self, acc: Accepted, now: datetime, known: set[str], batch: _Batch
+    ) -> None:
+        """Events to the sink (which checks their device); the rest need a known one."""
         env = acc.envelope
         batch.channels[acc.channel] += 1
-        if env.device not in self._known:
+        if acc.channel == "event":
+            batch.events.append(env)
+            return
+        if env.device not in known:
             self._reject(
                 f"bl/v1/{env.device}/{acc.channel}",
                 "unknown_device",
@@ -386,142 +319,7 @@ class IngestWorker:
             return
         if acc.channel == "state" and acc.state is not None:
             batch.states[env.device] = (acc.state, now)
-        elif acc.channel == "event":
-            if str(env.id) in batch.events:
-                batch.repeats += 1
-            batch.events.setdefault(
-                str(env.id),
-                {
-                    "id": str(env.id),
-                    "device": env.device,
-                    "type": env.type,
-                    "ts": env.ts,
-                    "received_at": now,
-                    "body": env.body,
-                },
-            )
         batch.seen[env.device] = now
-
-    def _insert_events(self, session: Session, batch: _Batch) -> set[str]:
-        if not batch.events:
-            return set()
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        table: sa.Table = Event.__table__  # type: ignore[attr-defined]
-        # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT
-        # (one statement, one release of the GIL) instead of a row-by-row
-        # executemany, and tells which ids were new.
-        stmt = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(table.c.id)
-        )
-        return {str(r[0]) for r in session.execute(stmt, list(batch.events.values()))}
-
-    def _update_devices(self, session: Session, batch: _Batch) -> list[dict[str, Any]]:
-        """Write presence and reported state: two statements a batch.
-
-        A fleet's boot storm is thousands of state messages a second; one
-        UPDATE each would hold the batch (and every event behind it) for
-        seconds, so the states go as one executemany and the devices merely
-        heard from as one UPDATE.
-        """
-        changed: list[dict[str, Any]] = []
-        states: list[dict[str, Any]] = []
-        heard: list[str] = []
-        for device, when in batch.seen.items():
-            values: dict[str, Any] = {"last_seen": when}
-            state = batch.states.get(device)
-            written = self._seen_written.get(device)
-            recent = written is not None and when - written < self.seen_every
-            if state is None and recent:
-                continue
-            self._seen_written[device] = when
-            if state is None:
-                heard.append(device)
-            else:
-                body = state[0]
-                values.update(
-                    online=body.online,
-                    version=body.version,
-                    health_status=body.health.status,
-                    health=body.health.model_dump(),
-                    reported_version=body.config.version,
-                    config_status=body.config.status,
-                    config_reason=body.config.reason,
-                )
-                states.append({"row_id": device, **values})
-            changed.append(
-                {
-                    "type": "device",
-                    "id": device,
-                    **{
-                        k: (v.isoformat() if isinstance(v, datetime) else v)
-                        for k, v in values.items()
-                    },
-                }
-            )
-            signal = state[0].detail.get("signal") if state is not None else None
-            if isinstance(signal, dict):  # a cabinet's running phase, for the console
-                changed.append({"type": "signal_state", **signal, "junction": device})
-        table = Device.__table__  # type: ignore[attr-defined]
-        if states:
-            stmt = (
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("row_id"))
-                .values({c: sa.bindparam(c) for c in states[0] if c != "row_id"})
-            )
-            states.sort(key=lambda p: str(p["row_id"]))  # one lock order for all
-            session.connection().execute(stmt, states)
-        if heard:  # one batch, one receipt time
-            self._mark_seen(session, heard, batch.seen[heard[0]])
-        return changed
-
-    def _mark_seen(self, session: Session, devices: list[str], when: datetime) -> None:
-        """Devices heard from: seen now — never waiting on a row lock.
-
-        Not "online": whether a device is connected is the broker's word
-        (its state, its last will). An event can be a backlog arriving after
-        the will that said the device went away.
-
-        Workers sharing the ingest hear the same devices in the same second;
-        a row another transaction is writing is skipped (it is being marked
-        seen, or given its state, right now) instead of queueing every
-        worker behind one commit.
-        """
-        table = Device.__table__  # type: ignore[attr-defined]
-        free = (
-            sa.select(table.c.id)
-            .where(table.c.id.in_(devices))
-            .with_for_update(skip_locked=True, key_share=True)  # FOR NO KEY UPDATE
-        )
-        session.execute(
-            sa.update(table).where(table.c.id.in_(free)).values(last_seen=when)
-        )
-
-    def sweep(self) -> None:
-        """Mark devices offline that have been silent too long."""
-        cutoff = self.clock.now() - self.offline_after
-        table = Device.__table__  # type: ignore[attr-defined]
-        with Session(self.engine) as session:
-            gone = session.execute(
-                sa.update(table)
-                .where(table.c.online.is_(True), table.c.last_seen < cutoff)
-                .values(online=False)
-                .returning(table.c.id)
-            ).all()
-            online = session.execute(
-                sa.select(sa.func.count())
-                .select_from(table)
-                .where(table.c.online.is_(True))
-            ).scalar_one()
-            session.commit()
-        self.metrics.devices_online.set(online)
-        for (device,) in gone:
-            logger.info("Device %s silent since before %s: offline", device, cutoff)
-            if self.broadcaster is not None:
-                self.broadcaster.publish(
-                    {"type": "device", "id": device, "online": False}
-                )
 
 
 def make_ingest_link(

@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TYPES = frozenset({"position", "sos", "dispatch_ack", "lookup"})
+# ``phone_report``: a phone's report without a trusted fix (the /osmand adapter).
+TYPES = frozenset({"position", "sos", "dispatch_ack", "lookup", "phone_report"})
 
 
 class PoliceService(AlarmDesk, Sender):
@@ -116,6 +117,14 @@ class PoliceService(AlarmDesk, Sender):
             return self.record_position(session, device, parse_body(PositionBody, body))
         if kind == "sos":
             return self._on_sos(session, device, parse_body(SosBody, body), now)
+        if kind == "phone_report":
+            battery = body.get("battery")
+            return self.record_heard(
+                session,
+                device,
+                battery=float(battery) if isinstance(battery, (int, float)) else None,
+                at=now,
+            )
         if kind == "dispatch_ack":
             return self._on_receipt(session, device, parse_body(DispatchAckBody, body))
         return self._on_lookup(session, device, parse_body(LookupBody, body))

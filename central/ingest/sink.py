@@ -1,0 +1,252 @@
+"""The event sink: the one way an event enters central's database.
+
+Every transport hands it envelopes that its adapter has already decoded —
+the ingest worker (MQTT messages read by :mod:`central.ingest.triage`) and
+the phone endpoint (OsmAnd / Traccar reports read by
+:mod:`central.police.phone`). :meth:`EventSink.accept` then, inside the
+caller's transaction:
+
+* refuses, by reason, the events of a device that is not registered or was
+  retired (``unknown_device``);
+* drops duplicates by event id — within the batch and against the table
+  (``INSERT ... ON CONFLICT DO NOTHING``), so a redelivered message takes
+  effect once;
+* stores the new events and hands them to the services that take their
+  types (police, plates, complaints, OTA, signals), sorted by device so that
+  workers sharing the ingest lock rows in one order.
+
+After the caller's commit :meth:`Stored.deliver` runs what the services
+asked to send and audits nodes' refusals of commands (``security`` events).
+
+Left to others: decoding and the envelope's time — a node's skewed clock is
+the adapter's to notice and restamp, since each protocol carries time its
+own way; presence (online/offline is the broker's word, kept by
+:mod:`central.ingest.presence`; a phone is only marked heard); metrics and
+logging per transport; the commit itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from central.models import Device, Event
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from datetime import datetime
+
+    import sqlalchemy as sa
+
+    from central.audit.log import AuditLog
+    from edge.protocol.envelope import Envelope
+
+logger = logging.getLogger(__name__)
+
+_LOUD_PER_REASON = 20  # then refusals of that reason are logged at debug
+_FORGET_S = 30.0  # how long a device is known before asking again (retirements)
+
+
+class EventConsumer(Protocol):
+    """A service that acts on some event types exactly once, with their commit.
+
+    ``take`` runs inside the sink's transaction with only the events that
+    were new (not duplicates) and returns what to do after the commit (send
+    commands, broadcast).
+    """
+
+    types: frozenset[str]
+
+    def take(
+        self, session: Session, events: list[dict[str, Any]], now: datetime
+    ) -> Callable[[], None]:
+        """Apply new events; return the after-commit action."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What one :meth:`EventSink.accept` did, and what to run after the commit.
+
+    Attributes:
+        new: ids of the events stored now (not duplicates).
+        distinct: events offered, once per id.
+        repeats: events offered more than once in the same call.
+        refused: refused events by reason.
+        heard: devices whose events were accepted (stored or duplicate).
+        after: actions to run once the transaction is committed.
+    """
+
+    new: frozenset[str]
+    distinct: int
+    repeats: int
+    refused: Counter[str]
+    heard: frozenset[str]
+    after: tuple[Callable[[], None], ...]
+
+    @property
+    def duplicates(self) -> int:
+        """Events that were already stored or repeated in this call."""
+        return self.distinct - len(self.new) + self.repeats
+
+    def deliver(self) -> None:
+        """Run the after-commit actions; one failing does not stop the rest."""
+        for action in self.after:
+            try:
+                action()
+            except Exception:  # committed already; sending must not lose the batch
+                logger.exception("After-commit action failed")
+
+
+class EventSink:
+    """Stores events and hands the new ones to the services, in one transaction.
+
+    One per ingest worker (it caches which devices exist, for
+    :data:`_FORGET_S`); the phone endpoint builds its own per request.
+    """
+
+    def __init__(
+        self, *, consumers: Sequence[EventConsumer], audit: AuditLog | None = None
+    ) -> None:
+        """Build a sink.
+
+        Args:
+            consumers: the services fed new events of their ``types``.
+            audit: where nodes' refusals of commands are recorded; None: nowhere.
+        """
+        self.consumers = list(consumers)
+        self.audit = audit
+        self._known: set[str] = set()
+        self._forget_at = 0.0
+        self._loud: Counter[str] = Counter()
+
+    def known(self, session: Session, devices: Iterable[str]) -> set[str]:
+        """Which of ``devices`` are registered and not retired."""
+        if time.monotonic() >= self._forget_at:  # see retirements within 30 s
+            self._known.clear()
+            self._forget_at = time.monotonic() + _FORGET_S
+        wanted = set(devices)
+        missing = wanted - self._known
+        if missing:
+            live = Device.retired_at.is_(None)  # type: ignore[union-attr]
+            ids = Device.id.in_(missing)  # type: ignore[attr-defined]
+            self._known.update(session.exec(select(Device.id).where(ids, live)).all())
+        return wanted & self._known
+
+    def accept(
+        self, session: Session, envelopes: Sequence[Envelope], now: datetime
+    ) -> Stored:
+        """Store the envelopes' events and apply the new ones; the caller commits.
+
+        Args:
+            session: the caller's open transaction.
+            envelopes: decoded events, their ``ts`` already trusted by the adapter.
+            now: the receipt time (``received_at`` of each stored event).
+
+        Returns:
+            What was stored and refused, and what to run after the commit.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed; nothing is stored.
+        """
+        known = self.known(session, {env.device for env in envelopes})
+        rows: dict[str, dict[str, Any]] = {}
+        refused: Counter[str] = Counter()
+        repeats = 0
+        for env in envelopes:
+            if env.device not in known:
+                refused["unknown_device"] += 1
+                self._refuse(
+                    "unknown_device",
+                    f"{env.type} event: expected a registered device, "
+                    f"got {env.device!r}",
+                )
+                continue
+            event_id = str(env.id)
+            if event_id in rows:
+                repeats += 1
+                continue
+            rows[event_id] = {
+                "id": event_id,
+                "device": env.device,
+                "type": env.type,
+                "ts": env.ts,
+                "received_at": now,
+                "body": env.body,
+            }
+        new = _insert(session, list(rows.values()))
+        fresh = [row for event_id, row in rows.items() if event_id in new]
+        after = self._dispatch(session, fresh, now)
+        refusals = [row for row in fresh if row["type"] == "security"]
+        if refusals and self.audit is not None:
+            after.append(lambda: self._audit_refusals(refusals, now))
+        return Stored(
+            new=frozenset(new),
+            distinct=len(rows),
+            repeats=repeats,
+            refused=refused,
+            heard=frozenset(row["device"] for row in rows.values()),
+            after=tuple(after),
+        )
+
+    def _dispatch(
+        self, session: Session, fresh: list[dict[str, Any]], now: datetime
+    ) -> list[Callable[[], None]]:
+        """Hand each service its new events, by device (stable: in order)."""
+        after: list[Callable[[], None]] = []
+        # By device, so that workers sharing the ingest lock a device's rows
+        # (officer, junction, ...) in one order and never deadlock each other.
+        ordered = sorted(fresh, key=lambda row: str(row["device"]))
+        for consumer in self.consumers:
+            mine = [row for row in ordered if row["type"] in consumer.types]
+            if mine:
+                after.append(consumer.take(session, mine, now))
+        return after
+
+    def _audit_refusals(self, rows: list[dict[str, Any]], now: datetime) -> None:
+        """A node's refusal of a command (a ``security`` event) joins the audit log."""
+        if self.audit is None:
+            return
+        for row in rows:
+            body = row["body"]
+            self.audit.append(
+                actor=row["device"],
+                action="command.refused",
+                target=f"{row['device']}/{body.get('command', '?')}",
+                detail={"reason": body.get("reason", ""), "event": row["id"]},
+                now=now,
+            )
+
+    def _refuse(self, reason: str, detail: str) -> None:
+        self._loud[reason] += 1
+        loud = self._loud[reason] <= _LOUD_PER_REASON
+        logger.log(
+            logging.WARNING if loud else logging.DEBUG,
+            "Refused (%s): %s",
+            reason,
+            detail,
+        )
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows, skipping ids already stored; return the new ids."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: sa.Table = Event.__table__  # type: ignore[attr-defined]
+    # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT
+    # (one statement, one release of the GIL) instead of a row-by-row
+    # executemany, and tells which ids were new.
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)
+    )
+    return {str(r[0]) for r in session.execute(stmt, rows)}
