@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 
+from central.errors import InvalidError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -61,7 +63,7 @@ def table(facts: list[Fact], *, by: str, calendar: Calendar) -> list[dict[str, A
         "month": lambda f: f.received_at.strftime("%Y-%m"),
     }
     if by not in keys:
-        raise ValueError(f"expected by of {sorted(keys)}, got {by!r}")
+        raise InvalidError(f"expected by of {sorted(keys)}, got {by!r}")
     groups: dict[str, list[Fact]] = defaultdict(list)
     for f in facts:
         groups[keys[by](f)].append(f)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import uuid_utils
 from sqlmodel import Session, select
 
+from central.errors import InvalidError
 from central.messaging.outbound import Outbound, Sender
 from central.models import Device, as_utc
 from central.operators.access import Access, ForbiddenError, check_lookup
@@ -338,10 +339,10 @@ class PoliceService(AlarmDesk, Sender):
         elif audience == "group":
             query = query.where(Officer.unit == target)
         elif audience != "all":
-            raise ValueError(f"expected audience one|group|all, got {audience!r}")
+            raise InvalidError(f"expected audience one|group|all, got {audience!r}")
         recipients = list(session.exec(query).all())
         if not recipients:
-            raise ValueError(f"no officer matches {audience} {target!r}")
+            raise InvalidError(f"no officer matches {audience} {target!r}")
         now = self.clock.now()
         message = Message(
             id=str(uuid_utils.uuid7()),
