@@ -6,12 +6,12 @@ offline; a timer that raises is logged and the others still run.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 from sqlmodel import Session
+from support.waiting import wait_until
 
 from central.db import make_engine, migrate
 from central.fleet import registry
@@ -23,7 +23,7 @@ from central.timers import TimerWorker
 from edge.clock import ManualClock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     import sqlalchemy as sa
 
@@ -69,15 +69,6 @@ def online(engine: sa.Engine, device: str) -> bool:
         return row.online
 
 
-def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def test_the_sweep_runs_beside_a_broken_timer(
     engine: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -91,8 +82,8 @@ def test_the_sweep_runs_beside_a_broken_timer(
     worker = TimerWorker(engine=engine, timers=[broken, sweep], period_s=0.01)
     worker.start()
     try:
-        wait_for(lambda: not online(engine, "cam-1"))
-        wait_for(lambda: broken.ticks >= 3)
+        wait_until(lambda: not online(engine, "cam-1"))
+        wait_until(lambda: broken.ticks >= 3)
         assert worker.alive
         assert online(engine, "cam-2")  # heard from at START: not silent
         assert metrics.registry.get_sample_value("baling_devices_online") == 1
