@@ -95,6 +95,22 @@ def _add(
     session: SessionDep, svc: ServicesDep, p: Principal, body: SuspectIn
 ) -> Suspect:
     now = svc.clock.now()
+    # One entry per plate: 湘A·12345 and 湘a12345 are the same car (the
+    # plate is normalised by its validator), so a second listing while the
+    # first is in force updates it instead of adding a twin.
+    live = session.exec(
+        select(Suspect)
+        .where(Suspect.plate == body.plate)
+        .order_by(col(Suspect.id).desc())
+    ).all()
+    for row in live:
+        if row.valid_until is None or as_utc(row.valid_until) > now:
+            row.category, row.note = body.category, body.note or row.note
+            row.valid_until = body.valid_until
+            if body.valid_from is not None:
+                row.valid_from = body.valid_from
+            session.add(row)
+            return row
     row = Suspect(
         plate=body.plate,
         category=body.category,
