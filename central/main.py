@@ -30,6 +30,7 @@ from central.ingest.presence import OfflineSweep
 from central.ingest.worker import IngestWorker, make_ingest_link
 from central.messaging.link import make_central_link
 from central.messaging.live import Broadcaster
+from central.messaging.outbound import Sender
 from central.metrics import Metrics
 from central.models import Operator
 from central.operators.auth import create_operator
@@ -38,7 +39,7 @@ from central.ota.server import OtaServer
 from central.ota.service import OtaService
 from central.plates.service import PlateRules, PlateService
 from central.police.beat import BeatRules
-from central.police.outbound import PoliceRules
+from central.police.rules import PoliceRules
 from central.police.service import PoliceService
 from central.police.sos import SosRules
 from central.signals.service import SignalService
@@ -117,12 +118,12 @@ class Central:
         )
         audit = AuditLog(engine, load_or_create_key(settings.data_dir))
         broadcaster = Broadcaster()
+        # What every service sends after its commit goes through one sender.
+        sender = Sender(
+            clock=self.clock, link=self.link, broadcaster=broadcaster, audit=audit
+        )
         self.police = PoliceService(
-            clock=self.clock,
-            link=self.link,
-            broadcaster=broadcaster,
-            audit=audit,
-            rules=police_rules(settings),
+            clock=self.clock, sender=sender, rules=police_rules(settings)
         )
         self.plates = PlateService(
             clock=self.clock,
@@ -145,9 +146,7 @@ class Central:
         self.ota = OtaService(
             clock=self.clock,
             data_dir=settings.data_dir,
-            link=self.link,
-            broadcaster=broadcaster,
-            audit=audit,
+            sender=sender,
             tick_s=settings.ota_tick_s,
             release_keys=settings.ota_release_keys,
             balena=balena_fleet(settings),

@@ -47,8 +47,8 @@ from central.police.models import (
     Position,
     Receipt,
 )
-from central.police.outbound import alarm_view
 from central.police.reports import Track, attendance, parse_shifts, stops, summary
+from central.police.views import alarm_view
 from edge.protocol import envelope
 from edge.protocol.messages import to_body
 

@@ -3,8 +3,8 @@
 Services that act on events inside the ingest transaction (police, plates,
 complaints, OTA) collect what must go out — signed commands to nodes, live
 updates for the consoles, audit records — in an :class:`Outbound`, and
-:meth:`Sender.deliver` sends it only after the commit. Nothing is decided
-here.
+:meth:`Sender.deliver` sends it only after the commit. A service is given
+its :class:`Sender`; nothing is decided here.
 """
 
 from __future__ import annotations
@@ -40,12 +40,32 @@ class Outbound:
 
 
 class Sender:
-    """Mixed into a service: audit, tell the nodes, update the consoles."""
+    """Audit, tell the nodes, update the consoles: what a service sends after a commit.
 
-    clock: Clock
-    link: CentralLink | None
-    broadcaster: Broadcaster | None
-    audit: AuditLog | None
+    A collaborator handed to a service (``PoliceService(sender=...)``), never
+    a base class to inherit from.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        link: CentralLink | None = None,
+        broadcaster: Broadcaster | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        """Build a sender; a missing link, broadcaster or audit log is skipped.
+
+        Args:
+            clock: stamps the audit records.
+            link: the broker link commands go out on.
+            broadcaster: the consoles' live stream.
+            audit: the audit log.
+        """
+        self.clock = clock
+        self.link = link
+        self.broadcaster = broadcaster
+        self.audit = audit
 
     def deliver(self, out: Outbound) -> None:
         """Audit first, then send and broadcast (after the commit)."""

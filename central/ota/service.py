@@ -48,7 +48,7 @@ VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,3}([.+-][0-9A-Za-z.]{1,32})?$")
 DONE = {"committed": "succeeded", "rolled_back": "failed", "failed": "failed"}
 
 
-class OtaService(Sender):
+class OtaService:
     """Rollouts, pins and the per-device director."""
 
     types = TYPES
@@ -64,8 +64,13 @@ class OtaService(Sender):
         tick_s: float = 5.0,
         release_keys: Path | None = None,
         balena: BalenaFleet | None = None,
+        sender: Sender | None = None,
     ) -> None:
+        """Build the service; a ``sender`` given wins over link, broadcaster, audit."""
         self.clock = clock
+        self.sender = sender or Sender(
+            clock=clock, link=link, broadcaster=broadcaster, audit=audit
+        )
         self.tick_s = tick_s
         self.release_keys = release_keys  # the offline targets key: demo only
         self.balena = balena  # deliver through balena-cloud instead of the director
@@ -73,9 +78,6 @@ class OtaService(Sender):
         self.image_dir = self.root / "image"
         self.director_keys = data_dir / "ota-director-keys"
         self.online_keys = data_dir / "ota-online-keys"  # image snapshot, timestamp
-        self.link = link
-        self.broadcaster = broadcaster
-        self.audit = audit
         self._next_tick = 0.0
 
     # -- the director ------------------------------------------------------------
@@ -360,7 +362,7 @@ class OtaService(Sender):
             )
             if node is not None:
                 changed.append(self._record(node, fw, str(body.get("reason", ""))))
-        return lambda: self.deliver(Outbound(live=changed))
+        return lambda: self.sender.deliver(Outbound(live=changed))
 
     def _record(self, node: RolloutNode, fw: str, reason: str) -> dict[str, Any]:
         """A node's report: its fw_state, and the outcome once it has one."""
@@ -424,4 +426,4 @@ class OtaService(Sender):
                         continue
                 out.extend(self.step(session, row))
             session.commit()
-        self.deliver(out)
+        self.sender.deliver(out)

@@ -30,8 +30,8 @@ from central.plates.match import Listed, Match, SuspectIndex
 from central.plates.models import Hit, Sighting, Suspect, Violation
 from central.police.geo import Located, nearest_within
 from central.police.models import Alarm, Officer
-from central.police.outbound import alarm_view
 from central.police.sos import OPEN
+from central.police.views import alarm_view
 from edge.protocol import PayloadError
 from edge.protocol.evidence import EvidenceError, Verified, verify
 from edge.protocol.messages import parse_body, to_body

@@ -1,10 +1,11 @@
 """The alarm desk: SOS, beat and stationary alarms and the alerts they send.
 
-A mixin of :class:`central.police.service.PoliceService` holding everything
-that raises, repeats, escalates and closes alarms; it decides with the pure
-cores (:mod:`central.police.sos`, :mod:`central.police.beat`,
-:mod:`central.police.geo`) and returns :class:`Outbound` values — sending is
-the service's job, after the commit.
+A part of :class:`central.police.service.PoliceService` (it holds one)
+doing everything that raises, repeats, escalates and closes alarms; it
+decides with the pure cores (:mod:`central.police.sos`,
+:mod:`central.police.beat`, :mod:`central.police.geo`) and returns
+:class:`Outbound` values — sending is the service's sender's job, after the
+commit.
 """
 
 from __future__ import annotations
@@ -17,31 +18,34 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from central.errors import NotFoundError
+from central.messaging.outbound import Outbound
 from central.models import as_utc
 from central.police import beat as beats
 from central.police import sos as sos_rules
 from central.police.geo import Located, nearest_within
 from central.police.models import Alarm, Officer, Receipt
+from central.police.views import SOS_TEXT, alarm_view
 from edge.protocol.messages import to_body
 from edge.protocol.police import AlertArgs, DispatchArgs, SosAckArgs
 
 if TYPE_CHECKING:
+    from central.police.rules import PoliceRules
     from edge.clock import Clock
     from edge.protocol.police import SosBody
-
-from central.messaging.outbound import Outbound
-from central.police.outbound import SOS_TEXT, PoliceRules, alarm_view
 
 logger = logging.getLogger(__name__)
 
 
 class AlarmDesk:
-    """Raise, repeat, escalate and close alarms (mixed into the service)."""
+    """Raise, repeat, escalate and close alarms (the police service holds one)."""
 
-    clock: Clock
-    rules: PoliceRules
+    def __init__(self, *, clock: Clock, rules: PoliceRules) -> None:
+        """Build the desk over the service's clock and rules."""
+        self.clock = clock
+        self.rules = rules
 
-    def _officer(self, session: Session, device: str) -> Officer:
+    def officer(self, session: Session, device: str) -> Officer:
+        """The handheld's officer row, added (race-free) if absent."""
         officer = session.get(Officer, device)
         if officer is None:
             # Another ingest worker may be adding the same handheld in this
@@ -53,9 +57,10 @@ class AlarmDesk:
             officer = session.get_one(Officer, device)
         return officer
 
-    def _beat_alarm(
+    def beat_alarm(
         self, session: Session, officer: Officer, finding: str, at: datetime
     ) -> Outbound:
+        """Raise (or keep) the alarm a beat finding names, alerting the leaders."""
         out = Outbound()
         device = officer.device
         closing = {"beat_return": "beat_exit", "moving": "stationary"}
@@ -166,13 +171,14 @@ class AlarmDesk:
             if lat is not None and lon is not None
         ]
 
-    def _on_sos(
+    def on_sos(
         self, session: Session, device: str, sos: SosBody, now: datetime
     ) -> Outbound:
+        """An SOS phase from a handheld: raise, update or cancel its alarm."""
         out = Outbound()
         alarm = session.exec(select(Alarm).where(Alarm.key == sos.sos_id)).first()
         if alarm is None:
-            officer = self._officer(session, device)
+            officer = self.officer(session, device)
             lat = sos.lat if sos.lat is not None else officer.lat
             lon = sos.lon if sos.lon is not None else officer.lon
             alarm = Alarm(
@@ -209,7 +215,7 @@ class AlarmDesk:
             alarm.closed_at = now
             alarm.closed_by = device
             alarm.note = "警员取消"
-            officer = self._officer(session, device)
+            officer = self.officer(session, device)
             for item in alarm.alerted:
                 out.commands.append(
                     (
@@ -283,7 +289,8 @@ class AlarmDesk:
             )
         )
 
-    def _due(self, session: Session, alarm: Alarm, now: datetime) -> Outbound:
+    def due(self, session: Session, alarm: Alarm, now: datetime) -> Outbound:
+        """Repeat or escalate an unacknowledged SOS alarm when it falls due."""
         out = Outbound()
         todo = sos_rules.due(
             phase=alarm.state,
@@ -295,7 +302,7 @@ class AlarmDesk:
             now=now,
             rules=self.rules.sos,
         )
-        officer = self._officer(session, alarm.device)
+        officer = self.officer(session, alarm.device)
         name = officer.name or alarm.device
         if "escalate" in todo:
             alarm.escalated_at = now
@@ -338,7 +345,8 @@ class AlarmDesk:
                 out.commands.append(("alert", item["device"], args))
         return out
 
-    def _beat_timers(self, session: Session, now: datetime) -> Outbound:
+    def beat_timers(self, session: Session, now: datetime) -> Outbound:
+        """Advance the beat timers of handhelds that have gone silent."""
         out = Outbound()
         for officer in session.exec(
             select(Officer).where(col(Officer.beat_id).is_not(None))
@@ -350,7 +358,7 @@ class AlarmDesk:
             if found:
                 officer.watch = beats.to_dict(watch)
                 for finding in found:
-                    out.extend(self._beat_alarm(session, officer, finding, now))
+                    out.extend(self.beat_alarm(session, officer, finding, now))
         return out
 
     def transition(
@@ -381,7 +389,7 @@ class AlarmDesk:
         elif to == "assigned":
             alarm.assigned_at = now
             alarm.responders = list(dict.fromkeys(responders or []))
-            officer = self._officer(session, alarm.device)
+            officer = self.officer(session, alarm.device)
             for responder in alarm.responders:
                 out.commands.append(
                     (

@@ -5,10 +5,11 @@ transaction (:meth:`PoliceService.take`), so an SOS, a fix or a receipt takes
 effect exactly once, with the event; what must go out — alerts to
 handhelds, answers to the officer, live updates for the console, audit
 records — is returned as an :class:`Outbound` and sent only after the
-commit (:meth:`PoliceService.deliver`). :meth:`PoliceService.tick` repeats
-and escalates unacknowledged SOS alarms and advances beat timers of silent
-handhelds. Operators' actions come through the API. The decisions
-themselves live in the pure modules beside this one.
+commit by the :class:`~central.messaging.outbound.Sender` it is given.
+:meth:`PoliceService.tick` (run by the timer worker) repeats and escalates
+unacknowledged SOS alarms and advances beat timers of silent handhelds.
+Operators' actions come through the API. The decisions themselves live in
+the pure modules beside this one.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from central.police import beat as beats
 from central.police.alarms import AlarmDesk
 from central.police.geo import Area, make_area, project
 from central.police.models import Alarm, Beat, Message, Officer, Position, Receipt
-from central.police.outbound import PoliceRules, alarm_view
 from central.police.reports import on_duty, parse_shifts
+from central.police.rules import PoliceRules
+from central.police.views import alarm_view
 from edge.protocol import PayloadError
 from edge.protocol.messages import parse_body, to_body
 from edge.protocol.police import (
@@ -59,8 +61,13 @@ logger = logging.getLogger(__name__)
 TYPES = frozenset({"position", "sos", "dispatch_ack", "lookup", "phone_report"})
 
 
-class PoliceService(AlarmDesk, Sender):
-    """SOS, beats, dispatch and look-ups around the pure cores."""
+class PoliceService:
+    """SOS, beats, dispatch and look-ups around the pure cores.
+
+    Its collaborators are arguments: the clock, a :class:`Sender` (or the
+    link, broadcaster and audit log to build one from) and the
+    :class:`AlarmDesk` it builds over its clock and rules.
+    """
 
     types = TYPES
 
@@ -73,16 +80,38 @@ class PoliceService(AlarmDesk, Sender):
         audit: AuditLog | None = None,
         access: Access | None = None,
         rules: PoliceRules | None = None,
+        sender: Sender | None = None,
     ) -> None:
+        """Build the service; a ``sender`` given wins over link, broadcaster, audit."""
         self.clock = clock
-        self.link = link
-        self.broadcaster = broadcaster
-        self.audit = audit
+        self.sender = sender or Sender(
+            clock=clock, link=link, broadcaster=broadcaster, audit=audit
+        )
         self.access = access or Access()
         self.rules = rules or PoliceRules()
+        self.alarms = AlarmDesk(clock=clock, rules=self.rules)
         self.tz = ZoneInfo(self.rules.tz)
         self._areas: dict[int, tuple[datetime, Area]] = {}
         self._next_beat_tick = 0.0
+
+    def deliver(self, out: Outbound) -> None:
+        """Send what a committed transaction collected (the sender's job)."""
+        self.sender.deliver(out)
+
+    def transition(
+        self,
+        session: Session,
+        alarm_id: int,
+        *,
+        to: str,
+        by: str,
+        responders: list[str] | None = None,
+        note: str = "",
+    ) -> tuple[Alarm, Outbound]:
+        """Move an alarm on (:meth:`AlarmDesk.transition`)."""
+        return self.alarms.transition(
+            session, alarm_id, to=to, by=by, responders=responders, note=note
+        )
 
     # -- events from handhelds (inside the ingest transaction) -------------------
     def take(
@@ -117,7 +146,7 @@ class PoliceService(AlarmDesk, Sender):
         if kind == "position":
             return self.record_position(session, device, parse_body(PositionBody, body))
         if kind == "sos":
-            return self._on_sos(session, device, parse_body(SosBody, body), now)
+            return self.alarms.on_sos(session, device, parse_body(SosBody, body), now)
         if kind == "phone_report":
             battery = body.get("battery")
             return self.record_heard(
@@ -149,7 +178,7 @@ class PoliceService(AlarmDesk, Sender):
                 sos=fix.sos,
             )
         )
-        officer = self._officer(session, device)
+        officer = self.alarms.officer(session, device)
         if officer.fix_ts is not None and as_utc(officer.fix_ts) >= fix.fix_ts:
             return out  # an old fix from a backlog: stored, but not "where now"
         officer.lat, officer.lon, officer.fix_ts = fix.lat, fix.lon, fix.fix_ts
@@ -186,7 +215,7 @@ class PoliceService(AlarmDesk, Sender):
         )
         officer.watch = beats.to_dict(watch)
         for finding in found:
-            out.extend(self._beat_alarm(session, officer, finding, fix.fix_ts))
+            out.extend(self.alarms.beat_alarm(session, officer, finding, fix.fix_ts))
         return out
 
     def record_heard(
@@ -197,7 +226,7 @@ class PoliceService(AlarmDesk, Sender):
         Used for a phone's cell/Wi-Fi-only, mock or too uncertain reports;
         what they tell beside a position (the battery) is kept.
         """
-        officer = self._officer(session, device)
+        officer = self.alarms.officer(session, device)
         if battery is not None:
             officer.battery = battery
         live = {
@@ -304,12 +333,12 @@ class PoliceService(AlarmDesk, Sender):
             ).all()
             touched = []
             for alarm in open_sos:
-                out.extend(self._due(session, alarm, now))
+                out.extend(self.alarms.due(session, alarm, now))
                 if alarm in session.dirty:
                     touched.append(alarm)
             if self.clock.monotonic() >= self._next_beat_tick:
                 self._next_beat_tick = self.clock.monotonic() + 5.0
-                out.extend(self._beat_timers(session, now))
+                out.extend(self.alarms.beat_timers(session, now))
             session.commit()
             for alarm in touched:
                 # An operator may have acknowledged it meanwhile: show what is stored.

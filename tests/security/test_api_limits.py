@@ -88,10 +88,6 @@ def live(
         thread.join(10)
 
 
-class _Sender(Sender):
-    """The mixin services use to send after a commit, on its own."""
-
-
 def _ping(client: TestClient, auth: dict[str, str]) -> dict[str, Any]:
     r = client.post("/api/v1/devices/sim-1/commands/ping", headers=auth, json={})
     assert r.status_code == 200, r.text
@@ -126,9 +122,7 @@ def test_an_oversize_command_is_refused_and_the_link_stays_up(
         central.link.send("sim-1", "alert", {"blob": "x" * 2 * MIB})
     # What services send after a commit: the oversize one is dropped (and
     # logged), the worker goes on, the next command goes out.
-    sender = _Sender()
-    sender.clock, sender.link = CLOCK, central.link
-    sender.broadcaster, sender.audit = None, None
+    sender = Sender(clock=CLOCK, link=central.link)
     sender.deliver(
         Outbound(
             commands=[

@@ -19,7 +19,7 @@ from central.db import make_engine, migrate
 from central.errors import ConflictError, NotFoundError
 from central.police.beat import BeatRules
 from central.police.models import Alarm, Beat, Officer, Receipt
-from central.police.outbound import PoliceRules
+from central.police.rules import PoliceRules
 from central.police.service import PoliceService
 from central.police.sos import SosRules
 from edge.clock import ManualClock

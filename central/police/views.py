@@ -1,19 +1,16 @@
-"""The police service's rules, its texts, and how an alarm looks.
+"""How an alarm looks: to the console and to the officer on the handheld.
 
-Values only: :class:`PoliceRules` (every threshold), the SOS answers'
-texts, and :func:`alarm_view` (an alarm as the API, the console and the
-live stream show it). What a batch sends is :mod:`central.messaging.outbound`.
+Values only: an alarm as the API, the console and the live stream show it,
+and the texts a handheld shows for each phase of its SOS. The thresholds
+are :mod:`central.police.rules`; what a batch sends is
+:mod:`central.messaging.outbound`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from central.models import as_utc
-from central.police import beat as beats
-from central.police import sos as sos_rules
-from central.police.phone import PhoneRules
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -28,17 +25,6 @@ SOS_TEXT = {
     "false_alarm": "已标记为误报",
     "cancelled": "求救已取消",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class PoliceRules:
-    """Everything configurable about the police service."""
-
-    sos: sos_rules.SosRules = field(default_factory=sos_rules.SosRules)
-    beat: beats.BeatRules = field(default_factory=beats.BeatRules)
-    phone: PhoneRules = field(default_factory=PhoneRules)
-    fresh_s: float = 600.0  # a fix older than this does not place an officer
-    tz: str = "Asia/Shanghai"
 
 
 def _iso(value: datetime | None) -> str | None:
