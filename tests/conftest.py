@@ -212,6 +212,9 @@ def marks_for(item: pytest.Item, root: Path) -> set[str]:
     """The marks ``item`` earns by its fixtures, its module's source and its path."""
     names = set(getattr(item, "fixturenames", ()))
     marks = {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in names}
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if params.get("db_url") == "postgres":  # also when a test picks the case itself
+        marks.add("postgres")
     if item.path not in _SOURCES:
         try:
             _SOURCES[item.path] = item.path.read_text(encoding="utf-8")

@@ -44,12 +44,11 @@ def test_the_service_marks_are_registered() -> None:
     assert "--strict-markers" in pytest_options["addopts"]
 
 
-def test_every_collected_test_carries_the_marks_of_what_it_starts(
-    request: pytest.FixtureRequest,
-) -> None:
+def unmarked(items: list[pytest.Item]) -> list[str]:
+    """``nodeid: mark`` for each mark a test's evidence asks for and it lacks."""
     sources: dict[Path, str] = {}
     missing: list[str] = []
-    for item in request.session.items:
+    for item in items:
         path = Path(item.path)
         if path not in sources:
             sources[path] = path.read_text(encoding="utf-8")
@@ -69,4 +68,11 @@ def test_every_collected_test_carries_the_marks_of_what_it_starts(
             for mark in sorted(needs)
             if item.get_closest_marker(mark) is None
         )
+    return missing
+
+
+def test_every_collected_test_carries_the_marks_of_what_it_starts(
+    request: pytest.FixtureRequest,
+) -> None:
+    missing = unmarked(request.session.items)
     assert not missing, "expected these marks, got none:\n" + "\n".join(missing)
