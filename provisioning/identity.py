@@ -43,7 +43,7 @@ def check_node_identity(name: str) -> str:
             "expected a node id that is not a reserved service name "
             f"({', '.join(p + '…' for p in RESERVED_PREFIXES)}), got {name!r:.80}"
         )
-    if not _NODE_ID.match(name):
+    if not _NODE_ID.fullmatch(name):
         raise IdentityError(
             "expected a node id of [a-z0-9_-] (1-64 chars, no + # / or "
             f"wildcards), got {name!r:.80}"
@@ -57,7 +57,7 @@ def check_service_identity(name: str) -> str:
     Raises:
         IdentityError: it does not start with ``central`` or is not a plain id.
     """
-    if not name.startswith("central") or not _NODE_ID.match(name):
+    if not name.startswith("central") or not _NODE_ID.fullmatch(name):
         raise IdentityError(
             f"expected a service identity like 'central-ingest-w1-0', got {name!r:.80}"
         )

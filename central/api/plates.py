@@ -295,7 +295,7 @@ def violations(
 @router.get("/evidence/{sha256}")
 def evidence_image(sha256: str, svc: ServicesDep, _p: PlatesReader) -> FileResponse:
     """One evidence image (JPEG) by its SHA-256."""
-    if not SHA256.match(sha256):
+    if not SHA256.fullmatch(sha256):
         raise NotFoundError(f"expected a SHA-256 in hex, got {sha256[:70]!r}")
     path = plates(svc).evidence_dir / f"{sha256}.jpg"
     if not path.is_file():

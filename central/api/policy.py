@@ -25,9 +25,11 @@ from central.api.deps import (
     permit,
 )
 from central.fleet import twin
+from central.fleet.broker_access import JUNCTION_ID, junction_problem
 from central.messaging.link import PACKET_OVERHEAD
 from central.models import Device, PolicyLayer, as_utc
 from central.operators.auth import Principal
+from provisioning.identity import is_service_name
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
 Reader = Annotated[Principal, Depends(permit("policy", "read"))]
@@ -112,6 +114,8 @@ def put_layer(
         act="write",
     )
     _check_size(services, values)
+    if scope == "device" and values.get("junction"):
+        _check_junction(session, target, values["junction"])
     row = twin.put_layer(
         session,
         scope=scope,
@@ -149,6 +153,26 @@ def _check_size(services: Services, values: dict[str, Any]) -> None:
             f"expected a policy layer that fits the broker's max_packet_size of "
             f"{limit} bytes, got {size} bytes of values",
         )
+
+
+def _check_junction(session: SessionDep, target: str, junction: object) -> None:
+    """422 for a camera junction that names anything but a cabinet of its district.
+
+    A name not registered yet is kept (the cabinet may be enrolled later) but
+    gets no broker read grant until it is a live cabinet of the same district.
+    """
+    camera = session.get(Device, target)
+    if camera is None or camera.kind != "camera":
+        return
+    problem = junction_problem(session, camera, junction)
+    if problem is None or (
+        isinstance(junction, str)
+        and JUNCTION_ID.fullmatch(junction)
+        and not is_service_name(junction)
+        and session.get(Device, junction) is None
+    ):
+        return
+    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
 
 
 def _site_of(session: SessionDep, device_id: str) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import ssl
 import tempfile
 import threading
@@ -51,6 +52,7 @@ from provisioning.ca import (
     private_dir,
     write_atomically,
 )
+from provisioning.identity import is_service_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -64,6 +66,7 @@ logger = logging.getLogger(__name__)
 EJECT_CERT_LIFETIME = timedelta(minutes=2)
 CRL_REWRITE = timedelta(days=1)
 RENEW_BEFORE = timedelta(days=30)
+JUNCTION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def service_tls(
@@ -94,8 +97,41 @@ def _valid_until(cert: Path, when: datetime) -> bool:
     return parsed.not_valid_after_utc > when
 
 
+def junction_problem(session: Session, camera: Device, junction: object) -> str | None:
+    """Why ``junction`` may not be ``camera``'s junction, or None when it may.
+
+    A camera may read only a live signal cabinet of its own district, named by
+    a plain device id (the name goes into the broker's ACL file verbatim).
+    """
+    if (
+        not isinstance(junction, str)
+        or not JUNCTION_ID.fullmatch(junction)
+        or is_service_name(junction)
+    ):
+        return (
+            "expected junction to be a node's device id of [a-z0-9_-], "
+            f"got {junction!r:.80}"
+        )
+    cabinet = session.get(Device, junction)
+    if (
+        cabinet is None
+        or cabinet.kind != "signal_controller"
+        or cabinet.retired_at is not None
+        or cabinet.site != camera.site
+    ):
+        return (
+            f"expected junction to name a signal cabinet in district "
+            f"{camera.site!r}, got {junction!r:.80}"
+        )
+    return None
+
+
 def camera_reads(session: Session) -> dict[str, list[str]]:
-    """Which live camera reads which cabinet's state (its configured junction)."""
+    """Which live camera reads which cabinet's state (its configured junction).
+
+    A junction that is not a live cabinet of the camera's own district (see
+    :func:`junction_problem`) is skipped and logged, never written.
+    """
     layers = current_layers(session)
     reads: dict[str, list[str]] = {}
     cameras = session.exec(
@@ -107,8 +143,13 @@ def camera_reads(session: Session) -> dict[str, list[str]]:
         except ValueError:  # PolicyError: put_layer refuses these; skip, not crash
             continue
         junction = values.get("junction")
-        if isinstance(junction, str) and junction:
-            reads[device.id] = [junction]
+        if not junction:
+            continue
+        problem = junction_problem(session, device, junction)
+        if problem is not None:
+            logger.warning("Camera %s: no ACL read grant: %s", device.id, problem)
+            continue
+        reads[device.id] = [str(junction)]
     return reads
 
 
@@ -186,12 +227,17 @@ class BrokerAccess:
                 for device_id in sorted(now_retired - self._retired):
                     self.eject(device_id)
                 self._retired = now_retired
-                if time.monotonic() >= next_acl:
-                    next_acl = time.monotonic() + self.refresh_s
-                    self.refresh_acl()
-                    self.refresh_crl()
             except Exception:
                 logger.exception("Broker access watch failed; retrying")
+            if time.monotonic() < next_acl:
+                continue
+            next_acl = time.monotonic() + self.refresh_s
+            # Independent steps: a failing ACL must never stop the CRL's renewal.
+            for step in (self.refresh_acl, self.refresh_crl):
+                try:
+                    step()
+                except Exception:
+                    logger.exception("Broker access %s failed; retrying", step.__name__)
 
     def refresh_crl(self, *, older_than: timedelta = CRL_REWRITE) -> bool:
         """Re-sign the CRL when it is older than ``older_than``; return whether.

@@ -98,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = 0, size - 1
         wanted = self.headers.get("Range")
         if wanted:
-            match = _RANGE.match(wanted.strip())
+            match = _RANGE.fullmatch(wanted.strip())
             if match is None or int(match.group(1)) >= max(size, 1):
                 self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
                 self.send_header("Content-Range", f"bytes */{size}")

@@ -259,7 +259,7 @@ def parse_time(raw: str) -> datetime | None:
     if len(raw) > 40:  # noqa: PLR2004 - the longest ISO 8601 with offset is 35
         raise PhoneReportError("timestamp", expected, raw)
     try:
-        if _EPOCH.match(raw):
+        if _EPOCH.fullmatch(raw):
             value = float(raw)
             if value >= _EPOCH_MS_FROM:
                 value /= 1000
@@ -472,7 +472,7 @@ def _json_flag(values: dict[str, Any], name: str) -> bool | None:
 
 def _alarm(raw: str) -> str:
     raw = raw.strip()
-    if raw and not _ALARM.match(raw):
+    if raw and not _ALARM.fullmatch(raw):
         raise PhoneReportError("alarm", "a name such as sos", raw)
     return raw
 

@@ -218,7 +218,7 @@ class OtaClient:
                 slots (not under ``baling supervise``), or another update on trial.
         """
         release, rollout = args.get("release"), args.get("rollout")
-        if not isinstance(release, str) or not _RELEASE.match(release):
+        if not isinstance(release, str) or not _RELEASE.fullmatch(release):
             raise CommandError(
                 f"expected release baling-<kind>-<version>.tar, got {release!r}"
             )

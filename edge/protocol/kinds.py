@@ -64,7 +64,9 @@ class CameraConfig(NodeConfig):
     jpeg_quality: Annotated[int, Field(ge=30, le=95)] = 80
     # Red-light capture: the cabinet whose retained state gives the phase,
     # the signal group of this camera's lane, and the stop line's image row.
-    junction: str = Field(default="", max_length=64)
+    junction: str = Field(
+        default="", max_length=64, pattern=r"^([a-z0-9][a-z0-9_-]{0,63})?$"
+    )
     signal_group: str = Field(default="", max_length=64)
     stop_line_y: Annotated[float, Field(ge=0)] | None = None
 

@@ -27,7 +27,7 @@ def check_device_id(device_id: str) -> str:
         TopicError: it is empty, too long, or holds characters other than
             lower-case letters, digits, ``-`` and ``_``.
     """
-    if not _DEVICE_ID.match(device_id):
+    if not _DEVICE_ID.fullmatch(device_id):
         raise TopicError(
             f"expected a device id of [a-z0-9_-] (1-64 chars), got {device_id!r:.80}",
             field="device",
@@ -38,7 +38,7 @@ def check_device_id(device_id: str) -> str:
 
 
 def _check_name(name: str, what: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise TopicError(
             f"expected a {what} of [a-z0-9_.-] (1-64 chars), got {name!r:.80}",
             field=what,
