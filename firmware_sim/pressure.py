@@ -101,6 +101,16 @@ class Pressure:
                 recent = sum(1 for t in z.entries if t > quiet_from)
                 z.count = min(z.count, recent)
 
+    def crossed_permissive(self, stage: int, since: float) -> bool:
+        """Whether a vehicle crossed a stop line where ``stage`` lets it go yielding.
+
+        Such a left turner may still wait inside the junction for a gap.
+        """
+        return any(
+            0 < z.weights.get(stage, 0.0) < 1.0 and z.last_out >= since
+            for z in self.zones.values()
+        )
+
     def of(self, stages: int) -> list[float]:
         """Each stage's pressure now."""
         out = [0.0] * stages
@@ -112,11 +122,18 @@ class Pressure:
         return out
 
 
-def choose(pressure: list[float], current: int, *, at_max: bool) -> int | None:
+def choose(
+    pressure: list[float], current: int, *, at_max: bool, ring: bool = False
+) -> int | None:
     """The stage to change to from ``current``, or ``None`` to stay.
 
     Asked at the controller's decision points (the minimum green, then
-    every slot, and the maximum green: ``at_max``).
+    every slot, and the maximum green: ``at_max``). Max-pressure decides
+    *when* to leave; with ``ring`` the next stage is the first one after
+    ``current`` in the ring that anyone waits for (empty stages skipped),
+    not the one under most pressure: jumping across the ring costs a
+    long intergreen (a permissive left turner waiting inside the
+    junction must clear), going round it the short ones.
     """
     n = len(pressure)
     others = [k for k in range(n) if k != current]
@@ -126,6 +143,10 @@ def choose(pressure: list[float], current: int, *, at_max: bool) -> int | None:
     best = max(others, key=lambda k: (pressure[k], -((k - current) % n)))
     if pressure[best] <= 0:
         return None  # nobody waits: rest in green
-    if at_max or pressure[best] > pressure[current]:
-        return best
-    return None
+    if not (at_max or pressure[best] > pressure[current]):
+        return None
+    if ring:
+        return next(
+            k for k in ((current + i) % n for i in range(1, n)) if pressure[k] > 0
+        )
+    return best

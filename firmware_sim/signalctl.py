@@ -180,20 +180,26 @@ class ControllerSim:
                     break
                 self.zones.heal(self.act_stage, self.act_since, now)
                 pressure = self.zones.of(len(self.junction.stages))
-                nxt = choose(pressure, self.act_stage, at_max=at_max)
+                nxt = choose(pressure, self.act_stage, at_max=at_max, ring=self.RING)
                 if nxt is None:
                     while self.act_check <= now:
                         self.act_check += self.SLOT_S
                     break
                 self.act_next = nxt
+                # a permissive left turner that crossed during this green
+                # (through its yellow too) may wait inside: decided at the end
+                self.act_green_from = self.act_since
                 self.act_phase, self.act_since = "yellow", now
             elif self.act_phase == "yellow":
                 if now < self.act_since + plan.yellow:
                     break
                 self.act_phase, self.act_since = "allred", self.act_since + plan.yellow
             else:
+                waiting = self.zones.crossed_permissive(
+                    self.act_stage, self.act_green_from
+                )
                 all_red = all_red_for(
-                    self.junction, plan, self.act_stage, self.act_next
+                    self.junction, plan, self.act_stage, self.act_next, waiting=waiting
                 )
                 if now < self.act_since + all_red:
                     break
@@ -361,8 +367,10 @@ class ControllerSim:
     _held = 0.0
     switch_at = 0.0
     SLOT_S = 5.0  # actuated: the next stage is chosen this often after min green
+    RING = False  # actuated: True serves stages round the ring, skipping empty ones
     MAX_GREEN_FACTOR = 2.0  # … and a green runs at most this × the plan's
     act_check = 0.0  # the next decision point
+    act_green_from = float("-inf")  # when the ending green began
     act_stage = 0
     act_next = 0
     act_phase = "green"

@@ -130,13 +130,20 @@ class Plan:
 
 
 def transition_need(
-    j: Junction, src: dict[str, str], dst: dict[str, str]
+    j: Junction,
+    src: dict[str, str],
+    dst: dict[str, str],
+    *,
+    waiting: bool = True,
 ) -> tuple[float, str, str]:
     """The intergreen a change from stage ``src`` to ``dst`` needs, and its pair.
 
     Groups whose green ends (shown in ``src``, not the same in ``dst``)
     against groups whose green starts; ``(0, "", "")`` when nothing
-    conflicts or the junction has no intergreen matrix.
+    conflicts or the junction has no intergreen matrix. ``waiting=False``:
+    the controller knows no permissive left turner can be waiting inside
+    (none crossed a stop line during this green), so a ``g`` ending counts
+    as a protected one.
     """
     best = (0.0, "", "")
     if j.intergreens is None:
@@ -147,19 +154,21 @@ def transition_need(
         for b, now in dst.items():
             if src.get(b) == now:
                 continue
-            need = j.intergreens.need(a, b, was=was)
+            need = j.intergreens.need(a, b, was=was if waiting else "G")
             if need > best[0]:
                 best = (need, a, b)
     return best
 
 
-def all_red_for(j: Junction, plan: Plan, src: int, dst: int) -> float:
+def all_red_for(
+    j: Junction, plan: Plan, src: int, dst: int, *, waiting: bool = True
+) -> float:
     """The all-red between two stages: the plan's, or longer where geometry needs.
 
     What the controller runs in vehicle-actuated mode, where any stage may
-    follow any other.
+    follow any other (``waiting`` as in :func:`transition_need`).
     """
-    need, _a, _b = transition_need(j, j.stages[src], j.stages[dst])
+    need, _a, _b = transition_need(j, j.stages[src], j.stages[dst], waiting=waiting)
     return max(plan.all_red, need - plan.yellow)
 
 
