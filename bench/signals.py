@@ -18,10 +18,17 @@ unfinished vehicles included):
 It also times the engine planning 500 junctions, and checks the chain's
 rules: no green under 5 s, no unfinished vehicles.
 
-    python -m bench.signals [--seeds 1-3] [--speed 50] [--judge ../shared/bench/sumo]
+    python -m bench.signals [--demand NAME] [--seeds 1-3] [--speed 50]
+                            [--judge ../shared/bench/sumo]
 
-Last line:
-``A_adaptive=<s> A_vs_actuated=<ratio> B_adaptive=<s> B_vs_actuated=<ratio>``.
+Every SUMO run has the junction collision check on
+(``--collision.check-junctions true --collision.action warn``);
+collisions are summed over the seeds. ``--demand NAME`` runs the judge's
+``routes_NAME.rou.xml`` (steady demand without it). Each strategy's
+distance from the no-signal floor is printed.
+
+Last line: ``A_vs_actuated=<ratio> B_vs_actuated=<ratio> A_collisions=<n>
+B_collisions=<n> B_actuated_collisions=<n>``.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from baling.closedloop import closed_loop
 from central.signals import engine
-from firmware_sim.traffic import STAGES, SumoCoSim
+from firmware_sim.traffic import STAGES, SumoCoSim, read_collisions
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -148,27 +155,71 @@ def fixed_plans(
     return {"webster": plan(webster), "fixed": plan(best)}
 
 
+def judged(
+    judge: ModuleType,
+    scn: str,
+    net: str,
+    seeds: list[int],
+    *,
+    additional: str | None = None,
+    demand: str | None = None,
+) -> tuple[float, int]:
+    """(mean delay, collisions summed over seeds) of the judge's runs.
+
+    Runs one seed at a time through the judge's ``run_sumo`` with SUMO's
+    junction collision check (the no-signal floor without it: vehicles
+    pass through each other there).
+    """
+    runs, collisions = [], 0
+    for seed in seeds:
+        out = Path(tempfile.mkdtemp()) / "collisions.xml"
+        extra = (
+            []
+            if net == "nosignal"
+            else [
+                "--collision.check-junctions", "true",
+                "--collision.action", "warn",
+                "--collision-output", str(out),
+            ]
+        )  # fmt: skip
+        runs.append(judge.run_sumo(scn, net, seed, additional, extra, demand=demand))
+        collisions += len(read_collisions(out))
+    return float(judge.aggregate(runs)["mean_delay"]), collisions
+
+
 def score_plan(
-    judge: ModuleType, plan: dict[str, Any], seeds: list[int]
-) -> dict[str, Any]:
-    """The judge's score of a JSON plan."""
+    judge: ModuleType, plan: dict[str, Any], seeds: list[int], demand: str | None
+) -> tuple[float, int]:
+    """The judge's score of a JSON plan: (mean delay, collisions)."""
     add = Path(tempfile.mkdtemp()) / "plan.add.xml"
     judge.plan_to_additional(plan, str(add))
-    runs = judge.run_many(plan["scenario"], "static", seeds, str(add), workers=2)
-    return dict(judge.aggregate(runs))
+    return judged(
+        judge, plan["scenario"], "static", seeds, additional=str(add), demand=demand
+    )
 
 
 def adaptive(
-    judge: ModuleType, scenario_dir: Path, scn: str, seeds: list[int], speed: float
+    judge: ModuleType,
+    scenario_dir: Path,
+    scn: str,
+    seeds: list[int],
+    speed: float,
+    *,
+    demand: str | None,
 ) -> dict[str, Any]:
     """Baling adaptive through the whole chain; scored on the same tripinfo terms."""
-    runs, min_green = [], 1e9
+    runs, min_green, collisions = [], 1e9, 0
     for seed in seeds:
         work = Path(tempfile.mkdtemp(prefix=f"signals-{scn}-{seed}-"))
         started = time.monotonic()
-        with closed_loop(scenario_dir, scn, seed=seed, work=work) as loop:
+        with closed_loop(
+            scenario_dir, scn, seed=seed, work=work, demand=demand
+        ) as loop:
             loop.sim.run(loop.clock, speed=speed)
             trip = loop.sim.tripinfo
+            sim = loop.sim
+        crashes = sim.collisions()
+        collisions += len(crashes)
         from sqlmodel import Session, create_engine, select  # noqa: PLC0415
 
         from central.signals.models import PlanRow  # noqa: PLC0415
@@ -183,11 +234,18 @@ def adaptive(
         runs.append(m)
         print(
             f"  {scn} adaptive seed {seed}: {m['mean_delay']:.2f} s/veh, "
-            f"unfinished {m['unfinished']}, {m['wall_s']:.0f} s wall",
+            f"unfinished {m['unfinished']}, collisions {len(crashes)}, "
+            f"{m['wall_s']:.0f} s wall",
             flush=True,
         )
+        for c in crashes:
+            print(
+                f"    collision {c.get('time')} s on {c.get('lane')}: "
+                f"{c.get('collider')} into {c.get('victim')}"
+            )
     out = dict(judge.aggregate(runs))
     out["min_green"] = min_green
+    out["collisions"] = collisions
     return out
 
 
@@ -209,6 +267,7 @@ def main() -> None:
     p.add_argument("--seeds", default="1-3")
     p.add_argument("--speed", type=float, default=50.0, help="closed loop × real time")
     p.add_argument("--scenarios", default="A,B")
+    p.add_argument("--demand", default=None, help="the judge's routes_NAME.rou.xml")
     p.add_argument(
         "--judge", type=Path, default=ROOT.parent / "shared" / "bench" / "sumo"
     )
@@ -221,8 +280,12 @@ def main() -> None:
     seeds = list(range(int(lo), int(hi or lo) + 1))
     judge, scenarios = _judge(args.judge.resolve())
     results: dict[str, dict[str, float]] = {}
+    demand = args.demand
     for scn in args.scenarios.split(","):
         scenario_dir = args.judge / "scenarios" / scn
+        routes = scenario_dir / (f"routes_{demand}.rou.xml" if demand else "")
+        if demand and not routes.exists():
+            p.error(f"expected {routes} for --demand {demand}, got no such file")
         stages = design_stages(scenario_dir, scn, scenarios.movement_flows(scn))
         import sumolib  # noqa: PLC0415
 
@@ -230,21 +293,38 @@ def main() -> None:
         positions = {t: float(net.getNode(t).getCoord()[0]) for t in stages}
         plans = fixed_plans(scn, stages, positions)
         row: dict[str, float] = {}
-        for name, net_name in (("default", "static"), ("actuated", "actuated")):
-            runs = judge.run_many(scn, net_name, seeds, None, workers=2)
-            row[name] = judge.aggregate(runs)["mean_delay"]
+        for name, net_name in (
+            ("floor", "nosignal"),
+            ("default", "static"),
+            ("actuated", "actuated"),
+        ):
+            row[name], row[f"{name}_collisions"] = judged(
+                judge, scn, net_name, seeds, demand=demand
+            )
         for name in ("webster", "fixed"):
-            row[name] = score_plan(judge, plans[name], seeds)["mean_delay"]
-        result = adaptive(judge, scenario_dir, scn, seeds, args.speed)
+            row[name], row[f"{name}_collisions"] = score_plan(
+                judge, plans[name], seeds, demand
+            )
+        result = adaptive(judge, scenario_dir, scn, seeds, args.speed, demand=demand)
         row["adaptive"] = result["mean_delay"]
+        row["adaptive_collisions"] = result["collisions"]
         row["unfinished"] = result["unfinished"]
         row["min_green"] = result["min_green"]
         results[scn] = row
         print(
-            f"{scn}: default {row['default']:.1f}  webster {row['webster']:.1f}  "
-            f"actuated {row['actuated']:.1f}  baling_fixed {row['fixed']:.1f}  "
-            f"baling_adaptive {row['adaptive']:.1f} s/veh (seeds {seeds}); "
-            f"adaptive/actuated {row['adaptive'] / row['actuated']:.3f}; "
+            f"{scn} ({demand or 'steady'}): floor {row['floor']:.1f} s/veh, seeds "
+            f"{seeds}; per strategy: delay, × floor, collisions",
+            flush=True,
+        )
+        for name in ("default", "webster", "actuated", "fixed", "adaptive"):
+            print(
+                f"   {name:9s} {row[name]:6.1f} s/veh  "
+                f"{row[name] / row['floor']:5.2f}× floor "
+                f"(+{row[name] - row['floor']:.1f} s)  "
+                f"collisions {row[name + '_collisions']:.0f}"
+            )
+        print(
+            f"   adaptive/actuated {row['adaptive'] / row['actuated']:.3f}; "
             f"unfinished {row['unfinished']:.1f}, "
             f"shortest green {row['min_green']:.0f} s",
             flush=True,
@@ -255,13 +335,16 @@ def main() -> None:
     )["C"]
     took = planning_speed(any_stages)
     print(f"engine: 500 junctions planned in {took:.2f} s (median of 3)")
-    print(
-        " ".join(
-            f"{scn}_adaptive={r['adaptive']:.1f} "
-            f"{scn}_vs_actuated={r['adaptive'] / r['actuated']:.3f}"
-            for scn, r in results.items()
-        )
-    )
+    last = [
+        f"{scn}_vs_actuated={r['adaptive'] / r['actuated']:.3f}"
+        for scn, r in results.items()
+    ]
+    last += [
+        f"{scn}_collisions={r['adaptive_collisions']:.0f}" for scn, r in results.items()
+    ]
+    if "B" in results:
+        last.append(f"B_actuated_collisions={results['B']['actuated_collisions']:.0f}")
+    print(" ".join(last))
 
 
 if __name__ == "__main__":
