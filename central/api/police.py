@@ -10,6 +10,7 @@ identifier issued per handheld, never the guessable device id.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -684,7 +685,9 @@ def _take_reports(
             body = _report_body(report, verdict)
             envelopes.append(envelope.make(device.id, "phone_report", body, now=now))
         if report.alarm == "sos":
-            body = _sos_body(session, device.id, verdict)
+            body = _sos_body(
+                session, device.id, verdict, secret=svc.settings.jwt_secret
+            )
             envelopes.append(envelope.make(device.id, "sos", body, now=now))
     stored = svc.sink().accept(session, envelopes, now)
     device.last_seen = now
@@ -736,7 +739,9 @@ def _report_body(report: phone.PhoneReport, verdict: phone.Verdict) -> dict[str,
     }
 
 
-def _sos_body(session: Session, device: str, verdict: phone.Verdict) -> dict[str, Any]:
+def _sos_body(
+    session: Session, device: str, verdict: phone.Verdict, *, secret: str
+) -> dict[str, Any]:
     """An SOS from a phone: at its fix, else where its last trusted fix was."""
     lat: float | None = None
     lon: float | None = None
@@ -745,7 +750,10 @@ def _sos_body(session: Session, device: str, verdict: phone.Verdict) -> dict[str
     elif (officer := session.get(Officer, device)) is not None:
         lat, lon = officer.lat, officer.lon
     # One alarm per phone and minute: the app repeats alarm=sos on each report.
-    sos_id = f"osmand-{device}-{int(verdict.at.timestamp()) // 60}"
+    # Keyed with central's secret, so no one can guess (and pre-empt) the id.
+    minute = f"{device}:{int(verdict.at.timestamp()) // 60}".encode()
+    tag = hmac.new(secret.encode(), minute, hashlib.sha256).hexdigest()[:24]
+    sos_id = f"osmand-{device}-{tag}"
     return {
         "sos_id": sos_id[:64],
         "phase": "raised",

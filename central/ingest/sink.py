@@ -7,7 +7,9 @@ the phone endpoint (OsmAnd / Traccar reports read by
 caller's transaction:
 
 * refuses, by reason, the events of a device that is not registered or was
-  retired (``unknown_device``);
+  retired (``unknown_device``), and the events of a type its kind does not
+  send (``wrong_kind``: :data:`EVENT_KINDS` — only a handheld raises an SOS,
+  only a camera reads plates, only a kiosk files complaints);
 * drops duplicates by event id — within the batch and against the table
   (``INSERT ... ON CONFLICT DO NOTHING``), so a redelivered message takes
   effect once;
@@ -51,6 +53,23 @@ logger = logging.getLogger(__name__)
 
 _LOUD_PER_REASON = 20  # then refusals of that reason are logged at debug
 _FORGET_S = 30.0  # how long a device is known before asking again (retirements)
+# The kinds that may send each event type a service acts on; a type not listed
+# (ota, fault, flow, security, ...) any node may send. ``sim`` is the
+# simulator kind that tests and demos use in place of any of them.
+_HANDHELD = frozenset({"handheld", "sim"})
+EVENT_KINDS: dict[str, frozenset[str]] = {
+    "sos": _HANDHELD,
+    "position": _HANDHELD,
+    "dispatch_ack": _HANDHELD,
+    "lookup": _HANDHELD,
+    "phone_report": _HANDHELD,
+    "plate": frozenset({"camera", "sim"}),
+    "violation": frozenset({"camera", "sim"}),
+    "complaint": frozenset({"kiosk", "sim"}),
+    "rating": frozenset({"kiosk", "sim"}),
+    "plan": frozenset({"signal_controller", "sim"}),
+    "mode": frozenset({"signal_controller", "sim"}),
+}
 
 
 class EventConsumer(Protocol):
@@ -122,22 +141,24 @@ class EventSink:
         """
         self.consumers = list(consumers)
         self.audit = audit
-        self._known: set[str] = set()
+        self._known: dict[str, str] = {}
         self._forget_at = 0.0
         self._loud: Counter[str] = Counter()
 
-    def known(self, session: Session, devices: Iterable[str]) -> set[str]:
-        """Which of ``devices`` are registered and not retired."""
+    def known(self, session: Session, devices: Iterable[str]) -> dict[str, str]:
+        """The kind of each of ``devices`` that is registered and not retired."""
         if time.monotonic() >= self._forget_at:  # see retirements within 30 s
             self._known.clear()
             self._forget_at = time.monotonic() + _FORGET_S
         wanted = set(devices)
-        missing = wanted - self._known
+        missing = wanted - self._known.keys()
         if missing:
             live = Device.retired_at.is_(None)  # type: ignore[union-attr]
             ids = Device.id.in_(missing)  # type: ignore[attr-defined]
-            self._known.update(session.exec(select(Device.id).where(ids, live)).all())
-        return wanted & self._known
+            self._known.update(
+                session.exec(select(Device.id, Device.kind).where(ids, live)).all()
+            )
+        return {d: self._known[d] for d in wanted if d in self._known}
 
     def accept(
         self, session: Session, envelopes: Sequence[Envelope], now: datetime
@@ -166,6 +187,16 @@ class EventSink:
                     "unknown_device",
                     f"{env.type} event: expected a registered device, "
                     f"got {env.device!r}",
+                )
+                continue
+            allowed = EVENT_KINDS.get(env.type)
+            if allowed is not None and known[env.device] not in allowed:
+                refused["wrong_kind"] += 1
+                self._refuse(
+                    "wrong_kind",
+                    f"{env.type} event: expected a device of kind "
+                    f"{'/'.join(sorted(allowed))}, got {env.device!r} "
+                    f"({known[env.device]})",
                 )
                 continue
             event_id = str(env.id)

@@ -301,7 +301,7 @@ class IngestWorker:
         logger.log(level, "Rejected message on %.120s (%s): %s", topic, reason, detail)
 
     def _sort(
-        self, acc: Accepted, now: datetime, known: set[str], batch: _Batch
+        self, acc: Accepted, now: datetime, known: dict[str, str], batch: _Batch
     ) -> None:
         """Events to the sink (which checks their device); the rest need a known one."""
         env = acc.envelope

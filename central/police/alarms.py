@@ -10,6 +10,7 @@ commit.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -176,13 +177,24 @@ class AlarmDesk:
     ) -> Outbound:
         """An SOS phase from a handheld: raise, update or cancel its alarm."""
         out = Outbound()
-        alarm = session.exec(select(Alarm).where(Alarm.key == sos.sos_id)).first()
+        # An alarm belongs to the device that raised it: another device's phase
+        # with the same id never touches it (and gets a key of its own).
+        own_key = _own_key(device, sos.sos_id)
+        alarm = session.exec(
+            select(Alarm).where(
+                Alarm.device == device, col(Alarm.key).in_([sos.sos_id, own_key])
+            )
+        ).first()
         if alarm is None:
+            taken = session.exec(
+                select(Alarm.id).where(Alarm.key == sos.sos_id)
+            ).first()
             officer = self.officer(session, device)
             lat = sos.lat if sos.lat is not None else officer.lat
             lon = sos.lon if sos.lon is not None else officer.lon
             alarm = Alarm(
-                key=sos.sos_id,
+                key=sos.sos_id if taken is None else own_key,
+                detail={"sos_id": sos.sos_id},
                 kind="sos",
                 device=device,
                 state="raised",
@@ -282,7 +294,7 @@ class AlarmDesk:
     def _sos_ack(self, alarm: Alarm) -> dict[str, Any]:
         return to_body(
             SosAckArgs(
-                sos_id=alarm.key,
+                sos_id=str(alarm.detail.get("sos_id", alarm.key)),
                 phase=alarm.state,  # type: ignore[arg-type]
                 responders=alarm.responders,
                 text=SOS_TEXT.get(alarm.state, ""),
@@ -428,3 +440,9 @@ class AlarmDesk:
         session.commit()
         session.refresh(alarm)
         return alarm, out
+
+
+def _own_key(device: str, sos_id: str) -> str:
+    """The key of ``device``'s alarm ``sos_id`` when another device holds that id."""
+    digest = hashlib.sha256(f"{device}\n{sos_id}".encode()).hexdigest()[:24]
+    return f"{sos_id[:32]}~{digest}"

@@ -1,0 +1,131 @@
+"""Red-team findings on what nodes send: events only from the kinds that send them.
+
+Finding 2: any enrolled node (a public kiosk) published ``event/sos``
+cancelling the phone SOS ids it could predict, and the officer's later SOS
+raised nothing. Now central takes each event type only from its kinds, keys
+an alarm by the device that raised it, and keys phone SOS ids with its
+secret. Events go in through the event sink, the one way in for MQTT and
+the phone endpoint alike.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from districtworld import build
+from sqlmodel import Session, select
+
+from central.fleet import registry
+from central.police.models import Alarm
+from central.police.service import PoliceService
+from edge.protocol import envelope
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from authworld import World
+
+    from central.ingest.sink import Stored
+
+
+@pytest.fixture
+def world(sqlite_url: str, tmp_path: Path) -> Iterator[World]:
+    w = build(sqlite_url, tmp_path)
+    w.services.police = PoliceService(clock=w.clock, audit=w.services.audit)
+    with Session(w.services.engine) as session:
+        registry.register(
+            session, device_id="hh-x", kind="handheld", site="north", now=w.clock.now()
+        )
+    with w.client:
+        yield w
+    w.services.engine.dispose()
+
+
+def _send(world: World, device: str, kind: str, body: dict[str, Any]) -> Stored:
+    now = world.clock.now()
+    with Session(world.services.engine) as session:
+        stored = world.services.sink().accept(
+            session, [envelope.make(device, kind, body, now=now)], now
+        )
+        session.commit()
+    stored.deliver()
+    return stored
+
+
+def _sos(sos_id: str, phase: str, world: World) -> dict[str, Any]:
+    return {
+        "sos_id": sos_id,
+        "phase": phase,
+        "pressed_at": world.clock.now().isoformat(),
+        "lat": 29.14,
+        "lon": 113.12,
+    }
+
+
+def _alarms(world: World) -> list[tuple[str, str]]:
+    with Session(world.services.engine) as session:
+        return [(a.device, a.state) for a in session.exec(select(Alarm)).all()]
+
+
+@pytest.mark.parametrize(
+    ("device", "kind", "body"),
+    [
+        ("kiosk-n", "sos", {"sos_id": "osmand-hh-n-1", "phase": "cancelled"}),
+        ("kiosk-n", "position", {"lat": 29.1, "lon": 113.1}),
+        ("kiosk-n", "lookup", {"plate": "湘F12345"}),
+        ("cab-n", "plate", {"plate": "湘F12345"}),
+        ("cam-n", "complaint", {"text": "假投诉"}),
+        ("kiosk-n", "plan", {"version": 1, "state": "applied"}),
+    ],
+)
+def test_an_event_type_is_taken_only_from_its_kinds(
+    world: World, device: str, kind: str, body: dict[str, Any]
+) -> None:
+    stored = _send(world, device, kind, body)
+    assert stored.refused == {"wrong_kind": 1}
+    assert not stored.new
+
+
+def test_a_kiosk_cannot_cancel_an_officers_sos_ahead(world: World) -> None:
+    stored = _send(world, "kiosk-n", "sos", _sos("sos-1", "cancelled", world))
+    assert stored.refused["wrong_kind"] == 1
+    _send(world, "hh-n", "sos", _sos("sos-1", "raised", world))
+    assert _alarms(world) == [("hh-n", "raised")]
+
+
+def test_another_handheld_cannot_touch_an_alarm_by_its_id(world: World) -> None:
+    # The other handheld takes the id first: the officer's SOS still raises
+    _send(world, "hh-x", "sos", _sos("sos-2", "cancelled", world))
+    _send(world, "hh-n", "sos", _sos("sos-2", "raised", world))
+    world.clock.advance(5)
+    _send(world, "hh-x", "sos", _sos("sos-2", "cancelled", world))
+    assert ("hh-n", "raised") in _alarms(world)
+    # and the officer cancels its own alarm
+    _send(world, "hh-n", "sos", _sos("sos-2", "cancelled", world))
+    assert ("hh-n", "cancelled") in _alarms(world)
+
+
+def test_a_phone_sos_id_cannot_be_predicted(world: World) -> None:
+    police = world.login("officer")
+    named = world.client.put(
+        "/api/v1/police/officers/hh-n", json={"name": "李警官"}, headers=police
+    )
+    assert named.status_code == 200, named.text
+    ident = world.client.post(
+        "/api/v1/police/officers/hh-n/osmand", headers=police
+    ).json()["identifier"]
+    at = int(world.clock.now().timestamp())
+    minute = at // 60
+    for m in range(minute - 1, minute + 2):  # the old, guessable ids
+        _send(world, "hh-x", "sos", _sos(f"osmand-hh-n-{m}", "cancelled", world))
+    answer = world.client.get(
+        f"/osmand?id={ident}&lat=29.14&lon=113.12&timestamp={at}&accuracy=5&alarm=sos"
+    )
+    assert answer.status_code == 200, answer.text
+    with Session(world.services.engine) as session:
+        alarm = session.exec(select(Alarm).where(Alarm.device == "hh-n")).one()
+    assert alarm.state == "raised"
+    assert alarm.key.startswith("osmand-hh-n-")
+    assert alarm.key not in {f"osmand-hh-n-{m}" for m in range(minute - 1, minute + 2)}
