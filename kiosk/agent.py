@@ -16,18 +16,17 @@ import json
 import logging
 import queue
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx2
 import uvicorn
 
 from edge.agent import Agent
-from edge.errors import HardwareError
 from edge.protocol.complaints import new_code
 from edge.protocol.messages import NodeConfig
+from kiosk.errors import CentralAwayError, CentralRefusedError
 from kiosk.printer import PrinterError, ReceiptLines, ReceiptPrinter
 from kiosk.settings import KioskSettings
 from kiosk.web import create_kiosk_app
@@ -44,10 +43,7 @@ logger = logging.getLogger(__name__)
 
 Job = tuple[str, dict[str, Any], "Future[dict[str, Any]]"]
 IN_USE_S = 120.0  # a screen touched this recently is in use
-
-
-class CentralAwayError(HardwareError, ConnectionError):
-    """Central did not answer (the kiosk is offline)."""
+CENTRAL_TIMEOUT_S = 3.0  # a call to central's kiosk API
 
 
 class KioskAgent(Agent):
@@ -81,6 +77,12 @@ class KioskAgent(Agent):
         self.cache_path: Path = self.ks.data_dir / "content.json"
         self.content: dict[str, Any] = self._load_cache()
         self.central_ok = False
+        # Short timeout: a citizen is waiting. No idle connection is kept, so
+        # the screen's and the content sync's threads share nothing to close.
+        self.http = httpx2.Client(
+            timeout=CENTRAL_TIMEOUT_S,
+            limits=httpx2.Limits(max_keepalive_connections=0),
+        )
         self.printer_state = "none" if self.printer is None else "unknown"
         self.sessions = 0
         self.last_touch = 0.0  # monotonic time of the screen's last request
@@ -101,32 +103,38 @@ class KioskAgent(Agent):
     def _central(self, path: str, body: dict[str, Any] | None = None) -> Any:  # noqa: ANN401
         """Call central's kiosk API (short timeout: a citizen is waiting).
 
+        A ``body`` makes it a POST of JSON, else a GET.
+
         Raises:
             CentralAwayError: central did not answer.
-            urllib.error.HTTPError: central answered with an error.
+            CentralRefusedError: central answered with an error status.
         """
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(  # noqa: S310 - central's URL from settings
-            self.ks.central_url.rstrip("/") + path,
-            data=data,
-            headers={"Content-Type": "application/json"},
-        )
+        url = self.ks.central_url.rstrip("/") + path
         try:
-            with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310
-                self.central_ok = True
-                return json.loads(resp.read())
-        except urllib.error.HTTPError:
-            self.central_ok = True
-            raise
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            if body is None:
+                resp = self.http.get(url)
+            else:
+                resp = self.http.post(url, json=body)
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             self.central_ok = False
             raise CentralAwayError(f"central unreachable: {exc}") from exc
+        self.central_ok = True
+        if resp.is_error:
+            raise CentralRefusedError(
+                f"expected a 2xx answer from {path}, got HTTP {resp.status_code}",
+                status=resp.status_code,
+            )
+        try:
+            return resp.json()
+        except ValueError as exc:
+            msg = f"expected JSON from {path}, got {resp.text[:80]!r}"
+            raise CentralRefusedError(msg, status=resp.status_code) from exc
 
     def sync_content(self) -> bool:
         """Fetch content from central; keep the cache if it cannot."""
         try:
             fresh = self._central("/api/v1/kiosk/content")
-        except (CentralAwayError, urllib.error.HTTPError) as exc:
+        except (CentralAwayError, CentralRefusedError) as exc:
             logger.info("Content not refreshed (%s); using the cache", exc)
             return False
         if fresh != self.content:

@@ -19,13 +19,14 @@ from escpos.printer import Serial
 from serial import SerialException
 
 from edge.errors import HardwareError
+from kiosk.errors import KioskError
 
 logger = logging.getLogger(__name__)
 
 CHINESE_ON, CHINESE_OFF = b"\x1c&", b"\x1c."
 
 
-class PrinterError(HardwareError):
+class PrinterError(KioskError, HardwareError):
     """The printer cannot print; ``reason`` is paper_out or offline."""
 
     def __init__(self, message: str, *, reason: str) -> None:

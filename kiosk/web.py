@@ -10,7 +10,6 @@ everything typed is dropped and the session ends (``/reset``).
 from __future__ import annotations
 
 import html
-import urllib.error
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -21,6 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+
+from kiosk.errors import CentralRefusedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -190,7 +191,7 @@ def create_kiosk_app(backend: Backend) -> FastAPI:  # noqa: C901 - small routes
     def status(request: Request, code: Annotated[str, Form()]) -> HTMLResponse:
         try:
             result = backend.status(code)
-        except urllib.error.HTTPError:
+        except CentralRefusedError:
             return message(request, "查询码不存在", "请核对回执上的查询码后再试。")
         except OSError:
             return message(request, "网络暂时不通", "请稍后再查，您的投诉不会丢失。")
@@ -225,7 +226,7 @@ def _booking_routes(
         if service:
             try:
                 slots = backend.slots(service)
-            except (OSError, urllib.error.HTTPError):
+            except (OSError, CentralRefusedError):
                 offline = True
         return page(
             request,
@@ -245,12 +246,12 @@ def _booking_routes(
     ) -> HTMLResponse:
         try:
             done = backend.book(slot_id, name, phone)
-        except urllib.error.HTTPError as exc:
+        except CentralRefusedError as exc:
             return message(
                 request,
                 "预约未成功",
                 "该时段可能已约满，请换一个时段。"
-                if exc.code == HTTPStatus.CONFLICT
+                if exc.status == HTTPStatus.CONFLICT
                 else "请检查姓名和电话。",
             )
         except OSError:

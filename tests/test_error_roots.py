@@ -21,6 +21,7 @@ from edge.errors import EdgeError
 from edge.protocol.errors import PayloadError
 from firmware_sim.errors import SimulatorError
 from handheld.errors import HandheldError
+from kiosk.errors import KioskError
 from provisioning.errors import ProvisioningError
 from signal_controller.errors import SignalError
 
@@ -33,6 +34,7 @@ ROOTS: dict[str, tuple[type[Exception], ...]] = {
     "edge": (EdgeError, PayloadError),
     "firmware_sim": (SimulatorError,),
     "handheld": (HandheldError,),
+    "kiosk": (KioskError,),
     "provisioning": (ProvisioningError,),
     "signal_controller": (SignalError,),
 }
