@@ -147,3 +147,28 @@ def test_each_rule_refuses_what_it_names(package: str, module: str) -> None:
 )
 def test_what_the_design_allows_passes(package: str, module: str) -> None:
     assert broken_rules(package, module) == []
+
+
+# One HTTP client library (httpx2) on our side. balena-sdk speaks requests
+# inside; central/ota/balena.py only names its error to map it at the boundary.
+OTHER_HTTP_CLIENTS = ("urllib.request", "urllib3", "requests", "http.client", "aiohttp")
+MAY_NAME_REQUESTS = frozenset({"central/ota/balena.py"})
+
+
+def _other_clients(where: str, source: str) -> list[str]:
+    return [
+        f"{where}: {module}"
+        for module in imports_of(source)
+        if _within(module, OTHER_HTTP_CLIENTS)
+        and not (where in MAY_NAME_REQUESTS and _within(module, ("requests",)))
+    ]
+
+
+def test_one_http_client_library() -> None:
+    found = []
+    for package in sorted(OURS):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            where = str(path.relative_to(ROOT))
+            found += _other_clients(where, path.read_text(encoding="utf-8"))
+    assert found == []
+    assert _other_clients("kiosk/agent.py", "import urllib.request\n") != []
