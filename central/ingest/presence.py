@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from central.models import Device
 
@@ -63,6 +63,7 @@ class Presence:
         changed: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         heard: list[str] = []
+        signals: dict[str, dict[str, Any]] = {}
         for device, when in seen.items():
             values: dict[str, Any] = {"last_seen": when}
             state = states.get(device)
@@ -99,7 +100,8 @@ class Presence:
             )
             signal = state[0].detail.get("signal") if state is not None else None
             if isinstance(signal, dict):  # a cabinet's running phase, for the console
-                changed.append({"type": "signal_state", **signal, "junction": device})
+                signals[device] = signal
+        changed.extend(_signal_states(session, signals))
         table = Device.__table__  # type: ignore[attr-defined]
         if rows:
             stmt = (
@@ -112,6 +114,38 @@ class Presence:
         if heard:  # one batch, one receipt time
             mark_seen(session, heard, seen[heard[0]])
         return changed
+
+
+# What a cabinet's running state may tell the console; nothing else passes.
+SIGNAL_KEYS = ("mode", "stage", "into_s", "plan", "latched", "source", "groups")
+
+
+def _signal_states(
+    session: Session, signals: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Live ``signal_state`` items: only registered cabinets', only known keys.
+
+    A node of another kind that puts ``signal`` in its state gets nothing
+    onto the consoles, and no node can set an item's ``type`` or ``junction``.
+    """
+    if not signals:
+        return []
+    cabinets = set(
+        session.exec(
+            select(Device.id).where(
+                col(Device.id).in_(signals), Device.kind == "signal_controller"
+            )
+        ).all()
+    )
+    return [
+        {
+            **{k: signal[k] for k in SIGNAL_KEYS if k in signal},
+            "junction": device,
+            "type": "signal_state",
+        }
+        for device, signal in signals.items()
+        if device in cabinets
+    ]
 
 
 def mark_seen(session: Session, devices: list[str], when: datetime) -> None:

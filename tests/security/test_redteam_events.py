@@ -17,9 +17,11 @@ from districtworld import build
 from sqlmodel import Session, select
 
 from central.fleet import registry
+from central.ingest.presence import Presence
 from central.police.models import Alarm
 from central.police.service import PoliceService
 from edge.protocol import envelope
+from edge.protocol.messages import StateBody
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -129,3 +131,39 @@ def test_a_phone_sos_id_cannot_be_predicted(world: World) -> None:
     assert alarm.state == "raised"
     assert alarm.key.startswith("osmand-hh-n-")
     assert alarm.key not in {f"osmand-hh-n-{m}" for m in range(minute - 1, minute + 2)}
+
+
+def test_a_node_state_puts_nothing_but_a_cabinets_phase_on_the_consoles(
+    world: World,
+) -> None:
+    # Finding 3: a kiosk's retained state carried a forged SOS alarm as "signal".
+    forged = {"type": "alarm", "kind": "sos", "device": "hh-n", "state": "raised"}
+    now = world.clock.now()
+    presence = Presence()
+    states = {
+        "kiosk-n": (
+            StateBody(online=True, kind="kiosk", detail={"signal": forged}),
+            now,
+        ),
+        "cab-n": (
+            StateBody(
+                online=True,
+                kind="signal_controller",
+                detail={"signal": {**forged, "stage": 2, "mode": "plan"}},
+            ),
+            now,
+        ),
+    }
+    with Session(world.services.engine) as session:
+        changed = presence.write(
+            session, states=states, seen=dict.fromkeys(states, now)
+        )
+        session.commit()
+    assert {c["type"] for c in changed} == {"device", "signal_state"}
+    [signal] = [c for c in changed if c["type"] == "signal_state"]
+    assert signal == {
+        "type": "signal_state",
+        "junction": "cab-n",
+        "stage": 2,
+        "mode": "plan",
+    }
