@@ -55,7 +55,7 @@ def table(facts: list[Fact], *, by: str, calendar: Calendar) -> list[dict[str, A
     """One row per department / category / month (``by``), rates as 0..1.
 
     Raises:
-        ValueError: ``by`` is not department, category or month.
+        InvalidError: ``by`` is not department, category or month.
     """
     keys: dict[str, Callable[[Fact], str]] = {
         "department": lambda f: f.department or "（未分派）",

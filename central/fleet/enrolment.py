@@ -57,7 +57,7 @@ def create_code(
     Raises:
         IdentityError: the device id is a reserved service name (``central…``,
             ``svc-…``) or not a plain device id.
-        ValueError: the device is already registered.
+        InvalidError: the device is already registered.
     """
     device_id = device_id or f"{kind.replace('_', '-')}-{secrets.token_hex(3)}"
     topics.check_device_id(device_id)

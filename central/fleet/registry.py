@@ -36,7 +36,7 @@ def register(
 
     Raises:
         ConflictError: the id is taken.
-        ValueError: a bad id or an unknown kind.
+        InvalidError: a bad id or an unknown kind.
     """
     topics.check_device_id(device_id)
     if kind not in KIND_CONFIG:

@@ -51,7 +51,7 @@ def build(
     nodes roll back without shipping broken code.
 
     Raises:
-        ValueError: an unknown kind.
+        InvalidError: an unknown kind.
     """
     if kind not in KIND_PACKAGES:
         raise InvalidError(f"expected a kind of {sorted(KIND_PACKAGES)}, got {kind!r}")

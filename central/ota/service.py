@@ -170,7 +170,7 @@ class OtaService:
 
         Raises:
             ConflictError: no signing key here, or the release exists.
-            ValueError: an unknown kind or a malformed version.
+            InvalidError: an unknown kind or a malformed version.
         """
         if self.release_keys is None:
             raise ConflictError(

@@ -79,7 +79,7 @@ def nearest_within(
     """The people within ``radius_m`` of a point, nearest first.
 
     Raises:
-        ValueError: the radius is not positive.
+        InvalidError: the radius is not positive.
     """
     if radius_m <= 0:
         raise InvalidError(f"expected a positive radius, got {radius_m}")
@@ -122,7 +122,7 @@ def make_area(geometry: dict[str, Any], *, buffer_m: float) -> Area:
     """Build a beat's area from a GeoJSON polygon in lon/lat.
 
     Raises:
-        ValueError: not a valid polygon, or a negative buffer.
+        InvalidError: not a valid polygon, or a negative buffer.
     """
     if buffer_m < 0:
         raise InvalidError(f"expected a buffer of 0 m or more, got {buffer_m}")

@@ -114,7 +114,7 @@ def parse_shifts(raw: list[dict[str, Any]]) -> list[Shift]:
     """Shifts from their JSON form ``{"days": [0..6], "start": "HH:MM", "end": ...}``.
 
     Raises:
-        ValueError: naming the shift that does not parse.
+        InvalidError: naming the shift that does not parse.
     """
     out = []
     for i, item in enumerate(raw):

@@ -360,7 +360,7 @@ class PoliceService:
         """A message to one officer, a unit or all, with a receipt per recipient.
 
         Raises:
-            ValueError: an unknown audience, or nobody to send to.
+            InvalidError: an unknown audience, or nobody to send to.
         """
         query = select(Officer.device)
         if audience == "one":

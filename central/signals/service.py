@@ -178,7 +178,7 @@ class SignalService(Sender):
 
         Raises:
             NotFoundError: no such junction.
-            ValueError: an unknown method.
+            InvalidError: an unknown method.
         """
         if method not in METHODS:
             raise InvalidError(f"expected a method of {METHODS}, got {method!r}")
