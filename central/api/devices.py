@@ -42,6 +42,11 @@ DEVICE = "devices/{kind}"
 ANY_KIND = tuple(f"devices/{k}" for k in KINDS)
 # Commands that change whom a node trusts: never through the generic route.
 DANGEROUS = frozenset({"trust_key", "factory_reset"})
+# What the generic command route carries: the everyday commands every node
+# answers (edge.agent). A cabinet's plan and mode, a handheld's alert,
+# dispatch, sos_ack and lookup_result, and ota go only through their own
+# services (signals, police, OTA), which check their own permissions.
+EVERYDAY = frozenset({"ping", "health"})
 Name = Annotated[str, Field(max_length=64)]
 Reader = Annotated[Principal, Depends(permit(DEVICE, "read", any_of=ANY_KIND))]
 Events = Annotated[Principal, Depends(permit(DEVICE, "events", any_of=ANY_KIND))]
@@ -287,6 +292,13 @@ def run_command(
             "(admin, with a reason)",
         )
     _device(services, session, who, device_id, "command")
+    if name not in EVERYDAY:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"expected an everyday command ({', '.join(sorted(EVERYDAY))}), got "
+            f"{name!r}: signal plans, police messages and OTA go through their "
+            "own pages",
+        )
     return _send(
         services,
         who,

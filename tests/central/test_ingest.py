@@ -233,11 +233,12 @@ def test_presence_twin_drift_and_commands(
             "error": "",
             "result": {"pong": True},
         }
+        # Only everyday commands go through the generic route (red team 7).
         nope = client.post(
             "/api/v1/devices/sim-1/commands/format-disk", headers=auth, json={}
-        ).json()
-        assert nope["ok"] is False
-        assert "format-disk" in nope["error"]
+        )
+        assert nope.status_code == 403
+        assert "format-disk" in nope.json()["detail"]
     finally:
         for stop, thread in runs:
             stop.set()

@@ -97,3 +97,40 @@ def test_a_device_id_with_a_newline_is_refused_everywhere(
         headers=world.login("tech-n"),
     )
     assert answer.status_code in {400, 422}, answer.text
+
+
+@pytest.mark.parametrize(
+    ("user", "device", "name"),
+    [
+        ("tech-n", "hh-n", "alert"),
+        ("tech-n", "hh-n", "dispatch"),
+        ("tech-n", "hh-n", "lookup_result"),
+        ("tech-n", "hh-n", "sos_ack"),
+        ("tech-n", "cab-n", "ota"),
+        ("traffic-n", "cab-n", "ota"),
+        ("traffic-n", "cab-n", "mode"),
+        ("root", "cab-n", "plan"),
+        ("root", "kiosk-n", "format-disk"),
+    ],
+)
+def test_the_generic_command_route_carries_only_everyday_commands(
+    world: World, user: str, device: str, name: str
+) -> None:
+    # Finding 7: police and OTA commands went out signed through this route.
+    answer = world.client.post(
+        f"/api/v1/devices/{device}/commands/{name}",
+        json={"args": {"text": "去某地"}},
+        headers=world.login(user),
+    )
+    assert answer.status_code == 403, answer.text
+    assert name in answer.json()["detail"]
+    assert not [
+        r for r in world.services.audit.search(limit=100) if "command" in r.action
+    ]
+
+
+def test_an_everyday_command_still_passes_the_route(world: World) -> None:
+    answer = world.client.post(
+        "/api/v1/devices/cab-n/commands/ping", json={}, headers=world.login("tech-n")
+    )
+    assert answer.status_code == 503  # past every check: no broker link here
