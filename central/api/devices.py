@@ -157,6 +157,12 @@ def register_device(
     check_scope(
         services, who, site=body.site, obj=f"devices/{body.kind}", act="register"
     )
+    if enrolment.open_code(session, body.id, now=services.clock.now()):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"expected a device id without an open enrolment code, got {body.id!r}: "
+            "the node it was made for enrols it",
+        )
     device = registry.register(
         session,
         device_id=body.id,
@@ -431,6 +437,9 @@ def replace_device(
 ) -> dict[str, Any]:
     """Hand a swapped node's site, groups and configuration to its successor."""
     _device(services, session, who, device_id, "replace")
+    # The successor too must be the caller's: else a decoy in one's own
+    # district would pull another district's device across (red team 4).
+    _device(services, session, who, body.new, "replace")
     ca = fleet_ca(services)
     now = services.clock.now()
     new = enrolment.replace(

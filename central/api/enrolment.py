@@ -30,7 +30,14 @@ from provisioning.codes import CodeError, qr_svg
 
 router = APIRouter(prefix="/api/v1/enrolment", tags=["enrolment"])
 
-_STATUS = {"unknown": 404, "used": 409, "expired": 410, "malformed": 400, "clock": 400}
+_STATUS = {
+    "unknown": 404,
+    "used": 409,
+    "taken": 409,
+    "expired": 410,
+    "malformed": 400,
+    "clock": 400,
+}
 
 
 class CodeIn(BaseModel):

@@ -80,6 +80,16 @@ def create_code(
     return code, row
 
 
+def open_code(session: Session, device_id: str, *, now: datetime) -> bool:
+    """Whether an unused, unexpired enrolment code names ``device_id``."""
+    rows = session.exec(
+        select(EnrolmentCode).where(
+            EnrolmentCode.device_id == device_id, col(EnrolmentCode.used_at).is_(None)
+        )
+    ).all()
+    return any(as_utc(row.expires_at) > now for row in rows)
+
+
 def look_up(session: Session, code: str, *, now: datetime) -> EnrolmentCode:
     """The code's row if it can still be used.
 
@@ -120,6 +130,17 @@ def enrol(
             reason="clock",
         )
     row = look_up(session, code, now=now)
+    existing = session.get(Device, row.device_id)
+    if existing is not None and (
+        existing.retired_at is not None
+        or (existing.kind, existing.site) != (row.kind, row.site)
+    ):  # registered by someone else since the code was made: never adopt it
+        raise CodeError(
+            f"expected device {row.device_id!r} to be free or a {row.kind} at site "
+            f"{row.site or '-'!r}, got a registered {existing.kind} at "
+            f"{existing.site or '-'!r}; ask for a new code",
+            reason="taken",
+        )
     issued = ca.issue(csr_pem, common_name=row.device_id, now=now)
     row.used_at = now
     session.add(row)
@@ -187,6 +208,11 @@ def replace(
 ) -> Device:
     """Move a swapped node's site, groups, place and device policy to its successor."""
     old, new = registry.get(session, old_id), registry.get(session, new_id)
+    if new_id == old_id or new.retired_at is not None:
+        raise InvalidError(
+            f"expected a live successor other than {old_id}, got {new_id!r}"
+            f"{' (retired)' if new.retired_at is not None else ''}"
+        )
     if old.kind != new.kind:
         raise InvalidError(
             f"expected a {old.kind} to replace {old_id}, got a {new.kind}"
