@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from central.api.deps import MAX_ROW, ServicesDep, permit
+from central.api.deps import MAX_ROW, ServicesDep, check_scope, permit
 from central.models import as_utc
 from central.operators.auth import Principal
 
@@ -24,6 +24,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Records newest first; page with ``before`` = the last ``seq`` seen."""
+    _county(services, _admin)
     rows = services.audit.search(
         actor=actor, action=action, target=target, limit=limit, before=before
     )
@@ -47,7 +48,13 @@ def verify_audit(
     _admin: Annotated[Principal, Depends(permit("audit", "read"))],
 ) -> dict[str, Any]:
     """Walk the chain and its signed checkpoints."""
+    _county(services, _admin)
     finding = services.audit.verify()
     if finding is None:
         return {"ok": True}
     return {"ok": False, "seq": finding.seq, "problem": finding.problem}
+
+
+def _county(services: ServicesDep, who: Principal) -> None:
+    """The audit log spans every district: readable from scope ``*`` only."""
+    check_scope(services, who, site="*", obj="audit", act="read")

@@ -305,7 +305,25 @@ def stream_ticket(
     return Ticket(ticket=ticket, expires_in=int(sessions.TICKET_TTL.total_seconds()))
 
 
-AdminDep = Annotated[Principal, Depends(require())]
+def county_admin(
+    principal: Annotated[Principal, Depends(require())],
+) -> Principal:
+    """An admin of the whole county: operators are managed from ``*`` only.
+
+    A district's admin (scope ``["north"]``) could otherwise make itself,
+    or anyone, a county admin (red team 5).
+    """
+    if "*" not in principal.scope:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"expected an admin of the whole county (scope ['*']), got scope "
+            f"{list(principal.scope)}",
+        )
+    return principal
+
+
+county_admin.__permission__ = ("roles", "admin")  # type: ignore[attr-defined]
+AdminDep = Annotated[Principal, Depends(county_admin)]
 
 
 def _check_role(role: str) -> None:

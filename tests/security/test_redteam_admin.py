@@ -1,0 +1,69 @@
+"""Red-team findings on district-scoped operators reaching county-wide things.
+
+Finding 5: a district's admin (``admin`` with scope ``["north"]``) created a
+county admin, widened its own scope to ``*`` and read the whole audit log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from districtworld import build
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from authworld import World
+
+
+@pytest.fixture
+def world(sqlite_url: str, tmp_path: Path) -> Iterator[World]:
+    w = build(sqlite_url, tmp_path)
+    with w.client:
+        yield w
+    w.services.engine.dispose()
+
+
+def test_a_district_admin_cannot_manage_operators_or_read_the_audit(
+    world: World,
+) -> None:
+    north = world.login("admin-n")
+    assert world.client.get("/api/v1/devices/cab-n", headers=north).status_code == 200
+    assert world.client.get("/api/v1/devices/cab-s", headers=north).status_code == 403
+    tries = [
+        world.client.post(
+            "/api/v1/operators",
+            json={
+                "username": "evil",
+                "role": "admin",
+                "scope": ["*"],
+                "password": "county wide pass 99",
+            },
+            headers=north,
+        ),
+        world.client.patch(
+            "/api/v1/operators/admin-n", json={"scope": ["*"]}, headers=north
+        ),
+        world.client.patch(
+            "/api/v1/operators/root", json={"active": False}, headers=north
+        ),
+        world.client.get("/api/v1/operators", headers=north),
+        world.client.get("/api/v1/audit", headers=north),
+        world.client.get("/api/v1/audit/verify", headers=north),
+    ]
+    for answer in tries:
+        assert answer.status_code == 403, answer.text
+    again = world.login("admin-n")
+    assert world.client.get("/api/v1/devices/cab-s", headers=again).status_code == 403
+    # the county admin still does all of it
+    root = world.login("root")
+    assert world.client.get("/api/v1/operators", headers=root).status_code == 200
+    assert world.client.get("/api/v1/audit", headers=root).status_code == 200
+    made = world.client.post(
+        "/api/v1/operators",
+        json={"username": "admin-s", "role": "admin", "scope": ["south"]},
+        headers=root,
+    )
+    assert made.status_code == 201, made.text
