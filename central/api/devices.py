@@ -47,6 +47,19 @@ DANGEROUS = frozenset({"trust_key", "factory_reset"})
 # dispatch, sos_ack and lookup_result, and ota go only through their own
 # services (signals, police, OTA), which check their own permissions.
 EVERYDAY = frozenset({"ping", "health"})
+# Event bodies that belong to a domain: readable through a device's events
+# only with that domain's read permission (red team 6).
+EVENT_BODIES = {
+    "complaint": "complaints/personal",
+    "rating": "complaints/personal",
+    "plate": "plates",
+    "violation": "plates",
+    "sos": "police",
+    "position": "police",
+    "lookup": "police",
+    "dispatch_ack": "police",
+    "phone_report": "police",
+}
 Name = Annotated[str, Field(max_length=64)]
 Reader = Annotated[Principal, Depends(permit(DEVICE, "read", any_of=ANY_KIND))]
 Events = Annotated[Principal, Depends(permit(DEVICE, "events", any_of=ANY_KIND))]
@@ -258,8 +271,25 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
 ) -> list[dict[str, Any]]:
-    """A device's events (positions too) in stored order; page with ``after``."""
-    _device(services, session, who, device_id, "events")
+    """A device's events (positions too) in stored order; page with ``after``.
+
+    A body the caller's role may not read in its own domain (a complainant's
+    name and phone, a plate read, an officer's whereabouts: see
+    :data:`EVENT_BODIES`) comes back empty with ``redacted`` set.
+    """
+    device = _device(services, session, who, device_id, "events")
+    may_read: dict[str, bool] = {}
+
+    def shown(kind: str) -> bool:
+        need = EVENT_BODIES.get(kind)
+        if need is None:
+            return True
+        if kind not in may_read:
+            may_read[kind] = services.access.allowed(
+                who, site=device.site, obj=need, act="read"
+            )
+        return may_read[kind]
+
     return [
         {
             "seq": e.seq,
@@ -267,7 +297,8 @@ def list_events(
             "type": e.type,
             "ts": as_utc(e.ts).isoformat(),
             "received_at": as_utc(e.received_at).isoformat(),
-            "body": e.body,
+            "body": e.body if shown(e.type) else {},
+            **({} if shown(e.type) else {"redacted": True}),
         }
         for e in registry.events(session, device_id, limit=limit, after=after)
     ]

@@ -167,3 +167,30 @@ def test_a_node_state_puts_nothing_but_a_cabinets_phase_on_the_consoles(
         "stage": 2,
         "mode": "plan",
     }
+
+
+def test_device_events_hide_bodies_of_other_domains(world: World) -> None:
+    # Finding 6: a technician read complainants and plate reads as device events.
+    complaint = {"description": "邻居夜间施工", "name": "张三", "phone": "13800000000"}
+    _send(world, "kiosk-n", "complaint", complaint)
+    _send(world, "kiosk-n", "fault", {"code": "printer_paper"})
+    _send(world, "cam-n", "plate", {"text": "湘F12345", "confidence": 0.98})
+
+    def events(user: str, device: str) -> dict[str, dict[str, Any]]:
+        answer = world.client.get(
+            f"/api/v1/devices/{device}/events", headers=world.login(user)
+        )
+        assert answer.status_code == 200, answer.text
+        return {e["type"]: e for e in answer.json()}
+
+    seen = events("tech-n", "kiosk-n")
+    assert seen["complaint"]["body"] == {}
+    assert seen["complaint"]["redacted"] is True
+    assert seen["fault"]["body"] == {"code": "printer_paper"}
+    assert "张三" not in str(seen)
+    plate = events("tech-n", "cam-n")["plate"]
+    assert plate["body"] == {}
+    assert plate["redacted"] is True
+    # the domains' own roles still read them
+    assert events("root", "kiosk-n")["complaint"]["body"]["phone"] == "13800000000"
+    assert events("officer", "cam-n")["plate"]["body"]["text"] == "湘F12345"
