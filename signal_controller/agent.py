@@ -44,7 +44,12 @@ from signal_controller.gbt20999 import (
     decode_running,
     encode_plan,
 )
-from signal_controller.junction import Plan, PlanRefusedError, conflicting_greens
+from signal_controller.junction import (
+    Plan,
+    PlanRefusedError,
+    conflicting_greens,
+    intergreen_table,
+)
 from signal_controller.link import ControllerLink
 from signal_controller.settings import SignalSettings
 
@@ -123,8 +128,17 @@ class SignalAgent(Agent):
         if self.central_plan is not None and self.central_plan.version != plan.version:
             self.previous_plan = self.central_plan
         self.central_plan = plan
-        self.emit("plan", {"version": version, "state": "accepted"})
-        return {"accepted": version, "at": "the end of the running cycle"}
+        # the intergreen matrix it will be held to, for central to show with it
+        intergreens = intergreen_table(self.junction)
+        self.emit(
+            "plan",
+            {"version": version, "state": "accepted", "intergreens": intergreens},
+        )
+        return {
+            "accepted": version,
+            "at": "the end of the running cycle",
+            "intergreens": intergreens,
+        }
 
     def _mode(self, args: dict[str, Any]) -> dict[str, Any]:
         name, operator = args.get("mode"), str(args.get("operator", ""))[:64]

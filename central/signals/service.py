@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 METHODS = ("webster", "optimise")
 MIN_DATA_S = 120.0  # counts an adaptive junction waits for before its first plan
 STATES = {"accepted", "applied", "refused", "failed"}
+MAX_INTERGREENS = 256  # pairs of a junction's matrix kept with a plan
 
 
 def _close(new: dict[str, Any], old: dict[str, Any], *, within_s: float = 2.0) -> bool:
@@ -351,6 +352,18 @@ class SignalService(Sender):
                 continue
             row.state = state
             row.reason = str(body.get("rule") or body.get("detail") or "")[:300]
+            shown = body.get("intergreens")
+            if state == "accepted" and isinstance(shown, dict):
+                # the cabinet's intergreen matrix from its geometry: shown
+                # with the plan (pair "Wl>Nl" → s), bounded
+                row.body = {
+                    **row.body,
+                    "intergreens": {
+                        str(k)[:16]: float(v)
+                        for k, v in list(shown.items())[:MAX_INTERGREENS]
+                        if isinstance(v, int | float)
+                    },
+                }
             row.updated_at = self.clock.now()
             changed.append({"type": "signal_plan", **self.view(row)})
         return lambda: self.deliver(Outbound(live=changed))
