@@ -155,6 +155,106 @@ def fixed_plans(
     return {"webster": plan(webster), "fixed": plan(best)}
 
 
+# Baling's own time-varying demands: each flow's rate × these, per quarter hour
+# ("main": the main street or arterial, "peak": its peak direction, W/EB)
+VARIANTS: dict[str, dict[str, tuple[float, float, float, float]]] = {
+    "step": {"main": (1.0, 1.0, 1.25, 1.25), "side": (1.0, 1.0, 0.75, 0.75)},
+    "ramp": {"main": (0.7, 0.9, 1.1, 1.3), "side": (0.7, 0.9, 1.1, 1.3)},
+    "swap": {"peak": (1.25, 1.25, 0.75, 0.75), "counter": (0.75, 0.75, 1.25, 1.25)},
+    "closure": {},  # steady demand, one through lane closed 20-35 min
+}
+CLOSED = {"A": ("W_in", "W_in_1"), "B": ("J2_J3", "J2_J3_1")}
+
+
+def _kind(flow_id: str) -> set[str]:
+    """Which multipliers apply to a flow, by its id (the judge's naming)."""
+    if flow_id.startswith(("W_", "EB")):
+        return {"main", "peak"}
+    if flow_id.startswith(("E_", "WB")):
+        return {"main", "counter"}
+    return {"side"}
+
+
+def variant_routes(scenario_dir: Path, scn: str, name: str, out: Path) -> Path:
+    """A time-varying demand made from the scenario's steady one.
+
+    Each ``<flow>`` is cut into quarter hours with its rate scaled per
+    :data:`VARIANTS`; ``closure`` adds a rerouter closing one through lane
+    for 15 minutes (``routes_closure.add.xml`` beside the routes).
+    """
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    tree = ET.parse(scenario_dir / "routes.rou.xml")  # noqa: S314 - the judge's file
+    root = tree.getroot()
+    factors = VARIANTS[name]
+    for flow in list(root.iter("flow")):
+        kinds = _kind(flow.get("id", ""))
+        mult = next(
+            (
+                factors[k]
+                for k in ("peak", "counter", "main", "side")
+                if k in kinds and k in factors
+            ),
+            (1.0, 1.0, 1.0, 1.0),
+        )
+        rate = float(flow.get("period", "exp(0)")[4:-1])
+        root.remove(flow)
+        for q, m in enumerate(mult):
+            part = ET.SubElement(root, "flow", dict(flow.attrib))
+            part.set("id", f"{flow.get('id')}_q{q}")
+            part.set("begin", str(q * 900))
+            part.set("end", str((q + 1) * 900))
+            part.set("period", f"exp({rate * m:.6f})")
+    routes = out / f"routes_{name}.rou.xml"
+    tree.write(routes, encoding="unicode")
+    if name == "closure":
+        edge, lane = CLOSED[scn]
+        routes.with_name(f"routes_{name}.add.xml").write_text(
+            f'<additional>\n  <rerouter id="closure" edges="{edge}">\n'
+            f'    <interval begin="1200" end="2100">'
+            f'<closingLaneReroute id="{lane}"/></interval>\n'
+            "  </rerouter>\n</additional>\n",
+            encoding="utf-8",
+        )
+    return routes
+
+
+def run_variant(
+    judge: ModuleType,
+    scn: str,
+    net: str,
+    seed: int,
+    *,
+    routes: Path,
+    additional: str | None,
+    extra: list[str],
+) -> dict[str, Any]:
+    """One SUMO run as the judge's ``run_sumo`` makes it, on a demand file of ours."""
+    import subprocess  # noqa: PLC0415
+
+    work = Path(tempfile.mkdtemp(prefix=f"variant_{scn}_"))
+    trip = work / "tripinfo.xml"
+    beside = routes.with_name(routes.name.removesuffix(".rou.xml") + ".add.xml")
+    adds = [a for a in (additional, str(beside) if beside.exists() else None) if a]
+    args = [
+        "sumo", "-n", f"{judge.SCN_DIR}/{scn}/net_{net}.net.xml",
+        "-r", str(routes), "--seed", str(seed), "--begin", "0",
+        "--end", str(judge.END), "--time-to-teleport", "-1",
+        "--tripinfo-output", str(trip),
+        "--tripinfo-output.write-unfinished", "true",
+        "--tripinfo-output.write-undeparted", "true",
+        "--no-step-log", "true", "--no-warnings", "true",
+        "--duration-log.disable", "true",
+        *(["--collision.action", "none"] if net == "nosignal" else []),
+        *(["-a", ",".join(adds)] if adds else []),
+        *extra,
+    ]  # fmt: skip
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    m = dict(judge.parse_tripinfo(str(trip)))
+    m["seed"] = seed
+    return m
+
+
 def judged(
     judge: ModuleType,
     scn: str,
@@ -182,7 +282,22 @@ def judged(
                 "--collision-output", str(out),
             ]
         )  # fmt: skip
-        runs.append(judge.run_sumo(scn, net, seed, additional, extra, demand=demand))
+        if demand and Path(demand).is_absolute():
+            runs.append(
+                run_variant(
+                    judge,
+                    scn,
+                    net,
+                    seed,
+                    routes=Path(demand),
+                    additional=additional,
+                    extra=extra,
+                )
+            )
+        else:
+            runs.append(
+                judge.run_sumo(scn, net, seed, additional, extra, demand=demand)
+            )
         collisions += len(read_collisions(out))
     return float(judge.aggregate(runs)["mean_delay"]), collisions
 
@@ -267,7 +382,11 @@ def main() -> None:
     p.add_argument("--seeds", default="1-3")
     p.add_argument("--speed", type=float, default=50.0, help="closed loop × real time")
     p.add_argument("--scenarios", default="A,B")
-    p.add_argument("--demand", default=None, help="the judge's routes_NAME.rou.xml")
+    p.add_argument(
+        "--demand",
+        default=None,
+        help=f"the judge's routes_NAME.rou.xml, or one of {sorted(VARIANTS)}",
+    )
     p.add_argument(
         "--judge", type=Path, default=ROOT.parent / "shared" / "bench" / "sumo"
     )
@@ -280,12 +399,18 @@ def main() -> None:
     seeds = list(range(int(lo), int(hi or lo) + 1))
     judge, scenarios = _judge(args.judge.resolve())
     results: dict[str, dict[str, float]] = {}
-    demand = args.demand
     for scn in args.scenarios.split(","):
         scenario_dir = args.judge / "scenarios" / scn
-        routes = scenario_dir / (f"routes_{demand}.rou.xml" if demand else "")
-        if demand and not routes.exists():
-            p.error(f"expected {routes} for --demand {demand}, got no such file")
+        demand = args.demand
+        routes = scenario_dir / f"routes_{demand}.rou.xml"
+        if demand in VARIANTS and not routes.exists():  # one of Baling's own
+            out = Path(tempfile.mkdtemp(prefix=f"demand_{scn}_"))
+            demand = str(variant_routes(scenario_dir, scn, args.demand, out))
+        elif demand and not routes.exists():
+            p.error(
+                f"expected {routes} or one of {sorted(VARIANTS)} for --demand, "
+                f"got {demand}"
+            )
         stages = design_stages(scenario_dir, scn, scenarios.movement_flows(scn))
         import sumolib  # noqa: PLC0415
 
@@ -312,7 +437,7 @@ def main() -> None:
         row["min_green"] = result["min_green"]
         results[scn] = row
         print(
-            f"{scn} ({demand or 'steady'}): floor {row['floor']:.1f} s/veh, seeds "
+            f"{scn} ({args.demand or 'steady'}): floor {row['floor']:.1f} s/veh, seeds "
             f"{seeds}; per strategy: delay, × floor, collisions",
             flush=True,
         )

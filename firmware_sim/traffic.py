@@ -242,6 +242,8 @@ class SumoCoSim:
         end_s: int = 5400,
     ) -> None:
         self.dir = scenario_dir
+        if routes is None and demand and Path(demand).is_absolute():
+            routes = Path(demand)  # a demand file of one's own (a variant)
         self.routes = routes or scenario_dir / (
             f"routes_{demand}.rou.xml" if demand else "routes.rou.xml"
         )
@@ -251,7 +253,12 @@ class SumoCoSim:
         self.end_s = end_s
         self.tripinfo = self.work / f"tripinfo_{seed}.xml"
         self.collision_file = self.work / f"collisions_{seed}.xml"
-        self.extra_additional: list[Path] = []  # e.g. a lane closure
+        # what goes with a demand file: ``x.add.xml`` beside ``x.rou.xml``
+        # (a lane closure's rerouter, say)
+        beside = self.routes.with_name(
+            self.routes.name.removesuffix(".rou.xml") + ".add.xml"
+        )
+        self.extra_additional: list[Path] = [beside] if beside.exists() else []
         self.net_file = network(scenario_dir, self.work)
         net = sumolib.net.readNet(str(self.net_file), withInternal=True)
         links_file = scenario_dir / "links.json"
