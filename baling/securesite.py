@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from baling.broker import Mosquitto, free_port
-from central.main import Central, default_sqlite_url, load_or_create_ca
+from central.main import (
+    Central,
+    default_sqlite_url,
+    load_or_create_ca,
+    proxy_options,
+)
 from central.settings import CentralSettings
 from provisioning.brokerconf import TlsListener, write_broker_config
 from provisioning.ca import key_pem, make_csr, new_key, private_dir, write_atomically
@@ -136,7 +141,10 @@ class SecureSite:
         )
         self.central.start()
         config = uvicorn.Config(
-            self.central.app, port=self.http_port, log_level="warning"
+            self.central.app,
+            port=self.http_port,
+            log_level="warning",
+            **proxy_options(self.central.settings),
         )
         self._server = uvicorn.Server(config)
         self._web = threading.Thread(target=self._server.run, daemon=True)

@@ -39,7 +39,12 @@ from baling.demo import (
 from baling.securesite import tls_broker
 from central.errors import ConflictError
 from central.fleet import registry
-from central.main import Central, bootstrap_admin, default_sqlite_url
+from central.main import (
+    Central,
+    bootstrap_admin,
+    default_sqlite_url,
+    proxy_options,
+)
 from central.settings import CentralSettings
 from edge import logs
 from edge.ota.client import pin_roots
@@ -314,7 +319,13 @@ def up(
         set_up_complaints(session, now=central.clock.now())
     central.start()
     server = uvicorn.Server(
-        uvicorn.Config(central.app, host=host, port=http_port, log_level="warning")
+        uvicorn.Config(
+            central.app,
+            host=host,
+            port=http_port,
+            log_level="warning",
+            **proxy_options(central.settings),
+        )
     )
     web = threading.Thread(target=server.run, name="http", daemon=True)
     web.start()

@@ -14,7 +14,7 @@ import signal
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from sqlmodel import Session, select
@@ -277,6 +277,7 @@ class Central:
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_level="warning",
+            **proxy_options(self.settings),
         )
         server = uvicorn.Server(config)
         web = threading.Thread(target=server.run, name="http", daemon=True)
@@ -394,3 +395,16 @@ def load_or_create_ca(settings: CentralSettings, *, now: datetime) -> FleetCA:
 def default_sqlite_url(data_dir: Path) -> str:
     """The SQLite URL inside a data directory."""
     return f"sqlite:///{(data_dir / 'central.sqlite3').resolve()}"
+
+
+def proxy_options(settings: CentralSettings) -> dict[str, Any]:
+    """Uvicorn's proxy settings: trust X-Forwarded-* only from the named proxies.
+
+    uvicorn's own default trusts 127.0.0.1, so any process on the host
+    (a proxy passing the header on) could choose the client address that
+    login back-off and the audit record (red team 10).
+    """
+    allowed = settings.forwarded_allow_ips.strip()
+    if not allowed:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": allowed}

@@ -27,6 +27,11 @@ class CentralSettings(BaseSettings):
     broker_port: Annotated[int, Field(ge=1, le=65535)] = 1883
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    # The reverse proxies whose X-Forwarded-For / -Proto central believes
+    # (comma-separated addresses or networks, uvicorn's forwarded_allow_ips).
+    # Empty: none, not even 127.0.0.1, so the client address that login
+    # back-off, audit and kiosk limits use is the connection's own.
+    forwarded_allow_ips: Annotated[str, Field(max_length=1024)] = ""
     # Access tokens are short; the console renews them with the refresh
     # token (an httpOnly cookie) until the session's own lifetime ends.
     jwt_ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 15 * 60

@@ -175,7 +175,13 @@ def login(
     username = form.username[:64]
     address = _address(request)
     keys = [f"user:{username}", f"addr:{address}"]
-    wait = sessions.throttle_wait(session, keys, now=now)
+    # Counted before Argon2 runs, atomically: a burst of guesses cannot all
+    # pass the check before any of them is counted.
+    wait, locked = sessions.reserve_attempt(
+        session,
+        [(keys[0], throttle.ACCOUNT_POLICY), (keys[1], throttle.ADDRESS_POLICY)],
+        now=now,
+    )
     if wait:
         services.metrics.login_failures.labels("throttled").inc()
         raise HTTPException(
@@ -187,14 +193,6 @@ def login(
         op = auth.authenticate(session, form.username, form.password)
     except AuthError as exc:
         services.metrics.login_failures.labels("credentials").inc()
-        locked = sessions.record_failure(
-            session,
-            [
-                (keys[0], throttle.ACCOUNT_POLICY),
-                (keys[1], throttle.ADDRESS_POLICY),
-            ],
-            now=now,
-        )
         for key, state in locked:
             kind, _sep, name = key.partition(":")
             services.metrics.login_lockouts.labels(
@@ -217,6 +215,7 @@ def login(
             )
         raise _unauthorized(str(exc)) from exc
     sessions.clear_failures(session, keys[0])
+    sessions.refund(session, keys[1])
     principal, refresh = sessions.open_session(
         session,
         op,
@@ -284,12 +283,29 @@ def change_own_password(
     services: ServicesDep,
     session: SessionDep,
 ) -> Response:
-    """Change one's own password; every session of the operator ends."""
+    """Change one's own password; every session of the operator ends.
+
+    ``current`` is guessed against the account's login throttle: a stolen
+    15-minute token must not become a way to try passwords (red team 13).
+    """
+    now = services.clock.now()
+    key = f"user:{principal.username}"
+    wait, _locked = sessions.reserve_attempt(
+        session, [(key, throttle.ACCOUNT_POLICY)], now=now
+    )
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many wrong passwords; expected a retry after {wait} s, got one "
+            "sooner",
+            headers={"Retry-After": str(wait)},
+        )
     op = session.get(Operator, principal.username)
     if op is None or not auth.verify_password(body.current, op.password_hash):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "expected the current password, got another"
         )
+    sessions.clear_failures(session, key)
     _set_password(session, op, body.new, services=services, actor=op.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -1,7 +1,10 @@
 """Enrolment over HTTP: technicians ask for codes; nodes enrol with them.
 
 The code is the node's only credential, so the two node-facing routes need
-no login; every attempt, good or bad, is audited.
+no login. Guessing codes is throttled per client address like logins
+(:data:`GUESS_POLICY`: HTTP 429 while locked); a successful enrolment is
+audited, refused ones only once per lockout (``enrolment.locked``), so no
+anonymous caller grows the audit chain faster than the back-off allows.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from central.api.deps import (
@@ -23,6 +26,7 @@ from central.api.deps import (
 from central.fleet import enrolment, twin
 from central.fleet.policy import desired_config
 from central.fleet.registry import get as get_device
+from central.operators import sessions, throttle
 from central.operators.auth import Principal
 from edge.protocol.signing import public_key_text
 from provisioning.ca import CAError
@@ -99,28 +103,77 @@ def new_code(
     }
 
 
+# Bad codes (or CSRs) one address may send before it waits; a site's nodes
+# behind one NAT enrol with good codes, which give their attempt back.
+GUESS_POLICY = throttle.ThrottlePolicy(free=20)
+
+
+def _reserve(
+    request: Request, services: ServicesDep, session: SessionDep
+) -> tuple[str, list[tuple[str, throttle.Attempts]]]:
+    """Count this attempt against the caller's address first; 429 while locked."""
+    key = f"enrol:{request.client.host if request.client else 'unknown'}"
+    wait, locked = sessions.reserve_attempt(
+        session, [(key, GUESS_POLICY)], now=services.clock.now()
+    )
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            {
+                "reason": "throttled",
+                "message": f"too many bad codes from this address; expected a "
+                f"retry after {wait} s, got one sooner",
+            },
+            headers={"Retry-After": str(wait)},
+        )
+    return key, locked
+
+
+def _audit_lockout(
+    services: ServicesDep, key: str, locked: list[tuple[str, throttle.Attempts]]
+) -> None:
+    for _key, state in locked:
+        services.audit.append(
+            actor=f"anonymous@{key.partition(':')[2]}"[:64],
+            action="enrolment.locked",
+            target=key.partition(":")[2][:64],
+            detail={"failures": state.failures},
+            now=services.clock.now(),
+        )
+
+
 ByCode = Depends(
     public("a node enrols with its one-time code: the code is the credential")
 )
 
 
 @router.get("/{code}", dependencies=[ByCode])
-def preview(code: str, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
+def preview(
+    code: str, request: Request, services: ServicesDep, session: SessionDep
+) -> dict[str, Any]:
     """Who a code will enrol, without using it up."""
+    key, locked = _reserve(request, services, session)
     try:
         row = enrolment.look_up(session, code, now=services.clock.now())
     except CodeError as exc:
+        _audit_lockout(services, key, locked)
         raise _refuse(exc) from exc
+    sessions.refund(session, key)
     return {"device_id": row.device_id, "kind": row.kind, "site": row.site}
 
 
 @router.post("/{code}", dependencies=[ByCode])
 def enrol(
-    code: str, body: EnrolIn, services: ServicesDep, session: SessionDep
+    code: str,
+    body: EnrolIn,
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Use the code: certificate chain, CA bundle, broker, command key, config."""
     ca = fleet_ca(services)
     now = services.clock.now()
+    key, locked = _reserve(request, services, session)
     try:
         done = enrolment.enrol(
             session,
@@ -131,14 +184,9 @@ def enrol(
             now=now,
         )
     except (CodeError, CAError) as exc:
-        services.audit.append(
-            actor="node",
-            action="enrolment.refused",
-            target=code[:16],
-            detail={"reason": getattr(exc, "reason", "csr")},
-            now=now,
-        )
+        _audit_lockout(services, key, locked)
         raise _refuse(exc) from exc
+    sessions.refund(session, key)
     services.audit.append(
         actor="node",
         action="enrolment.done",

@@ -361,6 +361,51 @@ def record_failure(
     return locked
 
 
+def reserve_attempt(
+    session: Session,
+    keys: Sequence[tuple[str, throttle.ThrottlePolicy]],
+    *,
+    now: datetime,
+) -> tuple[int, list[tuple[str, throttle.Attempts]]]:
+    """Check and count a password attempt in one step, before it is checked.
+
+    Any locked key: ``(wait, [])`` and nothing counted. Else the attempt
+    counts as a failure of each key (:func:`record_failure`) and the keys it
+    locked come back; a correct password then gives its count back
+    (:func:`clear_failures`, :func:`refund`). The write lock is taken before
+    the counters are read, so concurrent guesses are counted one by one
+    instead of all passing the same check (red team 10).
+    """
+    names = [k for k, _p in keys]
+    for _attempt in range(5):
+        try:
+            # The writer's lock first (SQLite: the database; PostgreSQL: the rows).
+            session.exec(
+                update(LoginThrottle)
+                .where(col(LoginThrottle.key).in_(names))
+                .values(failures=LoginThrottle.failures)
+            )
+            wait = throttle_wait(session, names, now=now)
+            if wait:
+                session.rollback()
+                return wait, []
+            return 0, record_failure(session, keys, now=now)
+        except IntegrityError:  # pragma: no cover - record_failure retries these
+            session.rollback()
+    return 1, []
+
+
+def refund(session: Session, key: str) -> None:
+    """Give back one reserved attempt of ``key`` (the password was right)."""
+    session.exec(
+        update(LoginThrottle)
+        .where(col(LoginThrottle.key) == key, col(LoginThrottle.failures) > 0)
+        .where(col(LoginThrottle.locked_until).is_(None))
+        .values(failures=LoginThrottle.failures - 1)
+    )
+    session.commit()
+
+
 def clear_failures(session: Session, key: str) -> None:
     """Forget a key's failures (an account after a successful login)."""
     session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
