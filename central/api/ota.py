@@ -45,6 +45,9 @@ SANE: dict[str, float] = {
     "cancel_at": 0.5,
     "retries": 3,
     "node_timeout_s": 4 * 3600,
+    # The verdict waits for this many finished nodes: a huge sample never
+    # pauses or cancels at all (red team 9).
+    "min_sample": 10,
 }
 
 

@@ -67,3 +67,27 @@ def test_a_district_admin_cannot_manage_operators_or_read_the_audit(
         headers=root,
     )
     assert made.status_code == 201, made.text
+
+
+@pytest.mark.parametrize("extra", [{"min_sample": 10_000}, {"min_sample": 11}])
+def test_a_rollout_sample_too_large_to_ever_halt_needs_an_admin(
+    world: World, extra: dict[str, int]
+) -> None:
+    # Finding 9: min_sample=10000 made a failing rollout never pause or cancel.
+    rollout = {
+        "release": "baling-camera-9.tar",
+        "version": "9",
+        "kind": "camera",
+        "site": "north",
+    }
+    reckless = world.client.post(
+        "/api/v1/ota/rollouts", json={**rollout, **extra}, headers=world.login("tech-n")
+    )
+    assert reckless.status_code == 403, reckless.text
+    assert "ota/unsafe" in reckless.json()["detail"]
+    sane = world.client.post(
+        "/api/v1/ota/rollouts",
+        json={**rollout, "min_sample": 10},
+        headers=world.login("tech-n"),
+    )
+    assert sane.status_code == 503  # past the gate: this app has no OTA service
