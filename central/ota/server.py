@@ -99,7 +99,11 @@ class _Handler(BaseHTTPRequestHandler):
         wanted = self.headers.get("Range")
         if wanted:
             match = _RANGE.fullmatch(wanted.strip())
-            if match is None or int(match.group(1)) >= max(size, 1):
+            if (
+                match is None
+                or int(match.group(1)) >= max(size, 1)
+                or (match.group(2) and int(match.group(2)) < int(match.group(1)))
+            ):  # unsatisfiable, or reversed ("bytes=10-2": a negative length)
                 self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
                 self.send_header("Content-Range", f"bytes */{size}")
                 self.send_header("Content-Length", "0")
@@ -128,6 +132,14 @@ class _Handler(BaseHTTPRequestHandler):
                 left -= len(chunk)
 
 
+# At most this many connections are served at once (each has its thread);
+# more are closed at once, and a handshake may take HANDSHAKE_S: a peer
+# that opens sockets and never speaks TLS cannot pile up threads.
+MAX_CONNECTIONS = 64
+HANDSHAKE_S = 10.0
+IDLE_S = 30.0
+
+
 class OtaServer(ThreadingHTTPServer):
     """HTTPS for ``/ota`` that requires a fleet certificate."""
 
@@ -143,8 +155,10 @@ class OtaServer(ThreadingHTTPServer):
         cert_file: Path,
         key_file: Path,
         crl_file: Path | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.root = root.resolve()
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._files = (ca_file, cert_file, key_file, crl_file)
         self._crl_mtime = -1.0
         self._context = self._make_context()
@@ -182,11 +196,35 @@ class OtaServer(ThreadingHTTPServer):
         )
         return wrapped, addr
 
+    def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+        """Serve on a thread of its own while a slot is free; else close it."""
+        if not self._slots.acquire(blocking=False):
+            logger.warning(
+                "OTA: %d connections open; closed one from %s",
+                MAX_CONNECTIONS,
+                client_address[0],
+            )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+        """The request's thread; its slot is freed when it ends."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
     def finish_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
         """Complete the handshake (a refused certificate ends here), then serve."""
         try:
-            request.settimeout(30)
+            request.settimeout(HANDSHAKE_S)
             request.do_handshake()
+            request.settimeout(IDLE_S)
         except (ssl.SSLError, OSError) as exc:
             logger.info("OTA client %s refused: %s", client_address[0], exc)
             return
