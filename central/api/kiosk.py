@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -28,6 +29,7 @@ from central.complaints import workflow
 from central.complaints.models import Booking, Complaint, ContentItem, ServiceType, Slot
 from central.errors import ConflictError, NotFoundError
 from central.models import as_utc
+from central.operators import sessions, throttle
 from edge.protocol.complaints import new_code
 
 router = APIRouter(
@@ -76,14 +78,35 @@ def county_map() -> dict[str, Any]:
     return data
 
 
+# Unknown follow-up codes one address may ask for before it waits: the code
+# is a citizen's only key to their complaint's reply.
+LOOKUP_POLICY = throttle.ThrottlePolicy(free=30)
+
+
 @router.get("/status/{code}")
-def complaint_status(code: str, session: SessionDep) -> dict[str, Any]:
-    """Where a complaint stands, by its follow-up code."""
+def complaint_status(
+    code: Annotated[str, PathParam(max_length=32)],
+    request: Request,
+    session: SessionDep,
+    svc: ServicesDep,
+) -> dict[str, Any]:
+    """Where a complaint stands, by its follow-up code (unknown ones throttled)."""
+    key = f"lookup:{request.client.host if request.client else 'unknown'}"
+    wait, _locked = sessions.reserve_attempt(
+        session, [(key, LOOKUP_POLICY)], now=svc.clock.now()
+    )
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"查询次数过多，请 {wait} 秒后再试",
+            headers={"Retry-After": str(wait)},
+        )
     c = session.exec(
         select(Complaint).where(Complaint.code == code.strip().upper())
     ).first()
     if c is None:
         raise NotFoundError("查询码不存在，请核对后再试")
+    sessions.refund(session, key)
     answered = c.state in RATEABLE
     return {
         "code": c.code,

@@ -24,6 +24,7 @@ from support.waiting import wait_until
 
 from central.api.bodylimit import KIB, MIB
 from central.api.enrolment import GUESS_POLICY
+from central.api.kiosk import LOOKUP_POLICY
 from central.main import load_or_create_ca, proxy_options
 from central.operators.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
 
@@ -186,3 +187,16 @@ def _post_form(url: str, fields: dict[str, str], headers: dict[str, str]) -> int
             return int(answer.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def test_guessing_complaint_follow_up_codes_is_throttled(world: World) -> None:
+    # Suspicion: /api/v1/kiosk/status/{code} looked up a 40-bit code unthrottled.
+    codes = Counter(
+        world.client.get(f"/api/v1/kiosk/status/ZZ{i:06d}").status_code
+        for i in range(LOOKUP_POLICY.free + 5)
+    )
+    assert codes[404] <= LOOKUP_POLICY.free + 1, codes
+    assert codes[429] >= 4, codes
+    locked = world.client.get("/api/v1/kiosk/status/ZZ999999")
+    assert locked.status_code == 429
+    assert "查询次数过多" in locked.json()["detail"]
