@@ -1,5 +1,6 @@
 // 警务指挥: officers on the map, SOS, alarms, beats, playback, messages.
-// The map is drawn from the GeoJSON central ships (no tile server, no CDN).
+// The map is the shared component (map.js, MapLibre GL JS): officers clustered
+// with labels that do not collide, devices beneath, beats, SOS, playback.
 "use strict";
 
 const police = (() => {
@@ -7,52 +8,114 @@ const police = (() => {
   const STEP = { raised: 0, acknowledged: 1, assigned: 2, resolved: 3, false_alarm: 3, cancelled: 3 };
   const STATE = { raised: "待确认", acknowledged: "已确认", assigned: "已派警", resolved: "已处置", false_alarm: "误报", cancelled: "已取消" };
   const view = { map: null, officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null };
-  let project = null;
+  let map = null;  // the county map (countyMap handle)
+  let mapReady = null;
+  let officerFrame = 0;
+  const officerRows = new Map();  // device → [li, what it shows]
 
-  const el = countyMap.el;
-  const pts = (coords) => countyMap.points(project, coords);
+  function drawMap() {
+    mapReady = mapReady || (async () => {
+      try { map = await countyMap.create($("#police-map")); } catch (e) { $("#police-msg").textContent = e.message; return; }
+      // Bottom to top: devices, beats, the beat being drawn, SOS radii, a
+      // played-back track, officers (clustered, labels never overlap).
+      map.points("devices", [], { cluster: true, color: "#6b7785", clusterColor: "#8a939c", radius: 4 });
+      map.polygons("beats", [], { label: "name" });
+      map.lines("draft", [], { color: "#b42318", width: 2, dash: [2, 2] });
+      map.circles("sos-radius", [], { color: "#b42318" });
+      map.lines("playback", [], { color: "#7c3aed", width: 4 });
+      map.points("officers", [], { cluster: true, label: "label", accuracy: "accuracy_m",
+        color: ["match", ["get", "state"], "sos", "#b42318", "offline", "#8a939c", "#0b3d5c"] });
+      map.onPoint("officers", (p) => { $("#police-msg").textContent = p.title; });
+      map.onClick(([lon, lat]) => {
+        if (!$("#beat-form").open) return;
+        view.draft.push([Number(lon.toFixed(6)), Number(lat.toFixed(6))]);
+        drawBeats();
+      });
+      view.map = map;
+      drawBeats(); renderOfficers();
+      loadDevices().catch(() => { /* a role without device reads sees officers only */ });
+    })();
+    return mapReady;
+  }
 
-  async function drawMap() {
-    project = await countyMap.draw($("#police-map"), $("#police-base"));
-    view.map = true;
+  // Every device with a place (cameras, cabinets, kiosks) beneath the officers.
+  async function loadDevices() {
+    const features = [];
+    for (let offset = 0, pages = 0; pages < 50; pages++) {
+      const page = await api(`/api/v1/devices?limit=1000&offset=${offset}`);
+      for (const d of page.items) if (d.lat != null && d.kind !== "handheld") features.push(countyMap.point(d.lon, d.lat, { device: d.id }));
+      offset += page.items.length;
+      if (!page.items.length || offset >= page.total) break;
+    }
+    map.points("devices", features);
   }
 
   function drawBeats() {
-    const layer = $("#police-beats");
-    layer.replaceChildren();
-    for (const b of view.beats) {
-      el("polygon", { points: pts(b.geometry.coordinates[0]), class: "beat" }, layer);
-      const [x, y] = project(...b.geometry.coordinates[0][0]);
-      el("text", { x: x + 6, y: y - 6, class: "beat-name" }, layer).textContent = `${b.name}（${b.unit}）`;
-    }
-    if (view.draft.length) el("polyline", { points: pts(view.draft), class: "beat draft" }, layer);
+    if (!map) return;
+    map.polygons("beats", view.beats.map((b) => ({ type: "Feature", geometry: b.geometry, properties: { name: `${b.name}（${b.unit}）` } })));
+    map.lines("draft", view.draft.length ? [view.draft] : []);
+    map.prune("corner-");
+    view.draft.forEach(([lon, lat], i) => map.marker(`corner-${i}`, lon, lat, { className: "draft-corner" }));
   }
 
+  // Live positions arrive by the hundred a second: draw once per frame.
   function drawOfficers() {
-    const layer = $("#police-officers");
-    layer.replaceChildren();
+    if (!officerFrame) officerFrame = requestAnimationFrame(renderOfficers);
+  }
+
+  function renderOfficers() {
+    officerFrame = 0;
     const sosDevices = new Set([...view.alarms.values()].filter((a) => a.kind === "sos" && a.state === "raised").map((a) => a.device));
+    const features = [];
     for (const o of view.officers.values()) {
-      if (o.lat == null) continue;
-      const [x, y] = project(o.lon, o.lat);
-      if (o.accuracy_m > 0) {  // how far off the fix may be, under the marker
-        el("circle", { cx: x, cy: y, r: Math.max(project.metres(o.accuracy_m), 6), class: "accuracy", fill: "rgba(11,61,92,0.12)", stroke: "#0b3d5c", "stroke-dasharray": "3 3" }, layer);
-      }
       // A phone has no broker presence: it is shown by when it was last heard.
       const away = o.phone ? false : o.online === false;
-      const g = el("g", { class: "officer" + (sosDevices.has(o.device) ? " sos" : "") + (away ? " offline" : "") + (o.phone ? " phone" : ""), "data-device": o.device }, layer);
-      el("circle", { cx: x, cy: y, r: 6 }, g);
-      el("text", { x: x + 8, y: y + 4 }, g).textContent = o.name || o.device;
+      const state = sosDevices.has(o.device) ? "sos" : away ? "offline" : "on";
       const card = officerCard(o);
-      if (card) el("text", { x: x + 8, y: y + 18, class: "officer-card", style: "font-size:11px;font-weight:normal" }, g).textContent = card;
-      el("title", {}, g).textContent = [o.name || o.device, o.badge, card].filter(Boolean).join(" · ");
+      const title = [o.name || o.device, o.badge, card].filter(Boolean).join(" · ");
+      officerRow(o, state, card, title);
+      if (o.lat == null || !map) continue;
+      const props = { device: o.device, label: o.name || o.device, state, title };
+      if (o.accuracy_m > 0) props.accuracy_m = o.accuracy_m;  // how far off the fix may be
+      features.push(countyMap.point(o.lon, o.lat, props));
     }
+    $("#officer-count").textContent = `共 ${view.officers.size} 名`;
+    if (!map) return;
+    map.points("officers", features);
+    const keep = new Set(), radii = [];
     for (const a of view.alarms.values()) {
       if (a.kind !== "sos" || a.lat == null || !["raised", "acknowledged", "assigned"].includes(a.state)) continue;
-      const [x, y] = project(a.lon, a.lat);
-      el("circle", { cx: x, cy: y, r: project.metres(2000), class: "sos-radius" }, layer);
-      el("circle", { cx: x, cy: y, r: 14, class: "sos-pulse" + (a.state === "raised" ? " flashing" : "") }, layer);
+      keep.add(`sos-${a.id}`);
+      radii.push({ lon: a.lon, lat: a.lat, metres: 2000 });
+      map.marker(`sos-${a.id}`, a.lon, a.lat, { className: "sos-pulse" + (a.state === "raised" ? " flashing" : ""), title: `紧急求救 · ${(view.officers.get(a.device) || {}).name || a.device}` });
     }
+    map.prune("sos-", keep);
+    map.circles("sos-radius", radii);
+  }
+
+  // The officer list beside the map: one row per officer, redrawn when it changes.
+  function officerRow(o, state, card, title) {
+    const shows = [state, card, title, o.phone ? 1 : 0].join("|");
+    let row = officerRows.get(o.device);
+    if (row && row[1] === shows) return;
+    if (!row) {
+      const li = document.createElement("li");
+      li.dataset.device = o.device;
+      li.addEventListener("click", () => { const x = view.officers.get(o.device); if (x && x.lat != null && map) map.map.easeTo({ center: [x.lon, x.lat], zoom: Math.max(map.map.getZoom(), 16) }); });
+      $("#police-officers").appendChild(li);
+      row = [li, ""];
+      officerRows.set(o.device, row);
+    }
+    row[1] = shows;
+    const li = row[0];
+    li.className = "officer" + (state === "sos" ? " sos" : "") + (state === "offline" ? " offline" : "") + (o.phone ? " phone" : "");
+    li.title = title;
+    const name = document.createElement("strong");
+    name.textContent = o.name || o.device;
+    const cardEl = document.createElement("span");
+    cardEl.className = "officer-card";
+    cardEl.textContent = card;
+    li.replaceChildren(name, cardEl);
   }
 
   // 电量、定位精度、最后上报 (phones): the officer's card under the marker.
@@ -133,7 +196,7 @@ const police = (() => {
   }
 
   async function load() {
-    if (!view.map) await drawMap();
+    drawMap();  // the map loads beside the data; it draws what is there once ready
     const [officers, alarms, beats] = await Promise.all([
       api("/api/v1/police/officers"), api("/api/v1/police/alarms"), api("/api/v1/police/beats"),
     ]);
@@ -181,13 +244,6 @@ const police = (() => {
   }
 
   // -- beat editor: click the map to add corners --------------------------------
-  function mapPoint(ev) {
-    const svg = $("#police-map");
-    const p = svg.createSVGPoint(); p.x = ev.clientX; p.y = ev.clientY;
-    const q = p.matrixTransform(svg.getScreenCTM().inverse());
-    return project.inverse(q.x, q.y);
-  }
-
   async function saveBeat(form) {
     if (view.draft.length < 3) throw new Error("请在地图上至少点选三个角点");
     const f = Object.fromEntries(new FormData(form));
@@ -210,19 +266,21 @@ const police = (() => {
     const f = Object.fromEntries(new FormData(form));
     const params = new URLSearchParams({ deviceId: f.device, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() });
     const route = await api("/api/v1/police/reports/route?" + params);
-    const layer = $("#police-playback");
-    layer.replaceChildren();
+    await drawMap();
+    if (!map) return;
     if (view.playing) cancelAnimationFrame(view.playing);
+    map.prune("playhead");
+    map.lines("playback", []);
     if (!route.length) { $("#playback-state").textContent = "该时段没有轨迹"; return; }
-    el("polyline", { points: pts(route.map((r) => [r.longitude, r.latitude])), class: "track" }, layer);
-    const marker = el("circle", { r: 7, class: "playhead" }, layer);
+    const track = route.map((r) => [r.longitude, r.latitude]);
+    map.lines("playback", [track]);
+    map.fit(track);
     const speed = Number(f.speed), t0 = Date.parse(route[0].fixTime), started = performance.now();
     let i = 0;
     const step = (now) => {
       const t = t0 + (now - started) * speed;
       while (i < route.length - 1 && Date.parse(route[i + 1].fixTime) <= t) i++;
-      const [x, y] = project(route[i].longitude, route[i].latitude);
-      marker.setAttribute("cx", x); marker.setAttribute("cy", y);
+      map.marker("playhead", route[i].longitude, route[i].latitude, { className: "playhead" });
       $("#playback-state").textContent = `${timeText(route[i].fixTime)} · ${speed}×`;
       if (i < route.length - 1) view.playing = requestAnimationFrame(step);
     };
@@ -230,11 +288,6 @@ const police = (() => {
   }
 
   function wire() {
-    $("#police-map").addEventListener("click", (ev) => {
-      if (!$("#beat-form").open) return;
-      view.draft.push(mapPoint(ev).map((v) => Number(v.toFixed(6))));
-      drawBeats();
-    });
     $("#beat-form form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       saveBeat(ev.target).then(() => { $("#police-msg").textContent = "责任区已保存"; }).catch((e) => { $("#police-msg").textContent = e.message; });
