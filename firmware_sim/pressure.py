@@ -111,6 +111,16 @@ class Pressure:
             for z in self.zones.values()
         )
 
+    def protecting(self, stage: int) -> int | None:
+        """The stage that protects the turns ``stage`` lets go yielding, if any."""
+        votes: dict[int, int] = {}
+        for z in self.zones.values():
+            if 0 < z.weights.get(stage, 0.0) < 1.0:
+                for k, w in z.weights.items():
+                    if w == 1.0:
+                        votes[k] = votes.get(k, 0) + 1
+        return max(votes, key=lambda k: votes[k]) if votes else None
+
     def of(self, stages: int) -> list[float]:
         """Each stage's pressure now."""
         out = [0.0] * stages

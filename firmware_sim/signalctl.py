@@ -185,6 +185,14 @@ class ControllerSim:
                     while self.act_check <= now:
                         self.act_check += self.SLOT_S
                     break
+                if self.VIA_PROTECTED and self.zones.crossed_permissive(
+                    self.act_stage, self.act_since
+                ):
+                    # a left turner may wait inside: let it out under its own
+                    # protected green rather than a long permissive intergreen
+                    prot = self.zones.protecting(self.act_stage)
+                    if prot is not None and prot != nxt and pressure[prot] > 0:
+                        nxt = prot
                 self.act_next = nxt
                 # a permissive left turner that crossed during this green
                 # (through its yellow too) may wait inside: decided at the end
@@ -368,6 +376,7 @@ class ControllerSim:
     switch_at = 0.0
     SLOT_S = 5.0  # actuated: the next stage is chosen this often after min green
     RING = False  # actuated: True serves stages round the ring, skipping empty ones
+    VIA_PROTECTED = False  # actuated: after permissive turns, their own green
     MAX_GREEN_FACTOR = 2.0  # … and a green runs at most this × the plan's
     act_check = 0.0  # the next decision point
     act_green_from = float("-inf")  # when the ending green began
