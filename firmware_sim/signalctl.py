@@ -166,6 +166,21 @@ class ControllerSim:
                 out[g] = "r"
         return out
 
+    def _detour(self, nxt: int, pressure: list[float]) -> int:
+        """With ``VIA_PROTECTED``: after permissive turns crossed, their own green.
+
+        A left turner may wait inside: it leaves under its protected green
+        rather than through a long permissive intergreen.
+        """
+        if not self.VIA_PROTECTED or not self.zones.crossed_permissive(
+            self.act_stage, self.act_since
+        ):
+            return nxt
+        prot = self.zones.protecting(self.act_stage)
+        if prot is not None and prot != nxt and pressure[prot] > 0:
+            return prot
+        return nxt
+
     def _advance(self, now: float) -> None:
         assert self.plan is not None  # noqa: S101 - called with a plan
         plan = self.plan
@@ -185,15 +200,7 @@ class ControllerSim:
                     while self.act_check <= now:
                         self.act_check += self.SLOT_S
                     break
-                if self.VIA_PROTECTED and self.zones.crossed_permissive(
-                    self.act_stage, self.act_since
-                ):
-                    # a left turner may wait inside: let it out under its own
-                    # protected green rather than a long permissive intergreen
-                    prot = self.zones.protecting(self.act_stage)
-                    if prot is not None and prot != nxt and pressure[prot] > 0:
-                        nxt = prot
-                self.act_next = nxt
+                self.act_next = self._detour(nxt, pressure)
                 # a permissive left turner that crossed during this green
                 # (through its yellow too) may wait inside: decided at the end
                 self.act_green_from = self.act_since
