@@ -405,9 +405,7 @@ def test_the_traffic_console_computes_pushes_and_shows_the_cabinet_s_answer(
     page.wait_for_selector("#jd-heads td.lamp.green")
     page.wait_for_selector("#jd-heads td.lamp.red")
     assert "阶段" in page.inner_text("tr[data-junction=sig-1] .phase")
-    page.wait_for_selector(
-        "#signals-map .junction-dot.plan[data-junction=sig-1]"
-    )
+    page.wait_for_selector("#signals-map .junction-dot.plan[data-junction=sig-1]")
     page.click("button[data-compute=optimise]")
     page.wait_for_selector("#signals-msg:has-text('已计算 sig-1-1')")
     page.click("#plan-rows button:has-text('推送')")
