@@ -5,7 +5,9 @@
 const plates = (() => {
   const CAT = { stolen: "被盗抢车辆", wanted: "在逃人员车辆", unpaid: "欠费车辆", inspection: "逾期未检", other: "其他布控" };
   const COLOUR = { blue: "蓝牌", yellow: "黄牌", green: "绿牌", white: "白牌", black: "黑牌" };
-  let project = null;
+  let map = null;  // the county map (countyMap handle)
+  let mapReady = null;
+  const drawMap = async () => { mapReady = mapReady || countyMap.create($("#plates-map")); map = await mapReady; return map; };
 
   const img = (sha, alt) => {
     const i = document.createElement("img");
@@ -82,23 +84,31 @@ const plates = (() => {
       }
       return tr;
     }));
-    if (!project) project = await countyMap.draw($("#plates-map"), $("#plates-base"));
-    const layer = $("#plates-track");
-    layer.replaceChildren();
-    const placed = rows.filter((r) => r.lat != null);
-    if (placed.length) {
-      countyMap.el("polyline", { points: countyMap.points(project, placed.map((r) => [r.lon, r.lat])), class: "track" }, layer);
-      placed.forEach((r, i) => {
-        const [x, y] = project(r.lon, r.lat);
-        countyMap.el("circle", { cx: x, cy: y, r: 7, class: "camera-dot" }, layer);
-        countyMap.el("text", { x: x + 9, y: y + 4, class: "beat-name" }, layer).textContent = `${i + 1}. ${r.device}`;
-      });
+    await drawMap();
+    // One marker per camera with how many times the plate passed it (the
+    // times in its tooltip), the track in order of passing, and the cameras'
+    // names as labels that give way instead of printing over each other.
+    const placed = rows.filter((r) => r.lat != null).sort((a, b) => Date.parse(a.seen_at) - Date.parse(b.seen_at));
+    const cameras = new Map();
+    for (const r of placed) {
+      const key = `${r.lon},${r.lat}`;
+      if (!cameras.has(key)) cameras.set(key, { lon: r.lon, lat: r.lat, device: r.device, times: [] });
+      cameras.get(key).times.push(timeText(r.seen_at));
     }
+    map.lines("plate-track", placed.length > 1 ? [placed.map((r) => [r.lon, r.lat])] : [], { color: "#7c3aed", width: 4 });
+    map.points("plate-cameras", [...cameras.values()].map((c) => countyMap.point(c.lon, c.lat, { label: `${c.device} · ${c.times.length} 次` })), { label: "label", radius: 0.1 });
+    const keep = new Set();
+    for (const [key, c] of cameras) {
+      keep.add("cam-" + key);
+      map.marker("cam-" + key, c.lon, c.lat, { className: "camera-dot", text: String(c.times.length), title: `${c.device}：${c.times.join("、")}`, data: { device: c.device } });
+    }
+    map.prune("cam-", keep);
+    map.fit([...cameras.values()].map((c) => [c.lon, c.lat]));
     $("#sighting-state").textContent = `${plate}：共 ${rows.length} 次经过`;
   }
 
   async function load() {
-    if (!project) project = await countyMap.draw($("#plates-map"), $("#plates-base"));
+    drawMap().catch((e) => { $("#plates-msg").textContent = e.message; });
     await Promise.all([loadReads(), loadHits(), loadSuspects()]);
   }
 
