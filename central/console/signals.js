@@ -11,7 +11,8 @@ const signalsPage = (() => {
   const SIDES = [["W", "西进口"], ["E", "东进口"], ["N", "北进口"], ["S", "南进口"]];
   let selected = null;
   let junctionsList = [];
-  let project = null;
+  let map = null;  // the county map (countyMap handle)
+  let mapReady = null;
   const live = {}; // junction -> its cabinet's running state (each second)
 
   function phaseText(s) {
@@ -45,16 +46,25 @@ const signalsPage = (() => {
 
   // Junctions on the county map, coloured by what their cabinets run now.
   async function drawMap() {
-    if (!project) project = await countyMap.draw($("#signals-map"), $("#signals-base"));
-    const layer = $("#signals-marks");
-    layer.replaceChildren();
+    mapReady = mapReady || countyMap.create($("#signals-map"));
+    map = await mapReady;
+    const keep = new Set();
     for (const j of junctionsList.filter((x) => x.lat != null)) {
-      const [x, y] = project(j.lon, j.lat);
       const s = live[j.id];
-      const dot = countyMap.el("circle", { cx: x, cy: y, r: 9, class: "junction-dot " + (s ? (s.latched ? "flash" : s.mode) : ""), "data-junction": j.id }, layer);
-      dot.addEventListener("click", () => show(j));
-      countyMap.el("text", { x: x + 12, y: y + 4, class: "beat-name", id: "jm-" + j.id, "data-name": j.name || j.id }, layer).textContent = markText(j.name || j.id, s);
+      keep.add("j-" + j.id);
+      const fresh = !document.getElementById("jm-" + j.id);
+      const dot = map.marker("j-" + j.id, j.lon, j.lat, { className: "junction-dot " + (s ? (s.latched ? "flash" : s.mode) : ""), title: j.name || j.id, data: { junction: j.id } });
+      if (fresh) {
+        dot.addEventListener("click", () => show(j));
+        const label = document.createElement("span");
+        label.id = "jm-" + j.id;
+        label.dataset.name = j.name || j.id;
+        dot.appendChild(label);
+      }
+      const label = document.getElementById("jm-" + j.id);
+      if (label) { label.textContent = markText(j.name || j.id, s); if (!label.isConnected) dot.appendChild(label); }
     }
+    map.prune("j-", keep);
   }
 
   function markText(name, s) { return s && s.mode === "plan" ? `${name} · 第${s.stage}阶段` : name; }
@@ -80,8 +90,8 @@ const signalsPage = (() => {
     const tr = document.querySelector(`#junction-rows tr[data-junction="${CSS.escape(s.junction)}"]`);
     if (tr) tr.querySelector(".phase").textContent = phaseText(s);
     if (selected && selected.id === s.junction) heads(s);
-    const dot = document.querySelector(`#signals-marks circle[data-junction="${CSS.escape(s.junction)}"]`);
-    if (dot) dot.setAttribute("class", "junction-dot " + (s.latched ? "flash" : s.mode));
+    const dot = document.querySelector(`#signals-map .junction-dot[data-junction="${CSS.escape(s.junction)}"]`);
+    if (dot) { dot.classList.remove("plan", "flash", "all_red", "hold"); dot.classList.add(s.latched ? "flash" : s.mode); }
     const label = document.getElementById("jm-" + s.junction);
     if (label && (!before || before.stage !== s.stage || before.mode !== s.mode)) label.textContent = markText(label.dataset.name, s);
   }
