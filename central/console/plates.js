@@ -42,6 +42,13 @@ const plates = (() => {
     const text = document.createElement("div");
     text.textContent = (h.kind === "exact" ? "命中 " : "疑似 ") + `${h.listed}（${h.category_name}）识别为 ${h.read}` + (h.kind === "possible" ? ` · 相似度 ${(h.score * 100).toFixed(0)}%` : "");
     li.appendChild(text);
+    // When and where: the camera and the time it saw the car.
+    const s = h.sighting || {};
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.dataset.field = "where";
+    meta.textContent = `${timeText(s.seen_at || h.created_at)} · ${s.device || "未知卡口"}`;
+    text.appendChild(meta);
     if (h.kind === "possible" && h.state === "open") {
       for (const [decision, label] of [["confirm", "确认是该车"], ["reject", "不是该车"]]) {
         const b = document.createElement("button");

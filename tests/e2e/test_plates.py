@@ -10,6 +10,7 @@ on demand (an unsure one).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -368,6 +369,11 @@ def test_plate_console_shows_hits_with_their_images_and_the_track(
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#plate-hits li.exact")
     assert "命中 湘FD4439（被盗抢车辆）" in page.inner_text("#plate-hits")
+    # Each hit card says when and at which camera, with both images.
+    where = page.inner_text("#plate-hits li.exact [data-field=where]")
+    assert "cam-1" in where
+    assert re.search(r"\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}", where), where
+    assert page.locator("#plate-hits li.exact img").count() == 2  # plate, scene
     page.wait_for_function(
         "[...document.querySelectorAll('#plate-hits img')]"
         ".every(i => i.complete && i.naturalWidth > 0)"
