@@ -20,7 +20,12 @@ const signalsPage = (() => {
     if (s.latched) return `黄闪（冲突监视：${s.latched}）`;
     const mode = MODE[s.mode] || s.mode || "—";
     if (s.mode !== "plan") return mode;
-    return `第 ${s.stage} 阶段 ${Math.round(s.into_s)} 秒 · ${s.source === "central" ? "中心方案 " + s.plan : "时段方案"}`;
+    // The controller's clock restarts at the change to the next stage: say
+    // so, rather than "第 1 阶段 0 秒" while the heads show amber or all red.
+    const lamps = Object.values(s.groups || {}).map((g) => g.state);
+    const change = lamps.includes("yellow") ? "黄灯过渡" : lamps.length && !lamps.includes("green") ? "全红清空" : "";
+    const stage = change ? `第 ${s.stage} 阶段结束 · ${change}` : `第 ${s.stage} 阶段`;
+    return `${stage} ${Math.round(s.into_s)} 秒 · ${s.source === "central" ? "中心方案 " + s.plan : "时段方案"}`;
   }
 
   function cell(tr, v) { const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td); return td; }
