@@ -9,7 +9,6 @@ everything typed is dropped and the session ends (``/reset``).
 
 from __future__ import annotations
 
-import html
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -148,7 +147,7 @@ def create_kiosk_app(backend: Backend) -> FastAPI:  # noqa: C901 - small routes
         return page(
             request,
             "complaint.html",
-            map_svg=map_svg(backend.content.get("map")),
+            map_geojson=backend.content.get("map"),
             services=backend.content.get("services", []),
             places=places,
         )
@@ -259,45 +258,3 @@ def _booking_routes(
         when = done["starts_at"][:16].replace("T", " ")
         text = f"{done['centre']} · {done['service']} · {when}，预约码 {done['code']}"
         return message(request, "预约成功", text)
-
-
-def map_svg(geojson: dict[str, Any] | None) -> str:
-    """The county's roads and places as an inline SVG the citizen taps on.
-
-    The SVG's viewBox is in lon/lat × 1000 (y flipped), so the page's script
-    turns a tap back into coordinates without knowing any projection.
-    """
-    if not geojson:
-        return ""
-    parts: list[str] = []
-    lons: list[float] = []
-    lats: list[float] = []
-    for f in geojson.get("features", []):
-        geometry, props = f.get("geometry", {}), f.get("properties", {})
-        if props.get("kind") == "road":
-            pts = geometry["coordinates"]
-            lons += [p[0] for p in pts]
-            lats += [p[1] for p in pts]
-            path = " ".join(f"{x * 1000:.2f},{-y * 1000:.2f}" for x, y in pts)
-            parts.append(f'<polyline points="{path}" class="road"/>')
-        elif props.get("kind") == "place":
-            x, y = geometry["coordinates"]
-            name = html.escape(str(props.get("name", "")))
-            cx, cy = x * 1000, -y * 1000
-            parts.append(
-                f'<circle cx="{cx:.2f}" cy="{cy:.2f}" r="0.25" class="place"/>'
-                f'<text x="{cx + 0.35:.2f}" y="{cy + 0.2:.2f}">{name}</text>'
-            )
-    if not lons:
-        return ""
-    pad = 1.0
-    box = (
-        f"{min(lons) * 1000 - pad:.2f} {-max(lats) * 1000 - pad:.2f} "
-        f"{(max(lons) - min(lons)) * 1000 + 2 * pad:.2f} "
-        f"{(max(lats) - min(lats)) * 1000 + 2 * pad:.2f}"
-    )
-    return (
-        f'<svg id="pick-map" viewBox="{box}" role="img" aria-label="点击地图选择地点">'
-        + "".join(parts)
-        + '<circle id="pick" r="0.45" cx="0" cy="0" visibility="hidden"/></svg>'
-    )

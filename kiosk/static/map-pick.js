@@ -1,18 +1,32 @@
-// Tap the map: the place's coordinates go into the form (the SVG is drawn in
-// lon/lat x 1000 with y flipped, so no projection is needed here).
+// The complaint form's place picker: the county map (the shared component,
+// county-map.js over MapLibre GL JS) drawn from the GeoJSON the kiosk keeps
+// in its content cache, so it works offline. Pan and zoom with a finger; a
+// tap puts a big pin there and its coordinates (WGS 84 / CGCS2000, as GNSS
+// gives them) into the form.
 "use strict";
-(() => {
-  const svg = document.getElementById("pick-map");
-  if (!svg) return;
-  svg.addEventListener("click", (ev) => {
-    const p = svg.createSVGPoint(); p.x = ev.clientX; p.y = ev.clientY;
-    const q = p.matrixTransform(svg.getScreenCTM().inverse());
-    const lon = q.x / 1000, lat = -q.y / 1000;
+(async () => {
+  const box = document.getElementById("pick-map");
+  if (!box) return;
+  const data = JSON.parse(document.getElementById("map-data").textContent);
+  const text = document.getElementById("pick-text");
+  let handle;
+  try {
+    handle = await countyMap.create(box, { base: null, geojson: data, zoom: 14 });
+  } catch (e) {
+    text.textContent = "地图无法显示，请在上方填写地点";
+    return;
+  }
+  const coords = [];
+  const visit = (c) => { if (typeof c[0] === "number") coords.push(c); else c.forEach(visit); };
+  data.features.forEach((f) => visit(f.geometry.coordinates));
+  handle.fit(coords);
+  handle.onClick(([lon, lat]) => {
     document.getElementById("lat").value = lat.toFixed(6);
     document.getElementById("lon").value = lon.toFixed(6);
-    const dot = document.getElementById("pick");
-    dot.setAttribute("cx", q.x); dot.setAttribute("cy", q.y); dot.setAttribute("visibility", "visible");
+    handle.marker("pick", lon, lat, { className: "pick-pin", title: "已选位置" });
+    text.textContent = `已选位置：北纬 ${lat.toFixed(5)}，东经 ${lon.toFixed(5)}（可再点一次更改）`;
     const place = document.getElementById("place");
     if (!place.value) place.value = `地图选点 ${lat.toFixed(5)}, ${lon.toFixed(5)}`;
   });
+  box.dataset.ready = "1";
 })();
