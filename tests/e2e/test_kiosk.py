@@ -185,8 +185,11 @@ def test_complaint_from_kiosk_to_rating(
     page.goto(base + "/")
     page.click("text=投诉举报")
     page.select_option("select[name=service_code]", "noise")
+    page.wait_for_selector("#pick-map[data-ready] canvas.maplibregl-canvas")
     page.click("#pick-map", position={"x": 200, "y": 150})  # a tap on the map
-    assert page.input_value("#lat")
+    page.wait_for_selector("#pick-map .pick-pin")
+    assert 29.1 < float(page.input_value("#lat")) < 29.2  # in 荣家湾
+    assert 113.0 < float(page.input_value("#lon")) < 113.2
     page.fill("input[name=place]", "荣家湾广场")
     page.fill("textarea[name=description]", "广场舞音响每晚十点后仍很吵")
     page.screenshot(path=str(ARTIFACTS / "kiosk-complaint.png"), full_page=True)
