@@ -205,6 +205,15 @@ SLOW_PATHS: tuple[str, ...] = (
     "tests/handheld/test_captures.py",
     "tests/test_deploy.py",
 )
+# Single tests elsewhere over ~5 s (``--durations`` of their modules, 2026-12-05).
+SLOW_TESTS: frozenset[str] = frozenset(
+    {
+        "test_workers_sharing_the_ingest_never_deadlock",
+        "test_last_will_marks_offline_and_sweep_catches_silence",
+        "test_the_traffic_centre_computes_pushes_and_rolls_back_from_measured_flows",
+        "test_losing_central_falls_back_to_the_schedule_and_back",
+    }
+)
 _SOURCES: dict[Path, str] = {}
 
 
@@ -226,7 +235,7 @@ def marks_for(item: pytest.Item, root: Path) -> set[str]:
         where = item.path.relative_to(root).as_posix()
     except ValueError:
         where = item.path.as_posix()
-    if where.startswith(SLOW_PATHS):
+    if where.startswith(SLOW_PATHS) or getattr(item, "originalname", "") in SLOW_TESTS:
         marks.add("slow")
     return marks
 
