@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
-from test_faults import start_node, wait_until  # the fault tests' own helpers
+from support.waiting import wait_until
+from test_faults import start_node  # the fault tests' own helper
 
 from central.fleet import registry
 from edge import SystemClock
