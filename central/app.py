@@ -29,6 +29,7 @@ from central.api import audit as audit_routes
 from central.api import auth as auth_routes
 from central.api import (
     complaints,
+    device_page,
     devices,
     enrolment,
     kinds,
@@ -168,6 +169,7 @@ def create_app(services: Services) -> FastAPI:
     for router in (
         auth_routes.router,
         devices.router,
+        device_page.router,
         kinds.router,
         policy.router,
         audit_routes.router,

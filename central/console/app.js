@@ -59,13 +59,21 @@ function errorText(body) {
 function text(value) { return value === null || value === undefined ? "" : String(value); }
 function timeText(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "从未"; }
 
+// The 配置 column: what central wants against what the node reports.
+function configText(desired, reported, status, reason) {
+  if (status === "refused") return "被拒：" + labels.reason(reason);
+  if (!desired) return "未下发";
+  return desired === reported ? "已同步" : "未同步";
+}
+
 function deviceRow(d) {
   const tr = document.createElement("tr");
   tr.id = "dev-" + d.id;
+  tr.dataset.desired = d.desired_version || "";
   const cells = [
-    d.id, d.kind, d.site,
-    null, timeText(d.last_seen), d.version, d.health_status,
-    d.drift ? (d.config_status === "refused" ? "被拒：" + d.config_reason : "未同步") : "已同步",
+    d.id, labels.of("kind", d.kind), labels.of("site", d.site),
+    null, timeText(d.last_seen), d.version, labels.of("health", d.health_status),
+    configText(d.desired_version, d.reported_version, d.config_status, d.config_reason),
   ];
   cells.forEach((value, i) => {
     const td = document.createElement("td");
@@ -75,9 +83,16 @@ function deviceRow(d) {
       span.textContent = d.online ? "在线" : "离线";
       span.dataset.field = "online";
       td.appendChild(span);
+    } else if (i === 0) {
+      const a = document.createElement("a");
+      a.href = "#device/" + encodeURIComponent(d.id); a.textContent = d.id;
+      td.appendChild(a);
     } else {
       td.textContent = text(value);
       if (i === 4) td.dataset.field = "last_seen";
+      if (i === 5) td.dataset.field = "version";
+      if (i === 6) td.dataset.field = "health";
+      if (i === 7) td.dataset.field = "config";
     }
     tr.appendChild(td);
   });
@@ -121,6 +136,7 @@ function applyLive(change) {
     return;
   }
   if (change.type !== "device") return;
+  if (typeof devicePage !== "undefined") devicePage.onLive(change);
   const tr = document.getElementById("dev-" + change.id);
   if (!tr) return;
   if ("online" in change) {
@@ -129,6 +145,12 @@ function applyLive(change) {
     badge.textContent = change.online ? "在线" : "离线";
   }
   if (change.last_seen) tr.querySelector('[data-field="last_seen"]').textContent = timeText(change.last_seen);
+  if (change.version) tr.querySelector('[data-field="version"]').textContent = change.version;
+  if (change.health_status) tr.querySelector('[data-field="health"]').textContent = labels.of("health", change.health_status);
+  // The node reported the configuration it runs: the 配置 column follows.
+  if ("reported_version" in change || "config_status" in change) {
+    tr.querySelector('[data-field="config"]').textContent = configText(tr.dataset.desired, change.reported_version, change.config_status, change.config_reason);
+  }
   tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
 }
 
@@ -159,7 +181,8 @@ async function loadPolicy() {
   const layers = await api("/api/v1/policy");
   $("#policy-rows").replaceChildren(...layers.map((l) => {
     const tr = document.createElement("tr");
-    for (const v of [l.scope, l.target, l.version, JSON.stringify(l.values)]) {
+    const target = l.scope === "kind" ? labels.of("kind", l.target) : l.scope === "site" ? labels.of("site", l.target) : l.target;
+    for (const v of [labels.of("scope", l.scope), target, l.version, JSON.stringify(l.values)]) {
       const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td);
     }
     return tr;
@@ -179,10 +202,13 @@ async function loadAudit(filter = {}) {
   }));
 }
 
-function show(page) {
+function show(route) {
+  // "#device/<id>" is one device's page; every other hash names a page.
+  const [page, arg] = route.split("/");
   document.querySelectorAll(".page").forEach((el) => { el.hidden = el.id !== "page-" + page; });
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
   if (page === "devices") loadDevices().catch(alertError);
+  if (page === "device") devicePage.load(decodeURIComponent(arg || "")).catch((e) => { $("#dv-msg").textContent = e.message; });
   if (page === "policy") loadPolicy().catch(alertError);
   if (page === "complaints") api("/api/v1/auth/me").then((me) => complaintsPage.load(me)).catch((e) => { $("#complaints-msg").textContent = e.message; });
   if (page === "plates") plates.load().catch((e) => { $("#plates-msg").textContent = e.message; });
@@ -213,6 +239,7 @@ async function loadKinds() {
 async function enter() {
   const me = await api("/api/v1/auth/me");
   loadKinds();
+  labels.loadKinds();
   $("#who").textContent = `${me.username}（${ROLE_NAMES[me.role] || me.role}）`;
   document.querySelector('#nav a[data-page="operators"]').hidden = me.role !== "admin";
   $("#login").hidden = true;

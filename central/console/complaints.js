@@ -12,7 +12,7 @@ const complaintsPage = (() => {
   const DEPT = { assigned: [["sign", "签收"], ["return", "退单"]], signed: [["start", "开始办理"], ["reply", "答复"]], in_progress: [["reply", "答复"], ["extend", "申请延期"]] };
   // Which sets of buttons each role sees; the server checks again.
   const SETS = { complaints: [DESK], department: [DEPT], admin: [DESK, DEPT] };
-  let role = "complaints", selected = null, departments = [], services = [], mapProject = null;
+  let role = "complaints", selected = null, departments = [], services = [], mapHandle = null;
 
   function cell(tr, v) { const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td); return td; }
   const deptName = (code) => (departments.find((d) => d.code === code) || {}).name || code || "";
@@ -50,21 +50,21 @@ const complaintsPage = (() => {
     }));
   }
 
-  // The place the citizen tapped on the kiosk's map, on the county map.
+  // The place the citizen tapped on the kiosk's map, on the county map
+  // (the shared MapLibre component); in words too, and alone where the map
+  // component is missing.
   async function drawPlace(c) {
     const has = c.lat != null && c.lon != null;
     $("#cd-place").textContent = has
       ? `位置：${c.place || "地图选点"}（东经 ${c.lon.toFixed(5)}，北纬 ${c.lat.toFixed(5)}）`
       : `位置：${c.place || "未填地点"}（未在地图上选点）`;
-    const svg = $("#cd-map");
-    svg.hidden = !has;
-    if (!has || typeof countyMap === "undefined" || !countyMap.draw) return;
-    if (!mapProject) mapProject = await countyMap.draw(svg, $("#cd-map-base"));
-    const layer = $("#cd-map-mark");
-    layer.replaceChildren();
-    const [x, y] = mapProject(c.lon, c.lat);
-    countyMap.el("circle", { cx: x, cy: y, r: 9, class: "complaint-dot" }, layer);
-    countyMap.el("text", { x: x + 12, y: y + 5, class: "beat-name" }, layer).textContent = c.place || "投诉位置";
+    const box = $("#cd-map");
+    box.hidden = !has;
+    if (!has || typeof countyMap === "undefined" || !countyMap.create) return;
+    mapHandle = mapHandle || await countyMap.create(box, { label: "投诉位置", zoom: 15 });
+    mapHandle.map.resize();
+    mapHandle.marker("complaint", c.lon, c.lat, { className: "complaint-dot", title: c.place || "投诉位置" });
+    mapHandle.fit([[c.lon, c.lat]]);
   }
 
   async function show(id) {
@@ -143,9 +143,15 @@ const complaintsPage = (() => {
   }
 
   async function load(me) {
+    // Nothing of the last operator's view stays on screen for the next one.
+    $("#complaint-rows").replaceChildren();
+    $("#complaint-rows").dataset.for = "";
+    $("#complaint-detail").hidden = true;
+    selected = null;
     role = SETS[me.role] ? me.role : "complaints";
     await loadSetup();
     await loadList();
+    $("#complaint-rows").dataset.for = me.username;
     if (role !== "department") { await loadStats(); await loadContent().catch(() => {}); }
   }
 

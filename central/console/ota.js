@@ -7,6 +7,7 @@ const ota = (() => {
   const FW = { queued: "已排队", deferred: "推迟", downloading: "下载中", installed: "已安装", trial: "试运行", committed: "已生效", rolled_back: "已回滚", failed: "失败" };
   const WAVE = { pending: "等待", assigned: "进行中", succeeded: "成功", failed: "失败" };
   const rollouts = new Map();
+  const nodes = new Map();  // rollout id → Map(device → its last report)
   let shown = null;
 
   function cell(tr, v) { const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td); return td; }
@@ -30,12 +31,13 @@ const ota = (() => {
     const div = document.createElement("div");
     div.className = "card rollout"; div.id = "rollout-" + r.id;
     const h = document.createElement("h3");
-    h.append(`#${r.id} ${r.release} → ${r.kind} `);
+    h.append(`#${r.id} ${r.release} → ${labels.of("kind", r.kind)} `);
     const st = document.createElement("span"); st.className = "state-" + r.state; st.dataset.field = "state"; st.textContent = STATE[r.state] || r.state; h.append(st);
     div.append(h);
     const p = document.createElement("p");
-    p.textContent = `已触达 ${r.touched}/${r.devices} 台` + (r.reason ? `；${r.reason}` : "");
+    p.textContent = `已触达 ${r.touched}/${r.devices} 台` + (r.reason ? `；${labels.reason(r.reason)}` : "");
     div.append(p);
+    div.append(notes(r.id));
     for (const w of r.waves) {
       const row = document.createElement("div"); row.className = "wave";
       const label = document.createElement("span"); label.textContent = `第 ${w.wave} 批`;
@@ -58,6 +60,28 @@ const ota = (() => {
     return div;
   }
 
+  // Each node that is held up or refused, with its reason, on the card itself.
+  function notes(id) {
+    const ul = document.createElement("ul");
+    ul.className = "node-notes";
+    const held = [...(nodes.get(id) || new Map()).values()].filter((n) => n.state !== "succeeded" && (n.reason || ["deferred", "failed", "rolled_back"].includes(n.fw_state)));
+    for (const n of held.slice(0, 10)) {
+      const li = document.createElement("li");
+      li.dataset.device = n.device;
+      li.textContent = `${n.device}：${FW[n.fw_state] || n.fw_state || WAVE[n.state] || n.state}` + (n.reason ? ` · ${labels.reason(n.reason)}` : "");
+      li.className = n.state === "failed" || n.fw_state === "failed" || n.fw_state === "rolled_back" ? "failed" : "held";
+      ul.append(li);
+    }
+    if (held.length > 10) ul.append(Object.assign(document.createElement("li"), { textContent: `等 ${held.length} 台` }));
+    return ul;
+  }
+
+  async function loadNodes(id) {
+    const list = await api(`/api/v1/ota/rollouts/${id}/nodes`);
+    nodes.set(id, new Map(list.map((n) => [n.device, n])));
+    return list;
+  }
+
   function render() {
     const list = [...rollouts.values()].sort((a, b) => b.id - a.id);
     $("#rollouts").replaceChildren(...(list.length ? list.map(card) : [Object.assign(document.createElement("p"), { textContent: "还没有推送。" })]));
@@ -66,20 +90,21 @@ const ota = (() => {
   async function loadRollouts() {
     rollouts.clear();
     for (const r of await api("/api/v1/ota/rollouts")) rollouts.set(r.id, r);
+    await Promise.all([...rollouts.values()].filter((r) => r.state === "running" || r.state === "paused").map((r) => loadNodes(r.id).catch(() => [])));
     render();
   }
 
   async function showNodes(id) {
     shown = id;
-    const nodes = await api(`/api/v1/ota/rollouts/${id}/nodes`);
+    const list = await loadNodes(id);
     $("#rollout-nodes").hidden = false;
     $("#rn-title").textContent = `推送 #${id} 的设备`;
-    $("#rn-rows").replaceChildren(...nodes.map(nodeRow));
+    $("#rn-rows").replaceChildren(...list.map(nodeRow));
   }
 
   function nodeRow(n) {
     const tr = document.createElement("tr"); tr.id = "rn-" + n.device;
-    for (const v of [n.device, WAVE[n.state] || n.state, FW[n.fw_state] || n.fw_state || "—", n.attempts, n.reason]) cell(tr, v);
+    for (const v of [n.device, WAVE[n.state] || n.state, FW[n.fw_state] || n.fw_state || "—", n.attempts, labels.reason(n.reason)]) cell(tr, v);
     return tr;
   }
 
@@ -100,6 +125,10 @@ const ota = (() => {
 
   function onLive(change) {
     if (change.type === "rollout") { rollouts.set(change.id, change); render(); return; }
+    if (!nodes.has(change.rollout)) nodes.set(change.rollout, new Map());
+    nodes.get(change.rollout).set(change.device, change);
+    const card = document.querySelector(`#rollout-${change.rollout} .node-notes`);
+    if (card) card.replaceWith(notes(change.rollout));
     if (change.rollout === shown) {
       const old = document.getElementById("rn-" + change.device);
       if (old) old.replaceWith(nodeRow(change));

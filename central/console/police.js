@@ -4,10 +4,14 @@
 "use strict";
 
 const police = (() => {
-  const KIND = { sos: "紧急求救", beat_exit: "离开责任区", beat_leader: "离岗超时", stationary: "长时间静止" };
+  const KIND = { sos: "紧急求救", beat_exit: "离开责任区", beat_leader: "离岗超时", stationary: "长时间静止", plate: "布控车辆" };
+  // Lower first: an SOS above all, then wanted/stolen cars, beats, other cars.
+  const PRIORITY = (a) => (a.kind === "sos" ? 0 : a.kind === "plate" ? (["stolen", "wanted"].includes((a.detail || {}).category) ? 1 : 3) : 2);
+  const FILTER = { sos: ["sos"], plate: ["plate"], beat: ["beat_exit", "beat_leader", "stationary"] };
+  const OPEN = ["raised", "acknowledged", "assigned"];
   const STEP = { raised: 0, acknowledged: 1, assigned: 2, resolved: 3, false_alarm: 3, cancelled: 3 };
   const STATE = { raised: "待确认", acknowledged: "已确认", assigned: "已派警", resolved: "已处置", false_alarm: "误报", cancelled: "已取消" };
-  const view = { map: null, officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null };
+  const view = { map: null, officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null, selected: null, order: [], picker: null };
   let map = null;  // the county map (countyMap handle)
   let mapReady = null;
   let officerFrame = 0;
@@ -127,38 +131,118 @@ const police = (() => {
     return parts.join(" · ");
   }
 
+  const officerName = (device) => { const o = view.officers.get(device); return (o && o.name) || device; };
+
+  function alarmTitle(a) {
+    const d = a.detail || {};
+    if (a.kind === "plate") return `${KIND.plate} · ${d.plate || ""}${d.category_name ? "（" + d.category_name + "）" : ""} · ${a.device}`;
+    return `${KIND[a.kind] || a.kind} · ${officerName(a.device)}`;
+  }
+
   function alarmRow(a) {
     const li = document.createElement("li");
-    li.className = "alarm " + a.kind + " " + a.state;
+    li.className = "alarm " + a.kind + " " + a.state + (view.selected === a.id ? " selected" : "");
     li.dataset.alarm = a.id;
-    const who = view.officers.get(a.device);
+    li.tabIndex = -1;
+    const d = a.detail || {};
     const title = document.createElement("strong");
-    title.textContent = `${KIND[a.kind] || a.kind} · ${(who && who.name) || a.device}`;
+    title.textContent = alarmTitle(a);
     const meta = document.createElement("div");
     meta.className = "meta";
     meta.textContent = `${STATE[a.state] || a.state} · ${timeText(a.raised_at)}${a.delayed ? " · 延迟送达" : ""}`
+      + (a.kind === "plate" && d.count > 1 ? ` · 共 ${d.count} 次，最后 ${timeText(d.last_seen)}` : "")
       + (a.alerted && a.alerted.length ? ` · 已通知 ${a.alerted.length} 名附近警员` : "")
-      + (a.escalated_at ? " · 已升级" : "") + (a.responders.length ? ` · 出警：${a.responders.join("、")}` : "");
+      + (a.escalated_at ? " · 已升级" : "") + (a.responders.length ? ` · 出警：${a.responders.map(officerName).join("、")}` : "");
+    meta.dataset.field = "meta";
     li.append(title, meta);
     const actions = { raised: [["acknowledge", "确认"], ["false-alarm", "误报"]], acknowledged: [["assign", "派警"], ["resolve", "处置完毕"], ["false-alarm", "误报"]], assigned: [["assign", "增派"], ["resolve", "处置完毕"]] }[a.state] || [];
     for (const [action, label] of actions) {
       const b = document.createElement("button");
       b.type = "button"; b.textContent = label; b.dataset.action = action;
-      b.addEventListener("click", () => act(a, action).catch((e) => { $("#police-msg").textContent = e.message; }));
+      b.addEventListener("click", () => act(a, action, li).catch((e) => { $("#police-msg").textContent = e.message; }));
       li.appendChild(b);
     }
+    // An open 派警 list survives the redraws live updates cause.
+    if (view.picker && view.picker.id === a.id) li.appendChild(view.picker.box);
     return li;
   }
 
   function drawAlarms() {
-    const open = [...view.alarms.values()].filter((a) => ["raised", "acknowledged", "assigned"].includes(a.state)).sort((x, y) => y.id - x.id);
-    $("#alarm-list").replaceChildren(...open.map(alarmRow));
+    const open = [...view.alarms.values()].filter((a) => OPEN.includes(a.state));
+    const rank = (a) => [PRIORITY(a), a.state === "raised" ? 0 : 1, -Date.parse((a.detail || {}).last_seen || a.raised_at || 0), -a.id];
+    const byRank = (x, y) => { const p = rank(x), q = rank(y); for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return p[i] - q[i]; return 0; };
+    // An SOS stays pinned above the map and the list until it is closed.
+    const pinned = open.filter((a) => a.kind === "sos").sort(byRank);
+    const want = FILTER[$("#alarm-filter").value];
+    const rest = open.filter((a) => a.kind !== "sos" && (!want || want.includes(a.kind))).sort(byRank);
+    view.order = [...pinned, ...rest].map((a) => a.id);
+    if (view.selected !== null && !view.order.includes(view.selected)) view.selected = view.order[0] ?? null;
+    $("#sos-pinned").replaceChildren(...pinned.map(alarmRow));
+    $("#alarm-list").replaceChildren(...rest.map(alarmRow));
+    $("#alarm-count").textContent = `未处置 ${open.length} 起` + (rest.length + pinned.length < open.length ? `，显示 ${rest.length + pinned.length} 起` : "");
     const unacked = open.filter((a) => a.kind === "sos" && a.state === "raised");
     const banner = $("#sos-banner");
     banner.hidden = unacked.length === 0;
     if (unacked.length) banner.textContent = `紧急求救 ${unacked.length} 起，待确认`;
     setAlarmSound(unacked.length > 0);
     drawOfficers();
+  }
+
+  // Keyboard: j/k or ↓/↑ choose an alarm, Enter (or a) acknowledges it.
+  function onKey(ev) {
+    if ($("#page-police").hidden || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]")) return;
+    // Enter on a visible button or link is that button's own click.
+    if (ev.key === "Enter" && ev.target.closest && ev.target.closest("button, a") && ev.target.offsetParent !== null) return;
+    const order = view.order;
+    if (!order.length) return;
+    const at = order.indexOf(view.selected);
+    if (ev.key === "j" || ev.key === "ArrowDown") view.selected = order[Math.min(order.length - 1, at + 1)];
+    else if (ev.key === "k" || ev.key === "ArrowUp") view.selected = order[Math.max(0, at - 1)];
+    else if (ev.key === "Enter" || ev.key === "a") {
+      const a = view.alarms.get(view.selected ?? order[0]);
+      if (a && a.state === "raised") act(a, "acknowledge").catch((e) => { $("#police-msg").textContent = e.message; });
+      ev.preventDefault();
+      return;
+    } else return;
+    ev.preventDefault();
+    drawAlarms();
+    const li = document.querySelector(`li[data-alarm="${view.selected}"]`);
+    if (li) { li.focus({ preventScroll: true }); li.scrollIntoView({ block: "nearest" }); }
+  }
+
+  // 派警: the nearest free officers by name and distance; tick and send.
+  async function pickResponders(alarm, li) {
+    if (view.picker && view.picker.id === alarm.id) { view.picker.box.remove(); view.picker = null; return; }
+    const box = document.createElement("div");
+    box.className = "dispatch";
+    view.picker = { id: alarm.id, box };
+    box.textContent = "正在查找附近空闲警员…";
+    li.appendChild(box);
+    const near = await api(`/api/v1/police/alarms/${alarm.id}/nearest`);
+    box.replaceChildren();
+    if (!near.length) { box.textContent = "5 公里内没有空闲警员"; return; }
+    for (const [i, n] of near.entries()) {
+      const label = document.createElement("label");
+      label.className = "inline";
+      const box2 = document.createElement("input");
+      box2.type = "checkbox"; box2.value = n.device; box2.checked = i < 2;
+      const dist = n.distance_m < 1000 ? `${Math.round(n.distance_m)} 米` : `${(n.distance_m / 1000).toFixed(1)} 公里`;
+      label.append(box2, ` ${n.name || n.device}${n.badge ? "（警号 " + n.badge + "）" : ""}${n.unit ? " · " + n.unit : ""} · ${dist}`);
+      box.appendChild(label);
+    }
+    const send = document.createElement("button");
+    send.type = "button"; send.textContent = "派出所选警员"; send.dataset.action = "send";
+    send.addEventListener("click", async () => {
+      const responders = [...box.querySelectorAll("input:checked")].map((c) => c.value);
+      if (!responders.length) { $("#police-msg").textContent = "请至少选择一名警员"; return; }
+      try {
+        view.picker = null;
+        await transition(alarm, "assign", { note: "", responders });
+        $("#police-msg").textContent = `已派警：${responders.map(officerName).join("、")}`;
+      } catch (e) { $("#police-msg").textContent = e.message; }
+    });
+    box.appendChild(send);
   }
 
   function setAlarmSound(on) {
@@ -180,19 +264,17 @@ const police = (() => {
     } catch (e) { /* no audio device: the banner still flashes */ }
   }
 
-  async function act(alarm, action) {
-    const body = { note: "" };
-    if (action === "assign") {
-      const nearest = (alarm.alerted || []).map((x) => x.device).slice(0, 2).join(",");
-      const picked = prompt("派往现场的警员编号（逗号分隔）", nearest);
-      if (!picked) return;
-      body.responders = picked.split(",").map((s) => s.trim()).filter(Boolean);
-    }
+  async function transition(alarm, action, body) {
     const updated = await api(`/api/v1/police/alarms/${alarm.id}/${action}`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     view.alarms.set(updated.id, updated);
     drawAlarms();
+  }
+
+  async function act(alarm, action, li) {
+    if (action === "assign") return pickResponders(alarm, li);
+    return transition(alarm, action, { note: "" });
   }
 
   async function load() {
@@ -288,6 +370,8 @@ const police = (() => {
   }
 
   function wire() {
+    document.addEventListener("keydown", onKey);
+    $("#alarm-filter").addEventListener("change", drawAlarms);
     $("#beat-form form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       saveBeat(ev.target).then(() => { $("#police-msg").textContent = "责任区已保存"; }).catch((e) => { $("#police-msg").textContent = e.message; });

@@ -167,7 +167,7 @@ def test_the_device_page_pages_and_filters_ten_thousand_devices(
     page.click("#device-filter button[type=submit]")
     page.wait_for_selector(f"#device-count:has-text('共 {cameras} 台')")
     kinds = page.locator("#device-rows tr td:nth-child(2)").all_inner_texts()
-    assert set(kinds) == {"camera"}
+    assert set(kinds) == {"车牌识别摄像机"}  # the kind's Chinese name
     page.fill('#device-filter [name="q"]', "vcam-0004")
     page.click("#device-filter button[type=submit]")
     page.wait_for_function("document.querySelectorAll('#device-rows tr').length <= 10")

@@ -97,7 +97,10 @@ def test_publish_roll_out_and_a_drill_that_halts_itself(
     page.wait_for_selector(".rollout .state-cancelled", timeout=60_000)
     card = page.locator(".rollout").first
     assert "已触达 1/4 台" in card.inner_text()
-    assert "1 of 1 failed" in card.inner_text()
+    assert "1 台中 1 台失败" in card.inner_text()  # the rule's reason, in Chinese
+    # The node's own reason on the card, without opening the node list.
+    page.wait_for_selector(".rollout .node-notes li.failed")
+    assert "已回滚" in card.locator(".node-notes").inner_text()
     card.locator("button[data-action=nodes]").click()
     page.wait_for_selector("#rn-rows tr")
     rows = page.locator("#rn-rows tr").all_inner_texts()

@@ -523,12 +523,14 @@ def test_command_console_flashes_sos_until_acknowledged(
     page.wait_for_selector("#police-map canvas.maplibregl-canvas")  # the map
     precinct.handhelds["hh-wang"].press()
     page.wait_for_selector("#sos-banner:not([hidden])")
-    assert "紧急求救 1 起" in page.inner_text("#sos-banner")
+    # The banner blinks (visibility): read its text, not what is painted.
+    assert "紧急求救 1 起" in (page.text_content("#sos-banner") or "")
     page.wait_for_selector("#police-officers .officer.sos")
     page.wait_for_selector("#police-map .sos-pulse.flashing")
     # The SOS is pinned above the map and the other alarms until closed.
     assert "紧急求救 · 王警官" in page.inner_text("#sos-pinned")
-    assert "已通知 1 名附近警员" in page.inner_text("#sos-pinned")
+    # 1 nearby, or 2 once it escalated to the leader (after 3 s here).
+    assert re.search(r"已通知 [12] 名附近警员", page.inner_text("#sos-pinned"))
     page.screenshot(path=str(ARTIFACTS / "police-sos.png"), full_page=True)
     page.keyboard.press("Enter")  # acknowledging is one key
     # The banner blinks (visibility), so wait on its hidden attribute.
