@@ -37,7 +37,9 @@ const police = (() => {
       });
       view.map = map;
       drawBeats(); renderOfficers();
-      loadDevices().catch(() => { /* a role without device reads sees officers only */ });
+      // The devices come once the officers are on screen: they are context,
+      // and ten thousand of them must not hold up the first useful picture.
+      map.map.once("idle", () => loadDevices().catch(() => { /* a role without device reads sees officers only */ }));
     })();
     return mapReady;
   }
@@ -62,13 +64,19 @@ const police = (() => {
     view.draft.forEach(([lon, lat], i) => map.marker(`corner-${i}`, lon, lat, { className: "draft-corner" }));
   }
 
-  // Live positions arrive by the hundred a second: draw once per frame.
+  // Live positions arrive by the hundred a second: redraw at most four times
+  // a second (a handheld reports every few seconds), in an animation frame.
+  const REDRAW_MS = 250;
+  let drawnAt = 0;
   function drawOfficers() {
-    if (!officerFrame) officerFrame = requestAnimationFrame(renderOfficers);
+    if (officerFrame) return;
+    const wait = Math.max(0, drawnAt + REDRAW_MS - performance.now());
+    officerFrame = setTimeout(() => requestAnimationFrame(renderOfficers), wait);
   }
 
   function renderOfficers() {
     officerFrame = 0;
+    drawnAt = performance.now();
     const sosDevices = new Set([...view.alarms.values()].filter((a) => a.kind === "sos" && a.state === "raised").map((a) => a.device));
     const features = [];
     for (const o of view.officers.values()) {
