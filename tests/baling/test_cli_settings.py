@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 from baling.cli import main
 from baling.settings import CentralFiles, OperatorSecrets, given
+
+if TYPE_CHECKING:
+    import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,14 +63,3 @@ def test_only_the_settings_module_reads_the_environment() -> None:
             and node.value.id == "os"
         ]
         assert reads == [], f"{path.name} reads the environment directly"
-
-
-def test_kind_options_offer_the_registry_s_kinds(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    with pytest.raises(SystemExit) as done:
-        main(["release", "build", "--kind", "tram_stop", "--version", "1.0.0"])
-    assert done.value.code == 2
-    err = capsys.readouterr().err
-    assert "tram_stop" in err
-    assert "signal_controller" in err
