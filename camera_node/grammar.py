@@ -7,8 +7,9 @@ O and digits; special plates end in 学, 警, 挂, 港 or 澳. Green new-energy
 plates have six (GA 36-2018): a small car's serial starts with D or F (A-K
 since the later extension), then a letter or digit and four digits; a
 large vehicle's is five digits then D or F. The plate's colour picks the
-patterns (:func:`patterns_for`): the office letter O and the 警 suffix only
-on white police plates, 学 and 挂 only on yellow ones. Constraining the
+patterns (:func:`patterns_for`): the 警 suffix only on white police plates,
+学 and 挂 only on yellow ones, 港 and 澳 on black ones (the office letter O
+stays: 粤O plates are blue too). Constraining the
 decoder to these patterns is what turns a general OCR model into a plate
 reader: it can no longer read an O for a 0, drop the province, or read a
 new-energy plate's last four digits as letters. The best path is found
@@ -25,7 +26,6 @@ import numpy as np
 
 from edge.protocol.plates import (
     DIGITS,
-    LETTERS,
     OFFICES,
     PROVINCES,
     SERIAL,
@@ -37,13 +37,13 @@ MAX_ALTERNATIVES = 4  # the wire carries five at most
 OFF_COLOUR_PENALTY = 3.0  # nats a pattern off the plate's colour must win by
 Pattern = tuple[str, ...]  # the characters allowed at each position
 
-NEW_ENERGY_SMALL: Pattern = (PROVINCES, LETTERS, "DABCEFGHJK", SERIAL, *[DIGITS] * 4)
-NEW_ENERGY_LARGE: Pattern = (PROVINCES, LETTERS, *[DIGITS] * 5, "DF")
+NEW_ENERGY_SMALL: Pattern = (PROVINCES, OFFICES, "DABCEFGHJK", SERIAL, *[DIGITS] * 4)
+NEW_ENERGY_LARGE: Pattern = (PROVINCES, OFFICES, *[DIGITS] * 5, "DF")
 NEW_ENERGY = (NEW_ENERGY_SMALL, NEW_ENERGY_LARGE)
-PLAIN: Pattern = (PROVINCES, LETTERS, *[SERIAL] * 5)  # blue plates
-YELLOW: Pattern = (PROVINCES, LETTERS, *[SERIAL] * 4, SERIAL + "学挂")
+PLAIN: Pattern = (PROVINCES, OFFICES, *[SERIAL] * 5)  # blue plates (粤O too)
+YELLOW: Pattern = (PROVINCES, OFFICES, *[SERIAL] * 4, SERIAL + "学挂")
 WHITE: Pattern = (PROVINCES, OFFICES, *[SERIAL] * 4, SERIAL + "警")
-BLACK: Pattern = (PROVINCES, LETTERS, *[SERIAL] * 4, SERIAL + "港澳")
+BLACK: Pattern = (PROVINCES, OFFICES, *[SERIAL] * 4, SERIAL + "港澳")
 ANY_SEVEN: Pattern = (PROVINCES, OFFICES, *[SERIAL] * 4, SERIAL + "学警挂港澳")
 SEVEN: dict[str, Pattern] = {
     "blue": PLAIN,
@@ -275,3 +275,40 @@ def best_plate(
             pool[text] = max(pool.get(text, 0.0), min(conf, best.confidence))
     alts = sorted(pool.items(), key=lambda x: -x[1])[:MAX_ALTERNATIVES]
     return PlateRead(best.text, best.confidence, best.chars, tuple(alts))
+
+
+def vote_province(
+    read: PlateRead, views: list[np.ndarray], alphabet: Alphabet
+) -> PlateRead:
+    """The province character voted over several views of the same plate.
+
+    Each view (the recogniser's probabilities for one crop of the plate) gives
+    every province its best probability at any time step; the shares are
+    summed over the views. When the vote names another province than
+    ``read``, the read takes it and keeps its own as an alternative.
+    """
+    where = alphabet.indices(PROVINCES)
+    if len(views) < 2 or len(where) == 0:  # noqa: PLR2004 - one view is no vote
+        return read
+    total = np.zeros(len(where))
+    for probs in views:
+        best = probs[:, where].max(axis=0)
+        total += best / max(float(best.sum()), 1e-12)
+    share = total / total.sum()
+    winner = alphabet.chars[int(where[int(share.argmax())])]
+    if winner == read.text[0]:
+        return read
+    chars = (float(share.max()), *read.chars[1:])
+    confidence = float(np.prod(chars))
+    alts = [(read.text, read.confidence), *read.alternatives]
+    alts = [
+        (t, min(c, confidence))
+        for t, c in alts
+        if t[0] != winner or t[1:] != read.text[1:]
+    ]
+    return PlateRead(
+        text=winner + read.text[1:],
+        confidence=confidence,
+        chars=chars,
+        alternatives=tuple(sorted(alts, key=lambda x: -x[1])[:MAX_ALTERNATIVES]),
+    )

@@ -6,8 +6,13 @@ a Pi camera has four cores and other work to do) and turns a BGR frame into
 corners and the rectified crop. The frame is searched at ``detect_side``
 pixels on its long side and, when nothing is found, once more at
 ``fallback_side`` (small, far plates) and at ``small_side`` (a plate too
-near for the detector's anchors). A low-confidence read is tried again
-with a wider margin around the plate and the better one kept.
+near for the detector's anchors; also when a plate's box runs out of the
+frame, the anchors' mistake on a close-up). The plate's colour picks the
+grammar's patterns (eight characters on green). A low-confidence read is
+tried again with a wider margin around the plate and the better one kept;
+an unsure province character is then voted over both views. An unsure read
+of a squat plate (a two-row plate: lorries, buses, trailers) is tried
+again with its top row put before its bottom row.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ import onnxruntime as ort
 
 from camera_node.colour import Colour, plate_colour
 from camera_node.detect import Detection, detect
-from camera_node.grammar import Alphabet, PlateRead, best_plate, patterns_for
+from camera_node.grammar import (
+    Alphabet,
+    PlateRead,
+    best_plate,
+    patterns_for,
+    vote_province,
+)
 from camera_node.models import DETECTOR, RECOGNISER, model_path
 
 if TYPE_CHECKING:
@@ -29,6 +40,8 @@ if TYPE_CHECKING:
 
 WARP_W, WARP_H = 168, 48
 REC_H, REC_W = 48, 320
+TWO_ROW_W, TWO_ROW_H = 220, 110
+TWO_ROW_BELOW = 2.6  # width / height: one row is 3.1 (440 × 140), two rows 2.0
 OUTSIDE_SLACK = 0.08  # of the box's size: how far a box may poke out of the frame
 
 
@@ -78,6 +91,40 @@ def _inside(d: Detection, width: int, height: int) -> bool:
     return x1 > -dx and y1 > -dy and x2 < width + dx and y2 < height + dy
 
 
+def aspect(corners: tuple[tuple[float, float], ...]) -> float:
+    """A plate's width over its height, from its corners (BR, BL, TL, TR)."""
+    br, bl, tl, tr = (np.array(c) for c in corners)
+    width = np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)
+    height = np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)
+    return float(width / max(float(height), 1e-6))
+
+
+def warp_two_rows(
+    image: np.ndarray, corners: tuple[tuple[float, float], ...]
+) -> np.ndarray:
+    """A two-row plate (440 × 220 mm) laid out as one row for the recogniser.
+
+    The top row (province and office letter, in the middle of the plate) is
+    scaled to the height of the bottom row (the serial) and put before it.
+    """
+    br, bl, tl, tr = corners
+    w, h = TWO_ROW_W, TWO_ROW_H
+    src = np.array([tl, tr, br, bl], dtype=np.float32)
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    plate = cv2.warpPerspective(
+        image,
+        cv2.getPerspectiveTransform(src, dst),
+        (w, h),
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    top = plate[int(0.05 * h) : int(0.38 * h), int(0.25 * w) : int(0.75 * w)]
+    bottom = plate[int(0.33 * h) : int(0.97 * h)]
+    scaled = cv2.resize(
+        top, (top.shape[1] * bottom.shape[0] // top.shape[0], bottom.shape[0])
+    )
+    return np.concatenate([scaled, bottom], axis=1)
+
+
 class PlateReader:
     """Read the plates in frames, on CPU."""
 
@@ -90,6 +137,7 @@ class PlateReader:
         small_side: int = 480,
         closeup_side: int = 320,
         retry_below: float = 0.9,
+        province_sure: float = 0.9,
         min_score: float = 0.5,
     ) -> None:
         self.detector = _session(model_path(*DETECTOR), threads)
@@ -101,7 +149,20 @@ class PlateReader:
         self.small_side = small_side
         self.closeup_side = closeup_side
         self.retry_below = retry_below
+        self.province_sure = province_sure
         self.min_score = min_score
+
+    def probabilities(self, crop: np.ndarray) -> np.ndarray:
+        """The recogniser's per-time-step class probabilities for a crop (BGR)."""
+        h, w = crop.shape[:2]
+        width = min(REC_W, int(np.ceil(REC_H * w / h)))
+        resized = cv2.resize(crop, (width, REC_H)).astype(np.float32) / 255.0
+        canvas = np.zeros((REC_H, REC_W, 3), dtype=np.float32)
+        canvas[:, :width] = (resized - 0.5) / 0.5
+        probs: np.ndarray = self.recogniser.run(
+            None, {"x": canvas.transpose(2, 0, 1)[None]}
+        )[0][0]
+        return probs
 
     def recognise(self, crop: np.ndarray, *, colour: Colour | None = None) -> PlateRead:
         """Read one rectified plate crop (BGR), directed by the plate's colour.
@@ -110,13 +171,8 @@ class PlateReader:
         """
         if colour is None:
             colour = plate_colour(crop)
-        h, w = crop.shape[:2]
-        width = min(REC_W, int(np.ceil(REC_H * w / h)))
-        resized = cv2.resize(crop, (width, REC_H)).astype(np.float32) / 255.0
-        canvas = np.zeros((REC_H, REC_W, 3), dtype=np.float32)
-        canvas[:, :width] = (resized - 0.5) / 0.5
-        probs = self.recogniser.run(None, {"x": canvas.transpose(2, 0, 1)[None]})[0]
-        return best_plate(probs[0], self.alphabet, patterns=patterns_for(colour))
+        probs = self.probabilities(crop)
+        return best_plate(probs, self.alphabet, patterns=patterns_for(colour))
 
     def _detect(self, frame: np.ndarray, side: int) -> list[Detection]:
         h, w = frame.shape[:2]
@@ -181,12 +237,24 @@ class PlateReader:
             margin = 4
             crop = warp(frame, d.corners, margin=margin)
             colour = plate_colour(crop, margin)
-            read = self.recognise(crop, colour=colour)
+            patterns = patterns_for(colour)
+            probs = self.probabilities(crop)
+            read = best_plate(probs, self.alphabet, patterns=patterns)
             if read.confidence < self.retry_below:
                 wider = warp(frame, d.corners, margin=10)
-                again = self.recognise(wider, colour=colour)
+                more = self.probabilities(wider)
+                again = best_plate(more, self.alphabet, patterns=patterns)
                 if again.confidence > read.confidence:
                     crop, read, margin = wider, again, 10
+                if read.chars[0] < self.province_sure:
+                    read = vote_province(read, [probs, more], self.alphabet)
+            if read.confidence < self.retry_below and aspect(d.corners) < TWO_ROW_BELOW:
+                rows = warp_two_rows(frame, d.corners)
+                two = best_plate(
+                    self.probabilities(rows), self.alphabet, patterns=patterns
+                )
+                if two.confidence > read.confidence:
+                    read = two  # the evidence keeps the plate as it is
             plates.append(
                 Plate(
                     read=read,

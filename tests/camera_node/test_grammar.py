@@ -16,6 +16,7 @@ from camera_node.grammar import (
     best_plate,
     decode,
     patterns_for,
+    vote_province,
 )
 
 CHARS = "湘赣渝粤ADEFLOQ0123456789警"
@@ -60,7 +61,7 @@ def test_new_energy_patterns_follow_ga36() -> None:
     colours = ("blue", "yellow", "green", "white", "black")
     for pattern, _ in (pair for c in colours for pair in patterns_for(c)):
         assert all("I" not in p and "O" not in p for p in pattern[2:])
-    assert "O" not in PLAIN[1]
+    assert "O" in PLAIN[1]  # 粤O plates are blue
     assert "O" in WHITE[1]
     assert "警" in WHITE[6]
     assert "警" not in PLAIN[6]
@@ -109,15 +110,27 @@ def test_large_new_energy_plate() -> None:
     assert read.text == "粤A12345D"
 
 
-def test_blue_plate_office_is_never_o() -> None:
+def test_suffixes_follow_the_colour() -> None:
     alpha = alphabet()
-    path = [*steps("粤"), {"O": 0.6, "Q": 0.35}, "_", *steps("12345")]
+    # A 警 that is as likely as a 1 on a blue plate is a 1; on white, 警.
+    path = [*steps("粤O1234"), {"警": 0.5, "1": 0.45}, "_"]
     probs = probs_for(path, alpha)
-    assert best_plate(probs, alpha, patterns=patterns_for("blue")).text == "粤Q12345"
-    # On a white (police) plate, O is an office letter.
-    police = [*steps("粤"), "O", "_", *steps("1234警")]
-    read = best_plate(probs_for(police, alpha), alpha, patterns=patterns_for("white"))
+    assert best_plate(probs, alpha, patterns=patterns_for("blue")).text == "粤O12341"
+    read = best_plate(probs, alpha, patterns=patterns_for("white"))
     assert read.text == "粤O1234警"
+
+
+def test_province_vote_over_two_views() -> None:
+    alpha = alphabet()
+    near = probs_for([{"赣": 0.5, "渝": 0.45}, "_", *steps("A12345")], alpha)
+    wide = probs_for([{"渝": 0.8, "赣": 0.15}, "_", *steps("A12345")], alpha)
+    read = best_plate(near, alpha, patterns=patterns_for("blue"))
+    assert read.text == "赣A12345"
+    voted = vote_province(read, [near, wide], alpha)
+    assert voted.text == "渝A12345"
+    assert voted.chars[0] > 0.5
+    assert "赣A12345" in dict(voted.alternatives)
+    assert vote_province(read, [near], alpha) == read  # one view is no vote
 
 
 def test_other_patterns_need_a_clear_win_off_their_colour() -> None:

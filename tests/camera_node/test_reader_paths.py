@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from camera_node.grammar import MAX_ALTERNATIVES
@@ -82,3 +83,23 @@ def test_real_crops_are_read(reader: PlateReader) -> None:
         assert image is not None, row["filename"]
         ok += reader.recognise(image).text == row["plate_text"]
     assert ok / len(rows) >= 0.95
+
+
+def two_row_plate(text: str) -> np.ndarray:
+    """A yellow two-row plate (440 × 220): province and office over the serial."""
+    row = render_plate(text, "yellow")  # 440 × 140, characters 45 × 90 from x 15
+    plate = np.empty((220, 440, 3), np.uint8)
+    plate[:] = row[10, 220]
+    top = cv2.resize(row[25:115, 15:130], (160, 60))
+    plate[12:72, 140:300] = top
+    bottom = cv2.resize(row[25:115, 150:425], (400, 130))
+    plate[80:210, 20:420] = bottom
+    return plate
+
+
+def test_a_two_row_plate_is_read_as_one(reader: PlateReader) -> None:
+    frame = np.full((540, 960, 3), 90, np.uint8)
+    plate = two_row_plate("湘AK9331")
+    frame[200:420, 260:700] = cv2.resize(plate, (440, 220))
+    found = reader.read(frame)
+    assert [p.read.text for p in found] == ["湘AK9331"]
