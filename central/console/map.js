@@ -103,6 +103,9 @@ const countyMap = (() => {
         zoom: options.zoom || 13.5, minZoom: 8, maxZoom: 19, attributionControl: false,
         dragRotate: false, pitchWithRotate: false, touchPitch: false,
         localIdeographFontFamily: FONT.join(","), cooperativeGestures: false,
+        // No label cross-fade: with positions arriving all the time a fade
+        // would keep the map repainting every frame.
+        fadeDuration: 0,
       });
     } catch (e) {
       unavailable(container, "此浏览器无法显示地图（需要 WebGL）");
@@ -291,6 +294,9 @@ const countyMap = (() => {
     }
     return project;
   }
+
+  // Ask for the base map while the rest of the page starts (it is public).
+  if (typeof location !== "undefined" && location.pathname.startsWith("/console")) baseMap();
 
   return { create, baseMap, style, point, collection, handles, draw, el, points };
 })();
