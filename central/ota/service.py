@@ -177,7 +177,7 @@ class OtaService:
                 "the release signing key is offline here; publish with "
                 "`baling release publish`"
             )
-        if not VERSION.match(version):
+        if not VERSION.fullmatch(version):
             raise InvalidError(f"expected a version like 1.2.0, got {version!r}")
         name = release_name(kind, version)
         if any(r["name"] == name for r in self.releases()):
@@ -338,6 +338,9 @@ class OtaService:
             "release": row.release,
             "version": row.version,
             "kind": row.kind,
+            # The district it targets ("": the county): the live stream shows
+            # a rollout only to those who may read OTA there.
+            "site": str(row.selector.get("site") or ""),
             "state": row.state,
             "reason": row.reason,
             "waves": waves,
