@@ -249,9 +249,10 @@ def run_variant(
         *(["-a", ",".join(adds)] if adds else []),
         *extra,
     ]  # fmt: skip
+    started = time.perf_counter()
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
     m = dict(judge.parse_tripinfo(str(trip)))
-    m["seed"] = seed
+    m["seed"], m["wall_s"] = seed, time.perf_counter() - started
     return m
 
 
