@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 WARP_W, WARP_H = 168, 48
 REC_H, REC_W = 48, 320
 TWO_ROW_W, TWO_ROW_H = 220, 110
+SEVEN_CHARS = 7
 TWO_ROW_BELOW = 2.6  # width / height: one row is 3.1 (440 × 140), two rows 2.0
 OUTSIDE_SLACK = 0.08  # of the box's size: how far a box may poke out of the frame
 
@@ -250,8 +251,10 @@ class PlateReader:
                     read = vote_province(read, [probs, more], self.alphabet)
             if read.confidence < self.retry_below and aspect(d.corners) < TWO_ROW_BELOW:
                 rows = warp_two_rows(frame, d.corners)
+                # Two-row plates (lorries, trailers) have seven characters.
+                seven = tuple((p, 0.0) for p, _ in patterns if len(p) == SEVEN_CHARS)
                 two = best_plate(
-                    self.probabilities(rows), self.alphabet, patterns=patterns
+                    self.probabilities(rows), self.alphabet, patterns=seven
                 )
                 if two.confidence > read.confidence:
                     read = two  # the evidence keeps the plate as it is
