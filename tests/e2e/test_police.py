@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
+from support.waiting import wait_until
 
 from central.fleet import registry
 from central.models import AuditRecord
@@ -51,16 +52,6 @@ QUIET = Noise(jitter_m=1.0, poor_rate=0.0, dropout_rate=0.0, corrupt_rate=0.0)
 FAST = HandheldConfig(
     report_standing_s=1.0, sos_hold_s=0.5, sos_cancel_s=5.0, sos_retry_s=1.0
 )
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {check.__name__}")
 
 
 @dataclass
@@ -168,7 +159,7 @@ def precinct(
                 ).json()
             )
 
-        wait_for(everyone_placed)
+        wait_until(everyone_placed)
         yield place
     for hh in handhelds.values():
         hh.stop.set()
@@ -183,15 +174,15 @@ def test_sos_reaches_nearby_officer_and_command_closes_the_loop(
 ) -> None:
     wang, li, zhao = (precinct.handhelds[d] for d in PLACES)
     wang.press()
-    alarm = wait_for(lambda: precinct.alarms(kind="sos"))[0]
+    alarm = wait_until(lambda: precinct.alarms(kind="sos"))[0]
     assert alarm.device == "hh-wang"
     assert not alarm.delayed
     assert [a["device"] for a in alarm.alerted] == ["hh-li"]  # 赵 is 5 km away
-    alert = wait_for(lambda: li.inbox("sos"))[0]
+    alert = wait_until(lambda: li.inbox("sos"))[0]
     assert alert["about"] == "hh-wang"
     assert 250 < alert["distance_m"] < 350
     assert zhao.inbox("sos") == []
-    screen = wait_for(
+    screen = wait_until(
         lambda: (
             wang.agent.sos if wang.agent.sos and wang.agent.sos["answered"] else None
         )
@@ -211,14 +202,14 @@ def test_sos_reaches_nearby_officer_and_command_closes_the_loop(
         ).status_code
         == 200
     )
-    wait_for(lambda: wang.agent.sos and wang.agent.sos["phase"] == "acknowledged")
+    wait_until(lambda: wang.agent.sos and wang.agent.sos["phase"] == "acknowledged")
     r = api.post(
         f"/api/v1/police/alarms/{alarm.id}/assign",
         json={"responders": ["hh-li"]},
         headers=h,
     )
     assert r.json()["responders"] == ["hh-li"]
-    order = wait_for(lambda: li.inbox("message"))[0]
+    order = wait_until(lambda: li.inbox("message"))[0]
     assert "王警官" in order["text"]
     li.agent.acknowledge(order["id"])
 
@@ -227,15 +218,15 @@ def test_sos_reaches_nearby_officer_and_command_closes_the_loop(
             receipt = session.get(Receipt, (order["id"], "hh-li"))
             return receipt is not None and receipt.acked_at is not None
 
-    wait_for(acked)
-    wait_for(lambda: wang.agent.sos and wang.agent.sos["phase"] == "assigned")
+    wait_until(acked)
+    wait_until(lambda: wang.agent.sos and wang.agent.sos["phase"] == "assigned")
     assert wang.agent.sos is not None
     assert wang.agent.sos["responders"] == ["hh-li"]
     r = api.post(
         f"/api/v1/police/alarms/{alarm.id}/resolve", json={"note": "已处置"}, headers=h
     )
     assert r.json()["state"] == "resolved"
-    wait_for(lambda: wang.agent.sos and wang.agent.sos["phase"] == "resolved")
+    wait_until(lambda: wang.agent.sos and wang.agent.sos["phase"] == "resolved")
     with Session(precinct.central.services.engine) as session:
         actions = [r.action for r in session.exec(select(AuditRecord)).all()]
     assert {"alarm.acknowledged", "alarm.assigned", "alarm.resolved"} <= set(actions)
@@ -247,30 +238,30 @@ def test_sos_during_broker_outage_is_delivered_later_and_marked_delayed(
     wang = precinct.handhelds["hh-wang"]
     precinct.broker.stop()
     try:
-        wait_for(lambda: not wang.agent.bus.connected)
+        wait_until(lambda: not wang.agent.bus.connected)
         wang.press()
-        assert wait_for(lambda: wang.agent.sos)["phase"] == "raised"
+        assert wait_until(lambda: wang.agent.sos)["phase"] == "raised"
         time.sleep(2.5)  # longer than police_sos_delayed_s
         assert precinct.alarms(kind="sos") == []
     finally:
         precinct.broker.start()
-    alarm = wait_for(lambda: precinct.alarms(kind="sos"), timeout=30)[0]
+    alarm = wait_until(lambda: precinct.alarms(kind="sos"), timeout=30)[0]
     assert alarm.delayed
     assert len(precinct.alarms(kind="sos")) == 1  # retries did not make a second one
-    wait_for(lambda: wang.agent.sos and wang.agent.sos["answered"], timeout=20)
+    wait_until(lambda: wang.agent.sos and wang.agent.sos["answered"], timeout=20)
 
 
 def test_cancel_within_the_window_stands_everyone_down(precinct: Precinct) -> None:
     wang, li = precinct.handhelds["hh-wang"], precinct.handhelds["hh-li"]
     wang.press()
-    wait_for(lambda: li.inbox("sos"))
+    wait_until(lambda: li.inbox("sos"))
     time.sleep(0.5)  # the thumb leaves the button before pressing again
     wang.press(hold_s=0.3)  # a short press within 5 s cancels
-    alarm = wait_for(lambda: precinct.alarms(kind="sos", state="cancelled"))[0]
+    alarm = wait_until(lambda: precinct.alarms(kind="sos", state="cancelled"))[0]
     assert alarm.closed_by == "hh-wang"
-    wait_for(lambda: len(li.inbox("sos")) == 2)  # the alert, then the stand-down
+    wait_until(lambda: len(li.inbox("sos")) == 2)  # the alert, then the stand-down
     assert "取消" in li.inbox("sos")[-1]["text"]
-    wait_for(lambda: wang.agent.sos and wang.agent.sos["phase"] == "cancelled")
+    wait_until(lambda: wang.agent.sos and wang.agent.sos["phase"] == "cancelled")
 
 
 def test_unacknowledged_sos_repeats_and_escalates_to_the_leader(
@@ -278,15 +269,15 @@ def test_unacknowledged_sos_repeats_and_escalates_to_the_leader(
 ) -> None:
     wang, zhao = precinct.handhelds["hh-wang"], precinct.handhelds["hh-zhao"]
     wang.press()
-    wait_for(lambda: precinct.alarms(kind="sos"))
+    wait_until(lambda: precinct.alarms(kind="sos"))
     assert zhao.inbox("sos") == []
-    escalated = wait_for(
+    escalated = wait_until(
         lambda: [a for a in precinct.alarms(kind="sos") if a.escalated_at is not None],
         timeout=10,
     )[0]
     assert escalated.repeats >= 2
     assert escalated.detail["leaders"] == ["hh-zhao"]
-    wait_for(lambda: zhao.inbox("sos"))
+    wait_until(lambda: zhao.inbox("sos"))
 
 
 def test_leaving_the_beat_alarms_the_officer(precinct: Precinct) -> None:
@@ -321,11 +312,11 @@ def test_leaving_the_beat_alarms_the_officer(precinct: Precinct) -> None:
     time.sleep(1.5)
     assert precinct.alarms(kind="beat_exit") == []
     wang.sim.hold = (LAT + 600 * M_LAT, LON)  # 400 m outside
-    alarm = wait_for(lambda: precinct.alarms(kind="beat_exit"))[0]
+    alarm = wait_until(lambda: precinct.alarms(kind="beat_exit"))[0]
     assert alarm.device == "hh-wang"
-    wait_for(lambda: wang.inbox("beat_exit"))
+    wait_until(lambda: wang.inbox("beat_exit"))
     wang.sim.hold = (LAT, LON)
-    wait_for(lambda: precinct.alarms(kind="beat_exit", state="resolved"))
+    wait_until(lambda: precinct.alarms(kind="beat_exit", state="resolved"))
 
 
 def test_messages_lookups_and_reports(precinct: Precinct) -> None:
@@ -343,13 +334,13 @@ def test_messages_lookups_and_reports(precinct: Precinct) -> None:
     assert sent.status_code == 201
     message = sent.json()
     assert {r["device"] for r in message["receipts"]} == set(PLACES)
-    wait_for(lambda: li.inbox("message"))
+    wait_until(lambda: li.inbox("message"))
 
     def received_by_all() -> bool:
         listed = api.get("/api/v1/police/messages", headers=h).json()[0]
         return all(r["received_at"] for r in listed["receipts"])
 
-    wait_for(received_by_all)
+    wait_until(received_by_all)
     r = api.post(
         "/api/v1/police/messages",
         json={"text": "x", "audience": "group", "target": "无此中队"},
@@ -361,7 +352,7 @@ def test_messages_lookups_and_reports(precinct: Precinct) -> None:
     answered = li.agent.lookup(
         "person", "430621199001011234", "盘查可疑人员，现场核验身份"
     )
-    wait_for(
+    wait_until(
         lambda: "ok" in li.agent.lookups[refused] and "ok" in li.agent.lookups[answered]
     )
     assert li.agent.lookups[refused]["ok"] is False
@@ -376,7 +367,7 @@ def test_messages_lookups_and_reports(precinct: Precinct) -> None:
                 if r.action.startswith("lookup")
             ]
 
-    assert sorted(wait_for(lambda: len(audited()) == 2 and audited())) == [
+    assert sorted(wait_until(lambda: len(audited()) == 2 and audited())) == [
         "lookup",
         "lookup.refused",
     ]
@@ -498,9 +489,9 @@ def dispatch_by_name(precinct: Precinct, page: Any) -> None:
     page.click('#sos-pinned [data-action="send"]')
     page.wait_for_selector("#sos-pinned .alarm.assigned")
     assert "出警：李警官" in page.inner_text("#sos-pinned")
-    wait_for(lambda: wang.sos and wang.sos["phase"] == "assigned")
+    wait_until(lambda: wang.sos and wang.sos["phase"] == "assigned")
     li = precinct.handhelds["hh-li"]
-    wait_for(lambda: any("王警官" in m["text"] for m in li.inbox("message")))
+    wait_until(lambda: any("王警官" in m["text"] for m in li.inbox("message")))
 
 
 @pytest.mark.slow
@@ -537,7 +528,7 @@ def test_command_console_flashes_sos_until_acknowledged(
     page.wait_for_function("document.querySelector('#sos-banner').hidden")
     assert "已确认" in page.inner_text("#sos-pinned")
     wang = precinct.handhelds["hh-wang"].agent
-    wait_for(lambda: wang.sos and wang.sos["phase"] == "acknowledged")
+    wait_until(lambda: wang.sos and wang.sos["phase"] == "acknowledged")
 
     dispatch_by_name(precinct, page)
 
@@ -547,7 +538,7 @@ def test_command_console_flashes_sos_until_acknowledged(
     page.fill("#message-form [name=text]", "请到荣家湾站东口集合")
     page.click("#message-form button[type=submit]")
     page.wait_for_selector("#message-list li >> text=请到荣家湾站东口集合")
-    wait_for(lambda: precinct.handhelds["hh-li"].inbox("message"))
+    wait_until(lambda: precinct.handhelds["hh-li"].inbox("message"))
 
     page.click("text=轨迹回放")
     page.select_option("#playback-form [name=device]", "hh-li")
