@@ -258,19 +258,32 @@ def best_plate(
 
     Returns:
         The winning read; its alternatives are the per-character runner-ups
-        and the best read of every other pattern, most likely first, at
-        most :data:`MAX_ALTERNATIVES`.
+        and the best read of every other pattern that could have won (one
+        whose penalty puts even the unconstrained best path below the winner
+        is not decoded), most likely first, at most :data:`MAX_ALTERNATIVES`.
     """
-    reads = [decode(probs, alphabet, p) for p, _ in patterns]
-    scores = [s - penalty for (_, s), (_, penalty) in zip(reads, patterns, strict=True)]
-    win = int(np.argmax(scores))
-    best = reads[win][0]
+    # No path scores above the best step by step over the plate's classes
+    # and the blank (the dot between office and serial is no class): a pattern whose
+    # penalty already puts that bound below the best so far is not decoded.
+    known = alphabet.indices(
+        "".join(sorted({c for p, _ in patterns for a in p for c in a}))
+    )
+    best_step = np.maximum(probs[:, 0], probs[:, known].max(axis=1))
+    bound = float(np.log(np.clip(best_step, 1e-12, 1.0)).sum())
+    reads: list[tuple[PlateRead, float]] = []
+    for pattern, penalty in sorted(patterns, key=lambda x: x[1]):
+        if reads and bound - penalty <= max(score for _, score in reads):
+            continue
+        read, score = decode(probs, alphabet, pattern)
+        reads.append((read, score - penalty))
+    win = max(range(len(reads)), key=lambda i: reads[i][1])
+    best, top = reads[win]
     # Another pattern's read is as likely, relative to the winner, as its
     # whole path is (not its characters: a path that drops one character
     # can keep every other one as sure).
     others = [
-        (r.text, best.confidence * float(np.exp(max(scores[i] - scores[win], -50.0))))
-        for i, (r, _) in enumerate(reads)
+        (r.text, best.confidence * float(np.exp(max(score - top, -50.0))))
+        for i, (r, score) in enumerate(reads)
         if i != win
     ]
     pool: dict[str, float] = {}
