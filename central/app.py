@@ -46,13 +46,20 @@ from central.api.bodylimit import BodyLimitMiddleware
 from central.api.deps import ERRORS, Services, ServicesDep, scraper
 from central.api.docs import mount_docs
 from central.api.validation import validation_handler
-from central.errors import AuthError, ConflictError, NotFoundError, PolicyError
+from central.errors import (
+    AuthError,
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    PolicyError,
+)
 from central.messaging.link import CommandTimeoutError, PacketTooLargeError
 from central.models import Device
 from central.operators.access import live_device, live_permission
 from central.operators.auth import Principal
 from central.operators.sessions import check_principal, redeem_ticket
 from edge.protocol import PayloadError
+from provisioning.errors import ProvisioningError
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +208,14 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(
         PayloadError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT)
     )
-    app.add_exception_handler(ValueError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    # Only central's and provisioning's refusals are 422: another ValueError
+    # escaping a route is a programming error and answers 500.
+    app.add_exception_handler(
+        InvalidError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT)
+    )
+    app.add_exception_handler(
+        ProvisioningError, _error(status.HTTP_422_UNPROCESSABLE_CONTENT)
+    )
     app.add_exception_handler(AuthError, _error(status.HTTP_401_UNAUTHORIZED))
     app.add_exception_handler(
         CommandTimeoutError, _error(status.HTTP_504_GATEWAY_TIMEOUT)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.protocol.errors import PayloadError
+
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # serial letters: no I or O
 OFFICES = LETTERS + "O"  # the issuing office; 粤O and the like are police
@@ -50,16 +52,25 @@ def check_plate(text: str) -> str:
     """``text`` upper-cased and stripped if it is a plate.
 
     Raises:
-        ValueError: naming the first character that does not fit.
+        PayloadError: (a ``ValueError``) naming the first character that does
+            not fit, or the length.
     """
     clean = text.strip().upper().replace("·", "").replace(" ", "")
+    got = repr(text)[:40]
     try:
         allowed = positions(len(clean))
     except ValueError as exc:
-        raise ValueError(f"{text!r}: {exc}") from exc
+        raise PayloadError(
+            f"{text!r}: {exc}", field="plate", got=got, reason="plate"
+        ) from exc
     for i, (c, a) in enumerate(zip(clean, allowed, strict=True)):
         if c not in a:
-            raise ValueError(f"{text!r}: character {i + 1} {c!r} cannot be there")
+            raise PayloadError(
+                f"{text!r}: character {i + 1} {c!r} cannot be there",
+                field="plate",
+                got=got,
+                reason="plate",
+            )
     return clean
 
 
