@@ -109,6 +109,8 @@ def _may_see(
             row = session.get(Device, device)
         devices[device] = (row.kind, row.site) if row is not None else ("", "")
     kind, site = devices.get(device, ("", ""))
+    if not device and item.get("type") == "rollout":
+        site = str(item.get("site") or "*")  # a county rollout: county readers
     obj, act = live_permission(item, kind=kind)
     if site:
         return svc.access.allowed(who, site=site, obj=obj, act=act)

@@ -6,7 +6,10 @@ county admin, widened its own scope to ``*`` and read the whole audit log.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from districtworld import build
@@ -91,3 +94,28 @@ def test_a_rollout_sample_too_large_to_ever_halt_needs_an_admin(
         headers=world.login("tech-n"),
     )
     assert sane.status_code == 503  # past the gate: this app has no OTA service
+
+
+def test_the_live_stream_shows_a_rollout_only_in_its_district(world: World) -> None:
+    # Finding 15: rollout items carried no site and went to every OTA reader.
+    def rollout(rid: int, site: str) -> dict[str, Any]:
+        return {"type": "rollout", "id": rid, "kind": "camera", "site": site}
+
+    def publish() -> None:
+        time.sleep(1.0)
+        for item in (rollout(1, "south"), rollout(2, ""), rollout(3, "north")):
+            world.services.broadcaster.publish(item)
+        world.services.broadcaster.publish({"type": "device", "id": "cab-n"})
+
+    seen: list[dict[str, Any]] = []
+    ticket = world.client.post(
+        "/api/v1/stream/ticket", headers=world.login("tech-n")
+    ).json()["ticket"]
+    threading.Thread(target=publish, daemon=True).start()
+    with world.client.stream("GET", f"/api/v1/stream?ticket={ticket}") as answer:
+        for line in answer.iter_lines():
+            if line.startswith("data:"):
+                seen.append(json.loads(line.removeprefix("data:")))
+                if seen[-1]["type"] == "device":
+                    break
+    assert [i["id"] for i in seen if i["type"] == "rollout"] == [3]
