@@ -276,7 +276,11 @@ def me(principal: PrincipalDep) -> dict[str, str]:
     return {"username": principal.username, "role": principal.role}
 
 
-@router.post("/auth/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/auth/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={429: refusal("Too many wrong passwords; wait ``Retry-After`` seconds")},
+)
 def change_own_password(
     body: OwnPasswordIn,
     principal: PrincipalDep,

@@ -22,6 +22,7 @@ from central.api.deps import (
     fleet_ca,
     permit,
     public,
+    refusal,
 )
 from central.fleet import enrolment, twin
 from central.fleet.policy import desired_config
@@ -142,12 +143,15 @@ def _audit_lockout(
         )
 
 
+_THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: refusal("Too many bad codes from this address; wait ``Retry-After``")
+}
 ByCode = Depends(
     public("a node enrols with its one-time code: the code is the credential")
 )
 
 
-@router.get("/{code}", dependencies=[ByCode])
+@router.get("/{code}", dependencies=[ByCode], responses=_THROTTLED)
 def preview(
     code: str, request: Request, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -162,7 +166,7 @@ def preview(
     return {"device_id": row.device_id, "kind": row.kind, "site": row.site}
 
 
-@router.post("/{code}", dependencies=[ByCode])
+@router.post("/{code}", dependencies=[ByCode], responses=_THROTTLED)
 def enrol(
     code: str,
     body: EnrolIn,

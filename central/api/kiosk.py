@@ -24,7 +24,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import MAX_ROW, ServicesDep, SessionDep, public
+from central.api.deps import MAX_ROW, ServicesDep, SessionDep, public, refusal
 from central.complaints import workflow
 from central.complaints.models import Booking, Complaint, ContentItem, ServiceType, Slot
 from central.errors import ConflictError, NotFoundError
@@ -83,7 +83,10 @@ def county_map() -> dict[str, Any]:
 LOOKUP_POLICY = throttle.ThrottlePolicy(free=30)
 
 
-@router.get("/status/{code}")
+@router.get(
+    "/status/{code}",
+    responses={429: refusal("Too many unknown codes; wait ``Retry-After`` seconds")},
+)
 def complaint_status(
     code: Annotated[str, PathParam(max_length=32)],
     request: Request,
