@@ -167,7 +167,16 @@ def base_map(svc: ServicesDep) -> dict[str, Any]:
     return out | meta | {"available": True}
 
 
-@router.get("/tiles/{z}/{x}/{y}.pbf")
+@router.get(
+    "/tiles/{z}/{x}/{y}.pbf",
+    responses={
+        200: {
+            "content": {"application/x-protobuf": {}},
+            "description": "The tile (Mapbox Vector Tile, gzip as stored)",
+        },
+        204: {"description": "No tile there: the map draws nothing"},
+    },
+)
 def tile(
     svc: ServicesDep,
     z: Annotated[int, PathParam(ge=0, le=MAX_ZOOM)],
