@@ -9,9 +9,6 @@
 // files): the style names no "glyphs" URL, so MapLibre draws every glyph
 // with the browser's own font (Noto Sans CJK from the set-up).
 // Positions are shown as they come (WGS 84 / CGCS2000); no offset is applied.
-//
-// countyMap.draw/el/points are the old SVG drawing, kept for pages that have
-// not moved yet (the complaint detail).
 "use strict";
 
 const countyMap = (() => {
@@ -250,53 +247,8 @@ const countyMap = (() => {
     return handle;
   }
 
-  // -- the old SVG drawing (pages not moved yet) ---------------------------------
-  const SVG = "http://www.w3.org/2000/svg";
-  let cached = null;
-
-  function el(name, attrs = {}, parent = null) {
-    const node = document.createElementNS(SVG, name);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (parent) parent.appendChild(node);
-    return node;
-  }
-
-  function projection(features, svg) {
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-    const visit = (c) => { if (typeof c[0] === "number") { minX = Math.min(minX, c[0]); maxX = Math.max(maxX, c[0]); minY = Math.min(minY, c[1]); maxY = Math.max(maxY, c[1]); } else c.forEach(visit); };
-    features.forEach((f) => visit(f.geometry.coordinates));
-    const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
-    const pad = 0.002;
-    minX -= pad; maxX += pad; minY -= pad; maxY += pad;
-    const w = 1000, h = Math.round(w * (maxY - minY) / ((maxX - minX) * k));
-    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-    const project = (lon, lat) => [((lon - minX) / (maxX - minX)) * w, ((maxY - lat) / (maxY - minY)) * h];
-    project.inverse = (x, y) => [minX + (x / w) * (maxX - minX), maxY - (y / h) * (maxY - minY)];
-    project.metres = (m) => (m / (111320 * k)) / (maxX - minX) * w;
-    return project;
-  }
-
-  const points = (project, coords) => coords.map(([lon, lat]) => project(lon, lat).map((v) => v.toFixed(1)).join(",")).join(" ");
-
-  async function draw(svg, layer) {
-    cached = cached || await (await fetch(GEOJSON)).json();
-    const project = projection(cached.features, svg);
-    layer.replaceChildren();
-    for (const f of cached.features) {
-      const p = f.properties;
-      if (p.kind === "road") {
-        el("polyline", { points: points(project, f.geometry.coordinates), class: "road " + p.class }, layer);
-      } else if (p.kind === "place") {
-        const [x, y] = project(...f.geometry.coordinates);
-        el("circle", { cx: x, cy: y, r: 3, class: "place" }, layer);
-        el("text", { x: x + 5, y: y + 4, class: "place-name" }, layer).textContent = p.name;
-      }
-    }
-    return project;
-  }
-
   // Ask for the base map while the rest of the page starts (it is public).
   if (typeof location !== "undefined" && location.pathname.startsWith("/console")) baseMap();
 
-  return { create, baseMap, style, point, collection, handles, draw, el, points };
+  return { create, baseMap, style, point, collection, handles };
 })();
