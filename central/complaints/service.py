@@ -119,7 +119,7 @@ def complaint_view(
     }
 
 
-class ComplaintService(Sender):
+class ComplaintService:
     """The 12345 loop around the pure workflow and deadline rules."""
 
     types = TYPES
@@ -135,7 +135,8 @@ class ComplaintService(Sender):
         self.clock = clock
         self.audit = audit
         self.broadcaster = broadcaster
-        self.link = None  # the loop's people work in the console; no node is told
+        # the loop's people work in the console; no node is told
+        self.sender = Sender(clock=clock, broadcaster=broadcaster, audit=audit)
         self.extension_days = extension_days
         self._next_tick = 0.0
 
@@ -235,7 +236,7 @@ class ComplaintService(Sender):
                 logger.warning(
                     "Kiosk event from %s not applied: %s", event.get("device"), exc
                 )
-        return lambda: self.deliver(out)
+        return lambda: self.sender.deliver(out)
 
     def rate(
         self, session: Session, code: str, score: int, *, at: datetime

@@ -122,7 +122,7 @@ class _Index:
     version: tuple[int, int] = (-1, -1)
 
 
-class PlateService(Sender):
+class PlateService:
     """Sightings, matching, hits and their alarms."""
 
     types = TYPES
@@ -144,6 +144,9 @@ class PlateService(Sender):
         self.link = link
         self.broadcaster = broadcaster
         self.audit = audit
+        self.sender = Sender(
+            clock=clock, link=link, broadcaster=broadcaster, audit=audit
+        )
         self.rules = rules or PlateRules()
         self._index = _Index()
         self._next_tick = 0.0
@@ -191,7 +194,7 @@ class PlateService(Sender):
                 logger.warning(
                     "Camera event from %s not applied: %s", event["device"], exc
                 )
-        return lambda: self.deliver(out)
+        return lambda: self.sender.deliver(out)
 
     def _keep(self, device: str, package: dict[str, Any]) -> dict[str, Any]:
         """Verify a package and keep its images; describe what was found."""

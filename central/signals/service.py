@@ -65,7 +65,7 @@ def permissive(junction: JunctionRow) -> frozenset[int]:
     return frozenset(stage for stage, flags in lanes.items() if all(flags))
 
 
-class SignalService(Sender):
+class SignalService:
     """Junctions, plans, pushes, and the adaptive timer."""
 
     types = frozenset({"plan"})
@@ -86,6 +86,9 @@ class SignalService(Sender):
         self.link = link
         self.broadcaster = broadcaster
         self.audit = audit
+        self.sender = Sender(
+            clock=clock, link=link, broadcaster=broadcaster, audit=audit
+        )
         self.limits = limits or engine.Limits()
         self.window_s = window_s
         self._next_adapt: dict[str, float] = {}
@@ -274,7 +277,7 @@ class SignalService(Sender):
             row.reason = reply.error[:300]
             row.updated_at = self.clock.now()
         session.commit()
-        self.deliver(
+        self.sender.deliver(
             Outbound(
                 live=[{"type": "signal_plan", **self.view(row)}],
                 audit=[
@@ -366,7 +369,7 @@ class SignalService(Sender):
                 }
             row.updated_at = self.clock.now()
             changed.append({"type": "signal_plan", **self.view(row)})
-        return lambda: self.deliver(Outbound(live=changed))
+        return lambda: self.sender.deliver(Outbound(live=changed))
 
     def tick(self, engine_: sa.Engine) -> None:
         """Adaptive junctions: re-time once a cycle, within the bound."""
