@@ -244,7 +244,7 @@ def decide_hit(
     hit, out = service.decide(
         session, hit_id, confirm=decision == "confirm", by=p.username
     )
-    service.deliver(out)
+    service.sender.deliver(out)
     return hit_view(hit)
 
 
