@@ -115,15 +115,16 @@ class SignalAgent(Agent):
         try:
             plan = plan_from(self.junction, version, spec)
         except PlanRefusedError as exc:
-            self.emit(
-                "plan",
-                {
-                    "version": version,
-                    "state": "refused",
-                    "rule": exc.rule,
-                    "detail": exc.detail,
-                },
-            )
+            refusal: dict[str, Any] = {
+                "version": version,
+                "state": "refused",
+                "rule": exc.rule,
+                "detail": exc.detail,
+            }
+            if exc.rule == "intergreen":
+                # what its changes must last, so central's next plan can
+                refusal["intergreens"] = intergreen_table(self.junction)
+            self.emit("plan", refusal)
             raise CommandError(f"plan refused by rule {exc}") from exc
         if self.central_plan is not None and self.central_plan.version != plan.version:
             self.previous_plan = self.central_plan

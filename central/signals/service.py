@@ -14,7 +14,9 @@ minutes of flows, within a bound.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -188,14 +190,40 @@ class SignalService:
             raise InvalidError(f"expected a method of {METHODS}, got {method!r}")
         j = self.junction(session, junction_id)
         stages = self.flows(session, j)
+        limits = self._limits(session, j.id)
         timing = (
-            engine.webster(stages, self.limits)
+            engine.webster(stages, limits)
             if method == "webster"
-            else engine.optimise(stages, self.limits, permissive(j))
+            else engine.optimise(stages, limits, permissive(j))
         )
         row = self._row(session, j.id, timing, method, by)
         session.commit()
         return row
+
+    def _limits(self, session: Session, junction_id: str) -> engine.Limits:
+        """The limits, with each change as long as the cabinet's intergreens ask.
+
+        The cabinet reports its intergreen matrix (from its geometry) with
+        every plan it accepts or refuses; a plan computed after that gives
+        every change at least the longest intergreen, so the cabinet takes it.
+        """
+        rows = session.exec(
+            select(PlanRow)
+            .where(PlanRow.junction == junction_id)
+            .order_by(col(PlanRow.id).desc())
+            .limit(50)
+        ).all()
+        for row in rows:
+            shown = row.body.get("intergreens")
+            if isinstance(shown, dict) and shown:
+                need = max(float(v) for v in shown.values())
+                change = self.limits.yellow + self.limits.all_red
+                if need > change:
+                    # whole seconds: the engine's greens and cycles are
+                    all_red = float(math.ceil(need - self.limits.yellow))
+                    return dataclasses.replace(self.limits, all_red=all_red)
+                break
+        return self.limits
 
     def compute_corridor(
         self, session: Session, corridor: str, *, by: str
@@ -356,7 +384,7 @@ class SignalService:
             row.state = state
             row.reason = str(body.get("rule") or body.get("detail") or "")[:300]
             shown = body.get("intergreens")
-            if state == "accepted" and isinstance(shown, dict):
+            if state in {"accepted", "refused"} and isinstance(shown, dict) and shown:
                 # the cabinet's intergreen matrix from its geometry: shown
                 # with the plan (pair "Wl>Nl" → s), bounded
                 row.body = {
