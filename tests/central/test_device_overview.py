@@ -11,21 +11,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
 from central.fleet import registry
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.models import Certificate, Event
 from central.operators.auth import create_operator
 from central.ota.models import RolloutNode, RolloutRow
-from central.settings import CentralSettings
 from edge import SystemClock
 
 if TYPE_CHECKING:
@@ -37,19 +31,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def app(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    engine = make_engine(sqlite_url)
-    migrate(engine)
     clock = SystemClock()
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=clock,
-        broadcaster=Broadcaster(),
-    )
+    svc = central_services(sqlite_url, tmp_path, clock=clock)
+    engine = svc.engine
     now = clock.now()
     with Session(engine) as s:
         create_operator(

@@ -13,22 +13,15 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.central import central_services
 
-from central.api.deps import Services
 from central.api.validation import translate, validation_handler
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,18 +32,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def api(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    engine = make_engine(sqlite_url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
+    svc = central_services(sqlite_url, tmp_path)
+    engine = svc.engine
     with Session(engine) as s:
         create_operator(
             s,

@@ -10,19 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
 from central.plates.service import PlateService
-from central.settings import CentralSettings
 from edge import SystemClock
 
 if TYPE_CHECKING:
@@ -34,20 +28,10 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def api(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    engine = make_engine(sqlite_url)
-    migrate(engine)
     clock = SystemClock()
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=clock,
-        broadcaster=Broadcaster(),
-        plates=PlateService(clock=clock, data_dir=tmp_path),
-    )
+    svc = central_services(sqlite_url, tmp_path, clock=clock)
+    svc.plates = PlateService(clock=clock, data_dir=tmp_path)
+    engine = svc.engine
     with Session(engine) as s:
         create_operator(
             s, username="cmd", password=PASSWORD, role="police", now=clock.now()
