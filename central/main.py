@@ -39,6 +39,7 @@ from central.ota.server import OtaServer
 from central.ota.service import OtaService
 from central.plates.service import PlateRules, PlateService
 from central.police.beat import BeatRules
+from central.police.lane import SosLane, make_sos_link
 from central.police.rules import PoliceRules
 from central.police.service import PoliceService
 from central.police.sos import SosRules
@@ -47,7 +48,12 @@ from central.timers import TimerWorker
 from edge.bus import TlsFiles
 from edge.clock import Clock, SystemClock
 from provisioning.ca import FleetCA, private_dir
-from provisioning.identity import ingest_identity, link_identity, service_identities
+from provisioning.identity import (
+    ingest_identity,
+    link_identity,
+    service_identities,
+    sos_identity,
+)
 
 if TYPE_CHECKING:
     from central.settings import CentralSettings
@@ -209,6 +215,24 @@ class Central:
             )
             for i in range(settings.workers)
         ]
+        # The SOS lane: its own topic, link, thread and transaction per SOS,
+        # so nothing bulk stands before it (central/police/lane.py).
+        self.sos_lane: SosLane | None = None
+        if settings.workers > 0:
+            self.sos_lane = SosLane(
+                bus=make_sos_link(
+                    client_id=sos_identity(settings.worker_id),
+                    host=settings.broker_host,
+                    port=settings.broker_port,
+                    shared=partition is None and bool(settings.ingest_shared),
+                    tls=broker_tls(settings, ca, sos_identity(settings.worker_id)),
+                ),
+                police=self.police,
+                engine=engine,
+                clock=self.clock,
+                metrics=self.services.metrics,
+                partition=partition,
+            )
         # One process of a site runs the timers: the one that keeps presence.
         self.timers: TimerWorker | None = None
         if settings.ingest_presence:
@@ -237,11 +261,15 @@ class Central:
         with Session(self.services.engine) as session:
             published = twin.reconcile(session, self.link, force=True)
         logger.info("Published %d desired configurations", published)
+        if self.sos_lane is not None:
+            self.sos_lane.start()
         for worker in self.workers:
             worker.start()
         for worker in self.workers:
             if not worker.wait_ready(10):
                 logger.warning("Ingest worker not subscribed yet; it keeps trying")
+        if self.sos_lane is not None and not self.sos_lane.wait_ready(10):
+            logger.warning("SOS lane not subscribed yet; it keeps trying")
         if self.timers is not None:
             self.timers.start()
         if self.settings.ingest_presence:  # one process of a site watches
@@ -259,6 +287,8 @@ class Central:
             self.ota_server.stop()
         for worker in self.workers:
             worker.stop()
+        if self.sos_lane is not None:
+            self.sos_lane.stop()
         self.link.stop()
         self.services.engine.dispose()
 

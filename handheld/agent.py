@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from edge.agent import Agent
 from edge.errors import CommandError, HardwareError
-from edge.protocol import PayloadError
+from edge.outbox import Entry
+from edge.protocol import PayloadError, envelope, topics
 from edge.protocol.messages import HandheldConfig, NodeConfig, parse_body, to_body
 from edge.protocol.police import (
     AlertArgs,
@@ -313,11 +314,31 @@ class HandheldAgent(Agent):
             lon=fix.lon if fix else None,
             attempt=sos["attempt"],
         )
-        self.emit("sos", to_body(body), priority=SOS_PRIORITY)
+        self._emit_on_sos_lane(to_body(body))
         self._pump()  # now, not on the next turn of the loop
         self._sos_retry = self.clock.monotonic() + self.cfg.sos_retry_s
         if self.bus.connected:
             self.publish_state()
+
+    def _emit_on_sos_lane(self, body: dict[str, Any]) -> str:
+        """Put an SOS in the outbox, first in line, for its own topic.
+
+        Like :meth:`emit` (the outbox keeps it across a lost link and a
+        restart; the same event id on every resend), but published on
+        :func:`topics.sos` — central's SOS lane, where no position waits
+        before it — instead of ``event/sos``.
+        """
+        env = envelope.make(self.settings.device_id, "sos", body, now=self.clock.now())
+        self._store(
+            [
+                Entry(
+                    topic=topics.sos(self.settings.device_id),
+                    payload=envelope.encode(env),
+                    priority=SOS_PRIORITY,
+                )
+            ]
+        )
+        return str(env.id)
 
     def _on_sos_ack(self, args: dict[str, Any]) -> dict[str, Any]:
         ack = _parse(SosAckArgs, args)

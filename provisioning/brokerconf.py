@@ -74,6 +74,7 @@ def acl_text(
         "pattern write bl/v1/%u/state",
         "pattern write bl/v1/%u/telemetry",
         "pattern write bl/v1/%u/event/#",
+        "pattern write bl/v1/%u/sos",  # a handheld's SOS lane (its own topic)
         "pattern write bl/v1/%u/reply",
         "pattern read bl/v1/%u/cmd/#",
         "pattern read bl/v1/%u/config",

@@ -78,9 +78,19 @@ def ingest_identity(worker_id: str, index: int) -> str:
     return f"central-ingest-{worker_id}-{index}"
 
 
+def sos_identity(worker_id: str) -> str:
+    """The broker identity (= client id) of a central process's SOS lane.
+
+    Like an ingest worker's, it stays the same across restarts: an SOS
+    published while the process is down waits in its persistent session.
+    """
+    return f"central-sos-{worker_id}"
+
+
 def service_identities(worker_id: str, workers: int) -> tuple[str, ...]:
     """Every broker identity one central process uses."""
     return (
         link_identity(worker_id),
         *(ingest_identity(worker_id, i) for i in range(workers)),
+        sos_identity(worker_id),
     )

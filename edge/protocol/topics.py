@@ -65,6 +65,15 @@ def event(device_id: str, event_type: str) -> str:
     )
 
 
+def sos(device_id: str) -> str:
+    """A handheld's SOS: its own lane, so that no bulk event stands before it.
+
+    Not under ``event/``: central's bulk ingest never subscribes to it, and
+    an SOS never waits in a queue behind thousands of positions.
+    """
+    return f"{ROOT}/{check_device_id(device_id)}/sos"
+
+
 def config(device_id: str) -> str:
     """Retained desired configuration written by central."""
     return f"{ROOT}/{check_device_id(device_id)}/config"
@@ -96,6 +105,11 @@ def all_events() -> str:
     return f"{ROOT}/+/event/#"
 
 
+def all_sos() -> str:
+    """Filter for every handheld's SOS (central's SOS lane)."""
+    return f"{ROOT}/+/sos"
+
+
 def all_states() -> str:
     """Filter for every device's state."""
     return f"{ROOT}/+/state"
@@ -121,7 +135,7 @@ class Topic:
 
 
 _CHANNELS_WITH_NAME = {"event", "cmd"}
-_CHANNELS_PLAIN = {"state", "telemetry", "config", "reply"}
+_CHANNELS_PLAIN = {"state", "telemetry", "config", "reply", "sos"}
 
 
 @lru_cache(maxsize=65536)  # a county has a bounded set of topics; parsing is hot
@@ -146,7 +160,7 @@ def parse(topic: str) -> Topic:
     if channel in _CHANNELS_WITH_NAME and len(rest) == 1:
         return Topic(device=device, channel=channel, name=_check_name(rest[0], "type"))
     raise TopicError(
-        f"expected state|telemetry|config|reply|event/T|cmd/N, got {topic!r:.120}",
+        f"expected state|telemetry|config|reply|sos|event/T|cmd/N, got {topic!r:.120}",
         field="topic",
         got=topic[:120],
         reason="topic",

@@ -212,7 +212,7 @@ def test_long_press_puts_sos_at_the_head_of_the_outbox(
     assert agent.sos["phase"] == "raised"
     assert agent.update_deferral() == "an SOS is in progress"  # no OTA now
     head = agent.outbox.peek(1)[0]  # ahead of the position queued before it
-    assert head.topic == "bl/v1/hh-1/event/sos"
+    assert head.topic == "bl/v1/hh-1/sos"  # the SOS lane, not event/
     body = decode(head.payload).body
     assert body["sos_id"] == agent.sos["sos_id"]
     assert body["lat"] == pytest.approx(29.145, abs=1e-6)
