@@ -236,19 +236,19 @@ class KioskAgent(Agent):
         self.emit(kind, body, priority=2)  # durable before the citizen is told
         result: dict[str, Any] = {"stored": True, **body}
         if kind == "complaint":
-            result["printed"] = self._print(body)
+            receipt = self._receipt(body)
+            result["printed"] = self._print(receipt)
+            result["receipt"] = receipt  # the screen shows a copy of the paper
         return result
 
-    def _print(self, body: dict[str, Any]) -> str:
-        if self.printer is None:
-            return "none"
+    def _receipt(self, body: dict[str, Any]) -> ReceiptLines:
         names = {s["code"]: s["name"] for s in self.content.get("services", [])}
         when = (
             datetime.fromisoformat(body["submitted_at"])
             .astimezone()
             .strftime("%Y-%m-%d %H:%M")
         )
-        receipt = ReceiptLines(
+        return ReceiptLines(
             title="数字巴陵 投诉举报回执",
             lines=(
                 f"查询码：{body['code']}",
@@ -260,6 +260,10 @@ class KioskAgent(Agent):
             qr=body["code"],
             footer="凭查询码在任意信息亭或12345查询办理进度",
         )
+
+    def _print(self, receipt: ReceiptLines) -> str:
+        if self.printer is None:
+            return "none"
         try:
             self.printer.print_receipt(receipt)
         except PrinterError as exc:

@@ -25,9 +25,11 @@ from kiosk.errors import CentralRefusedError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from kiosk.printer import ReceiptLines
     from kiosk.settings import KioskSettings
 
 HERE = Path(__file__).parent
+RECEIPTS_KEPT = 8  # copies of this session's receipts the screen can show again
 KINDS = {
     "notice": "政务公开",
     "guide": "办事指南",
@@ -87,6 +89,9 @@ def create_kiosk_app(backend: Backend) -> FastAPI:  # noqa: C901 - small routes
         title="数字巴陵信息亭", docs_url=None, redoc_url=None, openapi_url=None
     )
     templates = Jinja2Templates(directory=HERE / "templates")
+    # What the printer was sent, by 查询码, until the session ends: the receipt
+    # page shows a copy (a demo has no paper; a jammed printer has none either).
+    receipts: dict[str, ReceiptLines] = {}
 
     @app.middleware("http")
     async def touched(request: Request, call_next: Any) -> Response:  # noqa: ANN401
@@ -126,6 +131,7 @@ def create_kiosk_app(backend: Backend) -> FastAPI:  # noqa: C901 - small routes
     @app.get("/reset")
     def reset() -> RedirectResponse:
         backend.sessions += 1
+        receipts.clear()
         out = RedirectResponse("/", status_code=303)
         out.delete_cookie("care")
         return out
@@ -172,6 +178,10 @@ def create_kiosk_app(backend: Backend) -> FastAPI:  # noqa: C901 - small routes
                 "phone": phone.strip()[:32] if real else "",
             }
         )
+        if "receipt" in done:
+            receipts[done["code"]] = done["receipt"]
+            while len(receipts) > RECEIPTS_KEPT:
+                del receipts[next(iter(receipts))]
         return RedirectResponse(
             f"/receipt/{done['code']}?printed={done.get('printed', 'none')}",
             status_code=303,
@@ -180,7 +190,14 @@ def create_kiosk_app(backend: Backend) -> FastAPI:  # noqa: C901 - small routes
     @app.get("/receipt/{code}", response_class=HTMLResponse)
     def receipt(request: Request, code: str, printed: str = "ok") -> HTMLResponse:
         qr = segno.make(code, error="m").svg_inline(scale=8, title=f"查询码 {code}")
-        return page(request, "receipt.html", code=code, printed=printed, qr=qr)
+        return page(
+            request,
+            "receipt.html",
+            code=code,
+            printed=printed,
+            qr=qr,
+            paper=receipts.get(code),
+        )
 
     @app.get("/status", response_class=HTMLResponse)
     def status_form(request: Request) -> HTMLResponse:
