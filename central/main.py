@@ -135,9 +135,7 @@ class Central:
             clock=self.clock,
             data_dir=settings.data_dir,
             issuers=lambda: [ca.intermediate, ca.root],
-            link=self.link,
-            broadcaster=broadcaster,
-            audit=audit,
+            sender=sender,
             rules=PlateRules(
                 unsure_below=settings.plate_unsure_below,
                 retention_days=settings.plate_retention_days,
@@ -146,9 +144,7 @@ class Central:
                 repeat_window_s=settings.plate_alarm_window_s,
             ),
         )
-        self.complaints = ComplaintService(
-            clock=self.clock, audit=audit, broadcaster=broadcaster
-        )
+        self.complaints = ComplaintService(clock=self.clock, sender=sender)
         self.ota = OtaService(
             clock=self.clock,
             data_dir=settings.data_dir,
@@ -160,8 +156,7 @@ class Central:
         self.signals = SignalService(
             clock=self.clock,
             link=self.link,
-            broadcaster=broadcaster,
-            audit=audit,
+            sender=sender,
             push_timeout_s=settings.signal_push_timeout_s,
         )
         self.services = Services(

@@ -19,6 +19,7 @@ from central.errors import AuthError
 from central.ingest.sink import EventConsumer, EventSink
 from central.messaging.link import CentralLink
 from central.messaging.live import Broadcaster
+from central.messaging.outbound import Sender
 from central.metrics import Metrics
 from central.models import ROLES
 from central.operators.access import Access, ForbiddenError
@@ -241,7 +242,12 @@ def complaints(services: Services) -> ComplaintService:
     """The complaints service (every app has one; built on demand for tests)."""
     if services.complaints is None:
         services.complaints = ComplaintService(
-            clock=services.clock, audit=services.audit, broadcaster=services.broadcaster
+            clock=services.clock,
+            sender=Sender(
+                clock=services.clock,
+                broadcaster=services.broadcaster,
+                audit=services.audit,
+            ),
         )
     return services.complaints
 

@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from central.audit.log import AuditLog
-    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -128,15 +126,20 @@ class ComplaintService:
         self,
         *,
         clock: Clock,
-        audit: AuditLog | None = None,
-        broadcaster: Broadcaster | None = None,
+        sender: Sender | None = None,
         extension_days: int = 5,
     ) -> None:
+        """Build the service over its collaborators.
+
+        Args:
+            clock: the time of filings, steps and deadlines.
+            sender: audit records and console updates after a commit (the
+                loop's people work in the console; no node is told); none
+                sends nothing.
+            extension_days: working days an extension adds.
+        """
         self.clock = clock
-        self.audit = audit
-        self.broadcaster = broadcaster
-        # the loop's people work in the console; no node is told
-        self.sender = Sender(clock=clock, broadcaster=broadcaster, audit=audit)
+        self.sender = sender or Sender(clock=clock)
         self.extension_days = extension_days
         self._next_tick = 0.0
 
@@ -300,18 +303,23 @@ class ComplaintService:
         )
         session.commit()
         session.refresh(c)
-        if self.audit is not None:
-            self.audit.append(
-                actor=actor,
-                action=f"complaint.{action}",
-                target=c.code,
-                detail={"from": before, "to": c.state, "department": c.department},
-                now=now,
+        self.sender.deliver(
+            Outbound(
+                audit=[
+                    {
+                        "actor": actor,
+                        "action": f"complaint.{action}",
+                        "target": c.code,
+                        "detail": {
+                            "from": before,
+                            "to": c.state,
+                            "department": c.department,
+                        },
+                    }
+                ],
+                live=[{"type": "complaint", "code": c.code, "state": c.state}],
             )
-        if self.broadcaster is not None:
-            self.broadcaster.publish(
-                {"type": "complaint", "code": c.code, "state": c.state}
-            )
+        )
         return c
 
     def _effects(
@@ -424,13 +432,16 @@ class ComplaintService:
                 )
                 done.append((c.code, action))
         session.commit()
-        for code, action in done:
-            if self.audit is not None:
-                self.audit.append(
-                    actor="system", action=f"complaint.{action}", target=code, now=now
-                )
-            if self.broadcaster is not None:
-                self.broadcaster.publish(
+        self.sender.deliver(
+            Outbound(
+                audit=[
+                    {"actor": "system", "action": f"complaint.{action}", "target": code}
+                    for code, action in done
+                ],
+                live=[
                     {"type": "complaint", "code": code, "supervision": action}
-                )
+                    for code, action in done
+                ],
+            )
+        )
         return done

@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
-    from central.audit.log import AuditLog
-    from central.messaging.link import CentralLink
-    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -133,20 +130,23 @@ class PlateService:
         clock: Clock,
         data_dir: Path,
         issuers: Callable[[], list[x509.Certificate]] = list,
-        link: CentralLink | None = None,
-        broadcaster: Broadcaster | None = None,
-        audit: AuditLog | None = None,
+        sender: Sender | None = None,
         rules: PlateRules | None = None,
     ) -> None:
+        """Build the service over its collaborators.
+
+        Args:
+            clock: the time of sightings, hits and retention.
+            data_dir: evidence images are kept under ``<data_dir>/evidence``.
+            issuers: the fleet CA certificates a camera's evidence chains to.
+            sender: what a commit sends (alerts, console updates, audit);
+                none sends nothing, for callers that read only the database.
+            rules: thresholds, retention and who is alerted.
+        """
         self.clock = clock
         self.evidence_dir = data_dir / "evidence"
         self.issuers = issuers
-        self.link = link
-        self.broadcaster = broadcaster
-        self.audit = audit
-        self.sender = Sender(
-            clock=clock, link=link, broadcaster=broadcaster, audit=audit
-        )
+        self.sender = sender or Sender(clock=clock)
         self.rules = rules or PlateRules()
         self._index = _Index()
         self._next_tick = 0.0

@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from central.audit.log import AuditLog
     from central.messaging.link import CentralLink
-    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -77,20 +75,27 @@ class SignalService:
         *,
         clock: Clock,
         link: CentralLink | None = None,
-        broadcaster: Broadcaster | None = None,
-        audit: AuditLog | None = None,
+        sender: Sender | None = None,
         limits: engine.Limits | None = None,
         window_s: float = 900.0,
         push_timeout_s: float = 10.0,
     ) -> None:
+        """Build the service over its collaborators.
+
+        Args:
+            clock: the time of plans and of the adaptive timer.
+            link: the broker link a push goes out on (and, for a person's
+                push, whose reply it waits for); none: no cabinet is told.
+            sender: console updates and audit records after a commit; none
+                sends nothing.
+            limits: the bounds every computed plan keeps.
+            window_s: how many seconds of flows a computed plan reads.
+            push_timeout_s: how long a person's push waits for the cabinet.
+        """
         self.clock = clock
         self.push_timeout_s = push_timeout_s
         self.link = link
-        self.broadcaster = broadcaster
-        self.audit = audit
-        self.sender = Sender(
-            clock=clock, link=link, broadcaster=broadcaster, audit=audit
-        )
+        self.sender = sender or Sender(clock=clock)
         self.limits = limits or engine.Limits()
         self.window_s = window_s
         self._next_adapt: dict[str, float] = {}

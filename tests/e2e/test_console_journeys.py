@@ -24,17 +24,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
+from support.central import central_services, sender
 
 from central.api.deps import Services, complaints
 from central.app import create_app
-from central.audit.log import AuditLog
 from central.complaints.models import Department, ServiceType
 from central.complaints.service import Filing
-from central.db import make_engine, migrate
 from central.fleet import registry, twin
 from central.fleet.policy import desired_config
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.models import Certificate, Device, Event
 from central.operators.auth import create_operator
 from central.ota.models import RolloutNode, RolloutRow
@@ -42,8 +39,6 @@ from central.plates.models import Suspect
 from central.plates.service import PlateService
 from central.police.models import Alarm, Officer
 from central.police.service import PoliceService
-from central.settings import CentralSettings
-from edge import SystemClock
 from edge.protocol.evidence import seal
 from edge.protocol.plates import PlateEventBody
 
@@ -60,26 +55,11 @@ TAP = (29.15535, 113.12315)
 
 @pytest.fixture
 def services(sqlite_url: str, tmp_path: Path) -> Iterator[Services]:
-    engine = make_engine(sqlite_url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
-    svc.police = PoliceService(
-        clock=svc.clock, broadcaster=svc.broadcaster, audit=svc.audit
-    )
-    svc.plates = PlateService(
-        clock=svc.clock, data_dir=tmp_path, broadcaster=svc.broadcaster
-    )
+    svc = central_services(sqlite_url, tmp_path)
+    svc.police = PoliceService(clock=svc.clock, sender=sender(svc))
+    svc.plates = PlateService(clock=svc.clock, data_dir=tmp_path, sender=sender(svc))
     now = svc.clock.now()
-    with Session(engine) as s:
+    with Session(svc.engine) as s:
         for user, role in (
             ("root", "admin"),
             ("desk", "complaints"),
@@ -93,7 +73,7 @@ def services(sqlite_url: str, tmp_path: Path) -> Iterator[Services]:
         s.add(ServiceType(code="smell", name="异味污染", department="hbj"))
         s.commit()
     yield svc
-    engine.dispose()
+    svc.engine.dispose()
 
 
 def _file(svc: Services, service_code: str, description: str) -> tuple[int, str]:
