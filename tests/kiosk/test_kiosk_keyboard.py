@@ -233,6 +233,35 @@ def test_large_text_mode_leaves_no_character_alone_on_a_line(
     assert page.input_value("input[name=code]") == "K7QPM2XD"
 
 
+def test_pinyin_composition_splits_syllables_and_offers_unfinished_ones(
+    kiosk: tuple[str, PrinterSimulator], browser_page: Any
+) -> None:
+    base, _ = kiosk
+    page = browser_page
+    page.goto(base + "/")
+    composed = page.evaluate(
+        """async (typed) => {
+          const ime = await import("/static/ime.js");
+          const table = (await import("/static/vendor/simple-keyboard-chinese.js"))
+            .default.layoutCandidates;
+          return typed.map((letters) => {
+            const { candidates, used } = ime.compose(letters, table);
+            return [ime.spelled(letters, table), candidates.slice(0, 3).join(""),
+                    ime.afterChoosing(letters, used)];
+          });
+        }""",
+        ["xian", "xi'an", "zh", "din", "ludeng", "lx"],
+    )
+    assert composed == [
+        ["xian", "现先县", ""],  # the longest syllable
+        ["xi'an", "系西席", "an"],  # split by the 分隔 key: 西 then 安
+        ["zh", "查这制", ""],  # unfinished: the first of zha, zhe, zhi, …
+        ["din", "定", ""],  # only ding begins with din
+        ["lu'deng", "路六陆", "deng"],
+        ["lx", "", "lx"],  # nothing to offer: the letters stay
+    ]
+
+
 def _real_name_and_phone(page: Any) -> None:
     """A real name in pinyin, then the phone number on the numeric pad."""
     page.check("input[name=identity][value=real]")
