@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 import uuid_utils
 from sqlmodel import Session, select
 
@@ -47,8 +48,6 @@ from edge.protocol.police import (
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
-
-    import sqlalchemy as sa
 
     from central.audit.log import AuditLog
     from central.messaging.link import CentralLink
@@ -124,18 +123,35 @@ class PoliceService:
     def apply(
         self, session: Session, events: list[dict[str, Any]], now: datetime
     ) -> Outbound:
-        """Apply events inside the caller's transaction; return what to send."""
+        """Apply events inside the caller's transaction; return what to send.
+
+        The batch's positions go first and together (:meth:`record_positions`:
+        a few statements for the whole batch, not a few per fix), so that an
+        SOS or a look-up in the same batch sees where its officer is now.
+        """
         out = Outbound()
+        fixes: list[tuple[str, PositionBody]] = []
+        rest: list[dict[str, Any]] = []
         for event in events:
+            if event["type"] != "position":
+                rest.append(event)
+                continue
+            try:
+                fixes.append(
+                    (
+                        str(event["device"]),
+                        parse_body(PositionBody, dict(event["body"])),
+                    )
+                )
+            except (PayloadError, ValueError) as exc:
+                _not_applied(event, exc)
+        if fixes:
+            out.extend(self.record_positions(session, fixes))
+        for event in rest:
             try:
                 out.extend(self._take_one(session, event, now))
             except (PayloadError, ValueError) as exc:
-                logger.warning(
-                    "Police event %s from %s not applied: %s",
-                    event.get("type"),
-                    event.get("device"),
-                    exc,
-                )
+                _not_applied(event, exc)
         return out
 
     def _take_one(
@@ -163,22 +179,50 @@ class PoliceService:
         self, session: Session, device: str, fix: PositionBody
     ) -> Outbound:
         """Store a fix, move the officer, run the beat watch."""
+        return self.record_positions(session, [(device, fix)])
+
+    def record_positions(
+        self, session: Session, fixes: list[tuple[str, PositionBody]]
+    ) -> Outbound:
+        """Store a batch of fixes, move their officers, run their beat watches.
+
+        One INSERT for every fix, one SELECT for every officer (absent ones
+        added in one more); the officers' rows are written back as one
+        UPDATE per shape at the commit. Each officer's fixes are taken in
+        the order they were made, so the newest places them.
+        """
         out = Outbound()
-        session.add(
-            Position(
-                device=device,
-                fix_ts=fix.fix_ts,
-                lat=fix.lat,
-                lon=fix.lon,
-                speed_mps=fix.speed_mps,
-                course=fix.course,
-                hdop=fix.hdop,
-                accuracy_m=fix.accuracy_m,
-                source=fix.source,
-                sos=fix.sos,
-            )
+        table: sa.Table = Position.__table__  # type: ignore[attr-defined]
+        session.execute(
+            sa.insert(table),
+            [
+                {
+                    "device": device,
+                    "fix_ts": fix.fix_ts,
+                    "lat": fix.lat,
+                    "lon": fix.lon,
+                    "speed_mps": fix.speed_mps,
+                    "course": fix.course,
+                    "hdop": fix.hdop,
+                    "accuracy_m": fix.accuracy_m,
+                    "source": fix.source,
+                    "sos": fix.sos,
+                }
+                for device, fix in fixes
+            ],
         )
-        officer = self.alarms.officer(session, device)
+        officers = self.alarms.officers(session, (device for device, _ in fixes))
+        # Not a flush of the officers moved so far before each beat's look-up:
+        # they are written together at the commit (an alarm flushes itself).
+        with session.no_autoflush:
+            for device, fix in sorted(fixes, key=lambda f: (f[0], f[1].fix_ts)):
+                out.extend(self._move(session, officers[device], fix))
+        return out
+
+    def _move(self, session: Session, officer: Officer, fix: PositionBody) -> Outbound:
+        """Place the officer at a fix that is newer than theirs; watch the beat."""
+        out = Outbound()
+        device = officer.device
         if officer.fix_ts is not None and as_utc(officer.fix_ts) >= fix.fix_ts:
             return out  # an old fix from a backlog: stored, but not "where now"
         officer.lat, officer.lon, officer.fix_ts = fix.lat, fix.lon, fix.fix_ts
@@ -408,3 +452,12 @@ class PoliceService:
         session.commit()
         session.refresh(message)
         return message, out
+
+
+def _not_applied(event: dict[str, Any], exc: Exception) -> None:
+    logger.warning(
+        "Police event %s from %s not applied: %s",
+        event.get("type"),
+        event.get("device"),
+        exc,
+    )
