@@ -15,9 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import uvicorn
+from cryptography import x509
 from sqlmodel import Session
 
 from baling.broker import free_port, mosquitto_path
@@ -45,16 +47,22 @@ from central.main import (
     default_sqlite_url,
     proxy_options,
 )
+from central.models import Certificate
 from central.settings import CentralSettings
 from edge import logs
 from edge.ota.client import pin_roots
 from edge.protocol.signing import public_key_text
 from firmware_sim.printer import PrinterSimulator
+from provisioning.ca import key_pem, make_csr, new_key, write_atomically
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
+    import sqlalchemy as sa
+
     from central.ota.service import OtaService
+    from provisioning.ca import FleetCA
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +144,9 @@ def _start_nodes(
                 "central_url": devices["central_url"],
                 "http_port": devices["kiosk_port"],
                 "printer_url": devices["printer"],
+                # its fleet certificate: central's kiosk API serves enrolled kiosks
+                "cert_file": devices["kiosk_cert_file"],
+                "key_file": devices["kiosk_key_file"],
             }
         if kind == "handheld":
             extra |= {
@@ -178,6 +189,45 @@ def _start_nodes(
             )
         )
     return nodes
+
+
+def kiosk_credential(
+    engine: sa.Engine, ca: FleetCA, *, device_id: str, node_dir: Path, now: datetime
+) -> dict[str, str]:
+    """The demo kiosk's fleet certificate and key, issued as enrolment issues them.
+
+    The demo's nodes use the loopback listener, so they are not enrolled; a
+    kiosk still needs its certificate for central's kiosk API. The fleet CA
+    signs the kiosk's CSR and its serial is recorded (a ``Certificate`` row,
+    so retiring the kiosk revokes it); a live one from an earlier run is kept.
+    Returns the settings' ``cert_file`` and ``key_file``.
+    """
+    key_file, cert_file = node_dir / "node.key", node_dir / "node.pem"
+    files = {"cert_file": str(cert_file), "key_file": str(key_file)}
+    with Session(engine) as session:
+        if key_file.exists() and cert_file.exists():
+            cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+            row = session.get(Certificate, format(cert.serial_number, "x"))
+            if (
+                row is not None
+                and row.revoked_at is None
+                and cert.not_valid_after_utc > now + timedelta(days=1)
+            ):
+                return files
+        key = new_key()
+        issued = ca.issue(make_csr(key, device_id), common_name=device_id, now=now)
+        session.add(
+            Certificate(
+                serial=format(issued.serial, "x"),
+                device_id=device_id,
+                issued_at=now,
+                not_after=issued.not_after,
+            )
+        )
+        session.commit()
+    write_atomically(key_file, key_pem(key), secret=True)
+    write_atomically(cert_file, issued.chain_pem)
+    return files
 
 
 def _stop_nodes(nodes: list[subprocess.Popen[bytes]]) -> None:
@@ -338,6 +388,14 @@ def up(
     printer = PrinterSimulator()
     threading.Thread(target=printer.run, args=(stop_sims,), daemon=True).start()
     kiosk_port = free_port()
+    assert central.services.ca is not None  # noqa: S101 - Central loads or makes it
+    kiosk_files = kiosk_credential(
+        central.services.engine,
+        central.services.ca,
+        device_id="kiosk-1",
+        node_dir=data_dir / "nodes" / "kiosk-1",
+        now=central.clock.now(),
+    )
     nodes = _start_nodes(
         data_dir,
         broker.port,
@@ -347,6 +405,8 @@ def up(
             "central_url": f"http://127.0.0.1:{http_port}",
             "kiosk_port": str(kiosk_port),
             "printer": printer.path,
+            "kiosk_cert_file": kiosk_files["cert_file"],
+            "kiosk_key_file": kiosk_files["key_file"],
         },
         ota=central.ota,
         street=street,

@@ -26,6 +26,7 @@ import uvicorn
 from edge.agent import Agent
 from edge.protocol.complaints import new_code
 from edge.protocol.messages import NodeConfig
+from kiosk.credential import NodeTokenAuth, load_auth
 from kiosk.errors import CentralAwayError, CentralRefusedError
 from kiosk.printer import PrinterError, ReceiptLines, ReceiptPrinter
 from kiosk.settings import KioskSettings
@@ -79,9 +80,12 @@ class KioskAgent(Agent):
         self.central_ok = False
         # Short timeout: a citizen is waiting. No idle connection is kept, so
         # the screen's and the content sync's threads share nothing to close.
+        # Every request is signed with the kiosk's fleet certificate: central
+        # serves its kiosk API to enrolled kiosks only.
         self.http = httpx2.Client(
             timeout=CENTRAL_TIMEOUT_S,
             limits=httpx2.Limits(max_keepalive_connections=0),
+            auth=self._credential(),
         )
         self.printer_state = "none" if self.printer is None else "unknown"
         self.sessions = 0
@@ -89,6 +93,21 @@ class KioskAgent(Agent):
         self._stop_web = threading.Event()
         self._next_telemetry = 0.0
         self.server: uvicorn.Server | None = None
+
+    def _credential(self) -> NodeTokenAuth | None:
+        """The signer of central's kiosk API requests (None: not enrolled)."""
+        if self.ks.cert_file is None or self.ks.key_file is None:
+            logger.warning(
+                "No cert_file/key_file: central will refuse this kiosk's status "
+                "look-ups, slots and bookings until it is enrolled"
+            )
+            return None
+        return load_auth(
+            device_id=self.ks.device_id,
+            cert_file=self.ks.cert_file,
+            key_file=self.ks.key_file,
+            clock=self.clock,
+        )
 
     # -- content, cached for offline use ----------------------------------------
     def _load_cache(self) -> dict[str, Any]:

@@ -50,11 +50,11 @@ class BodyLimits:
         "/api/v1/plates/suspects/import",
         "/open311/",
     )
-    # Paths (prefixes) anyone may post to without a token: login, kiosks,
-    # enrolment, Open311 citizens, phones reporting positions.
+    # Paths (prefixes) anyone may post to without a token: login, enrolment,
+    # Open311 citizens, phones reporting positions. (Kiosks sign with a node
+    # credential, checked after the body: theirs stay under ``anonymous``.)
     open_paths: tuple[str, ...] = (
         "/api/v1/auth/",
-        "/api/v1/kiosk/",
         "/api/v1/enrolment/",
         "/open311/",
         "/osmand",

@@ -5,10 +5,15 @@ and the answer of its own complaint, nothing else; the names and phone
 numbers of real-name complaints never leave the desk. In a deployment
 kiosks reach this over the fleet's mutual TLS.
 
-These routes are public by design (a kiosk is a node with no operator
-token); bookings, the one write, are bounded instead: at most
-:data:`BOOKINGS_PER_HOUR` per client address and :data:`BOOKINGS_PER_PHONE`
-open ones per phone number (429 past either).
+Only enrolled kiosks may call: every request carries
+``Authorization: Node <token>``, a JWT the kiosk signs for that one request
+with the key of its fleet certificate (:mod:`edge.protocol.node_token`);
+:func:`kiosk_caller` checks it with :mod:`central.fleet.node_auth` (fleet CA,
+live certificate, registered unretired kiosk, no replay) and answers 401
+(403 for another kind's node). Bookings, the one write, are bounded per
+kiosk: at most :data:`BOOKINGS_PER_HOUR` an hour per kiosk and
+:data:`BOOKINGS_PER_PHONE` open ones per phone number (429 past either);
+unknown follow-up codes are throttled per kiosk.
 """
 
 from __future__ import annotations
@@ -24,22 +29,80 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from central.api.deps import MAX_ROW, ServicesDep, SessionDep, public, refusal
+from central.api.deps import MAX_ROW, ServicesDep, SessionDep, refusal
 from central.complaints import workflow
 from central.complaints.models import Booking, Complaint, ContentItem, ServiceType, Slot
 from central.errors import ConflictError, NotFoundError
+from central.fleet import node_auth
 from central.models import as_utc
 from central.operators import sessions, throttle
 from edge.protocol.complaints import new_code
+from edge.protocol.node_token import SCHEME
+
+BOOKINGS_PER_HOUR = 30  # per kiosk (a kiosk serves a queue of people)
+BOOKINGS_PER_PHONE = 3  # bookings still to come per phone number
+_TRACKED = 10_000  # kiosks remembered; the oldest windows go first
+_CHALLENGE = {"WWW-Authenticate": f'{SCHEME} realm="kiosk"'}
+
+
+def kiosk_caller(
+    request: Request, session: SessionDep, svc: ServicesDep
+) -> node_auth.NodeCaller:
+    """The enrolled kiosk that signed this request (401/403 otherwise).
+
+    Raises:
+        HTTPException: 401 without a valid kiosk token, 403 for a node of
+            another kind, 503 where this process has no fleet CA.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != SCHEME.lower() or not token.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"expected 'Authorization: {SCHEME} <token>' signed with an enrolled "
+            f"kiosk's fleet certificate, got {scheme[:20] or 'none'!r}",
+            headers=_CHALLENGE,
+        )
+    if svc.ca is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no fleet CA configured"
+        )
+    replay: node_auth.ReplayCache = request.app.state.__dict__.setdefault(
+        "node_replay", node_auth.ReplayCache()
+    )
+    try:
+        return node_auth.verify(
+            session,
+            token.strip(),
+            root=svc.ca.root,
+            issuing=svc.ca.intermediate,
+            method=request.method,
+            path=request.url.path,
+            kinds=("kiosk",),
+            replay=replay,
+            now=svc.clock.now(),
+        )
+    except node_auth.NodeAuthError as exc:
+        raise HTTPException(
+            exc.status,
+            f"kiosk credential refused: {exc}",
+            headers=_CHALLENGE if exc.status == status.HTTP_401_UNAUTHORIZED else None,
+        ) from exc
+
+
+# What the route-permission test reads: a node credential, not an operator's.
+kiosk_caller.__permission__ = ("kiosk-api", "enrolled kiosk")  # type: ignore[attr-defined]
+KioskDep = Annotated[node_auth.NodeCaller, Depends(kiosk_caller)]
 
 router = APIRouter(
     prefix="/api/v1/kiosk",
     tags=["kiosk"],
-    dependencies=[Depends(public("kiosks and citizens: public information only"))],
+    dependencies=[Depends(kiosk_caller)],
+    responses={
+        401: refusal("No kiosk credential, or it is not valid (expired, replayed…)"),
+        403: refusal("The credential is a node's of another kind"),
+        503: refusal("This central has no fleet CA to check credentials with"),
+    },
 )
-BOOKINGS_PER_HOUR = 30  # per client address (a kiosk serves a queue of people)
-BOOKINGS_PER_PHONE = 3  # bookings still to come per phone number
-_TRACKED = 10_000  # addresses remembered; the oldest windows go first
 MAP = Path(__file__).parents[1] / "console" / "map" / "rongjiawan.geojson"
 RATEABLE = frozenset({"replied", "visited", "answered", "closed"})
 
@@ -78,7 +141,7 @@ def county_map() -> dict[str, Any]:
     return data
 
 
-# Unknown follow-up codes one address may ask for before it waits: the code
+# Unknown follow-up codes one kiosk may ask for before it waits: the code
 # is a citizen's only key to their complaint's reply.
 LOOKUP_POLICY = throttle.ThrottlePolicy(free=30)
 
@@ -89,12 +152,12 @@ LOOKUP_POLICY = throttle.ThrottlePolicy(free=30)
 )
 def complaint_status(
     code: Annotated[str, PathParam(max_length=32)],
-    request: Request,
+    kiosk: KioskDep,
     session: SessionDep,
     svc: ServicesDep,
 ) -> dict[str, Any]:
     """Where a complaint stands, by its follow-up code (unknown ones throttled)."""
-    key = f"lookup:{request.client.host if request.client else 'unknown'}"
+    key = f"lookup:kiosk:{kiosk.device_id}"
     wait, _locked = sessions.reserve_attempt(
         session, [(key, LOOKUP_POLICY)], now=svc.clock.now()
     )
@@ -157,38 +220,41 @@ class BookingIn(BaseModel):
     phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$", max_length=20)
 
 
-def _limit_address(request: Request, svc: ServicesDep) -> None:
-    """429 once an address has made :data:`BOOKINGS_PER_HOUR` this hour."""
+def _limit_kiosk(request: Request, svc: ServicesDep, kiosk: str) -> None:
+    """429 once a kiosk has made :data:`BOOKINGS_PER_HOUR` this hour."""
     windows: dict[str, tuple[float, int]] = request.app.state.__dict__.setdefault(
         "kiosk_booking_windows", {}
     )
     now = svc.clock.now().timestamp()
-    address = request.client.host if request.client else "-"
-    start, count = windows.get(address, (now, 0))
+    start, count = windows.get(kiosk, (now, 0))
     if now - start >= 3600:  # noqa: PLR2004 - one hour
         start, count = now, 0
     if count >= BOOKINGS_PER_HOUR:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"预约过于频繁，请稍后再试 (expected at most {BOOKINGS_PER_HOUR} "
-            f"bookings an hour from one address, got {count + 1})",
+            f"bookings an hour from kiosk {kiosk}, got {count + 1})",
         )
-    if len(windows) >= _TRACKED and address not in windows:
+    if len(windows) >= _TRACKED and kiosk not in windows:
         for old in sorted(windows, key=lambda a: windows[a][0])[: _TRACKED // 10]:
             del windows[old]
-    windows[address] = (start, count + 1)
+    windows[kiosk] = (start, count + 1)
 
 
 @router.post(
     "/bookings",
     status_code=status.HTTP_201_CREATED,
-    responses={429: {"description": "Too many bookings from one address or phone"}},
+    responses={429: {"description": "Too many bookings from one kiosk or phone"}},
 )
 def book(
-    body: BookingIn, request: Request, session: SessionDep, svc: ServicesDep
+    body: BookingIn,
+    request: Request,
+    kiosk: KioskDep,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> dict[str, Any]:
     """Book a place (409 when the slot is full, 429 past the limits)."""
-    _limit_address(request, svc)
+    _limit_kiosk(request, svc, kiosk.device_id)
     upcoming = session.exec(
         select(Booking)
         .join(Slot, col(Slot.id) == col(Booking.slot_id))

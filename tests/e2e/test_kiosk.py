@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
+from support.kiosks import enrol_node
 from support.waiting import wait_until
 
 from baling.broker import free_port
@@ -142,12 +143,23 @@ def town(
     printer = PrinterSimulator()
     stop = threading.Event()
     threading.Thread(target=printer.run, args=(stop,), daemon=True).start()
+    assert central.services.ca is not None
+    enrolled = enrol_node(  # its credential for central's kiosk API
+        central.services.engine,
+        central.services.ca,
+        device_id="kiosk-1",
+        site="rjw",
+        now=now,
+        directory=tmp_path / "kiosk-enrolment",
+    )
     kiosk = build_agent(
         KioskAgent,
         KioskSettings(
             device_id="kiosk-1",
             kind="kiosk",
             data_dir=tmp_path / "kiosk",
+            cert_file=enrolled.cert_file,
+            key_file=enrolled.key_file,
             broker_port=broker.port,
             central_url=f"http://127.0.0.1:{settings.http_port}",
             http_port=free_port(),
@@ -157,12 +169,6 @@ def town(
             content_every_s=5,
         ),
     )
-    from central.fleet import registry  # noqa: PLC0415
-
-    with Session(central.services.engine) as session:
-        registry.register(
-            session, device_id="kiosk-1", kind="kiosk", site="rjw", now=now
-        )
     threading.Thread(target=kiosk.run, args=(stop,), daemon=True).start()
     wait_until(lambda: kiosk.content.get("services"))
     yield centre, kiosk, printer, kiosk.ks.http_port

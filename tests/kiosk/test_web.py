@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.kiosks import NodeCredential, enrol_node
 from support.nodes import node_config
 
 from baling.broker import free_port
@@ -30,6 +31,7 @@ from central.app import create_app
 from central.audit.log import AuditLog
 from central.complaints.models import Slot
 from central.db import make_engine, migrate
+from central.main import load_or_create_ca
 from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.settings import CentralSettings
@@ -39,6 +41,7 @@ from edge.protocol import decode
 from kiosk.agent import KioskAgent
 from kiosk.settings import KioskSettings
 from kiosk.web import create_kiosk_app
+from provisioning.ca import FleetCA
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -64,8 +67,19 @@ CONTENT = {
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-def kiosk_agent(tmp_path: Path, central_url: str) -> KioskAgent:
-    """A kiosk whose cache already holds :data:`CONTENT` (it works offline)."""
+def kiosk_agent(
+    tmp_path: Path, central_url: str, credential: NodeCredential | None = None
+) -> KioskAgent:
+    """A kiosk whose cache already holds :data:`CONTENT` (it works offline).
+
+    ``credential`` gives it the files enrolment leaves (its key and
+    certificate), without which central's kiosk API refuses it.
+    """
+    files = (
+        {"cert_file": credential.cert_file, "key_file": credential.key_file}
+        if credential is not None
+        else {}
+    )
     settings = node_config(
         KioskSettings,
         device_id="kiosk-1",
@@ -76,6 +90,7 @@ def kiosk_agent(tmp_path: Path, central_url: str) -> KioskAgent:
         printer_url="",
         idle_s=45,
         countdown_s=8,
+        **files,
     )
     settings.data_dir.mkdir(parents=True)
     (settings.data_dir / "content.json").write_text(
@@ -356,15 +371,17 @@ def test_when_central_is_away_lookups_and_bookings_say_so(
 def central_url(sqlite_url: str, tmp_path: Path, serve_app: Any) -> Iterator[str]:
     engine = make_engine(sqlite_url)
     migrate(engine)
+    settings = CentralSettings(
+        database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path / "central"
+    )
     services = Services(
         audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path / "central"
-        ),
+        settings=settings,
         engine=engine,
         metrics=Metrics(),
         clock=ManualClock(START),
         broadcaster=Broadcaster(),
+        ca=load_or_create_ca(settings, now=START),
     )
     with Session(engine) as session:
         session.add(
@@ -381,9 +398,15 @@ def central_url(sqlite_url: str, tmp_path: Path, serve_app: Any) -> Iterator[str
 
 
 def test_with_central_an_unknown_code_is_named_and_a_slot_can_be_booked_once(
-    tmp_path: Path, central_url: str
+    tmp_path: Path, central_url: str, sqlite_url: str
 ) -> None:
-    agent = kiosk_agent(tmp_path / "online", central_url)
+    engine = make_engine(sqlite_url)
+    ca = FleetCA.load(tmp_path / "central" / "ca")  # the served central's
+    enrolled = enrol_node(  # the kiosk's key and certificate, as enrolment leaves
+        engine, ca, device_id="kiosk-1", now=START, directory=tmp_path / "enrolment"
+    )
+    engine.dispose()
+    agent = kiosk_agent(tmp_path / "online", central_url, enrolled)
     halt = running(agent)
     try:
         with TestClient(create_kiosk_app(agent)) as screen:

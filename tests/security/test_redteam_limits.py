@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 from authworld import PASSWORD
 from districtworld import build
+from support.kiosks import enrol_node
 from support.waiting import wait_until
 
 from central.api.bodylimit import KIB, MIB
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from authworld import World
+    from httpx2 import Response
 
 
 @pytest.fixture
@@ -191,12 +193,24 @@ def _post_form(url: str, fields: dict[str, str], headers: dict[str, str]) -> int
 
 def test_guessing_complaint_follow_up_codes_is_throttled(world: World) -> None:
     # Suspicion: /api/v1/kiosk/status/{code} looked up a 40-bit code unthrottled.
+    # (Only an enrolled kiosk may ask at all: test_redteam_kiosk.py.)
+    ca = world.services.ca = load_or_create_ca(
+        world.services.settings, now=world.clock.now()
+    )
+    kiosk = enrol_node(
+        world.services.engine, ca, device_id="kiosk-g", now=world.clock.now()
+    )
+
+    def look_up(code: str) -> Response:
+        path = f"/api/v1/kiosk/status/{code}"
+        signed = kiosk.headers("GET", path, now=world.clock.now())
+        return world.client.get(path, headers=signed)
+
     codes = Counter(
-        world.client.get(f"/api/v1/kiosk/status/ZZ{i:06d}").status_code
-        for i in range(LOOKUP_POLICY.free + 5)
+        look_up(f"ZZ{i:06d}").status_code for i in range(LOOKUP_POLICY.free + 5)
     )
     assert codes[404] <= LOOKUP_POLICY.free + 1, codes
     assert codes[429] >= 4, codes
-    locked = world.client.get("/api/v1/kiosk/status/ZZ999999")
+    locked = look_up("ZZ999999")
     assert locked.status_code == 429
     assert "查询次数过多" in locked.json()["detail"]

@@ -11,11 +11,13 @@ from fastapi.testclient import TestClient
 from georeport import GeoReport
 from sqlmodel import Session
 from support.api import login
+from support.kiosks import enrol_node
 
 from central.api.deps import Services
 from central.app import create_app
 from central.audit.log import AuditLog
 from central.db import make_engine, migrate
+from central.main import load_or_create_ca
 from central.messaging.live import Broadcaster
 from central.metrics import Metrics
 from central.operators.auth import create_operator
@@ -127,7 +129,11 @@ def test_desk_and_department_walk_a_complaint_to_its_rating(client: TestClient) 
     assert "once" in act(staff, "extend").json()["detail"]
     assert act(staff, "reply").status_code == 409  # an answer needs its text
     assert act(staff, "reply", note="已责令施工方夜间停工").json()["state"] == "replied"
-    status = client.get(f"/api/v1/kiosk/status/{code}").json()
+    svc = client.app.state.services  # type: ignore[attr-defined]
+    svc.ca = load_or_create_ca(svc.settings, now=svc.clock.now())
+    kiosk = enrol_node(svc.engine, svc.ca, device_id="kiosk-1")  # kiosks sign in
+    path = f"/api/v1/kiosk/status/{code}"
+    status = client.get(path, headers=kiosk.headers("GET", path)).json()
     assert status["reply"] == "已责令施工方夜间停工"
     assert status["can_rate"] is True
     assert act(desk, "visit", note="电话回访，群众满意").json()["state"] == "visited"
