@@ -32,6 +32,7 @@ from central.api import (
     device_page,
     devices,
     enrolment,
+    guidance,
     kinds,
     kiosk,
     maps,
@@ -193,6 +194,7 @@ def create_app(services: Services) -> FastAPI:
         open311.router,
         ota.router,
         signals.router,
+        guidance.router,
     ):
         app.include_router(router, responses=ERRORS)
     # The TUF repositories nodes update from (behind the fleet's mutual TLS in

@@ -26,6 +26,7 @@ from central.complaints.service import ComplaintService
 from central.db import make_engine, migrate
 from central.fleet import twin
 from central.fleet.broker_access import BrokerAccess, service_tls
+from central.guidance.service import GuidanceService, load_or_create_secret
 from central.ingest.presence import OfflineSweep
 from central.ingest.worker import IngestWorker, make_ingest_link
 from central.messaging.link import make_central_link
@@ -159,6 +160,11 @@ class Central:
             sender=sender,
             push_timeout_s=settings.signal_push_timeout_s,
         )
+        self.guidance = GuidanceService(
+            clock=self.clock,
+            secret=load_or_create_secret(settings.data_dir),
+            sender=sender,
+        )
         self.services = Services(
             audit=audit,
             ca=ca,
@@ -173,6 +179,7 @@ class Central:
             complaints=self.complaints,
             ota=self.ota,
             signals=self.signals,
+            guidance=self.guidance,
         )
         partition = settings.partition()
         if partition is not None and settings.workers > 1:
@@ -239,6 +246,7 @@ class Central:
                     self.complaints,
                     self.ota,
                     self.signals,
+                    self.guidance,
                     OfflineSweep(
                         clock=self.clock,
                         metrics=self.services.metrics,

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from central.audit.log import AuditLog
 from central.complaints.service import ComplaintService
 from central.errors import AuthError
+from central.guidance.service import GuidanceService
 from central.ingest.sink import EventConsumer, EventSink
 from central.messaging.link import CentralLink
 from central.messaging.live import Broadcaster
@@ -52,12 +53,20 @@ class Services:
     complaints: ComplaintService | None = None
     ota: OtaService | None = None
     signals: SignalService | None = None
+    guidance: GuidanceService | None = None
 
     def sink(self) -> EventSink:
         """The event sink over this process's services (one way in for events)."""
         consumers: list[EventConsumer] = [
             s
-            for s in (self.police, self.plates, self.complaints, self.ota, self.signals)
+            for s in (
+                self.police,
+                self.plates,
+                self.complaints,
+                self.ota,
+                self.signals,
+                self.guidance,
+            )
             if s is not None
         ]
         return EventSink(consumers=consumers, audit=self.audit)

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import central.complaints.models
+import central.guidance.models
 import central.models
 import central.ota.models
 import central.plates.models

@@ -67,10 +67,16 @@ GRANTS: tuple[tuple[str, str, str], ...] = (
     ),
     ("traffic", "signals", "read|write"),
     ("traffic", "policy", "read"),
+    # 诱导: links and travel times are the traffic centre's; incidents are
+    # decided by the traffic centre and the police alike.
+    ("traffic", "guidance", "read|write"),
+    ("traffic", "guidance/incidents", "read|write"),
     ("police", "devices/(handheld|camera)", "read|events"),
     ("police", "police", "read|write"),
     ("police", "lookup", "read"),
     ("police", "plates", "read|write"),
+    ("police", "guidance", "read"),
+    ("police", "guidance/incidents", "read|write"),
     ("complaints", "devices/kiosk", "read"),
     ("complaints", "complaints", "read|write"),
     # The desk's own work: filing by phone, departments, services, calendar.
@@ -147,6 +153,8 @@ LIVE: dict[str, tuple[str, str]] = {
     "rollout": ("ota", "read"),
     "signal_plan": ("signals", "read"),
     "signal_state": ("signals", "read"),
+    "incident": ("guidance/incidents", "read"),
+    "travel_time": ("guidance", "read"),
 }
 
 

@@ -1,0 +1,229 @@
+"""诱导: links and their travel times, incidents confirmed or dismissed.
+
+Scoped by the permission matrix: ``guidance`` (links and travel times; the
+traffic centre writes, police read) and ``guidance/incidents`` (traffic
+centre and police both decide). A link belongs to its ``site``. The
+estimates and detectors are :mod:`central.guidance`'s.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from central.api.deps import (
+    RowId,
+    ServicesDep,
+    SessionDep,
+    check_scope,
+    may,
+    permit,
+    refusal,
+)
+from central.errors import InvalidError
+from central.guidance.models import GuidanceLink, Incident, TravelTime
+from central.guidance.service import GuidanceService, incident_view
+from central.models import as_utc
+from central.operators.auth import Principal
+
+router = APIRouter(prefix="/api/v1/guidance", tags=["guidance"])
+Reader = Annotated[Principal, Depends(permit("guidance", "read"))]
+Writer = Annotated[Principal, Depends(permit("guidance", "write"))]
+IncidentReader = Annotated[Principal, Depends(permit("guidance/incidents", "read"))]
+IncidentWriter = Annotated[Principal, Depends(permit("guidance/incidents", "write"))]
+LinkId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
+Device = Annotated[str, Field(max_length=64)]
+
+
+def guidance(svc: ServicesDep) -> GuidanceService:
+    """The guidance service, or 503 where this process has none."""
+    if svc.guidance is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no guidance service")
+    return svc.guidance
+
+
+class LoopPair(BaseModel):
+    """Two detector stations along a link and the through lanes compared."""
+
+    up: Device
+    down: Device
+    lanes: list[Annotated[int, Field(ge=1, le=16)]] = Field(min_length=1, max_length=8)
+
+
+class LinkIn(BaseModel):
+    """A link: its cameras at both ends and/or its loop stations."""
+
+    name: str = Field(default="", max_length=100)
+    site: str = Field(default="*", max_length=64)
+    origin: Device = ""
+    destination: Device = ""
+    length_m: float = Field(default=0.0, ge=0, le=100_000)
+    free_flow_s: float = Field(default=0.0, ge=0, le=36_000)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    loops: list[LoopPair] = Field(default_factory=list, max_length=32)
+
+
+class Decision(BaseModel):
+    """A person's word on an incident."""
+
+    decision: Literal["confirmed", "dismissed"]
+    note: str = Field(default="", max_length=500)
+
+
+def _link_view(link: GuidanceLink, latest: TravelTime | None) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "name": link.name,
+        "site": link.site,
+        "origin": link.origin,
+        "destination": link.destination,
+        "length_m": link.length_m,
+        "free_flow_s": link.free_flow_s,
+        "lat": link.lat,
+        "lon": link.lon,
+        "loops": link.loops,
+        "latest": None if latest is None else _tt_view(latest),
+    }
+
+
+def _tt_view(row: TravelTime) -> dict[str, Any]:
+    return {
+        "minute": as_utc(row.minute).isoformat(),
+        "seconds": round(row.seconds, 1),
+        "sd": round(row.sd, 1),
+        "samples": row.samples,
+        "source": row.source,
+        "confidence": row.confidence,
+    }
+
+
+def _link(session: SessionDep, link_id: str) -> GuidanceLink:
+    link = session.get(GuidanceLink, link_id)
+    if link is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no link {link_id!r}")
+    return link
+
+
+@router.get("/links")
+def list_links(svc: ServicesDep, session: SessionDep, p: Reader) -> dict[str, Any]:
+    """The links in the caller's districts, each with its latest travel time."""
+    items = []
+    for link in session.exec(select(GuidanceLink).order_by(col(GuidanceLink.id))):
+        if not may(svc, p, site=link.site, obj="guidance", act="read"):
+            continue
+        latest = session.exec(
+            select(TravelTime)
+            .where(TravelTime.link == link.id)
+            .order_by(col(TravelTime.minute).desc())
+        ).first()
+        items.append(_link_view(link, latest))
+    return {"items": items}
+
+
+@router.put(
+    "/links/{link_id}",
+    responses={422: refusal("A field is out of range, or the link has no detector")},
+)
+def put_link(
+    link_id: LinkId, body: LinkIn, svc: ServicesDep, session: SessionDep, p: Writer
+) -> dict[str, Any]:
+    """Add or change a link (its cameras and loops); its measurements stay."""
+    check_scope(svc, p, site=body.site, obj="guidance", act="write")
+    if not (body.origin and body.destination) and not body.loops:
+        raise InvalidError(  # 422
+            "expected cameras at both ends (origin and destination) or loops, "
+            "got neither"
+        )
+    link = session.get(GuidanceLink, link_id)
+    if link is not None:
+        check_scope(svc, p, site=link.site, obj="guidance", act="write")
+    else:
+        link = GuidanceLink(id=link_id)
+    values = body.model_dump()
+    values["loops"] = [pair.model_dump() for pair in body.loops]
+    for name, value in values.items():
+        setattr(link, name, value)
+    session.add(link)
+    session.commit()
+    svc.audit.append(
+        actor=p.username,
+        action="guidance.link",
+        target=f"guidance/{link_id}",
+        detail={"origin": body.origin, "destination": body.destination},
+        now=svc.clock.now(),
+    )
+    return _link_view(link, None)
+
+
+@router.get("/links/{link_id}/travel-times")
+def travel_times(
+    link_id: LinkId,
+    svc: ServicesDep,
+    session: SessionDep,
+    p: Reader,
+    minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60,
+) -> dict[str, Any]:
+    """The link's per-minute travel times of the last ``minutes``."""
+    link = _link(session, link_id)
+    check_scope(svc, p, site=link.site, obj="guidance", act="read")
+    since = svc.clock.now() - timedelta(minutes=minutes)
+    rows = session.exec(
+        select(TravelTime)
+        .where(TravelTime.link == link_id, col(TravelTime.minute) >= since)
+        .order_by(col(TravelTime.minute))
+    ).all()
+    return {"link": link_id, "items": [_tt_view(r) for r in rows]}
+
+
+@router.get("/incidents")
+def list_incidents(
+    svc: ServicesDep,
+    session: SessionDep,
+    p: IncidentReader,
+    state: Annotated[
+        Literal["raised", "confirmed", "dismissed", "cleared"] | None, Query()
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Incidents in the caller's districts, newest first."""
+    query = select(Incident).order_by(col(Incident.id).desc()).limit(limit)
+    if state is not None:
+        query = query.where(Incident.state == state)
+    items = []
+    for row in session.exec(query).all():
+        link = session.get(GuidanceLink, row.link)
+        site = link.site if link is not None else "*"
+        if may(svc, p, site=site, obj="guidance/incidents", act="read"):
+            items.append(incident_view(row, link))
+    return {"items": items}
+
+
+@router.post(
+    "/incidents/{incident_id}/decision",
+    responses={409: refusal("The incident was decided or cleared already")},
+)
+def decide(
+    incident_id: RowId,
+    body: Decision,
+    svc: ServicesDep,
+    session: SessionDep,
+    p: IncidentWriter,
+) -> dict[str, Any]:
+    """Confirm or dismiss a raised incident; its police alarm follows."""
+    service = guidance(svc)
+    row = session.get(Incident, incident_id)
+    link = session.get(GuidanceLink, row.link) if row is not None else None
+    site = link.site if link is not None else "*"
+    check_scope(svc, p, site=site, obj="guidance/incidents", act="write")
+    row, out = service.decide(  # NotFoundError → 404, ConflictError → 409
+        session, incident_id, decision=body.decision, by=p.username, note=body.note
+    )
+    session.commit()
+    service.sender.deliver(out)
+    return incident_view(row, link)
