@@ -14,6 +14,7 @@ import logging
 import queue
 import random
 import ssl
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,9 +29,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.errors import BusError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +218,7 @@ class PahoBus:
         self._subscribed = threading.Event()
         self._link = 0
         self._threaded = threaded
+        self._manual_ack = manual_ack
         self._socket_open = False
         self._connected_once = False
         self._retry_at = 0.0
@@ -507,3 +512,29 @@ class PahoBus:
                 logger.debug("Not acking mid %d from an earlier connection", msg.mid)
                 return
             self._client.ack(msg.mid, msg.qos)
+
+    def ack_many(self, msgs: Sequence[Received]) -> None:
+        """Acknowledge a committed batch as :meth:`ack` does each, in one write.
+
+        paho writes every PUBACK with its own ``send()`` (a tenth of an
+        ingest worker's time at full rate); here the QoS 1 acknowledgements
+        of this connection go to the socket as one buffer, through paho's
+        own outgoing queue so that they stay in order with what it sends.
+        QoS 2 (not used by Baling) goes through :meth:`ack`.
+        """
+        if not self._manual_ack:
+            return  # paho acknowledged them on receipt
+        with self._link_lock:
+            if not self._up.is_set():
+                logger.debug("Not acking %d messages: the link is down", len(msgs))
+                return
+            link = self._link
+            pubacks = bytearray()
+            for msg in msgs:
+                if msg.qos == 1 and msg.link == link:
+                    pubacks += _PUBACK.pack(paho.PUBACK, 2, msg.mid)
+                elif msg.qos == 2:  # noqa: PLR2004 - QoS 2
+                    self.ack(msg)
+            if pubacks:
+                # paho has no public call for several acknowledgements at once.
+                self._client._packet_queue(paho.PUBACK, bytes(pubacks), 0, 1)  # noqa: SLF001

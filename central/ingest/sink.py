@@ -29,16 +29,16 @@ logging per transport; the commit itself.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from central.models import Device, Event
+from central.models import Device
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -266,18 +266,77 @@ class EventSink:
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert the rows, skipping ids already stored; return the new ids."""
+    """Insert the rows, skipping ids already stored; return the new ids.
+
+    One statement per batch in the database's own terms, without the ORM's
+    per-value bind processing (a third of the batch's time at 500 rows):
+    PostgreSQL takes the columns as arrays (``unnest``: one short statement,
+    the same text every time); SQLite takes a multi-row ``VALUES``. Both
+    skip ids already stored (``ON CONFLICT DO NOTHING``) and return the ids
+    that were new (``RETURNING``), so the dedupe holds between workers too.
+    """
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table: sa.Table = Event.__table__  # type: ignore[attr-defined]
-    # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT
-    # (one statement, one release of the GIL) instead of a row-by-row
-    # executemany, and tells which ids were new.
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(table.c.id)
-    )
-    return {str(r[0]) for r in session.execute(stmt, rows)}
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return _insert_postgres(conn, rows)
+    return _insert_sqlite(conn, rows)
+
+
+_PG_INSERT = (
+    "INSERT INTO event (id, device, type, ts, received_at, body) "
+    "SELECT u.id, u.device, u.type, u.ts, %(received_at)s, u.body::json "
+    "FROM unnest(%(id)s::text[], %(device)s::text[], %(type)s::text[], "
+    "%(ts)s::timestamptz[], %(body)s::text[]) AS u(id, device, type, ts, body) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
+def _insert_postgres(conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
+    params = {
+        "received_at": rows[0]["received_at"],
+        "id": [row["id"] for row in rows],
+        "device": [row["device"] for row in rows],
+        "type": [row["type"] for row in rows],
+        "ts": [row["ts"] for row in rows],
+        "body": [_json(row["body"]) for row in rows],
+    }
+    return set(conn.exec_driver_sql(_PG_INSERT, params).scalars().all())
+
+
+# SQLite's limit on a statement's parameters is 32,766 (3.32+); stay well below.
+_SQLITE_ROWS = 1000
+
+
+def _insert_sqlite(conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
+    received_at = _sqlite_time(rows[0]["received_at"])
+    new: set[str] = set()
+    for start in range(0, len(rows), _SQLITE_ROWS):
+        chunk = rows[start : start + _SQLITE_ROWS]
+        params: list[object] = []
+        for row in chunk:
+            params += (
+                row["id"],
+                row["device"],
+                row["type"],
+                _sqlite_time(row["ts"]),
+                received_at,
+                _json(row["body"]),
+            )
+        sql = (  # placeholders only: no value is part of the text
+            "INSERT INTO event (id, device, type, ts, received_at, body) VALUES "  # noqa: S608
+            + ",".join(["(?,?,?,?,?,?)"] * len(chunk))
+            + " ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        new.update(conn.exec_driver_sql(sql, tuple(params)).scalars().all())
+    return new
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A time as SQLAlchemy's SQLite ``DateTime`` stores it (no offset, µs)."""
+    return value.isoformat(sep=" ", timespec="microseconds")[:26]
+
+
+def _json(body: dict[str, Any]) -> str:
+    """A body as the ``JSON`` column stores it (SQLAlchemy's default: json.dumps)."""
+    return json.dumps(body)

@@ -221,8 +221,7 @@ class IngestWorker:
                 self._idle(delay)
                 continue
             backoff.reset()
-            for msg in pending:
-                self.bus.ack(msg)
+            self.bus.ack_many(pending)
             pending = []
 
     def _idle(self, seconds: float) -> None:

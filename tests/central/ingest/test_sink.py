@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, select
 
 from central.audit.log import AuditLog
 from central.db import make_engine, migrate
 from central.fleet import registry
-from central.ingest.sink import EventSink, Stored
+from central.ingest.sink import EventSink, Stored, _sqlite_time
 from central.models import Device, Event
 from central.police.models import Officer
 from central.police.service import PoliceService
@@ -25,8 +26,6 @@ from edge.protocol import make
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    import sqlalchemy as sa
 
     from edge.protocol.envelope import Envelope
 
@@ -163,3 +162,39 @@ def test_nothing_is_stored_when_the_caller_does_not_commit(
         session.rollback()
     assert events(engine) == []
     assert officer(engine, "hh-1") is None
+
+
+def test_events_read_back_as_they_were_sent(sink: EventSink, engine: sa.Engine) -> None:
+    """The batch insert (arrays on PostgreSQL, VALUES on SQLite) keeps each field."""
+    sent = [
+        make("hh-1", "fault", {"text": '湘 灯杆 "7"', "n": [1, 2.5, None]}, now=START),
+        make("hh-2", "fault", {}, now=START.replace(microsecond=0)),
+    ]
+    later = START.replace(second=30, microsecond=123456)
+    with Session(engine) as session:
+        stored = sink.accept(session, sent, later)
+        session.commit()
+    assert stored.new == {str(env.id) for env in sent}
+    got = {e.id: e for e in events(engine)}
+    for env in sent:
+        row = got[str(env.id)]
+        assert (row.device, row.type, row.body) == (env.device, env.type, env.body)
+        assert row.ts.replace(tzinfo=UTC) == env.ts
+        assert row.received_at.replace(tzinfo=UTC) == later
+
+
+def test_sqlite_times_are_stored_as_sqlalchemy_stores_them() -> None:
+    from sqlalchemy.dialects import sqlite  # noqa: PLC0415
+
+    process = (
+        sa.DateTime(timezone=True)
+        .dialect_impl(sqlite.dialect())
+        .bind_processor(sqlite.dialect())
+    )
+    assert process is not None
+    for value in (
+        START,
+        START.replace(microsecond=7),
+        datetime(1999, 1, 2, tzinfo=UTC),
+    ):
+        assert _sqlite_time(value) == process(value)
