@@ -23,7 +23,7 @@ from central.messaging.outbound import Outbound
 from central.models import as_utc
 from central.police import beat as beats
 from central.police import sos as sos_rules
-from central.police.geo import Located, nearest_within
+from central.police.geo import Located, box_around, nearest_within
 from central.police.models import Alarm, Officer, Receipt
 from central.police.views import SOS_TEXT, alarm_view
 from edge.protocol.messages import to_body
@@ -182,11 +182,17 @@ class AlarmDesk:
             ).all()
         )
 
-    def _located(self, session: Session, now: datetime) -> list[Located]:
+    def _located(
+        self, session: Session, now: datetime, near: tuple[float, float, float]
+    ) -> list[Located]:
+        """Officers placed recently inside the box around ``near`` (lat, lon, R)."""
         since = now - timedelta(seconds=self.rules.fresh_s)
+        south, north, west, east = box_around(*near)
         rows = session.exec(
             select(Officer.device, Officer.lat, Officer.lon).where(
-                col(Officer.fix_ts) >= since, col(Officer.lat).is_not(None)
+                col(Officer.fix_ts) >= since,
+                col(Officer.lat).between(south, north),
+                col(Officer.lon).between(west, east),
             )
         ).all()
         return [
@@ -284,7 +290,7 @@ class AlarmDesk:
         nearby = nearest_within(
             alarm.lat,
             alarm.lon,
-            self._located(session, now),
+            self._located(session, now, (alarm.lat, alarm.lon, radius_m)),
             radius_m=radius_m,
             limit=self.rules.sos.max_alerted,
             exclude={alarm.device, *already},

@@ -8,6 +8,7 @@ so distances are in metres and shapely does the geometry (an STRtree for
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import shapely
 from pyproj import Transformer
-from shapely import Point, Polygon, STRtree
+from shapely import Point, Polygon
 from shapely.geometry import shape
 
 from central.errors import InvalidError
@@ -87,19 +88,28 @@ def nearest_within(
     chosen = [p for p in people if p.device not in skip]
     if not chosen:
         return []
+    # One vectorised pass (no geometry objects): an SOS with thousands of
+    # officers placed must not spend its budget building a tree for one query.
     xs, ys = project_many([p.lat for p in chosen], [p.lon for p in chosen])
-    points = [Point(x, y) for x, y in zip(xs, ys, strict=True)]
-    tree = STRtree(points)
-    here = Point(*project(lat, lon))
-    hits = tree.query(here, predicate="dwithin", distance=radius_m)
+    x, y = project(lat, lon)
+    distances = np.hypot(xs - x, ys - y)
+    hits = np.flatnonzero(distances <= radius_m)
     ranked = sorted(
-        (
-            Nearby(chosen[i].device, round(float(points[i].distance(here)), 1))
-            for i in hits
-        ),
+        (Nearby(chosen[i].device, round(float(distances[i]), 1)) for i in hits),
         key=lambda n: n.distance_m,
     )
     return ranked[:limit]
+
+
+def box_around(lat: float, lon: float, radius_m: float) -> tuple[float, ...]:
+    """A lat/lon box holding every point within ``radius_m`` (with a margin).
+
+    Returns:
+        (south, north, west, east) in degrees, for a cheap pre-filter in SQL.
+    """
+    dlat = radius_m * 1.1 / 110_574
+    dlon = radius_m * 1.1 / (111_320 * max(0.01, math.cos(math.radians(lat))))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
 @dataclass(frozen=True, slots=True)
