@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,48 +118,134 @@ def _may_see(
     return svc.access.role_allows(who.role, obj=obj, act=act)
 
 
+# A console asking for batches gets officer positions, which arrive by the
+# hundred a second, gathered: the latest of each officer, at most this often,
+# as one "officers" event (one message for the browser to handle, not one a
+# position). Everything else goes out as it comes, held positions first.
+BATCH_S = 0.25
+
+
+class _HeldPositions:
+    """Officer positions held for the next batch: the latest of each officer."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.items: dict[str, dict[str, Any]] = {}
+        self.due: float | None = None  # when they go out
+
+    def hold(self, item: dict[str, Any] | None, now: float) -> bool:
+        """Keep ``item`` for the batch if it is a position to gather."""
+        if not self.enabled or item is None or item.get("type") != "officer":
+            return False
+        key = str(item.get("device", ""))
+        # A later report without a fix keeps the earlier position.
+        self.items[key] = {**self.items.get(key, {}), **item}
+        if self.due is None:
+            self.due = now + BATCH_S
+        return True
+
+    async def release(
+        self,
+        now: float,
+        *,
+        other: bool,
+        visible: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    ) -> str:
+        """The batch event when it is due (or ``other`` must follow it), or ''."""
+        if self.due is None or not (other or now >= self.due):
+            return ""
+        shown = await asyncio.to_thread(visible, self.take())
+        return _event({"type": "officers", "items": shown}) if shown else ""
+
+    def wait(self, now: float) -> float:
+        return RECHECK_S if self.due is None else max(0.0, self.due - now)
+
+    def take(self) -> list[dict[str, Any]]:
+        items = list(self.items.values())
+        self.items.clear()
+        self.due = None
+        return items
+
+
+async def _next(queue: asyncio.Queue[dict[str, Any]], wait: float) -> Any:  # noqa: ANN401
+    try:
+        return await asyncio.wait_for(queue.get(), timeout=wait)
+    except TimeoutError:
+        return None
+
+
+def _event(item: dict[str, Any]) -> str:
+    return f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+
+
+async def _signed_in(svc: Services, who: Principal) -> bool:
+    try:
+        await asyncio.to_thread(check_principal, svc.engine, who, now=svc.clock.now())
+    except AuthError:
+        return False
+    return True
+
+
+async def _events(
+    svc: Services,
+    who: Principal,
+    queue: asyncio.Queue[dict[str, Any]],
+    *,
+    batch: bool,
+) -> AsyncIterator[str]:
+    devices: dict[str, tuple[str, str]] = {}  # id -> (kind, site), this stream's
+
+    def visible(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # The permission matrix holds for live updates too.
+        return [item for item in items if _may_see(svc, who, item, devices)]
+
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
+    held = _HeldPositions(enabled=batch)
+    try:
+        yield "retry: 2000\n\n"
+        while True:
+            idle = held.due is None
+            item = await _next(queue, held.wait(loop.time()))
+            if loop.time() - checked >= RECHECK_S:
+                # The stream ends with its session (logout, disable, ...).
+                checked = loop.time()
+                if not await _signed_in(svc, who):
+                    return
+            if held.hold(item, loop.time()):
+                item = None
+            if out := await held.release(
+                loop.time(), other=item is not None, visible=visible
+            ):
+                yield out
+            if item is None:
+                if idle and held.due is None:
+                    yield ": keep-alive\n\n"
+                continue
+            shown = await asyncio.to_thread(visible, [item])
+            if shown:
+                yield _event(item)
+    finally:
+        svc.broadcaster.unsubscribe(queue)
+
+
 async def stream(
-    svc: ServicesDep, who: Annotated[Principal, Depends(_ticket_holder)]
+    svc: ServicesDep,
+    who: Annotated[Principal, Depends(_ticket_holder)],
+    batch: Annotated[bool, Query()] = False,  # noqa: FBT002 - a query flag
 ) -> StreamingResponse:
     """Server-sent events: device changes as they are committed.
 
     EventSource cannot send headers, so the stream opens with a
     single-use ticket from ``POST /api/v1/stream/ticket``; the stream
-    ends when its session does.
+    ends when its session does. With ``batch=true`` officer positions
+    come gathered, every 250 ms at most, as ``{"type": "officers",
+    "items": [...]}`` (the latest of each officer); without it, one event
+    each.
     """
     queue = svc.broadcaster.subscribe()
-    devices: dict[str, tuple[str, str]] = {}  # id -> (kind, site), this stream's
-
-    async def events() -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        checked = loop.time()
-        try:
-            yield "retry: 2000\n\n"
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout=RECHECK_S)
-                except TimeoutError:
-                    item = None
-                if loop.time() - checked >= RECHECK_S:
-                    # The stream ends with its session (logout, disable, ...).
-                    checked = loop.time()
-                    try:
-                        await asyncio.to_thread(
-                            check_principal, svc.engine, who, now=svc.clock.now()
-                        )
-                    except AuthError:
-                        return
-                if item is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                if not await asyncio.to_thread(_may_see, svc, who, item, devices):
-                    continue  # the permission matrix holds for live updates too
-                yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
-        finally:
-            svc.broadcaster.unsubscribe(queue)
-
     return StreamingResponse(
-        events(),
+        _events(svc, who, queue, batch=batch),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )

@@ -111,7 +111,7 @@ async function loadDevices() {
 }
 
 function applyLive(change) {
-  if (["officer", "alarm", "receipt"].includes(change.type)) {
+  if (["officer", "officers", "alarm", "receipt"].includes(change.type)) {
     if (typeof police !== "undefined" && !$("#page-police").hidden) police.onLive(change);
     return;
   }
@@ -171,7 +171,8 @@ async function connectLive() {
   };
   let ticket;
   try { ticket = (await api("/api/v1/stream/ticket", { method: "POST" })).ticket; } catch (err) { retry(); return; }
-  source = new EventSource("/api/v1/stream?ticket=" + encodeURIComponent(ticket));
+  // batch: officer positions come gathered, a few events a second, not one a position.
+  source = new EventSource("/api/v1/stream?batch=true&ticket=" + encodeURIComponent(ticket));
   source.onopen = () => { $("#live").className = "badge on"; $("#live").textContent = "实时：已连接"; };
   source.onerror = retry;
   source.onmessage = (ev) => applyLive(JSON.parse(ev.data));
@@ -223,23 +224,26 @@ function alertError(err) { $("#policy-msg").textContent = err.message; console.e
 
 // The device kinds come from the one registry (GET /api/v1/kinds): the code is
 // the value, the Chinese label is shown. A role that reads no devices has no
-// picker to fill (403), so a refusal leaves them empty.
+// picker to fill (403), so a refusal leaves them empty. A picker keeps what
+// the operator chose when it is filled again, and its first, empty option
+// ("全部类型", "请选择设备类型") stays first.
 async function loadKinds() {
-  let kinds;
-  try { kinds = (await api("/api/v1/kinds")).kinds; } catch { return; }
-  for (const picker of ['#enrol-form [name="kind"]', '#device-filter [name="kind"]']) {
+  const kinds = await labels.loadKinds();
+  if (!kinds.length) return;
+  for (const picker of ['#enrol-form [name="kind"]', '#device-filter [name="kind"]', '#release-form [name="kind"]']) {
     const box = $(picker);
+    const chosen = box.value;
     box.querySelectorAll('option:not([value=""])').forEach((o) => o.remove());
     for (const k of kinds) {
       const o = document.createElement("option"); o.value = k.code; o.textContent = k.label; box.appendChild(o);
     }
+    if (chosen) box.value = chosen;
   }
 }
 
 async function enter() {
   const me = await api("/api/v1/auth/me");
   loadKinds();
-  labels.loadKinds();
   $("#who").textContent = `${me.username}（${ROLE_NAMES[me.role] || me.role}）`;
   document.querySelector('#nav a[data-page="operators"]').hidden = me.role !== "admin";
   $("#login").hidden = true;

@@ -64,11 +64,15 @@ const labels = (() => {
     return td;
   }
 
-  async function loadKinds() {
-    try {
-      const answer = await api("/api/v1/kinds");
+  // The registry's kinds (code, label), asked for once per sign-in: the
+  // labels here and the console's kind pickers share the one answer.
+  let kinds = null;
+  function loadKinds() {
+    kinds = kinds || api("/api/v1/kinds").then((answer) => {
       for (const k of answer.kinds || []) TABLES.kind[k.code] = k.label;
-    } catch (e) { /* a role that reads no devices: the fallback stays */ }
+      return answer.kinds || [];
+    }).catch(() => { kinds = null; return []; });  // a role that reads no devices: the fallback stays
+    return kinds;
   }
 
   return { of, reason, cell, loadKinds, TABLES };

@@ -86,7 +86,9 @@ const countyMap = (() => {
 
   // -- the component --------------------------------------------------------------
   // options: { base (a base-map answer; default: ask central), geojson (the
-  // county's GeoJSON when drawn without tiles), center, zoom, label (aria) }.
+  // county's GeoJSON when drawn without tiles), center, zoom, label (aria),
+  // early (resolve once the style is in, before the base map's first tiles:
+  // the page's own layers then load beside them, not after) }.
   async function create(container, options = {}) {
     if (typeof maplibregl === "undefined") {
       unavailable(container, "地图组件未安装（请运行 scripts/setup）");
@@ -100,6 +102,9 @@ const countyMap = (() => {
         zoom: options.zoom || 13.5, minZoom: 8, maxZoom: 19, attributionControl: false,
         dragRotate: false, pitchWithRotate: false, touchPitch: false,
         localIdeographFontFamily: FONT.join(","), cooperativeGestures: false,
+        // The styles are written here, not taken from users: checking them
+        // against the style spec costs the first load time and finds nothing.
+        validateStyle: false,
         // No label cross-fade: with positions arriving all the time a fade
         // would keep the map repainting every frame.
         fadeDuration: 0,
@@ -112,7 +117,9 @@ const countyMap = (() => {
     map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
     if (base && base.attribution) map.addControl(new maplibregl.AttributionControl({ compact: true, customAttribution: base.attribution }));
     container.balingMap = map;  // for tests and the benchmark
-    const ready = new Promise((resolve) => { if (map.loaded()) resolve(); else map.once("load", resolve); });
+    const ready = options.early
+      ? new Promise((resolve) => { if (map.style && map.style._loaded) resolve(); else map.once("style.load", resolve); })
+      : new Promise((resolve) => { if (map.loaded()) resolve(); else map.once("load", resolve); });
     await ready;
     const markers = new Map();
     const layerGroups = new Map();
@@ -247,8 +254,12 @@ const countyMap = (() => {
     return handle;
   }
 
-  // Ask for the base map while the rest of the page starts (it is public).
-  if (typeof location !== "undefined" && location.pathname.startsWith("/console")) baseMap();
+  // Ask for the base map while the rest of the page starts (it is public),
+  // and start the map's workers (they parse their own copy of the library).
+  if (typeof location !== "undefined" && location.pathname.startsWith("/console")) {
+    baseMap();
+    if (typeof maplibregl !== "undefined" && maplibregl.prewarm) maplibregl.prewarm();
+  }
 
   return { create, baseMap, style, point, collection, handles };
 })();

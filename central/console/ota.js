@@ -141,7 +141,10 @@ const ota = (() => {
     try {
       const r = await post("/api/v1/ota/releases", { kind: f.kind, version: f.version, drill: !!f.drill });
       $("#ota-msg").textContent = `已签名发布 ${r.name}`;
-      ev.target.reset(); await loadReleases();
+      // The next release is most often the same kind's: the kind stays chosen
+      // (a plain reset would go back to the picker's first option).
+      ev.target.reset(); ev.target.elements.kind.value = f.kind;
+      await loadReleases();
       $("#rollout-release").value = r.name;
     } catch (e) { $("#ota-msg").textContent = e.message; }
   });

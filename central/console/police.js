@@ -11,7 +11,7 @@ const police = (() => {
   const OPEN = ["raised", "acknowledged", "assigned"];
   const STEP = { raised: 0, acknowledged: 1, assigned: 2, resolved: 3, false_alarm: 3, cancelled: 3 };
   const STATE = { raised: "待确认", acknowledged: "已确认", assigned: "已派警", resolved: "已处置", false_alarm: "误报", cancelled: "已取消" };
-  const view = { map: null, officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null, selected: null, order: [], picker: null };
+  const view = { map: null, onMap: new Map(), officers: new Map(), alarms: new Map(), beats: [], draft: [], audio: null, beepTimer: null, playing: null, selected: null, order: [], picker: null };
   let map = null;  // the county map (countyMap handle)
   let mapReady = null;
   let officerFrame = 0;
@@ -19,7 +19,8 @@ const police = (() => {
 
   function drawMap() {
     mapReady = mapReady || (async () => {
-      try { map = await countyMap.create($("#police-map")); } catch (e) { $("#police-msg").textContent = e.message; return; }
+      // early: the officers' layer loads beside the base map's first tiles.
+      try { map = await countyMap.create($("#police-map"), { early: true }); } catch (e) { $("#police-msg").textContent = e.message; return; }
       // Bottom to top: devices, beats, the beat being drawn, SOS radii, a
       // played-back track, officers (clustered, labels never overlap).
       map.points("devices", [], { cluster: true, color: "#6b7785", clusterColor: "#8a939c", radius: 4 });
@@ -36,7 +37,7 @@ const police = (() => {
         drawBeats();
       });
       view.map = map;
-      drawBeats(); renderOfficers();
+      drawBeats(); redrawAll = true; renderOfficers();
       // The devices come once the officers are on screen: they are context,
       // and ten thousand of them must not hold up the first useful picture.
       map.map.once("idle", () => loadDevices().catch(() => { /* a role without device reads sees officers only */ }));
@@ -64,35 +65,95 @@ const police = (() => {
     view.draft.forEach(([lon, lat], i) => map.marker(`corner-${i}`, lon, lat, { className: "draft-corner" }));
   }
 
-  // Live positions arrive by the hundred a second: redraw at most four times
-  // a second (a handheld reports every few seconds), in an animation frame.
-  const REDRAW_MS = 250;
+  // Live positions arrive by the hundred a second, gathered by central into
+  // a few batches a second. The map's officer source is re-tiled (in its
+  // worker, then unpacked and placed here) on each change, a cost of its own
+  // whatever the number of officers moved: positions go to it at most once
+  // a second (a handheld reports every few seconds), only what changed, as a
+  // diff by feature id. Alarms and the first load redraw everything.
+  const REDRAW_MS = 1000;
   let drawnAt = 0;
-  function drawOfficers() {
+  const moved = new Set();  // officers changed since the last redraw
+  let redrawAll = true;
+  const featureIds = new Map();  // device → the officer's numeric feature id
+
+  function drawOfficers(device) {
+    if (device === undefined) redrawAll = true; else moved.add(device);
+    scheduleOfficers();
+  }
+
+  function scheduleOfficers() {
     if (officerFrame) return;
-    const wait = Math.max(0, drawnAt + REDRAW_MS - performance.now());
+    const wait = redrawAll ? 0 : Math.max(0, drawnAt + REDRAW_MS - performance.now());
     officerFrame = setTimeout(() => requestAnimationFrame(renderOfficers), wait);
+  }
+
+  function officerFeature(o, sosDevices) {
+    // A phone has no broker presence: it is shown by when it was last heard.
+    const away = o.phone ? false : o.online === false;
+    const state = sosDevices.has(o.device) ? "sos" : away ? "offline" : "on";
+    const card = officerCard(o);
+    const title = [o.name || o.device, o.badge, card].filter(Boolean).join(" · ");
+    officerRow(o, state, card, title);
+    if (o.lat == null) return null;
+    const props = { device: o.device, label: o.name || o.device, state, title };
+    if (o.accuracy_m > 0) props.accuracy_m = o.accuracy_m;  // how far off the fix may be
+    if (!featureIds.has(o.device)) featureIds.set(o.device, featureIds.size + 1);
+    const f = countyMap.point(o.lon, o.lat, props);
+    f.id = featureIds.get(o.device);
+    return f;
   }
 
   function renderOfficers() {
     officerFrame = 0;
     drawnAt = performance.now();
     const sosDevices = new Set([...view.alarms.values()].filter((a) => a.kind === "sos" && a.state === "raised").map((a) => a.device));
+    $("#officer-count").textContent = `共 ${view.officers.size} 名`;
+    const source = map && map.map.getSource("officers");
+    if (!redrawAll && source) {
+      // Only the officers that moved, as a diff: the rest stay as they are.
+      const update = [], add = [];
+      for (const device of moved) {
+        const o = view.officers.get(device);
+        const known = featureIds.has(device);
+        const f = o && officerFeature(o, sosDevices);
+        if (!f) continue;
+        if (!known || !view.onMap.has(device)) { add.push(f); view.onMap.set(device, f.properties); continue; }
+        // The position, and of the properties only those that changed.
+        const before = view.onMap.get(device);
+        const changed = Object.entries(f.properties).filter(([k, v]) => before[k] !== v).map(([key, value]) => ({ key, value }));
+        const gone = Object.keys(before).filter((k) => !(k in f.properties));
+        view.onMap.set(device, f.properties);
+        const u = { id: f.id, newGeometry: f.geometry };
+        if (changed.length) u.addOrUpdateProperties = changed;
+        if (gone.length) u.removeProperties = gone;
+        update.push(u);
+      }
+      moved.clear();
+      if (!update.length && !add.length) return;
+      source.updateData({ update, add });
+      // The next update waits a second from when this one is on screen, so
+      // a slow machine redraws less often instead of falling behind.
+      officerFrame = -1;
+      let done = false;
+      const drawn = () => {
+        if (done) return;
+        done = true; drawnAt = performance.now(); officerFrame = 0;
+        if (moved.size || redrawAll) scheduleOfficers();
+      };
+      map.map.once("idle", drawn);
+      setTimeout(drawn, 5000);  // a map that never settles still gets them
+      return;
+    }
+    redrawAll = !map;  // without the map yet, its first draw takes them all
+    moved.clear();
     const features = [];
     for (const o of view.officers.values()) {
-      // A phone has no broker presence: it is shown by when it was last heard.
-      const away = o.phone ? false : o.online === false;
-      const state = sosDevices.has(o.device) ? "sos" : away ? "offline" : "on";
-      const card = officerCard(o);
-      const title = [o.name || o.device, o.badge, card].filter(Boolean).join(" · ");
-      officerRow(o, state, card, title);
-      if (o.lat == null || !map) continue;
-      const props = { device: o.device, label: o.name || o.device, state, title };
-      if (o.accuracy_m > 0) props.accuracy_m = o.accuracy_m;  // how far off the fix may be
-      features.push(countyMap.point(o.lon, o.lat, props));
+      const f = officerFeature(o, sosDevices);
+      if (f) features.push(f);
     }
-    $("#officer-count").textContent = `共 ${view.officers.size} 名`;
     if (!map) return;
+    view.onMap = new Map(features.map((f) => [f.properties.device, f.properties]));
     map.points("officers", features);
     const keep = new Set(), radii = [];
     for (const a of view.alarms.values()) {
@@ -299,18 +360,24 @@ const police = (() => {
     drawBeats(); drawAlarms(); loadMessages();
   }
 
+  // One officer's report: only what it carries (a phone's report without a
+  // fix brings its battery and when it was heard, and leaves the position).
+  function takeOfficer(change) {
+    const o = view.officers.get(change.device) || { device: change.device };
+    for (const k of ["lat", "lon", "speed_mps", "fix_ts", "battery", "accuracy_m", "last_seen"]) {
+      if (change[k] !== undefined) o[k] = change[k];
+    }
+    if (change.source === "osmand") { o.phone = true; o.last_seen = change.last_seen || change.fix_ts; }
+    else if (change.lat !== undefined && !o.phone) o.online = true;
+    view.officers.set(change.device, o);
+    drawOfficers(change.device);
+  }
+
   function onLive(change) {
-    if (change.type === "officer") {
-      const o = view.officers.get(change.device) || { device: change.device };
-      // Only what the change carries: a phone's report without a fix brings
-      // its battery and when it was heard, and leaves the position alone.
-      for (const k of ["lat", "lon", "speed_mps", "fix_ts", "battery", "accuracy_m", "last_seen"]) {
-        if (change[k] !== undefined) o[k] = change[k];
-      }
-      if (change.source === "osmand") { o.phone = true; o.last_seen = change.last_seen || change.fix_ts; }
-      else if (change.lat !== undefined && !o.phone) o.online = true;
-      view.officers.set(change.device, o);
-      drawOfficers();
+    if (change.type === "officers") {
+      for (const item of change.items) takeOfficer(item);  // central's batch
+    } else if (change.type === "officer") {
+      takeOfficer(change);
     } else if (change.type === "alarm") {
       // An alarm only moves forward; a view that was on its way before the
       // last action (a repeat, a retried SOS) must not undo it on screen.

@@ -73,7 +73,12 @@ def test_publish_roll_out_and_a_drill_that_halts_itself(
     page.click("button[type=submit]")
     page.wait_for_selector("#live.on")
 
-    # publish 0.2.0 and roll it out: canary of 1, then waves of 3
+    # publish 0.2.0 and roll it out: canary of 1, then waves of 3. The kinds
+    # come from the registry (GET /api/v1/kinds), shown by their Chinese name.
+    kind = "#release-form select[name=kind]"
+    page.wait_for_selector(f"{kind} option[value=sim]", state="attached")
+    assert "模拟节点" in page.locator(kind).inner_text()
+    page.select_option(kind, label="模拟节点")
     page.fill("#release-form input[name=version]", "0.2.0")
     page.click("#release-form button[type=submit]")
     page.wait_for_selector("#ota-msg:has-text('baling-sim-0.2.0.tar')")
@@ -86,7 +91,9 @@ def test_publish_roll_out_and_a_drill_that_halts_itself(
     assert bars == ["第 1 批\n✔1 ✘0 ⋯0 / 1", "第 2 批\n✔3 ✘0 ⋯0 / 3"], bars
 
     # a fault drill: the canary fails its health check, rolls back, and
-    # the rollout cancels itself before anyone else takes it
+    # the rollout cancels itself before anyone else takes it. The kind
+    # chosen for the last release is still chosen for this one.
+    assert page.locator(kind).input_value() == "sim"
     page.fill("#release-form input[name=version]", "0.3.0")
     page.check("#release-form input[name=drill]")
     page.click("#release-form button[type=submit]")
