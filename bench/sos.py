@@ -74,7 +74,8 @@ LAT, LON = 29.145, 113.118
 SPREAD = 0.018  # ±2 km around 荣家湾
 PER_PROCESS = 2000  # virtual handhelds per asyncio process
 LANE_LINE = re.compile(
-    r"SOS lane: \d+ message\(s\), (\d+) new, committed in ([\d.]+) ms"
+    r"SOS lane: \d+ message\(s\), (\d+) new, committed in ([\d.]+) ms "
+    r"\(([\d.]+) ms CPU\)"
 )
 
 
@@ -368,13 +369,16 @@ def _epoch(value: Any) -> float:  # noqa: ANN401 - a driver's datetime
     return float((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
 
 
-def lane_ms(world: World) -> list[float]:
-    """The SOS lane's receipt-to-commit times, from central's logs."""
-    out: list[float] = []
+def lane_ms(world: World) -> tuple[list[float], list[float]]:
+    """The SOS lane's receipt-to-commit times and its CPU, from central's logs."""
+    wall: list[float] = []
+    cpu: list[float] = []
     for log in world.tmp.glob("central-*.log"):
-        text = log.read_text(errors="replace")
-        out.extend(float(m[2]) for m in LANE_LINE.finditer(text) if int(m[1]))
-    return out
+        for m in LANE_LINE.finditer(log.read_text(errors="replace")):
+            if int(m[1]):
+                wall.append(float(m[2]))
+                cpu.append(float(m[3]))
+    return wall, cpu
 
 
 @dataclass
@@ -388,6 +392,7 @@ class Run:
     positions: int
     position_lag_ms: list[float]
     lane_ms: list[float]
+    lane_cpu_ms: list[float]
     fleet_online: int
     placed: int
 
@@ -421,7 +426,9 @@ def report(engine: sa.Engine, run: Run) -> None:
         "where the time goes (p50 / p99 ms): press → SOS lane (outbox, broker) "
         f"{statistics.median(to_central or [0]):.1f} / {pct(to_central, 0.99):.1f}; "
         f"lane commit {statistics.median(run.lane_ms or [0]):.1f} / "
-        f"{pct(run.lane_ms, 0.99):.1f}; lane → officer's handheld (send, broker) "
+        f"{pct(run.lane_ms, 0.99):.1f} (its own CPU "
+        f"{statistics.median(run.lane_cpu_ms or [0]):.1f} / "
+        f"{pct(run.lane_cpu_ms, 0.99):.1f}); lane → officer's handheld (send, broker) "
         f"{statistics.median(to_officer or [0]):.1f} / {pct(to_officer, 0.99):.1f}"
     )
     print(
@@ -548,6 +555,7 @@ def main() -> None:
         stored, lag = positions(world.engine, wall0)
         done.set()
         data = collect(children, world)
+        lane_wall, lane_cpu = lane_ms(world)
         stop.set()
         report(
             world.engine,
@@ -558,7 +566,8 @@ def main() -> None:
                 cpu_s=cpu,
                 positions=stored,
                 position_lag_ms=lag,
-                lane_ms=lane_ms(world),
+                lane_ms=lane_wall,
+                lane_cpu_ms=lane_cpu,
                 fleet_online=fleet_online,
                 placed=placed,
             ),
