@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel import Session, select
 
-from central.models import Device
+from central.models import Certificate, Device
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -55,7 +55,11 @@ _LOUD_PER_REASON = 20  # then refusals of that reason are logged at debug
 _FORGET_S = 30.0  # how long a device is known before asking again (retirements)
 # The kinds that may send each event type a service acts on; a type not listed
 # (ota, fault, flow, security, ...) any node may send. ``sim`` is the
-# simulator kind that tests and demos use in place of any of them.
+# simulator kind that tests and demos use in place of any of them, on the
+# loopback listener; an enrolled ``sim`` (one holding a fleet certificate, as
+# a node at a real site must) counts as :data:`ENROLLED_SIM`, which none of
+# these types lists: a simulator is never a handheld, camera or kiosk there.
+ENROLLED_SIM = "sim (enrolled)"
 _HANDHELD = frozenset({"handheld", "sim"})
 EVENT_KINDS: dict[str, frozenset[str]] = {
     "sos": _HANDHELD,
@@ -146,7 +150,10 @@ class EventSink:
         self._loud: Counter[str] = Counter()
 
     def known(self, session: Session, devices: Iterable[str]) -> dict[str, str]:
-        """The kind of each of ``devices`` that is registered and not retired."""
+        """The kind of each of ``devices`` that is registered and not retired.
+
+        A ``sim`` with a fleet certificate is :data:`ENROLLED_SIM`.
+        """
         if time.monotonic() >= self._forget_at:  # see retirements within 30 s
             self._known.clear()
             self._forget_at = time.monotonic() + _FORGET_S
@@ -155,9 +162,15 @@ class EventSink:
         if missing:
             live = Device.retired_at.is_(None)  # type: ignore[union-attr]
             ids = Device.id.in_(missing)  # type: ignore[attr-defined]
-            self._known.update(
+            found = dict(
                 session.exec(select(Device.id, Device.kind).where(ids, live)).all()
             )
+            sims = [d for d, kind in found.items() if kind == "sim"]
+            if sims:
+                of_sims = Certificate.device_id.in_(sims)  # type: ignore[attr-defined]
+                enrolled = session.exec(select(Certificate.device_id).where(of_sims))
+                found |= dict.fromkeys(enrolled.all(), ENROLLED_SIM)
+            self._known.update(found)
         return {d: self._known[d] for d in wanted if d in self._known}
 
     def accept(
