@@ -34,13 +34,25 @@ def test_california7_needs_the_pattern_twice_then_clears() -> None:
         incident.Thresholds(t2=1.5)
 
 
+def test_a_lane_whose_traffic_moved_beside_it_alarms_at_once() -> None:
+    t = incident.Thresholds()
+    state, found = incident.california7(0, 5.0, 0.0, thresholds=t, occ_beside=9.0)
+    assert state == incident.OCCURRED
+    assert found is not None
+    assert found.evidence["occ_beside"] == 9.0
+    quiet = incident.california7(0, 5.0, 0.0, thresholds=t, occ_beside=2.0)
+    assert quiet == (incident.TENTATIVE, None)  # nothing went beside: #7's way
+    off = incident.Thresholds(beside_now=0)
+    assert incident.california7(0, 5.0, 0.0, thresholds=off, occ_beside=9.0)[0] == 1
+
+
 def test_blocked_lane_in_a_recorded_sumo_run_is_found_and_nothing_else() -> None:
     data = json.loads(DATA.read_text(encoding="utf-8"))
     loops = data["loops"]
     edges = sorted({key.split("|")[1] for key in loops})
     states = {edge: incident.LaneStates() for edge in edges}
     alarms: list[tuple[str, int, int]] = []
-    for minute in range(60):
+    for minute in range(5, 60):  # from the network's fifth minute
         for edge in edges:
             up = {int(k): v for k, v in loops[f"x|{edge}"].get(str(minute), {}).items()}
             down = {
