@@ -2,8 +2,11 @@
 
 Each worker holds a manual-ack MQTT 5 link on ``bl/v1/+/event/#`` (plus
 telemetry) — as the shared subscription ``$share/central/...`` when several
-workers split the load (see :func:`subscriptions` for why not always). A
-message is acknowledged only after its effect is committed; if the commit
+workers split the load (see :func:`subscriptions` for why not always). Two
+threads share the work: the link thread reads and batches while the
+committer triages and commits the batch before, so reading overlaps the
+database's work. A message is acknowledged (by the link thread, the
+socket's only user) only after its effect is committed; if the commit
 fails (the database restarted) the batch is kept and retried, never
 acknowledged, so the broker keeps it. Events are stored by the
 :class:`~central.ingest.sink.EventSink` (duplicates ignored by event id,
@@ -31,7 +34,7 @@ import queue
 import threading
 import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -140,11 +143,18 @@ class IngestWorker:
         self._loud: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.taken = 0  # messages this worker committed (and then acknowledged)
+        # The link thread hands full batches to the committer (at most one
+        # waiting) and takes back the committed ones to acknowledge.
+        self._todo: queue.Queue[list[Received]] = queue.Queue(maxsize=1)
+        self._committed: deque[list[Received]] = deque()
+        self._closing = threading.Event()
+        self.taken = 0  # messages this worker committed (acknowledged soon after)
 
     def start(self) -> None:
-        """Connect and start the worker thread."""
+        """Connect and start the worker's threads (the link's and the committer)."""
         self.bus.start()
+        self._stop.clear()
+        self._closing.clear()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._thread.start()
 
@@ -153,7 +163,11 @@ class IngestWorker:
         return self.bus.wait_subscribed(timeout)
 
     def stop(self) -> None:
-        """Stop taking messages; what is not committed stays unacknowledged."""
+        """Stop taking messages; what is not committed stays unacknowledged.
+
+        The batches already handed to the committer are committed and
+        acknowledged first, unless the database is failing.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -180,6 +194,7 @@ class IngestWorker:
             remaining = deadline - time.monotonic()
             if len(out) >= self.batch or remaining <= 0 or self._stop.is_set():
                 return out
+            self._ack_committed()
             self.bus.poll(min(remaining, 0.05))
 
     def _mine(self, topic: str) -> bool:
@@ -200,35 +215,70 @@ class IngestWorker:
         return zlib.crc32(parsed.device.encode()) % n == k
 
     def _run(self) -> None:
-        backoff = Backoff(initial=0.2, cap=5.0)
-        pending: list[Received] = []
-        while not self._stop.is_set():
-            if not pending:
-                pending = self._collect()
-            if not pending:
-                continue
-            try:
-                self.process(pending)
-            except sa.exc.SQLAlchemyError as exc:
-                self.metrics.db_errors.inc()
-                delay = backoff.next()
-                logger.warning(
-                    "Commit failed (%s); retrying %d messages in %.1fs",
-                    type(exc).__name__,
-                    len(pending),
-                    delay,
-                )
-                self._idle(delay)
-                continue
-            backoff.reset()
-            self.bus.ack_many(pending)
-            pending = []
+        """The link thread: read, hand batches over, acknowledge what is committed.
 
-    def _idle(self, seconds: float) -> None:
-        """Wait, still serving the link (keepalive) while the database recovers."""
-        until = time.monotonic() + seconds
-        while not self._stop.is_set() and time.monotonic() < until:
-            self.bus.poll(min(0.1, max(0.0, until - time.monotonic())))
+        The committer (its own thread) runs :meth:`process` on one batch
+        while this thread reads the next, so the MQTT work overlaps the
+        database's (SQLite and psycopg release the GIL while the database
+        works; PostgreSQL works in its own process). Acknowledgements are
+        sent from this thread, the only one that touches the socket, and
+        only for batches the committer has committed, in their order.
+        """
+        committer = threading.Thread(
+            target=self._commit_loop, name="ingest-commit", daemon=True
+        )
+        committer.start()
+        try:
+            while not self._stop.is_set():
+                self._ack_committed()
+                if self._todo.full():  # the committer is behind: the broker waits
+                    self.bus.poll(0.005)
+                    continue
+                batch = self._collect()
+                if batch:
+                    self._todo.put(batch)
+        finally:
+            self._closing.set()
+            committer.join(timeout=8)
+            self._ack_committed()
+
+    def _commit_loop(self) -> None:
+        """The committer thread: commit each batch, retrying while the database fails.
+
+        A batch whose commit fails is kept and retried with backoff, never
+        acknowledged, so the broker keeps it; on stop it is let go as it is.
+        """
+        backoff = Backoff(initial=0.2, cap=5.0)
+        while True:
+            try:
+                batch = self._todo.get(timeout=0.05)
+            except queue.Empty:
+                if self._closing.is_set():
+                    return
+                continue
+            while True:
+                try:
+                    self.process(batch)
+                except sa.exc.SQLAlchemyError as exc:
+                    self.metrics.db_errors.inc()
+                    delay = backoff.next()
+                    logger.warning(
+                        "Commit failed (%s); retrying %d messages in %.1fs",
+                        type(exc).__name__,
+                        len(batch),
+                        delay,
+                    )
+                    if self._stop.wait(delay):
+                        return  # not committed: not acknowledged, the broker keeps it
+                    continue
+                break
+            backoff.reset()
+            self._committed.append(batch)
+
+    def _ack_committed(self) -> None:
+        """Acknowledge the batches the committer has committed, oldest first."""
+        while self._committed:
+            self.bus.ack_many(self._committed.popleft())
 
     # -- one batch ---------------------------------------------------------------
     def process(self, msgs: list[Received]) -> None:
