@@ -5,7 +5,8 @@ answer: the device (version, health, presence, configuration versions and
 drift), its certificates (serial, validity, revocation), its OTA history
 (each rollout that took it, the node's last report and reason) and, where
 the operator may read its events, the newest events and how many came in
-each of the last 24 hours (the page's chart); for a loop detector also its
+each of the last 24 hours (the page's chart) and its telemetry of the day
+as series of numbers (each numeric field over time); for a loop detector also its
 loops: the newest 1-minute bin per loop, 24 hourly counts and mean
 occupancy per loop, and its faults of the day. The desired configuration and
 commands keep their own routes in :mod:`central.api.devices`.
@@ -24,10 +25,12 @@ from central.api.devices import Name, Reader, _device
 from central.fleet import registry
 from central.models import Certificate, Event, as_utc
 from central.ota.models import RolloutNode, RolloutRow
+from central.signals.history import detector_day
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 RECENT = 30
 HOURS = 24
+TELEMETRY_POINTS = 1440  # a message a minute for a day
 
 
 @router.get("/{device_id}/overview")
@@ -113,68 +116,36 @@ def device_overview(
         slot = int((as_utc(at) - since).total_seconds() // 3600)
         counts[min(max(slot, 0), HOURS - 1)] += 1
     answer["hourly"] = {"since": since.isoformat(), "counts": counts}
+    answer["telemetry"] = _telemetry(session, device_id, since=since)
     if device.kind == "loop_detector":
-        answer["detector"] = _detector(session, device_id, since=since)
+        answer["detector"] = detector_day(session, device_id, since=since, hours=HOURS)
     return answer
 
 
-def _detector(
+def _telemetry(
     session: SessionDep, device_id: str, *, since: datetime
 ) -> dict[str, Any]:
-    """Per-loop counts and occupancy: the newest bin, 24 hourly slots, faults.
+    """The day's telemetry as series: each numeric field, its (time, value) points.
 
-    Reads the node's 1-minute ``detector`` bins (``lanes``: count,
-    occupancy_pct, speed_kmh …) and its ``fault`` events of the last day.
+    A node's ``telemetry`` messages (stored as events of that type) carry
+    what it measures (a kiosk: sessions, outbox depth; true/false states
+    such as its link count as 1/0). Text fields are left to the event list.
+    At most the newest :data:`TELEMETRY_POINTS` messages are read.
     """
     rows = session.exec(
-        select(Event.type, Event.ts, Event.body)
+        select(Event.ts, Event.body)
         .where(
             Event.device == device_id,
-            col(Event.type).in_(("detector", "fault")),
+            Event.type == "telemetry",
             col(Event.ts) >= since,
         )
-        .order_by(col(Event.seq))
-        .limit(50_000)
+        .order_by(col(Event.seq).desc())
+        .limit(TELEMETRY_POINTS)
     ).all()
-    counts: dict[int, list[int]] = {}
-    occupied: dict[int, list[float]] = {}
-    minutes: dict[int, list[int]] = {}
-    latest: list[dict[str, Any]] = []
-    faults: dict[str, dict[str, Any]] = {}
-    for kind, ts, body in rows:
-        if kind == "fault":
-            code = f"{body.get('code', '')} {body.get('detail', '')}".strip()
-            faults[code] = {
-                "code": body.get("code", ""),
-                "detail": body.get("detail", ""),
-                "active": bool(body.get("active")),
-                "at": as_utc(ts).isoformat(),
-            }
-            continue
-        if int(body.get("seconds", 60)) != 60:  # noqa: PLR2004 - 1-minute bins only
-            continue
-        slot = min(max(int((as_utc(ts) - since).total_seconds() // 3600), 0), HOURS - 1)
-        lanes = [lane for lane in body.get("lanes", []) if isinstance(lane, dict)]
-        latest = lanes or latest
-        for lane in lanes:
-            n = int(lane.get("lane", 0))
-            counts.setdefault(n, [0] * HOURS)[slot] += int(lane.get("count", 0))
-            occupied.setdefault(n, [0.0] * HOURS)[slot] += float(
-                lane.get("occupancy_pct", 0.0)
-            )
-            minutes.setdefault(n, [0] * HOURS)[slot] += 1
-    return {
-        "latest": latest,
-        "lanes": [
-            {
-                "lane": n,
-                "counts": counts[n],
-                "occupancy_pct": [
-                    round(occupied[n][h] / minutes[n][h], 1) if minutes[n][h] else None
-                    for h in range(HOURS)
-                ],
-            }
-            for n in sorted(counts)
-        ],
-        "faults": sorted(faults.values(), key=lambda f: f["at"], reverse=True),
-    }
+    series: dict[str, list[tuple[str, float]]] = {}
+    for ts, body in reversed(rows):
+        at = as_utc(ts).isoformat()
+        for key, value in body.items():
+            if isinstance(value, bool | int | float):
+                series.setdefault(str(key), []).append((at, float(value)))
+    return {"since": since.isoformat(), "series": series}

@@ -6,6 +6,7 @@ cabinet's district. Timing is :mod:`central.signals`'s.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -26,6 +27,7 @@ from central.api.deps import (
 from central.errors import NotFoundError
 from central.models import Device
 from central.operators.auth import Principal
+from central.signals.history import detector_day, plan_history
 from central.signals.models import JunctionRow, PlanRow
 from central.signals.service import SignalService
 
@@ -154,6 +156,51 @@ def plans(
         .limit(min(limit, 500))
     ).all()
     return [SignalService.view(r) for r in rows]
+
+
+@router.get("/junctions/{junction_id}/history")
+def history(
+    junction_id: JunctionId,
+    session: SessionDep,
+    svc: ServicesDep,
+    p: SignalsReader,
+    hours: Annotated[int, Query(ge=1, le=168)] = 24,
+) -> dict[str, Any]:
+    """A junction's last hours: its detectors loop by loop, and its plans.
+
+    Each detector of the junction: presence, each loop's stage and approach
+    as the junction maps them, the newest minute, hourly counts and mean
+    occupancy, and the faults of the period. The plans the cabinet ran,
+    oldest first (cycle and greens from when each was accepted or applied).
+    """
+    _junction(svc, session, p, junction_id, "read")
+    row = session.get(JunctionRow, junction_id)
+    if row is None:
+        raise NotFoundError(f"no junction {junction_id!r}")
+    since = svc.clock.now() - timedelta(hours=hours)
+    detectors = []
+    for device, lanes in sorted(row.detectors.items()):
+        node = session.get(Device, device)
+        detectors.append(
+            {
+                "device": device,
+                "online": None if node is None else node.online,
+                "loops": {
+                    lane: {
+                        "stage": int(spec[0]) + 1,
+                        "approach": str(spec[2]) if len(spec) > 2 else "",  # noqa: PLR2004
+                    }
+                    for lane, spec in lanes.items()
+                },
+                **detector_day(session, device, since=since, hours=hours),
+            }
+        )
+    return {
+        "since": since.isoformat(),
+        "hours": hours,
+        "detectors": detectors,
+        "plans": plan_history(session, junction_id, since=since),
+    }
 
 
 class ComputeIn(BaseModel):

@@ -2,7 +2,8 @@
 // presence, version and health; configuration desired vs reported with its
 // drift, updated live as the node reports; its certificates; its OTA
 // history with each node report's reason; the newest events and a 24-hour
-// chart of how many came in (hand-drawn SVG bars, no chart library); and
+// chart of how many came in (hand-drawn SVG bars, no chart library), its
+// telemetry of the day as charts (chart.js, one per measured field); and
 // commands with their replies. Reads GET /api/v1/devices/{id}/overview and
 // /config; sends POST /commands/{name}.
 "use strict";
@@ -127,6 +128,31 @@ const devicePage = (() => {
     if (!d.faults.length) row(faults, ["近 24 小时无故障", "", "", ""]);
   }
 
+  // Telemetry: each numeric field the node measures, its day as a line
+  // (true/false as 1/0), one small chart per field (their scales differ).
+  const TELEMETRY = { sessions: "使用中的会话", outbox_depth: "待发送消息数", central_http: "中心接口可用", link: "消息链路在线",
+    battery: "电量（%）", cpu_temp_c: "处理器温度（℃）", disk_free_mb: "剩余存储（MB）" };
+  function telemetry(t) {
+    const box = $("#dv-telemetry");
+    box.replaceChildren();
+    if (!t) return;
+    const keys = Object.keys(t.series);
+    if (!keys.length) { box.appendChild(Object.assign(document.createElement("p"), { textContent: "近 24 小时没有遥测数据。" })); return; }
+    const from = Date.parse(t.since), to = from + 24 * 3600e3;
+    for (const key of keys) {
+      const points = t.series[key].map(([at, v]) => [Date.parse(at), v]);
+      const name = TELEMETRY[key] || key;
+      const fig = charts.time({ from, to, height: 90, series: [{ name, kind: "line", points }] });
+      fig.classList.add("telemetry");
+      fig.dataset.field = key;
+      const cap = document.createElement("figcaption");
+      const last = points[points.length - 1];
+      cap.textContent = `遥测 · ${name}：最新 ${last[1]}（${timeText(new Date(last[0]).toISOString())}），共 ${points.length} 次上报`;
+      fig.prepend(cap);
+      box.appendChild(fig);
+    }
+  }
+
   async function load(id) {
     current = { id };
     $("#dv-title").textContent = `设备 ${id}`;
@@ -147,6 +173,7 @@ const devicePage = (() => {
     if (o.events === null) row(ev, ["无权查看此设备的事件", "", ""]);
     else for (const e of o.events) row(ev, [timeText(e.ts), e.type, JSON.stringify(e.body).slice(0, 120)]);
     chart(o.hourly);
+    telemetry(o.telemetry);
     detector(o.detector);
     try { showConfig(await api(`/api/v1/devices/${encodeURIComponent(id)}/config`)); }
     catch (e) { $("#dv-drift").textContent = "无权查看配置"; }

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
+from support.central import central_services
 
 from central.app import create_app
 from central.fleet import registry
 from central.operators.auth import create_operator
-from tests.support.central import central_services
 
 if TYPE_CHECKING:
     from pathlib import Path
