@@ -3,35 +3,35 @@
 Waiting returns the awaited value and names what it waited for; logging in
 works through a ``TestClient`` and over HTTP against central's real app,
 and a refusal names the user and the status; registering lands in the
-registry; node settings and unique names are valid where they are used.
+registry; node settings and unique names are valid where they are used;
+central's services stand on a migrated database with the settings asked
+for, and the sender they give a service audits and reaches their live stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 from support.api import LoginFailedError, login, register, token
+from support.central import central_services, sender
 from support.nodes import node_config
 from support.topics import unique_device, unique_prefix
 from support.waiting import WaitTimeoutError, wait_until
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
 from central.db import make_engine, migrate
 from central.errors import ConflictError
 from central.fleet import registry
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
+from central.messaging.outbound import Outbound
+from central.models import Operator
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
 from edge.clock import ManualClock
 from edge.protocol import topics
 from kiosk.settings import KioskSettings
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import sqlalchemy as sa
+
+    from central.api.deps import Services
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -83,22 +85,58 @@ def engine(sqlite_url: str) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
-def app(engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> Any:
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path / "c"
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=ManualClock(NOW),
-        broadcaster=Broadcaster(),
-    )
-    with Session(engine) as session:
+def services(sqlite_url: str, tmp_path: Path) -> Iterator[Services]:
+    built = central_services(sqlite_url, tmp_path / "c", clock=ManualClock(NOW))
+    with Session(built.engine) as session:
         create_operator(
             session, username="desk", password=PASSWORD, role="complaints", now=NOW
         )
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def app(services: Services) -> Any:
     return create_app(services)
+
+
+def test_central_services_stand_on_a_migrated_database(
+    services: Services, tmp_path: Path
+) -> None:
+    assert services.settings.data_dir == tmp_path / "c"
+    assert services.clock.now() == NOW
+    with Session(services.engine) as session:
+        assert [o.username for o in session.exec(select(Operator))] == ["desk"]
+    assert (services.link, services.police, services.plates) == (None, None, None)
+    url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    other = central_services(
+        url, tmp_path, checkpoint_every=3, settings={"open311_api_keys": ["k"]}
+    )
+    try:
+        assert other.settings.open311_api_keys == ["k"]
+        assert other.audit.checkpoint_every == 3
+        assert other.settings.database_url == url
+    finally:
+        other.engine.dispose()
+
+
+def test_the_sender_audits_and_reaches_the_services_live_stream(
+    services: Services,
+) -> None:
+    out = Outbound(
+        live=[{"type": "complaint", "code": "A1"}],
+        audit=[{"actor": "desk", "action": "complaint.accept", "target": "A1"}],
+    )
+
+    async def deliver_and_listen() -> dict[str, Any]:
+        queue = services.broadcaster.subscribe()
+        sender(services).deliver(out)  # no link here: no command to send
+        return await asyncio.wait_for(queue.get(), 5)
+
+    assert asyncio.run(deliver_and_listen()) == {"type": "complaint", "code": "A1"}
+    (record,) = services.audit.search(action="complaint.accept")
+    assert (record.actor, record.target) == ("desk", "A1")
+    assert services.audit.verify() is None
 
 
 def test_login_through_a_test_client_and_over_http(app: Any, serve_app: Any) -> None:

@@ -5,44 +5,28 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from support.api import login
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
 from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from central.api.deps import Services
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
-    engine = make_engine(db_url)
-    migrate(engine)
-    settings = CentralSettings(
-        database_url=db_url, jwt_secret="s" * 40, data_dir=tmp_path
-    )
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate(), checkpoint_every=3),
-        settings=settings,
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
-    with Session(engine) as session:
+    svc = central_services(db_url, tmp_path, checkpoint_every=3)
+    with Session(svc.engine) as session:
         for role in ("admin", "technician", "police"):
             create_operator(
                 session,
@@ -52,7 +36,7 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
                 now=svc.clock.now(),
             )
     yield svc
-    engine.dispose()
+    svc.engine.dispose()
 
 
 @pytest.fixture

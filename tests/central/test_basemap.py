@@ -15,18 +15,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from support.central import central_services
 
-from central.api.deps import Services
 from central.api.maps import BaseMapError, describe, parse_base_map
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -79,26 +73,12 @@ def archive(tmp_path: Path) -> Path:
 @contextmanager
 def _client(tmp_path: Path, map_base: str) -> Iterator[TestClient]:
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=url,
-            jwt_secret="s" * 40,
-            data_dir=tmp_path,
-            map_base=map_base,
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
+    svc = central_services(url, tmp_path, settings={"map_base": map_base})
     try:
         with TestClient(create_app(svc)) as client:
             yield client
     finally:
-        engine.dispose()
+        svc.engine.dispose()
 
 
 def test_the_setting_names_a_kind_and_its_value() -> None:

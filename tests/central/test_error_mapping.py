@@ -11,21 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from support.api import login
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
 from central.errors import InvalidError, PolicyError
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
-from edge import SystemClock
 from edge.protocol import PayloadError
 from provisioning.ca import CAError
 
@@ -34,6 +27,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from fastapi import FastAPI
+
+    from central.api.deps import Services
 
 PASSWORD = "correct horse battery"
 RAISED: dict[str, Exception] = {
@@ -54,18 +49,7 @@ def _raiser(exc: Exception) -> Callable[[], None]:
 
 def _app(tmp_path: Path) -> tuple[FastAPI, Services]:
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate(), checkpoint_every=3),
-        settings=CentralSettings(
-            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
+    svc = central_services(url, tmp_path, checkpoint_every=3)
     app = create_app(svc)
     for name, exc in RAISED.items():
         app.add_api_route(f"/test-raise/{name}", _raiser(exc))

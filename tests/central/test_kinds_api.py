@@ -5,20 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from support.api import login
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
-from edge import SystemClock
 from edge.protocol.kinds import REGISTRY
 
 if TYPE_CHECKING:
@@ -31,19 +24,8 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate(), checkpoint_every=3),
-        settings=CentralSettings(
-            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
-    with Session(engine) as session:
+    svc = central_services(url, tmp_path, checkpoint_every=3)
+    with Session(svc.engine) as session:
         for role in ("technician", "department"):
             create_operator(
                 session,
@@ -54,7 +36,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
             )
     with TestClient(create_app(svc)) as c:
         yield c
-    engine.dispose()
+    svc.engine.dispose()
 
 
 def test_every_registered_kind_is_listed_with_label_and_schema(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlmodel import Session
+from support.console import sign_in
 
 from central.fleet import registry
 from central.operators.auth import create_operator
@@ -64,12 +65,9 @@ def test_device_page_updates_live(
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         page.goto(f"{base}/console/")
-        page.fill("input[name=username]", "ops")
-        page.fill("input[name=password]", "wrong password!")
-        page.click("button[type=submit]")
+        sign_in(page, "ops", "wrong password!")
         page.wait_for_selector("text=用户名或密码错误")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, "ops", PASSWORD)
         badge = page.locator("#dev-sim-1 [data-field=online]")
         page.wait_for_selector("#live.on")
         deadline = time.monotonic() + 15
@@ -111,9 +109,7 @@ def test_enrolment_and_audit_pages(
     base = serve_app(central.app)
     page = browser_page
     page.goto(f"{base}/console/#enrol")
-    page.fill("input[name=username]", "ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    sign_in(page, "ops", PASSWORD)
     page.wait_for_selector("#page-enrol:not([hidden])")
     page.select_option("#enrol-form select[name=kind]", "camera")
     page.fill("#enrol-form input[name=site]", "rongjiawan")
@@ -156,9 +152,7 @@ def test_the_device_page_pages_and_filters_ten_thousand_devices(
     base = serve_app(central.app)
     page = browser_page
     page.goto(f"{base}/console/")
-    page.fill("input[name=username]", "ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "ops", PASSWORD)
     page.wait_for_selector("#device-count:has-text('共 10000 台')")
     assert page.locator("#device-rows tr").count() == 50
     page.click("#next")

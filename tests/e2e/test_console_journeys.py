@@ -25,6 +25,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 from support.central import central_services, sender
+from support.console import sign_in
 
 from central.api.deps import Services, complaints
 from central.app import create_app
@@ -102,10 +103,7 @@ def _file(svc: Services, service_code: str, description: str) -> tuple[int, str]
 
 
 def _login(page: Any, user: str) -> None:
-    page.wait_for_selector("#login-form", state="visible")
-    page.fill("#login-form input[name=username]", user)
-    page.fill("#login-form input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    sign_in(page, user, PASSWORD)
     page.wait_for_selector("#shell", state="visible")
 
 

@@ -16,20 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
+from support.central import central_services
+from support.console import sign_in
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.models import Device
 from central.operators.auth import create_operator
 from central.police.models import Alarm, Officer
-from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,10 +45,9 @@ def app(tmp_path: Path) -> Iterator[FastAPI]:
     if not ARCHIVE.exists():
         pytest.fail(f"{ARCHIVE} is missing; scripts/setup builds it")
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
+    svc = central_services(url, tmp_path)
     now = datetime.now(UTC)
-    with Session(engine) as s:
+    with Session(svc.engine) as s:
         create_operator(s, username="cmd", password=PASSWORD, role="admin", now=now)
         for i in range(CROWD + 1):
             device = f"hh-{i:02d}"
@@ -92,18 +85,8 @@ def app(tmp_path: Path) -> Iterator[FastAPI]:
             )
         )
         s.commit()
-    svc = Services(
-        settings=CentralSettings(
-            database_url=url, jwt_secret="m" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-    )
     yield create_app(svc)
-    engine.dispose()
+    svc.engine.dispose()
 
 
 def _zoom(page: Any) -> float:
@@ -158,9 +141,7 @@ def test_police_map_pans_zooms_clusters_and_pulses_the_sos(
     page.set_viewport_size({"width": 1366, "height": 900})
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(f"{base}/console/#police")
-    page.fill("input[name=username]", "cmd")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    sign_in(page, "cmd", PASSWORD)
     page.wait_for_selector("#police-map canvas.maplibregl-canvas")
     page.wait_for_function(f"{MAP} && {MAP}.getLayer('officers-point')")
     _settle(page)

@@ -16,22 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 from support.api import token
+from support.central import central_services
+from support.console import sign_in
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from central.api.deps import Services
 
 pytestmark = [pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -40,24 +36,13 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def services(sqlite_url: str, tmp_path: Path) -> Iterator[Services]:
-    engine = make_engine(sqlite_url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
-    with Session(engine) as s:
+    svc = central_services(sqlite_url, tmp_path)
+    with Session(svc.engine) as s:
         create_operator(
             s, username="root", password=PASSWORD, role="admin", now=svc.clock.now()
         )
     yield svc
-    engine.dispose()
+    svc.engine.dispose()
 
 
 def _me(base: str, token: str) -> int:
@@ -69,12 +54,6 @@ def _me(base: str, token: str) -> int:
             return int(r.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-def _login(page: Any, user: str, password: str) -> None:
-    page.fill("#login-form input[name=username]", user)
-    page.fill("#login-form input[name=password]", password)
-    page.click("#login-form button[type=submit]")
 
 
 def _change_disable_reset(page: Any, base: str, one_time: str) -> str:
@@ -109,7 +88,7 @@ def test_admin_manages_operators_in_the_console(
     page.on("dialog", lambda dialog: dialog.accept())
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(f"{base}/console/#operators")
-    _login(page, "root", PASSWORD)
+    sign_in(page, "root", PASSWORD)
     page.wait_for_selector("#op-root")
     assert page.locator('#nav a[data-page="operators"]').is_visible()
     assert "系统管理员" in page.inner_text("#op-root")
@@ -145,7 +124,7 @@ def test_admin_manages_operators_in_the_console(
     # A non-admin signs in and does not see the page.
     page.click("#logout")
     page.wait_for_selector("#login:not([hidden])")
-    _login(page, "li", fresh)
+    sign_in(page, "li", fresh)
     page.wait_for_selector("#shell:not([hidden])")
     assert "li（公安民警）" in page.inner_text("#who")
     assert not page.locator('#nav a[data-page="operators"]').is_visible()
@@ -158,10 +137,10 @@ def test_failed_logins_back_off_in_chinese(
     page = browser_page
     page.goto(f"{base}/console/")
     for _ in range(6):
-        _login(page, "root", "not the password")
+        sign_in(page, "root", "not the password")
         page.wait_for_selector("text=用户名或密码错误")
         page.evaluate("document.querySelector('#login-error').textContent = ''")
-    _login(page, "root", PASSWORD)
+    sign_in(page, "root", PASSWORD)
     page.wait_for_selector("text=登录失败次数过多")
     assert "秒后再试" in page.inner_text("#login-error")
     page.screenshot(path=str(ARTIFACTS / "console-login-backoff.png"))

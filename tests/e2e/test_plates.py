@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session
+from support.console import sign_in
 from support.waiting import wait_until
 
 from camera_node.agent import CameraAgent
@@ -364,9 +365,7 @@ def test_plate_console_shows_hits_with_their_images_and_the_track(
     page = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(f"{base}/console/#plates")
-    page.fill("input[name=username]", "cmd")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    sign_in(page, "cmd", PASSWORD)
     page.wait_for_selector("#plate-hits li.exact")
     assert "命中 湘FD4439（被盗抢车辆）" in page.inner_text("#plate-hits")
     # Each hit card says when and at which camera, with both images.

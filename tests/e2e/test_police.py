@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
+from support.console import sign_in
 from support.waiting import wait_until
 
 from central.fleet import registry
@@ -504,9 +505,7 @@ def test_command_console_flashes_sos_until_acknowledged(
     page = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(f"{base}/console/#police")
-    page.fill("input[name=username]", "cmd")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    sign_in(page, "cmd", PASSWORD)
     page.wait_for_selector("#live.on")
     page.wait_for_function(
         "document.querySelectorAll('#police-officers .officer').length === 3"

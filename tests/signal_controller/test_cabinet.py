@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
+from support.console import sign_in
 from support.waiting import wait_until
 
 from central.fleet import registry
@@ -393,9 +394,7 @@ def test_the_traffic_console_computes_pushes_and_shows_the_cabinet_s_answer(
         session.commit()
     page = browser_page
     page.goto(f"{base}/console/#signals")
-    page.fill("input[name=username]", "tc")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "tc", PASSWORD)
     page.wait_for_selector("#live.on")
     page.click("tr[data-junction=sig-1]")
     # the cabinet's running phase arrives each second: row, signal heads, map

@@ -17,21 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from georeport import GeoReport
 from PIL import Image
 from sqlmodel import Session, select
+from support.central import central_services
 
 from central.api.deps import Services, complaints
 from central.app import create_app
-from central.audit.log import AuditLog
 from central.complaints.models import Complaint, Department, ServiceType
 from central.complaints.service import Filing
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
-from central.settings import CentralSettings
 from edge.clock import ManualClock
 
 if TYPE_CHECKING:
@@ -46,28 +41,19 @@ BASE = "/open311/v2"
 
 @pytest.fixture
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
-    engine = make_engine(db_url)
-    migrate(engine)
-    built = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=db_url,
-            jwt_secret="s" * 40,
-            data_dir=tmp_path,
-            open311_api_keys=[KEY],
-        ),
-        engine=engine,
-        metrics=Metrics(),
+    built = central_services(
+        db_url,
+        tmp_path,
         clock=ManualClock(NOW),
-        broadcaster=Broadcaster(),
+        settings={"open311_api_keys": [KEY]},
     )
-    with Session(engine) as session:
+    with Session(built.engine) as session:
         session.add(Department(code="cgj", name="县城管局"))
         session.add(ServiceType(code="noise", name="噪音扰民", department="cgj"))
         session.add(ServiceType(code="road", name="道路破损", group="举报"))
         session.commit()
     yield built
-    engine.dispose()
+    built.engine.dispose()
 
 
 @pytest.fixture

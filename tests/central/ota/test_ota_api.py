@@ -5,22 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.central import central_services, sender
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
 from central.fleet import registry
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
 from central.ota.release import build, publish
 from central.ota.service import OtaService
-from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,22 +22,12 @@ PASSWORD = "correct horse battery"
 
 
 def test_rollout_api(sqlite_url: str, tmp_path: Path) -> None:
-    engine = make_engine(sqlite_url)
-    migrate(engine)
-    clock = SystemClock()
-    settings = CentralSettings(
-        database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path / "c"
+    services = central_services(sqlite_url, tmp_path / "c")
+    clock, engine = services.clock, services.engine
+    service = OtaService(
+        clock=clock, data_dir=services.settings.data_dir, sender=sender(services)
     )
-    service = OtaService(clock=clock, data_dir=settings.data_dir)
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=settings,
-        engine=engine,
-        metrics=Metrics(),
-        clock=clock,
-        broadcaster=Broadcaster(),
-        ota=service,
-    )
+    services.ota = service
     archive = build("kiosk", "2.0.0", min_from="1.0.0", out=tmp_path / "dist")
     name = publish(
         archive,

@@ -16,19 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
+from support.central import central_services, sender
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
 from central.fleet import registry
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.models import Device, Event
 from central.operators.auth import create_operator
 from central.police.models import Alarm, Position
@@ -41,12 +36,13 @@ from central.police.phone import (
     read_request,
 )
 from central.police.service import PoliceService
-from central.settings import CentralSettings
 from edge.clock import ManualClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from central.api.deps import Services
 
 PASSWORD = "correct horse battery"
 Params = dict[str, str | float]
@@ -110,21 +106,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def services(db_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Services]:
-    engine = make_engine(db_url)
-    migrate(engine)
-    audit = AuditLog(engine, Ed25519PrivateKey.generate(), checkpoint_every=50)
-    svc = Services(
-        audit=audit,
-        settings=CentralSettings(
-            database_url=db_url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=clock,
-        broadcaster=Broadcaster(),
-        police=PoliceService(clock=clock, audit=audit),
-    )
-    with Session(engine) as session:
+    svc = central_services(db_url, tmp_path, clock=clock, checkpoint_every=50)
+    svc.police = PoliceService(clock=clock, sender=sender(svc))
+    with Session(svc.engine) as session:
         create_operator(
             session, username="cmd", password=PASSWORD, role="police", now=NOW
         )
@@ -135,7 +119,7 @@ def services(db_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Servic
         ):
             registry.register(session, device_id=device, kind=kind, now=NOW)
     yield svc
-    engine.dispose()
+    svc.engine.dispose()
 
 
 @pytest.fixture
