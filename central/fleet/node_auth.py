@@ -220,10 +220,17 @@ def _check_claims(
         raise NodeAuthError(msg)
     stamp = now.timestamp()
     if iat > stamp + SKEW.total_seconds():
-        msg = f"expected a token issued by now ({now.isoformat()}), got one from later"
+        msg = (
+            f"expected a token issued by now ({now.isoformat()}), got one from "
+            "later; set the node's clock (NTP)"
+        )
         raise NodeAuthError(msg)
     if exp <= stamp:
-        msg = f"token expired at {datetime.fromtimestamp(exp, UTC).isoformat()}"
+        msg = (
+            f"token expired at {datetime.fromtimestamp(exp, UTC).isoformat()}, "
+            f"central's time is {now.isoformat()} (a replay, or the node's clock "
+            "is behind: set it by NTP)"
+        )
         raise NodeAuthError(msg)
     if claims["htm"] != method or claims["htu"] != path:
         msg = (
