@@ -151,6 +151,8 @@ def put_link(
         setattr(link, name, value)
     session.add(link)
     session.commit()
+    if svc.guidance is not None:
+        svc.guidance.forget()
     svc.audit.append(
         actor=p.username,
         action="guidance.link",

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TYPES = frozenset({"plate", "detector"})
+FORGET_S = 30.0  # how long the links' devices are known before reading again
 SECRET_FILE = "guidance-plate.key"  # noqa: S105 - a file name, not a secret
 DECISIONS = {"confirmed": "acknowledged", "dismissed": "false_alarm"}
 
@@ -137,6 +138,8 @@ class GuidanceService:
         self.rules = rules or GuidanceRules()
         self.tick_s = tick_s
         self._next_tick = 0.0
+        self._known: tuple[frozenset[str], frozenset[str]] | None = None
+        self._forget_at = 0.0
 
     # -- events (inside the ingest transaction) -------------------------------
     def take(
@@ -145,14 +148,19 @@ class GuidanceService:
         """Keep the passages and run the loop detectors; return the after-commit."""
         del now  # the minutes are the events' own
         out = Outbound()
+        cameras, detectors = self._devices(session)
+        if not any(
+            str(e["device"]) in (cameras if e["type"] == "plate" else detectors)
+            for e in events
+        ):
+            return lambda: None  # most batches: no link's device (no query)
         links = session.exec(select(GuidanceLink)).all()
-        cameras = {link.origin for link in links} | {link.destination for link in links}
         for event in events:
             device = str(event["device"])
             try:
                 if event["type"] == "plate" and device in cameras:
                     self._passage(session, event)
-                elif event["type"] == "detector":
+                elif event["type"] == "detector" and device in detectors:
                     out.extend(self._loops(session, links, event))
             except (KeyError, TypeError, ValueError) as exc:
                 logger.warning(
@@ -162,6 +170,26 @@ class GuidanceService:
                     exc,
                 )
         return lambda: self.sender.deliver(out)
+
+    def _devices(self, session: Session) -> tuple[frozenset[str], frozenset[str]]:
+        """The links' cameras and loop stations (cached for :data:`FORGET_S`)."""
+        if self._known is None or self.clock.monotonic() >= self._forget_at:
+            links = session.exec(select(GuidanceLink)).all()
+            cameras = {x for link in links for x in (link.origin, link.destination)}
+            detectors = {
+                str(pair[k])
+                for link in links
+                for pair in link.loops
+                for k in ("up", "down")
+                if k in pair
+            }
+            self._known = (frozenset(cameras - {""}), frozenset(detectors))
+            self._forget_at = self.clock.monotonic() + FORGET_S
+        return self._known
+
+    def forget(self) -> None:
+        """Read the links again on the next batch (one was added or changed)."""
+        self._known = None
 
     def _passage(self, session: Session, event: dict[str, Any]) -> None:
         body = parse_body(PlateEventBody, dict(event["body"]))
