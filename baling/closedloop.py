@@ -86,6 +86,7 @@ def start_controller(
     controller = ControllerSim(junction, clock=clock)
     for lane in j.lanes:
         controller.zones.wire(lane.lane_id, lane.weights(stages))
+        controller.lane_groups[lane.lane_id] = lane.groups()  # its stop-line loop
     controller.start()
     return controller
 

@@ -121,6 +121,14 @@ class Pressure:
                         votes[k] = votes.get(k, 0) + 1
         return max(votes, key=lambda k: votes[k]) if votes else None
 
+    def serving(self, stage: int, *, least: float = 1.0) -> int:
+        """Vehicles the green of ``stage`` serves now (lanes weighted ≥ ``least``)."""
+        return sum(
+            max(z.count, 1) if z.waiting else z.count
+            for z in self.zones.values()
+            if z.weights.get(stage, 0.0) >= least
+        )
+
     def of(self, stages: int) -> list[float]:
         """Each stage's pressure now."""
         out = [0.0] * stages
@@ -133,7 +141,13 @@ class Pressure:
 
 
 def choose(
-    pressure: list[float], current: int, *, at_max: bool, ring: bool = False
+    pressure: list[float],
+    current: int,
+    *,
+    at_max: bool,
+    ring: bool = False,
+    serving: int | None = None,
+    bias: float = 0.0,
 ) -> int | None:
     """The stage to change to from ``current``, or ``None`` to stay.
 
@@ -144,6 +158,12 @@ def choose(
     not the one under most pressure: jumping across the ring costs a
     long intergreen (a permissive left turner waiting inside the
     junction must clear), going round it the short ones.
+
+    With ``serving`` (the vehicles the running green still has coming over
+    its loops) the green is held while it serves anyone, unless another
+    stage's pressure leads by more than ``bias`` — every change costs its
+    intergreen, so a green that still discharges is not cut for a small
+    lead — and ends as soon as it serves nobody and anyone waits elsewhere.
     """
     n = len(pressure)
     others = [k for k in range(n) if k != current]
@@ -153,7 +173,10 @@ def choose(
     best = max(others, key=lambda k: (pressure[k], -((k - current) % n)))
     if pressure[best] <= 0:
         return None  # nobody waits: rest in green
-    if not (at_max or pressure[best] > pressure[current]):
+    if serving is not None:
+        if serving and not at_max and pressure[best] <= pressure[current] + bias:
+            return None
+    elif not (at_max or pressure[best] > pressure[current]):
         return None
     if ring:
         return next(

@@ -37,7 +37,8 @@ from signal_controller.gbt20999 import (
     encode,
     encode_running,
 )
-from signal_controller.junction import Junction, Plan, all_red_for, state_at
+from signal_controller.junction import Junction, Plan, state_at
+from signal_controller.transition import Change, plan_change, signals_during
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,6 +76,11 @@ class ControllerSim:
         # actuated: (when, stage index) of each green start, the last 256
         self.changes: deque[tuple[float, int]] = deque(maxlen=256)
         self.zones = Pressure()  # its detector inputs (actuated mode)
+        self.boxes: dict[str, bool] = {}  # permissive group -> a turner inside
+        # each lane's groups (its stop-line loop tells when their last crossed)
+        self.lane_groups: dict[str, frozenset[str]] = {}
+        self.crossed_at: dict[str, float] = {}
+        self.act_cleared: dict[str, float] = {}  # … seen gone, s into the change
         self._conn: socket.socket | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -139,6 +145,8 @@ class ControllerSim:
                 self.zones.entered(zone, t, entered)
             if left:
                 self.zones.left(zone, t, left)
+                for g in self.lane_groups.get(zone, ()):
+                    self.crossed_at[g] = t
             if occupied is not None:
                 self.zones.standing(zone, occupied=occupied)
 
@@ -147,24 +155,60 @@ class ControllerSim:
 
         Max-pressure over the detector zones (:mod:`firmware_sim.pressure`)
         picks the next stage; the plan's greens, doubled, are the maxima.
-        Intergreens are the plan's, as in fixed time.
+        Each change goes group by group (:mod:`signal_controller.transition`):
+        every starting group waits for its own intergreens only.
         """
         self._advance(now)
         j = self.junction
-        stage = j.stages[self.act_stage]
-        if self.act_phase == "green":
+        if self.act_phase == "green" or self.act_change is None:
+            stage = j.stages[self.act_stage]
             return {g: stage.get(g, "r") for g in j.groups}
-        nxt = j.stages[self.act_next]
-        out = {}
-        for g in j.groups:
-            now_g, then = stage.get(g), nxt.get(g)
-            if now_g is not None and now_g == then:
-                out[g] = now_g
-            elif now_g is not None:
-                out[g] = "y" if self.act_phase == "yellow" else "r"
-            else:
-                out[g] = "r"
-        return out
+        return signals_during(
+            j,
+            self.act_change,
+            now - self.act_since,
+            crossed=self._crossed(),
+            cleared=self.act_cleared,
+        )
+
+    def _crossed(self) -> dict[str, float] | None:
+        """When each ending group's last vehicle crossed its stop line.
+
+        Seconds from the end of its green, for the groups whose vehicles
+        crossed during it; ``None`` without stop-line loops wired to groups.
+        """
+        if not self.lane_groups:
+            return None
+        return {
+            g: t - self.act_since
+            for g, t in self.crossed_at.items()
+            if t >= self.act_green_from
+        }
+
+    def detect_box(self, group: str, *, occupied: bool) -> None:
+        """Whether a vehicle of permissive ``group`` is inside the junction now.
+
+        A presence detector over the left turners' course through the box
+        (where they wait for a gap): once it is seen empty with their signal
+        red, the crossing streets need not wait the long intergreen for a
+        turner who may still be inside.
+        """
+        with self._lock:
+            self.boxes[group] = occupied
+
+    def _waiting(self) -> set[str]:
+        """Groups of the ending stage behind which a left turner may wait inside.
+
+        Its permissive groups: with a presence detector over their course,
+        always (the detector tells when they are gone); without one, if a
+        vehicle crossed a yielding stop line during the ending green
+        (through its yellow too).
+        """
+        stage = self.junction.stages[self.act_stage]
+        permissive = {g for g, s in stage.items() if s == "g"}
+        if self.zones.crossed_permissive(self.act_stage, self.act_green_from):
+            return permissive
+        return permissive & self.boxes.keys()
 
     def _detour(self, nxt: int, pressure: list[float]) -> int:
         """With ``VIA_PROTECTED``: after permissive turns crossed, their own green.
@@ -183,45 +227,82 @@ class ControllerSim:
 
     def _advance(self, now: float) -> None:
         assert self.plan is not None  # noqa: S101 - called with a plan
-        plan = self.plan
-        while True:
-            if self.act_phase == "green":
-                longest = max(
-                    self.MAX_GREEN_FACTOR * plan.greens[self.act_stage],
-                    self.junction.min_green_s + self.SLOT_S,
-                )
-                at_max = now >= self.act_since + longest
-                if now < self.act_check and not at_max:
-                    break
-                self.zones.heal(self.act_stage, self.act_since, now)
-                pressure = self.zones.of(len(self.junction.stages))
-                nxt = choose(pressure, self.act_stage, at_max=at_max, ring=self.RING)
-                if nxt is None:
-                    while self.act_check <= now:
-                        self.act_check += self.SLOT_S
-                    break
-                self.act_next = self._detour(nxt, pressure)
-                # a permissive left turner that crossed during this green
-                # (through its yellow too) may wait inside: decided at the end
-                self.act_green_from = self.act_since
-                self.act_phase, self.act_since = "yellow", now
-            elif self.act_phase == "yellow":
-                if now < self.act_since + plan.yellow:
-                    break
-                self.act_phase, self.act_since = "allred", self.act_since + plan.yellow
-            else:
-                waiting = self.zones.crossed_permissive(
-                    self.act_stage, self.act_green_from
-                )
-                all_red = all_red_for(
-                    self.junction, plan, self.act_stage, self.act_next, waiting=waiting
-                )
-                if now < self.act_since + all_red:
-                    break
-                self.act_stage = self.act_next
-                self.act_phase, self.act_since = "green", self.act_since + all_red
-                self.changes.append((self.act_since, self.act_stage))
-                self.act_check = self.act_since + self.junction.min_green_s
+        moved = True
+        while moved:
+            step = self._green_step if self.act_phase == "green" else self._change_step
+            moved = step(now, self.plan)
+
+    def _green_step(self, now: float, plan: Plan) -> bool:
+        """At a decision point, maybe start a change; whether anything moved on."""
+        longest = max(
+            self.MAX_GREEN_FACTOR * plan.greens[self.act_stage],
+            self.junction.min_green_s + self.SLOT_S,
+        )
+        at_max = now >= self.act_since + longest
+        if now < self.act_check and not at_max:
+            return False
+        self.zones.heal(self.act_stage, self.act_since, now)
+        pressure = self.zones.of(len(self.junction.stages))
+        serving = (
+            None
+            if self.GAP_OUT is None
+            else self.zones.serving(self.act_stage, least=self.GAP_OUT)
+        )
+        nxt = choose(
+            pressure,
+            self.act_stage,
+            at_max=at_max,
+            ring=self.RING,
+            serving=serving,
+            bias=self.BIAS,
+        )
+        if nxt is None:
+            while self.act_check <= now:
+                self.act_check += self.SLOT_S
+            return False
+        self.act_next = self._detour(nxt, pressure)
+        self.act_green_from = self.act_since
+        self.act_phase, self.act_since = "change", now
+        self._plan_change(plan)
+        return True
+
+    def _change_step(self, now: float, plan: Plan) -> bool:
+        """Carry the change on; whether the new stage's green has begun."""
+        into = now - self.act_since
+        if into >= plan.yellow:
+            if not self.act_settled:
+                # who crossed during the yellow is known now: the waits
+                # against a permissive end are settled
+                self._plan_change(plan)
+                self.act_settled = True
+            for g, occupied in self.boxes.items():  # red for them: none comes in
+                if not occupied:
+                    self.act_cleared.setdefault(g, into)
+        assert self.act_change is not None  # noqa: S101 - set with the phase
+        length = self.act_change.length(
+            crossed=self._crossed(), cleared=self.act_cleared
+        )
+        if into < length:
+            return False
+        self.act_stage = self.act_next
+        self.act_phase = "green"
+        self.act_since += length
+        self.act_change = None
+        self.act_cleared = {}
+        self.changes.append((self.act_since, self.act_stage))
+        self.act_check = self.act_since + self.junction.min_green_s
+        return True
+
+    def _plan_change(self, plan: Plan) -> None:
+        self.act_settled = False
+        self.act_change = plan_change(
+            self.junction,
+            self.act_stage,
+            self.act_next,
+            yellow=plan.yellow,
+            all_red=plan.all_red,
+            waiting=self._waiting(),
+        )
 
     def _boundary(self, now: float) -> float:
         """When the running cycle ends (now, if no plan runs).
@@ -384,9 +465,15 @@ class ControllerSim:
     SLOT_S = 5.0  # actuated: the next stage is chosen this often after min green
     RING = False  # actuated: True serves stages round the ring, skipping empty ones
     VIA_PROTECTED = False  # actuated: after permissive turns, their own green
+    # actuated: with GAP_OUT, a green holds while its lanes weighted at least
+    # this still have vehicles coming, unless another stage leads by BIAS
+    GAP_OUT: float | None = None
+    BIAS = 0.0
     MAX_GREEN_FACTOR = 2.0  # … and a green runs at most this × the plan's
     act_check = 0.0  # the next decision point
     act_green_from = float("-inf")  # when the ending green began
+    act_change: Change | None = None  # the stage change under way
+    act_settled = False  # its waits against a permissive end are final
     act_stage = 0
     act_next = 0
     act_phase = "green"

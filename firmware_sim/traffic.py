@@ -75,6 +75,10 @@ class Lane:
         groups = {f"{self.approach}{m}" for m in self.moves}
         return any(stage.get(g) == "g" for g in groups for stage in stages)
 
+    def groups(self) -> frozenset[str]:
+        """The signal groups whose vehicles cross this lane's stop line."""
+        return frozenset(f"{self.approach}{m}" for m in self.moves)
+
     def weights(self, stages: list[dict[str, str]]) -> dict[int, float]:
         """How this lane's vehicles press on each stage (for max-pressure)."""
         return lane_weights({f"{self.approach}{m}" for m in self.moves}, stages)
@@ -94,6 +98,9 @@ class Junction:
     cards: list[DetectorCard] = field(default_factory=list)
     controller: ControllerSim | None = None
     paths: list[LanePath] = field(default_factory=list)  # each link's course
+    # permissive left group -> SUMO's internal lanes of its course (where a
+    # presence detector over the box sees a turner waiting for a gap)
+    boxes: dict[str, list[str]] = field(default_factory=dict)
 
     def file_paths(self) -> list[dict[str, Any]]:
         """The lanes' paths as the cabinet's junction file has them."""
@@ -201,6 +208,29 @@ def link_paths(
     return out
 
 
+def box_lanes(
+    net: Any,  # noqa: ANN401 - a sumolib net read with its internal lanes
+    tls_id: str,
+    links: list[tuple[str, str]],
+) -> dict[str, list[str]]:
+    """The internal lanes of each turn that may wait inside (an internal junction).
+
+    What a presence detector over the box covers for that group.
+    """
+    out: dict[str, list[str]] = {}
+    for in_lane, out_lane, index in net.getTLS(tls_id).getConnections():
+        conn = next(c for c in in_lane.getOutgoing() if c.getToLane() == out_lane)
+        via, chain = conn.getViaLaneID(), []
+        while via:
+            chain.append(via)
+            nxt = [c.getViaLaneID() for c in net.getLane(via).getOutgoing()]
+            via = nxt[0] if nxt and nxt[0] else ""
+        if len(chain) > 1:  # it passes an internal junction: it may wait there
+            approach, move = links[index]
+            out.setdefault(f"{approach}{move}", []).extend(chain)
+    return out
+
+
 def derive_links(net: Any) -> dict[str, list[tuple[str, str]]]:  # noqa: ANN401 - a sumolib net
     """(approach, move) of every signal link, from the geometry.
 
@@ -272,6 +302,7 @@ class SumoCoSim:
         for tls in net.getTrafficLights():
             j = Junction(tls.getID(), [tuple(x) for x in links[tls.getID()]])
             j.paths = link_paths(net, j.tls, j.links)
+            j.boxes = box_lanes(net, j.tls, j.links)
             by_lane: dict[str, Lane] = {}
             for in_lane, _out, index in tls.getConnections():
                 approach, move = j.links[index]
@@ -368,6 +399,14 @@ class SumoCoSim:
                         entered=new,
                         left=left,
                         occupied=bool(self._on_loop[stop]),
+                    )
+            if j.controller is not None:  # presence over the left turners' box
+                for group, lanes in j.boxes.items():
+                    j.controller.detect_box(
+                        group,
+                        occupied=any(
+                            self.conn.lane.getLastStepVehicleNumber(x) for x in lanes
+                        ),
                     )
         self.t += 1
         clock.advance(1)

@@ -131,6 +131,7 @@ class Intergreens:
 
     protected: Matrix
     permissive: Matrix
+    crossing_s: float = 3.0  # the t_ü they assume: the last vehicle's crossing
 
     def need(self, ending: str, starting: str, *, was: str = "G") -> float:
         """Seconds group ``starting`` must wait after ``ending``'s green (0 if free)."""
@@ -258,7 +259,7 @@ def derive(  # noqa: C901 - the two matrices are read together
                     ),
                 )
             permissive[a, b] = _up(waiting)
-    return Intergreens(protected, permissive)
+    return Intergreens(protected, permissive, speeds.crossing_s)
 
 
 def _up(t: float) -> float:
