@@ -8,10 +8,10 @@ estimates and detectors are :mod:`central.guidance`'s.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
@@ -26,9 +26,10 @@ from central.api.deps import (
     refusal,
 )
 from central.errors import InvalidError
-from central.guidance.models import GuidanceLink, Incident, TravelTime
+from central.guidance import od
+from central.guidance.models import GuidanceLink, Incident, ODCount, TravelTime
 from central.guidance.service import GuidanceService, incident_view
-from central.models import as_utc
+from central.models import Device, as_utc
 from central.operators.auth import Principal
 
 router = APIRouter(prefix="/api/v1/guidance", tags=["guidance"])
@@ -37,7 +38,7 @@ Writer = Annotated[Principal, Depends(permit("guidance", "write"))]
 IncidentReader = Annotated[Principal, Depends(permit("guidance/incidents", "read"))]
 IncidentWriter = Annotated[Principal, Depends(permit("guidance/incidents", "write"))]
 LinkId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
-Device = Annotated[str, Field(max_length=64)]
+DeviceId = Annotated[str, Field(max_length=64)]
 
 
 def guidance(svc: ServicesDep) -> GuidanceService:
@@ -50,8 +51,8 @@ def guidance(svc: ServicesDep) -> GuidanceService:
 class LoopPair(BaseModel):
     """Two detector stations along a link and the through lanes compared."""
 
-    up: Device
-    down: Device
+    up: DeviceId
+    down: DeviceId
     lanes: list[Annotated[int, Field(ge=1, le=16)]] = Field(min_length=1, max_length=8)
 
 
@@ -60,8 +61,8 @@ class LinkIn(BaseModel):
 
     name: str = Field(default="", max_length=100)
     site: str = Field(default="*", max_length=64)
-    origin: Device = ""
-    destination: Device = ""
+    origin: DeviceId = ""
+    destination: DeviceId = ""
     length_m: float = Field(default=0.0, ge=0, le=100_000)
     free_flow_s: float = Field(default=0.0, ge=0, le=36_000)
     lat: float | None = Field(default=None, ge=-90, le=90)
@@ -229,3 +230,61 @@ def decide(
     session.commit()
     service.sender.deliver(out)
     return incident_view(row, link)
+
+
+@router.get(
+    "/od",
+    responses={
+        200: {
+            "content": {"application/xml": {}},
+            "description": "The matrix as JSON, or as SUMO tazRelation XML",
+        }
+    },
+)
+def od_matrix(
+    svc: ServicesDep,
+    session: SessionDep,
+    p: Reader,
+    hour: Annotated[datetime, Query(description="the hour's start, with offset")],
+    fmt: Annotated[Literal["json", "sumo"], Query(alias="format")] = "json",
+    scale: Annotated[float, Query(ge=1, le=10)] = 1.0,
+) -> Any:  # noqa: ANN401 - JSON or XML
+    """Journeys between cameras that began in ``hour`` (read vehicles).
+
+    ``format=sumo`` answers ``od2trips --tazrelation-files`` input, the
+    interval from 0 to 3600 s, counts times ``scale`` (1 / the read rate);
+    only cameras in the caller's districts are shown.
+    """
+    if hour.tzinfo is None:
+        raise InvalidError(f"expected an hour with a UTC offset, got {hour}")
+    start = od.hour_of(hour)
+    rows = session.exec(
+        select(ODCount)
+        .where(ODCount.hour == start)
+        .order_by(col(ODCount.origin), col(ODCount.destination))
+    ).all()
+    sites: dict[str, str] = {}
+
+    def visible(camera: str) -> bool:
+        if camera not in sites:
+            device = session.get(Device, camera)
+            sites[camera] = device.site if device is not None else "*"
+        return may(svc, p, site=sites[camera], obj="guidance", act="read")
+
+    shown = [r for r in rows if visible(r.origin) and visible(r.destination)]
+    if fmt == "sumo":
+        xml = od.to_tazrelations(
+            {(r.origin, r.destination): r.trips for r in shown},
+            begin_s=0,
+            end_s=3600,
+            interval_id=start.isoformat(),
+            scale=scale,
+        )
+        return Response(xml, media_type="application/xml")
+    return {
+        "hour": start.isoformat(),
+        "items": [
+            {"origin": r.origin, "destination": r.destination, "trips": r.trips}
+            for r in shown
+        ],
+    }

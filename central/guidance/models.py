@@ -1,6 +1,6 @@
-"""The guidance tables: links, hashed passages, travel times, incidents.
+"""The guidance tables: links, hashed passages, travel times, incidents, OD counts.
 
-Created by Alembic migration 0014; the service keeps them
+Created by Alembic migrations 0014 and 0015; the service keeps them
 (:mod:`central.guidance.service`), the API reads them.
 """
 
@@ -92,3 +92,14 @@ class Incident(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=_TS)
     cleared_at: datetime | None = Field(default=None, sa_type=_TS)
     note: str = Field(default="", max_length=500)
+
+
+class ODCount(SQLModel, table=True):
+    """Journeys between two cameras that began in one hour (read vehicles)."""
+
+    __tablename__ = "guidance_od"
+
+    hour: datetime = Field(primary_key=True, sa_type=_TS)
+    origin: str = Field(primary_key=True, max_length=64)
+    destination: str = Field(primary_key=True, max_length=64)
+    trips: int

@@ -9,7 +9,9 @@ stations' ``detector`` minute has arrived. Every minute
 (:meth:`GuidanceService.tick`) it matches the passages of each link into
 trips, stores the minute's travel time (:mod:`central.guidance.traveltime`;
 loops where there are no cameras, both fused where there are both), runs
-the travel-time watch, and deletes passages past their short retention.
+the travel-time watch, counts the origin–destination journeys of the last
+hour that is over (:mod:`central.guidance.od`), and deletes passages past
+their short retention.
 
 An incident is kept with its evidence and raises an alarm on the police
 alarm desk (kind ``incident``, the police console's list) and a live
@@ -30,8 +32,14 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from central.errors import ConflictError, NotFoundError
-from central.guidance import incident, reid, traveltime
-from central.guidance.models import GuidanceLink, Incident, Passage, TravelTime
+from central.guidance import incident, od, reid, traveltime
+from central.guidance.models import (
+    GuidanceLink,
+    Incident,
+    ODCount,
+    Passage,
+    TravelTime,
+)
 from central.messaging.outbound import Outbound, Sender
 from central.models import Event, as_utc
 from central.police.models import Alarm
@@ -139,6 +147,7 @@ class GuidanceService:
         self.tick_s = tick_s
         self._next_tick = 0.0
         self._known: tuple[frozenset[str], frozenset[str]] | None = None
+        self._od_done: set[datetime] = set()
         self._forget_at = 0.0
 
     # -- events (inside the ingest transaction) -------------------------------
@@ -437,6 +446,7 @@ class GuidanceService:
                 minute += timedelta(minutes=1)
             link.computed_until = last
             session.add(link)
+        self._od(session, now)
         cutoff = now - timedelta(hours=self.rules.retention_h)
         old = session.exec(select(Passage).where(col(Passage.at) < cutoff)).all()
         for row in old:
@@ -444,6 +454,30 @@ class GuidanceService:
         if old:
             logger.info("Deleted %d plate hashes past retention", len(old))
         return out
+
+    def _od(self, session: Session, now: datetime) -> None:
+        """Count the last hour whose journeys are over (before its hashes go)."""
+        hour = od.hour_of(now - timedelta(hours=1, seconds=self.rules.max_trip_s))
+        if hour in self._od_done:
+            return
+        end = hour + timedelta(hours=1, seconds=self.rules.max_trip_s)
+        rows = session.exec(
+            select(Passage).where(col(Passage.at) >= hour, col(Passage.at) < end)
+        ).all()
+        counts = od.od_counts(
+            (reid.Passage(r.camera, r.plate_hash, as_utc(r.at)) for r in rows),
+            hour=hour,
+            max_gap_s=self.rules.max_trip_s,
+        )
+        for old in session.exec(select(ODCount).where(ODCount.hour == hour)).all():
+            session.delete(old)
+        session.flush()
+        for (origin, destination), trips in counts.items():
+            session.add(
+                ODCount(hour=hour, origin=origin, destination=destination, trips=trips)
+            )
+        self._od_done = {hour}
+        logger.info("OD counts of %s: %d journeys", hour, sum(counts.values()))
 
     def _minute_of_link(
         self, session: Session, link: GuidanceLink, minute: datetime

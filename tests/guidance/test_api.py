@@ -125,6 +125,24 @@ def _traffic(rng: random.Random) -> list[tuple[str, str, dict[str, Any]]]:
     return reads
 
 
+def _check_od(api: TestClient, svc: Services, clock: ManualClock) -> None:
+    """The hour's journeys once they are over, for planners and SUMO."""
+    assert svc.guidance is not None
+    clock.advance(78 * 60)  # 09:31
+    svc.guidance.tick(svc.engine)
+    traffic = login(api, "traffic", PASSWORD)  # the first token has expired
+    hour = {"hour": START.isoformat()}
+    matrix = api.get("/api/v1/guidance/od", params=hour, headers=traffic).json()
+    [pair] = matrix["items"]
+    assert (pair["origin"], pair["destination"]) == ("cam-a", "cam-b")
+    assert 120 < pair["trips"] < 200
+    xml = api.get(
+        "/api/v1/guidance/od", params={**hour, "format": "sumo"}, headers=traffic
+    )
+    assert xml.headers["content-type"].startswith("application/xml")
+    assert f'count="{pair["trips"]}"' in xml.text
+
+
 def test_travel_times_and_an_incident_end_to_end(
     world: tuple[Services, ManualClock],
 ) -> None:
@@ -196,7 +214,9 @@ def test_travel_times_and_an_incident_end_to_end(
         )
         assert again.status_code == 409
 
-        # the plate hashes go after their retention; the travel times stay
+        _check_od(api, svc, clock)
+
+        # the plate hashes go after their retention; the OD counts stay
         clock.advance(3 * 3600)
         svc.guidance.tick(svc.engine)
         with Session(svc.engine) as s:
