@@ -219,6 +219,7 @@ class PahoBus:
         self._link = 0
         self._threaded = threaded
         self._manual_ack = manual_ack
+        self._arrived = 0  # messages received on any connection (see poll)
         self._socket_open = False
         self._connected_once = False
         self._retry_at = 0.0
@@ -308,6 +309,7 @@ class PahoBus:
     def _on_message(
         self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage
     ) -> None:
+        self._arrived += 1
         props = getattr(msg, "properties", None)
         response = getattr(props, "ResponseTopic", None)
         correlation = getattr(props, "CorrelationData", None)
@@ -410,6 +412,8 @@ class PahoBus:
         """
         if self._socket_open:
             rc = self._client.loop(timeout=timeout)
+            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and not self._threaded:
+                rc = self._read_burst()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._lost()
             return
@@ -436,6 +440,20 @@ class PahoBus:
             self._retry_at = time.monotonic() + delay
             return
         self._socket_open = True
+
+    def _read_burst(self, most: int = 500) -> MQTTErrorCode:
+        """Read the messages already waiting on the socket, without a select each.
+
+        paho's ``loop()`` reads one packet per ``select()``; an owner-driven
+        link under load (the ingest worker) reads on while messages keep
+        coming, up to ``most``, and returns at the first read that brings none.
+        """
+        for _ in range(most):
+            before = self._arrived
+            rc = self._client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._arrived == before:
+                return rc
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _lost(self) -> None:
         if self._up.is_set():
