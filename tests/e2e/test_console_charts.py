@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlmodel import Session
 from support.central import central_services, sender
+from support.console import sign_in
 
 from central.app import create_app
 from central.fleet import registry
@@ -133,13 +134,6 @@ def _junction(svc: Services) -> None:
         s.commit()
 
 
-def _sign_in(page: Any) -> None:
-    page.wait_for_selector("#login-form", state="visible")
-    page.fill("#login-form input[name=username]", "root")
-    page.fill("#login-form input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-
-
 def _state(svc: Services, stage: int, into_s: float, lamp: str) -> None:
     svc.broadcaster.publish(
         {
@@ -163,7 +157,7 @@ def test_traffic_centre_sees_loops_plans_and_a_stage_timer_through_amber(
     base = serve_app(create_app(services))
     page = browser_page
     page.goto(f"{base}/console/#signals")
-    _sign_in(page)
+    sign_in(page, "root", PASSWORD)
     page.wait_for_selector("#live.on")
     page.click("#junction-rows tr[data-junction=cab-1]")
 
@@ -251,7 +245,7 @@ def test_device_page_charts_the_nodes_telemetry(
     base = serve_app(create_app(services))
     page = browser_page
     page.goto(f"{base}/console/#device/kiosk-3")
-    _sign_in(page)
+    sign_in(page, "root", PASSWORD)
     page.wait_for_selector("#dv-telemetry figure.telemetry")
     fields = page.eval_on_selector_all(
         "#dv-telemetry figure.telemetry", "(fs) => fs.map((f) => f.dataset.field)"
