@@ -334,7 +334,9 @@ class GuidanceService:
                 select(Incident).where(
                     Incident.link == link.id,
                     Incident.source == source,
-                    Incident.lane == lane,
+                    col(Incident.lane).is_(None)
+                    if lane is None
+                    else Incident.lane == lane,
                     col(Incident.state).in_(("raised", "confirmed")),
                 )
             ).all():

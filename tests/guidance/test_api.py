@@ -47,9 +47,22 @@ LINK = {
 
 
 @pytest.fixture
-def world(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Services, ManualClock]]:
+def world(db_url: str, tmp_path: Path) -> Iterator[tuple[Services, ManualClock]]:
+    """Central's services with guidance, two cameras, two loops, two operators."""
+    yield from _world(db_url, tmp_path)
+
+
+@pytest.fixture
+def world_sqlite(
+    sqlite_url: str, tmp_path: Path
+) -> Iterator[tuple[Services, ManualClock]]:
+    """The same, on SQLite only (tests of permissions, not of the database)."""
+    yield from _world(sqlite_url, tmp_path)
+
+
+def _world(url: str, tmp_path: Path) -> Iterator[tuple[Services, ManualClock]]:
     clock = ManualClock(START)
-    svc = central_services(sqlite_url, tmp_path, clock=clock)
+    svc = central_services(url, tmp_path, clock=clock)
     svc.guidance = GuidanceService(
         clock=clock, secret=load_or_create_secret(tmp_path), sender=sender(svc)
     )
@@ -224,9 +237,9 @@ def test_travel_times_and_an_incident_end_to_end(
 
 
 def test_only_traffic_and_police_reach_guidance(
-    world: tuple[Services, ManualClock],
+    world_sqlite: tuple[Services, ManualClock],
 ) -> None:
-    svc, _ = world
+    svc, _ = world_sqlite
     with TestClient(create_app(svc)) as api:
         assert api.get("/api/v1/guidance/links").status_code == 401
         with Session(svc.engine) as s:
