@@ -181,19 +181,25 @@ class World:
         if self.schema is not None:
             _drop(self.schema)
 
-    def cpu_s(self) -> list[float]:
-        """CPU seconds (user + system) each central process has used."""
-        tick = os.sysconf("SC_CLK_TCK")
-        out = []
-        for proc in self.centrals:
-            try:
-                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1]
-            except OSError:
-                out.append(0.0)
-                continue
-            parts = fields.split()
-            out.append((int(parts[11]) + int(parts[12])) / tick)
-        return out
+    def cpu_s(self, children: list[tuple[Any, EventLike]]) -> dict[str, list[float]]:
+        """CPU seconds (user + system) each part has used so far."""
+        broker = self.broker.proc.pid if self.broker.proc is not None else 0
+        parts = {
+            "central": [p.pid for p in self.centrals],
+            "broker": [broker],
+            "virtual handhelds": [c.pid for c, _ in children],
+            "fleet load": [g.pid for g in self.gens],
+            "this process (agents)": [os.getpid()],
+        }
+        return {name: [_cpu_s(pid) for pid in pids] for name, pids in parts.items()}
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def register(engine: sa.Engine, handhelds: list[str], fleet: int) -> None:
@@ -309,6 +315,22 @@ def wait_placed(engine: sa.Engine, total: int, timeout: float) -> int:
     return placed
 
 
+def wait_raised(engine: sa.Engine, presses: int, timeout: float) -> int:
+    """Wait until every press has raised its SOS (then a little for alerts)."""
+    deadline = time.monotonic() + timeout
+    raised = 0
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            raised = session.exec(
+                select(func.count()).select_from(Alarm).where(Alarm.kind == "sos")
+            ).one()
+        if raised >= presses:
+            break
+        time.sleep(1.0)
+    time.sleep(3.0)
+    return raised
+
+
 def wait_online(engine: sa.Engine, total: int, timeout: float) -> int:
     """Wait until central's presence shows the fleet's devices online."""
     deadline = time.monotonic() + timeout
@@ -388,7 +410,7 @@ class Run:
     data: dict[str, Any]
     presses: int
     seconds: float
-    cpu_s: list[float]
+    cpu_s: dict[str, list[float]]
     positions: int
     position_lag_ms: list[float]
     lane_ms: list[float]
@@ -416,7 +438,11 @@ def report(engine: sa.Engine, run: Run) -> None:
         for k, v in arrived.items()
     ]
     rtt = run.data["rtt_ms"]
-    cores = ", ".join(f"{c / run.seconds:.2f}" for c in run.cpu_s)
+    cores = "; ".join(
+        f"{name} {' + '.join(f'{c / run.seconds:.2f}' for c in used)}"
+        for name, used in run.cpu_s.items()
+        if used
+    )
     print(f"SOS raised: {len(alarms)} of {run.presses} presses")
     print(
         "alerts to virtual handhelds within R (nearest 20 per SOS): "
@@ -434,8 +460,11 @@ def report(engine: sa.Engine, run: Run) -> None:
     print(
         f"bulk lane beside it: {run.positions / run.seconds:.0f} positions/s "
         f"stored, lag p50 {statistics.median(run.position_lag_ms or [0]):.0f} ms, "
-        f"p99 {pct(run.position_lag_ms, 0.99):.0f} ms; central CPU {cores} "
-        f"core(s) per process; load average {os.getloadavg()[0]:.1f}"
+        f"p99 {pct(run.position_lag_ms, 0.99):.0f} ms"
+    )
+    print(
+        f"CPU while pressing (cores): {cores}; machine load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
         "press → alert on nearby handhelds: "
@@ -546,11 +575,16 @@ def main() -> None:
         placed = wait_placed(world.engine, len(fleet) + len(agents_at), 300)
         print(f"handhelds online and placed: {placed} of {len(fleet) + len(agents_at)}")
         time.sleep(5.0)  # one full round of positions before the first press
-        cpu0, t0, wall0 = world.cpu_s(), time.monotonic(), time.time()
+        cpu0, t0, wall0 = world.cpu_s(children), time.monotonic(), time.time()
         press_at_random(pins, args.presses, args.gap, rng)
         time.sleep(5.0)
         seconds = time.monotonic() - t0
-        cpu = [b - a for a, b in zip(cpu0, world.cpu_s(), strict=True)]
+        cpu = {
+            name: [b - a for a, b in zip(cpu0[name], used, strict=True)]
+            for name, used in world.cpu_s(children).items()
+        }
+        # A late SOS is not a lost one: wait (a minute at most) for the rest.
+        wait_raised(world.engine, args.presses, 60)
         fleet_online = wait_online(world.engine, 0, 1) if args.fleet else 0
         stored, lag = positions(world.engine, wall0)
         done.set()
