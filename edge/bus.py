@@ -32,9 +32,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from paho.mqtt.client import SocketLike
+
 logger = logging.getLogger(__name__)
 
 _PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
+_READ_SIZE = 64 * 1024  # what one read of an owner-driven link takes at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,57 @@ class _Conn:
     receive_maximum: int | None = None
 
 
+class _BufferedSocket:
+    """A connected socket whose small reads are served from one large ``recv``.
+
+    paho reads each packet with three or four ``recv`` calls (the command
+    byte, each byte of the length, then the rest): a third of an ingest
+    worker's link thread at full rate. This reads what the kernel holds in
+    one call and hands paho its pieces; ``pending`` tells paho's loop that
+    bytes are waiting so it does not sleep in ``select`` over them (as it
+    does for TLS's own buffer, which is counted too).
+    """
+
+    def __init__(self, sock: SocketLike) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, buffer_size: int) -> bytes:
+        if self._pos >= len(self._buf):
+            data = self._sock.recv(max(buffer_size, _READ_SIZE))
+            if len(data) <= buffer_size:
+                return data  # also b"" at the end of the stream
+            self._buf, self._pos = data, 0
+        chunk = self._buf[self._pos : self._pos + buffer_size]
+        self._pos += len(chunk)
+        return chunk
+
+    def pending(self) -> int:
+        inner = getattr(self._sock, "pending", None)
+        return len(self._buf) - self._pos + (inner() if inner is not None else 0)
+
+    def send(self, buffer: bytes | bytearray) -> int:
+        return self._sock.send(buffer)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:  # noqa: FBT001 - socket's signature
+        self._sock.setblocking(flag)
+
+
+class _BufferedClient(paho.Client):
+    """paho's client reading through a :class:`_BufferedSocket`."""
+
+    def _create_socket(self) -> SocketLike:
+        # paho's own hook: it wraps the socket here for websockets too.
+        return _BufferedSocket(super()._create_socket())
+
+
 class PahoBus:
     """An MQTT 5 link on paho-mqtt with its own reconnect loop."""
 
@@ -225,7 +279,9 @@ class PahoBus:
         self._retry_at = 0.0
         self._link_lock = threading.RLock()  # paho may call back into us inside ack()
         self._thread: threading.Thread | None = None
-        self._client = paho.Client(
+        # An owner-driven link reads through a buffer (see _BufferedSocket).
+        client_class = paho.Client if threaded else _BufferedClient
+        self._client = client_class(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=paho.MQTTv5,
