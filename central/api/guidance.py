@@ -26,13 +26,14 @@ from central.api.deps import (
     refusal,
 )
 from central.errors import InvalidError
-from central.guidance import od
+from central.guidance import od, signs
 from central.guidance.models import GuidanceLink, Incident, ODCount, TravelTime
 from central.guidance.service import GuidanceService, incident_view
 from central.models import Device, as_utc
 from central.operators.auth import Principal
 
 router = APIRouter(prefix="/api/v1/guidance", tags=["guidance"])
+SLOGAN = "安全行车/文明出行"
 Reader = Annotated[Principal, Depends(permit("guidance", "read"))]
 Writer = Annotated[Principal, Depends(permit("guidance", "write"))]
 IncidentReader = Annotated[Principal, Depends(permit("guidance/incidents", "read"))]
@@ -287,4 +288,70 @@ def od_matrix(
             {"origin": r.origin, "destination": r.destination, "trips": r.trips}
             for r in shown
         ],
+    }
+
+
+@router.get(
+    "/links/{link_id}/message",
+    responses={422: refusal("The message does not fit the sign; ``detail`` says why")},
+)
+def sign_message(
+    link_id: LinkId,
+    svc: ServicesDep,
+    session: SessionDep,
+    p: Reader,
+    destination: Annotated[str, Query(min_length=1, max_length=16)],
+    width_px: Annotated[int, Query(ge=16, le=4096)] = 192,
+    height_px: Annotated[int, Query(ge=16, le=1024)] = 48,
+) -> dict[str, Any]:
+    """What a sign of this size before the link would show now, checked.
+
+    An open incident on the link (raised or confirmed) wins over its travel
+    time of the last five minutes (to ``destination``), which wins over the
+    standing slogan. The answer is refused (422) when the winner does not
+    fit the sign (its width, lines, GB 2312 font), naming what.
+    """
+    link = _link(session, link_id)
+    check_scope(svc, p, site=link.site, obj="guidance", act="read")
+    now = svc.clock.now()
+    messages = [signs.slogan(SLOGAN, at=now - timedelta(days=1))]
+    latest = session.exec(
+        select(TravelTime)
+        .where(
+            TravelTime.link == link_id,
+            col(TravelTime.minute) >= now - timedelta(minutes=5),
+        )
+        .order_by(col(TravelTime.minute).desc())
+    ).first()
+    if latest is not None:
+        messages.append(
+            signs.travel_time(
+                destination,
+                latest.seconds,
+                free_flow_s=link.free_flow_s,
+                at=as_utc(latest.minute),
+            )
+        )
+    open_incidents = session.exec(
+        select(Incident).where(
+            Incident.link == link_id,
+            col(Incident.state).in_(("raised", "confirmed")),
+        )
+    ).all()
+    messages.extend(
+        signs.incident_warning(link.name or link.id, row.lane, at=as_utc(row.raised_at))
+        for row in open_incidents
+    )
+    chosen = signs.choose(messages)
+    assert chosen is not None  # noqa: S101 - the slogan is always there
+    sign = signs.SignSpec(width_px=width_px, height_px=height_px)
+    try:
+        signs.check(chosen, sign)
+    except signs.SignError as exc:
+        raise InvalidError(f"{chosen.kind}: {exc}") from exc
+    return {
+        "kind": chosen.kind,
+        "priority": chosen.priority,
+        "lines": [{"text": x.text, "colour": x.colour} for x in chosen.lines],
+        "sign": {"columns": sign.columns, "rows": sign.rows},
     }

@@ -156,6 +156,26 @@ def _check_od(api: TestClient, svc: Services, clock: ManualClock) -> None:
     assert f'count="{pair["trips"]}"' in xml.text
 
 
+def _check_sign(api: TestClient, who: dict[str, str]) -> None:
+    """The incident wins the sign; a sign too small for it refuses it."""
+    url = "/api/v1/guidance/links/bl-eb/message"
+    big = api.get(url, params={"destination": "火车站"}, headers=who)
+    assert big.status_code == 200, big.text
+    assert big.json()["kind"] == "incident"
+    assert [x["text"] for x in big.json()["lines"]] == [
+        "前方巴陵大道 东行",
+        "第2车道受阻",
+        "减速慢行",
+    ]
+    small = api.get(
+        url,
+        params={"destination": "火车站", "width_px": 96, "height_px": 32},
+        headers=who,
+    )
+    assert small.status_code == 422
+    assert "at most 2 lines" in small.json()["detail"]
+
+
 def test_travel_times_and_an_incident_end_to_end(
     world: tuple[Services, ManualClock],
 ) -> None:
@@ -212,6 +232,8 @@ def test_travel_times_and_an_incident_end_to_end(
             assert alarm is not None
             assert alarm.kind == "incident"
             assert "第2车道" in alarm.detail["text"]
+
+        _check_sign(api, police)
 
         decided = api.post(
             f"/api/v1/guidance/incidents/{found['id']}/decision",
