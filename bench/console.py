@@ -16,6 +16,11 @@ place) of which ``--officers`` are handhelds with an officer and a fix.
   measures that). Frame times are the deltas between
   ``requestAnimationFrame`` callbacks in the page.
 
+Where the time goes is printed with the figures: the steps before the
+officers are drawn (each at the first frame it was seen in), and while
+positions stream, how many updates reached the map's officer source, how
+many of its tiles were cut again and how many times the map was drawn.
+
     python -m bench.console [--devices 10000] [--officers 500] [--rate 1000]
 
 Last line: ``console_map_tti_ms=<ms> console_frame_p95_ms=<ms>``.
@@ -56,17 +61,43 @@ LAT, LON = 29.145, 113.118
 SPREAD = 0.02  # degrees around the centre: the town and its outskirts
 PASSWORD = "map frames per second 18"  # noqa: S105 - a throwaway operator in a temp database
 KINDS = ("camera", "loop_detector", "signal_controller", "kiosk")
+TARGET_FRAME_MS = 50
 
-# Runs in the page before any script: records frame deltas once asked to, and
-# the moment the officer layer is first on the canvas.
+# Runs in the page before any script: records frame deltas once asked to, the
+# moment the officer layer is first on the canvas, the steps before it (each
+# the first frame it was seen in), and while recording, what the map did.
 PROBE = """
 window.__frames = []; window.__recording = false; window.__tti = null;
+window.__steps = {}; window.__map = { renders: 0, updates: 0, tiles: 0 };
 (function tick(last) {
   requestAnimationFrame((now) => {
     if (window.__recording) window.__frames.push(now - last);
     if (window.__tti === null) {
+      const step = (k, seen) => {
+        if (seen && !(k in window.__steps)) window.__steps[k] = now;
+      };
+      const shell = document.querySelector("#shell");
+      step("console shown (signed in)", shell && !shell.hidden);
       const box = document.querySelector("#police-map");
       const map = box && box.balingMap;
+      step("map created", map);
+      if (map) {
+        step("style in, officer layers added", map.getLayer("officers-point"));
+        const src = map.getSource("officers");
+        const data = src && src._data;
+        const held = data && (data.geojson ? data.geojson.features.length
+          : data.updateable ? data.updateable.size : 0);
+        step("officers handed to the map", held);
+        step("every source loaded", map.loaded());
+      }
+      if (map && !map.__probed) {
+        map.__probed = true;
+        const count = (k) => { if (window.__recording) window.__map[k]++; };
+        map.on("render", () => count("renders"));
+        map.on("data", (e) => {
+          if (e.sourceId === "officers" && e.tile) count("tiles");
+        });
+      }
       if (map && map.getLayer("officers-point") && map.loaded()) {
         const layers = ["officers-point", "officers-cluster"];
         const drawn = map.queryRenderedFeatures({ layers });
@@ -230,6 +261,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                     "typeof window.__tti === 'number'", timeout=120_000
                 )
                 tti = float(page.evaluate("window.__tti"))
+                steps = page.evaluate("window.__steps")
                 page.wait_for_selector("#live.on", timeout=60_000)
                 page.wait_for_timeout(1000)
                 # Baseline in the same run: the same page with nothing arriving.
@@ -237,7 +269,13 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 page.wait_for_timeout(3000)
                 page.evaluate("window.__recording = false")
                 idle = [float(x) for x in page.evaluate("window.__frames")]
-                page.evaluate("window.__frames = []; window.__recording = true")
+                page.evaluate(
+                    "window.__frames = []; window.__recording = true;"
+                    "const s = document.querySelector('#police-map').balingMap"
+                    ".getSource('officers'); const u = s.updateData.bind(s);"
+                    "s.updateData = (...a) => {"
+                    " window.__map.updates++; return u(...a); };"
+                )
                 stop = threading.Event()
                 sent = _stream(
                     broadcaster,
@@ -248,6 +286,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 )
                 page.evaluate("window.__recording = false")
                 frames = [float(x) for x in page.evaluate("window.__frames")]
+                work = page.evaluate("window.__map")
                 drawn = page.evaluate(
                     "document.querySelector('#police-map').balingMap"
                     ".querySourceFeatures('officers').length"
@@ -261,6 +300,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     idle_p95 = _percentile(idle, 0.95)
     print(f"devices={args.devices} officers={args.officers} throttle={args.throttle}x")
     print(f"time to interactive (map loaded, officers drawn): {tti:.0f} ms")
+    for name, at in sorted(steps.items(), key=lambda kv: kv[1]):
+        print(f"  {at:6.0f} ms  {name}")
     print(
         f"streamed {sent} positions in {args.seconds:.0f} s "
         f"({sent / args.seconds:.0f}/s) over the live SSE stream"
@@ -272,6 +313,12 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         f"frames: {len(frames)}, median {statistics.median(frames):.1f} ms, "
         f"p95 {p95:.1f} ms, max {max(frames):.1f} ms; "
         f"officer features in the map's source afterwards: {drawn}"
+    )
+    slow = sum(1 for f in frames if f > TARGET_FRAME_MS)
+    print(
+        f"where the frames went: {work['updates']} officer updates to the map, "
+        f"{work['tiles']} officer tiles re-cut, {work['renders']} map renders; "
+        f"{slow} frames over {TARGET_FRAME_MS} ms"
     )
     print(f"console_map_tti_ms={tti:.0f} console_frame_p95_ms={p95:.1f}")
 

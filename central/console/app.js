@@ -242,14 +242,21 @@ async function loadKinds() {
 }
 
 async function enter() {
-  const me = await api("/api/v1/auth/me");
-  loadKinds();
-  $("#who").textContent = `${me.username}（${ROLE_NAMES[me.role] || me.role}）`;
-  document.querySelector('#nav a[data-page="operators"]').hidden = me.role !== "admin";
+  // The page asked for starts loading at once, beside "who am I" (the token
+  // is enough for its requests; the header waits for the answer).
+  const me = api("/api/v1/auth/me");
+  const admin = document.querySelector('#nav a[data-page="operators"]');
+  admin.hidden = true;  // until the answer says so
   $("#login").hidden = true;
   $("#shell").hidden = false;
   show((location.hash || "#devices").slice(1));
   connectLive();
+  loadKinds();
+  try {
+    const who = await me;
+    $("#who").textContent = `${who.username}（${ROLE_NAMES[who.role] || who.role}）`;
+    admin.hidden = who.role !== "admin";
+  } catch (e) { $("#shell").hidden = true; $("#login").hidden = false; throw e; }
 }
 
 function logout() {

@@ -88,7 +88,9 @@ const countyMap = (() => {
   // options: { base (a base-map answer; default: ask central), geojson (the
   // county's GeoJSON when drawn without tiles), center, zoom, label (aria),
   // early (resolve once the style is in, before the base map's first tiles:
-  // the page's own layers then load beside them, not after) }.
+  // the page's own layers then load beside them, not after), lateNames (the
+  // base map's road and place names wait for the page's handle.showNames():
+  // drawing their glyphs is work the first picture can do without) }.
   async function create(container, options = {}) {
     if (typeof maplibregl === "undefined") {
       unavailable(container, "地图组件未安装（请运行 scripts/setup）");
@@ -96,9 +98,12 @@ const countyMap = (() => {
     }
     const base = options.base !== undefined ? options.base : await baseMap();
     let map;
+    const mapStyle = style(base, options.geojson);
+    const names = mapStyle.layers.filter((l) => l.id === "county-road-name" || l.id === "county-place-name");
+    if (options.lateNames) for (const l of names) l.layout = { ...l.layout, visibility: "none" };
     try {
       map = new maplibregl.Map({
-        container, style: style(base, options.geojson), center: options.center || CENTRE,
+        container, style: mapStyle, center: options.center || CENTRE,
         zoom: options.zoom || 13.5, minZoom: 8, maxZoom: 19, attributionControl: false,
         dragRotate: false, pitchWithRotate: false, touchPitch: false,
         localIdeographFontFamily: FONT.join(","), cooperativeGestures: false,
@@ -126,6 +131,9 @@ const countyMap = (() => {
 
     const handle = {
       map, base,
+
+      // The base map's names, held back by options.lateNames.
+      showNames() { for (const l of names) if (map.getLayer(l.id)) map.setLayoutProperty(l.id, "visibility", "visible"); },
 
       // Points, optionally clustered, with a name label that does not collide.
       // spec: { color: expression or colour, label: property, cluster: bool,

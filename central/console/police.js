@@ -15,12 +15,13 @@ const police = (() => {
   let map = null;  // the county map (countyMap handle)
   let mapReady = null;
   let officerFrame = 0;
+  let devicesDue = false;  // the map waits for the officers before the devices
   const officerRows = new Map();  // device → [li, what it shows]
 
   function drawMap() {
     mapReady = mapReady || (async () => {
       // early: the officers' layer loads beside the base map's first tiles.
-      try { map = await countyMap.create($("#police-map"), { early: true }); } catch (e) { $("#police-msg").textContent = e.message; return; }
+      try { map = await countyMap.create($("#police-map"), { early: true, lateNames: true }); } catch (e) { $("#police-msg").textContent = e.message; return; }
       // Bottom to top: devices, beats, the beat being drawn, SOS radii, a
       // played-back track, officers (clustered, labels never overlap).
       map.points("devices", [], { cluster: true, color: "#6b7785", clusterColor: "#8a939c", radius: 4 });
@@ -38,9 +39,11 @@ const police = (() => {
       });
       view.map = map;
       drawBeats(); redrawAll = true; renderOfficers();
-      // The devices come once the officers are on screen: they are context,
-      // and ten thousand of them must not hold up the first useful picture.
-      map.map.once("idle", () => loadDevices().catch(() => { /* a role without device reads sees officers only */ }));
+      // The devices come once the officers are on screen (renderOfficers):
+      // they are context, and ten thousand of them must not hold up the
+      // first useful picture.
+      devicesDue = true;
+      setTimeout(() => map.showNames(), 5000);  // the names come anyway, officers or not
     })();
     return mapReady;
   }
@@ -71,7 +74,7 @@ const police = (() => {
   // whatever the number of officers moved: positions go to it at most once
   // a second (a handheld reports every few seconds), only what changed, as a
   // diff by feature id. Alarms and the first load redraw everything.
-  const REDRAW_MS = 1000;
+  const REDRAW_MS = 2000;
   let drawnAt = 0;
   const moved = new Set();  // officers changed since the last redraw
   let redrawAll = true;
@@ -84,6 +87,13 @@ const police = (() => {
 
   function scheduleOfficers() {
     if (officerFrame) return;
+    if (redrawAll) {
+      // Everything (the first load, an alarm): at once, once for the calls
+      // of this task, without waiting for a frame the map may be holding up.
+      officerFrame = 1;
+      queueMicrotask(renderOfficers);
+      return;
+    }
     const wait = redrawAll ? 0 : Math.max(0, drawnAt + REDRAW_MS - performance.now());
     officerFrame = setTimeout(() => requestAnimationFrame(renderOfficers), wait);
   }
@@ -155,6 +165,13 @@ const police = (() => {
     if (!map) return;
     view.onMap = new Map(features.map((f) => [f.properties.device, f.properties]));
     map.points("officers", features);
+    if (devicesDue && (features.length || view.loaded)) {
+      devicesDue = false;
+      map.map.once("idle", () => {
+        map.showNames();
+        loadDevices().catch(() => { /* a role without device reads sees officers only */ });
+      });
+    }
     const keep = new Set(), radii = [];
     for (const a of view.alarms.values()) {
       if (a.kind !== "sos" || a.lat == null || !["raised", "acknowledged", "assigned"].includes(a.state)) continue;
@@ -354,6 +371,7 @@ const police = (() => {
     view.officers = new Map(officers.map((o) => [o.device, o]));
     view.alarms = new Map(alarms.map((a) => [a.id, a]));
     view.beats = beats;
+    view.loaded = true;
     for (const sel of [$("#playback-form [name=device]"), $("#phone-form [name=device]")]) {
       sel.replaceChildren(...officers.map((o) => { const op = document.createElement("option"); op.value = o.device; op.textContent = o.name || o.device; return op; }));
     }
