@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from central.errors import ConflictError, NotFoundError
@@ -204,13 +205,23 @@ class GuidanceService:
         body = parse_body(PlateEventBody, dict(event["body"]))
         at = as_utc(body.seen_at)
         key = reid.plate_key(self.secret, day=at.date().isoformat())
-        session.add(
-            Passage(
+        # A camera may send one read again under a new envelope (after a
+        # restart): the second is ignored, never an error that fails the batch.
+        insert = (
+            postgresql.insert
+            if session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert
+        )
+        table: sa.Table = Passage.__table__  # type: ignore[attr-defined]
+        session.execute(
+            insert(table)
+            .values(
                 read_id=f"{event['device']}:{body.read_id}"[:64],
                 camera=str(event["device"]),
                 plate_hash=reid.hash_plate(key, body.text),
                 at=at,
             )
+            .on_conflict_do_nothing(index_elements=["read_id"])
         )
 
     def _loops(

@@ -49,9 +49,10 @@ def test_a_slowed_link_raises_an_incident_and_clears_it(
             _read("a", n, entered),
             _read("b", n, entered + timedelta(seconds=took)),
         ]
-    with Session(svc.engine) as s:
-        guidance.take(s, events, clock.now())()
-        s.commit()
+    for _ in range(2):  # the second time: the same reads in new envelopes
+        with Session(svc.engine) as s:
+            guidance.take(s, events, clock.now())()
+            s.commit()
     for _ in range(50):  # the service's minutes, one after the other
         clock.advance(60)
         with Session(svc.engine) as s:
