@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiomqtt
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
@@ -134,12 +135,20 @@ def fleet_main(
             )
         await asyncio.to_thread(stop.wait)
         halt.set()
-        await runner
+        try:
+            await runner
+        except (aiomqtt.MqttError, OSError) as exc:
+            # A virtual handheld gave out (the machine could not carry the
+            # load): say so, and keep what arrived before.
+            failures.append(f"{type(exc).__name__}: {exc}")
         return rtt
 
+    failures: list[str] = []
     rtt = asyncio.run(go())
     alerts = {f"{k[0]}|{k[1]}": v for k, v in arrivals.latencies_ms.items()}
-    Path(out).write_text(json.dumps({"alerts": alerts, "rtt_ms": rtt}))
+    Path(out).write_text(
+        json.dumps({"alerts": alerts, "rtt_ms": rtt, "failures": failures})
+    )
 
 
 def wait_http(url: str, timeout: float) -> None:
@@ -443,6 +452,8 @@ def report(engine: sa.Engine, run: Run) -> None:
         for name, used in run.cpu_s.items()
         if used
     )
+    for failure in run.data["failures"]:
+        print(f"load generator gave out: {failure}")
     print(f"SOS raised: {len(alarms)} of {run.presses} presses")
     print(
         "alerts to virtual handhelds within R (nearest 20 per SOS): "
@@ -512,12 +523,17 @@ def spawn_fleet(
 
 def collect(children: list[tuple[Any, EventLike]], world: World) -> dict[str, Any]:
     """The alerts' arrivals and the round trips, once the children end."""
-    data: dict[str, Any] = {"alerts": {}, "rtt_ms": []}
+    data: dict[str, Any] = {"alerts": {}, "rtt_ms": [], "failures": []}
     for k, (child, _) in enumerate(children):
         child.join(timeout=120)
-        part = json.loads((world.tmp / f"fleet-{k}.json").read_text())
+        try:
+            part = json.loads((world.tmp / f"fleet-{k}.json").read_text())
+        except OSError:
+            data["failures"].append(f"virtual handheld process {k} died")
+            continue
         data["alerts"].update(part["alerts"])
         data["rtt_ms"] += part["rtt_ms"]
+        data["failures"] += part["failures"]
     return data
 
 
