@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SOS_PRIORITY = 9  # ahead of everything else in the outbox
+# Positions during an SOS go ahead of an older backlog, but never ahead of
+# the SOS itself or its repeats.
+SOS_POSITION_PRIORITY = 5
 INBOX_SIZE = 50
 ENDED = frozenset({"resolved", "false_alarm", "cancelled"})
 GNSS_WINDOW_S = 10.0  # nothing readable this long: "gnss_junk"
@@ -247,7 +250,9 @@ class HandheldAgent(Agent):
             sos=self.sos_active,
         )
         self.emit(
-            "position", to_body(body), priority=SOS_PRIORITY if self.sos_active else 0
+            "position",
+            to_body(body),
+            priority=SOS_POSITION_PRIORITY if self.sos_active else 0,
         )
         self._next_report = self.clock.monotonic() + report_interval(
             fix.speed_mps,
