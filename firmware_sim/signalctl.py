@@ -462,13 +462,13 @@ class ControllerSim:
 
     _held = 0.0
     switch_at = 0.0
-    SLOT_S = 5.0  # actuated: the next stage is chosen this often after min green
+    SLOT_S = 1.0  # actuated: the next stage is chosen this often after min green
     RING = False  # actuated: True serves stages round the ring, skipping empty ones
     VIA_PROTECTED = False  # actuated: after permissive turns, their own green
     # actuated: with GAP_OUT, a green holds while its lanes weighted at least
     # this still have vehicles coming, unless another stage leads by BIAS
-    GAP_OUT: float | None = None
-    BIAS = 0.0
+    GAP_OUT: float | None = 1.0  # None: max-pressure alone decides when
+    BIAS = 2.0
     MAX_GREEN_FACTOR = 2.0  # … and a green runs at most this × the plan's
     act_check = 0.0  # the next decision point
     act_green_from = float("-inf")  # when the ending green began

@@ -8,9 +8,11 @@ from the end of that group's green. So a group that conflicts with nothing
 that ends starts at once, and a left turn that goes from permissive (``g``)
 to protected (``G``) keeps moving, yielding, until the opposing through
 traffic has cleared — it never sees a yellow and a red in between. A group
-whose protection ends but keeps yielding right of way (``G`` → ``g``) does
-so at once; the groups that start against it wait for its protected
-intergreen.
+whose protection ends but keeps yielding right of way (``G`` → ``g``) shows
+its yellow and red like any ending group and goes again, yielding, with the
+groups it yields to (which wait for its protected intergreen): a turner
+entering meanwhile would find nobody to yield to and still be inside when
+they start.
 
 The matrices assume the worst: the last vehicle crossed its stop line at
 the end of the crossing time ``t_ü`` (the yellow), and a permissive left
@@ -62,7 +64,9 @@ class Change:
     ``starts``: seconds after the ending greens end, as the matrices give
     them (the latest any group goes); ``pairs``: for each starting group,
     the ending groups it conflicts with and their intergreens; ``floor``:
-    yellow + minimum all-red, the least between two conflicting groups.
+    yellow + minimum all-red, the least between two conflicting groups;
+    ``after``: a group going from protected to permissive, and the starting
+    groups it yields to, with which it goes again.
     """
 
     src: int
@@ -72,6 +76,7 @@ class Change:
     crossing_s: float
     starts: dict[str, float]
     pairs: dict[str, dict[str, Pair]] = field(default_factory=dict)
+    after: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def start(
         self,
@@ -95,6 +100,16 @@ class Change:
         Returns:
             Seconds into the change; never later than :attr:`starts` says.
         """
+        if group in self.after:  # yielding again once those it yields to go
+            return max(
+                [
+                    0.0,
+                    *(
+                        self.start(x, crossed=crossed, cleared=cleared)
+                        for x in self.after[group]
+                    ),
+                ]
+            )
         planned = self.starts.get(group, 0.0)
         pairs = self.pairs.get(group)
         if not pairs or (crossed is None and not cleared):
@@ -161,28 +176,39 @@ def plan_change(
         if was == state:
             continue
         if was == "G" and state == "g":
-            starts[g] = 0.0  # protection ends now; it keeps yielding right of way
-            continue
-        wait = 0.0
-        mine: dict[str, Pair] = {}
-        for e, e_was in ending.items():
-            if e == g:
-                continue
-            protected = j.intergreens.need(e, g) if j.intergreens else 0.0
-            need = protected
-            pair = Pair(protected)
-            if e_was == "g" and e in waiting and j.intergreens:
-                need = j.intergreens.need(e, g, was="g")
-                if need > protected:
-                    pair = Pair(protected, need)
-            if j.conflict(e, g) is not None or need > 0:
-                wait = max(wait, need, floor)
-                mine[e] = pair
-        starts[g] = wait
+            continue  # goes with the groups it yields to (below)
+        mine = _pairs(j, g, ending, waiting)
+        starts[g] = max(
+            [0.0, *(max(p.protected, p.waiting or 0.0, floor) for p in mine.values())]
+        )
         if mine:
             pairs[g] = mine
+    after: dict[str, tuple[str, ...]] = {}
+    for g, state in new.items():
+        if old.get(g) == "G" and state == "g":
+            after[g] = tuple(x for x in starts if j.conflict(g, x) == "yield")
+            starts[g] = max([0.0, *(starts[x] for x in after[g])])
     crossing = j.intergreens.crossing_s if j.intergreens else yellow
-    return Change(src, dst, yellow, floor, crossing, starts, pairs)
+    return Change(src, dst, yellow, floor, crossing, starts, pairs, after)
+
+
+def _pairs(
+    j: Junction, group: str, ending: Mapping[str, str], waiting: Collection[str]
+) -> dict[str, Pair]:
+    """The ending groups ``group`` conflicts with, and what it waits for each."""
+    out = {}
+    for e, e_was in ending.items():
+        if e == group:
+            continue
+        protected = j.intergreens.need(e, group) if j.intergreens else 0.0
+        pair = Pair(protected)
+        if e_was == "g" and e in waiting and j.intergreens:
+            need = j.intergreens.need(e, group, was="g")
+            if need > protected:
+                pair = Pair(protected, need)
+        if j.conflict(e, group) is not None or pair.protected > 0 or pair.waiting:
+            out[e] = pair
+    return out
 
 
 def signals_during(

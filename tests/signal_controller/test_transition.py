@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from edge.clock import ManualClock
+from firmware_sim.signalctl import ControllerSim
 from firmware_sim.traffic import STAGES
-from signal_controller.cabinet import junction_intergreens
+from signal_controller.cabinet import junction_intergreens, plan_from
 from signal_controller.intergreen import four_leg_paths
 from signal_controller.junction import Junction, four_leg
 from signal_controller.transition import plan_change, signals_during
@@ -59,11 +63,16 @@ def test_a_permissive_left_becoming_protected_keeps_moving_meanwhile() -> None:
         assert shown["Wl"] == "g"
         assert shown["Es"] == ("y" if into < 3.0 else "r")
     assert signals_during(j, change, change.starts["Wl"])["Wl"] == "G"
-    # and back: protection ends at once, the throughs wait for its clearance
+    # and back: protection ends with a yellow, the opposing through waits for
+    # its clearance, and the left goes again, yielding, with it
     back = plan_change(j, 1, 0, yellow=3.0, all_red=1.0)
-    assert back.starts["Wl"] == 0.0
-    assert signals_during(j, back, 0.0)["Wl"] == "g"
     assert back.starts["Es"] >= j.intergreens.need("Wl", "Es")  # type: ignore[union-attr]
+    assert back.start("Wl") == back.start("Es")
+    assert signals_during(j, back, 0.0)["Wl"] == "y"
+    assert signals_during(j, back, 3.5)["Wl"] == "r"
+    assert signals_during(j, back, back.start("Es"))["Wl"] == "g"
+    # with the stop-line loops: still together
+    assert back.start("Wl", crossed={}) == back.start("Es", crossed={}) == 4.0
 
 
 def test_the_last_crossing_seen_at_the_stop_line_starts_the_clearing() -> None:
@@ -108,3 +117,64 @@ def test_a_waiting_left_turner_holds_the_crossing_streets_until_seen_gone() -> N
     # seen empty late: never past the permissive matrix
     late = {"El": 30.0, "Wl": 30.0}
     assert change.start("Nl", crossed={}, cleared=late) == planned
+
+
+def run_controller(
+    *, box_clear_at: float | None, turner: bool = False
+) -> dict[str, float]:
+    """When each group first shows green after the controller leaves stage 1.
+
+    One main-street vehicle crosses early in the green; one waits on the side
+    street; the left turners' box is occupied until ``box_clear_at``
+    (no box detector: ``None``); with ``turner`` a left turner crossed its
+    stop line during the green.
+    """
+    j = junction()
+    clock = ManualClock(datetime(2026, 11, 30, tzinfo=UTC))
+    sim = ControllerSim(j, clock=clock)
+    for lane, weights, groups in (
+        ("W0", {0: 1.0}, {"Ws"}),
+        ("N0", {2: 1.0}, {"Ns"}),
+        ("W2", {0: 0.5, 1: 1.0}, {"Wl"}),
+    ):
+        sim.zones.wire(lane, weights)
+        sim.lane_groups[lane] = frozenset(groups)
+    sim.pending = plan_from(j, "v1", {"greens": [20, 6, 12, 6], "actuated": True})
+    first: dict[str, float] = {}
+    try:
+        for t in range(40):
+            now = clock.monotonic()
+            if t == 0:
+                sim.detect("W0", now, entered=1)
+                sim.detect("N0", now, entered=1, occupied=True)
+            if t == 2:
+                sim.detect("W0", now, left=1)
+                if turner:
+                    sim.detect("W2", now, entered=1, left=1)
+            if box_clear_at is not None:
+                sim.detect_box("Wl", occupied=t < box_clear_at)
+            for g, shown in sim.states(now).items():
+                if shown in "Gg" and g[0] in "NS":
+                    first.setdefault(g, float(t))
+            clock.advance(1)
+    finally:
+        sim.stop()
+    return first
+
+
+def test_the_controller_starts_the_side_street_as_soon_as_it_saw_it_clear() -> None:
+    j = junction()
+    ig = j.intergreens
+    assert ig is not None
+    # the main street's green ends at its minimum (5 s: nobody left on it);
+    # its last vehicle crossed at 2 s: only yellow + all-red stand between
+    seen = run_controller(box_clear_at=0.0)
+    assert seen["Ns"] == 5 + 4
+    # a left turner inside until 12 s holds the streets it crosses till then
+    held = run_controller(box_clear_at=12.0)
+    assert held["Ns"] == 12
+    # without a box detector, a turner who crossed may still be inside: the
+    # permissive matrix; none crossed: nobody to wait for
+    blind = run_controller(box_clear_at=None, turner=True)
+    assert blind["Ns"] >= 5 + ig.need("Wl", "Ns", was="g")
+    assert run_controller(box_clear_at=None)["Ns"] == 5 + 4
