@@ -63,3 +63,25 @@ def test_a_vehicle_standing_at_the_stop_line_calls_its_green_uncounted() -> None
     p.standing("side", occupied=False)
     p.standing("nowhere", occupied=True)
     assert p.of(3) == [0, 0, 3]
+
+
+def test_a_green_that_still_serves_holds_unless_another_leads_by_the_bias() -> None:
+    # still bringing vehicles: held against a small lead …
+    assert choose([3, 0, 4, 0], 0, at_max=False, serving=3, bias=2) is None
+    # … not against a large one, nor at its maximum
+    assert choose([3, 0, 6, 0], 0, at_max=False, serving=3, bias=2) == 2
+    assert choose([3, 0, 4, 0], 0, at_max=True, serving=3, bias=2) == 2
+    # serving nobody: it ends for anyone waiting, and rests if nobody does
+    assert choose([0.5, 0, 1, 0], 0, at_max=False, serving=0, bias=2) == 2
+    assert choose([0, 0, 0, 0], 0, at_max=False, serving=0, bias=2) is None
+
+
+def test_serving_counts_the_lanes_a_green_protects() -> None:
+    p = Pressure()
+    p.wire("through", {0: 1.0})
+    p.wire("left", {0: 0.5, 1: 1.0})
+    p.entered("left", 1.0, 2)
+    assert p.serving(0) == 0  # a permissive left does not hold the green
+    assert p.serving(0, least=0.5) == 2
+    p.standing("through", occupied=True)  # uncounted, on the stop line
+    assert p.serving(0) == 1
