@@ -3,15 +3,16 @@
 Inside the ingest transaction (:meth:`GuidanceService.take`) it keeps, of
 the plate reads at a link's cameras, only a keyed hash of the plate
 (:mod:`central.guidance.reid`; the plate service keeps the read itself
-under its own rules), and runs California #7
-(:mod:`central.guidance.incident`) on each loop station pair once both
-stations' ``detector`` minute has arrived. Every minute
-(:meth:`GuidanceService.tick`) it matches the passages of each link into
-trips, stores the minute's travel time (:mod:`central.guidance.traveltime`;
-loops where there are no cameras, both fused where there are both), runs
-the travel-time watch, counts the origin–destination journeys of the last
-hour that is over (:mod:`central.guidance.od`), and deletes passages past
-their short retention.
+under its own rules). On the timers (:meth:`GuidanceService.tick`) it runs
+California #7 (:mod:`central.guidance.incident`) on each loop station pair
+every few seconds, over the minutes both stations' ``detector`` events have
+brought (ingest stores those like every event), and every minute it
+matches the passages of each link into trips, stores the minute's travel
+time (:mod:`central.guidance.traveltime`; loops where there are no
+cameras, both fused where there are both), runs the travel-time watch,
+counts the origin–destination journeys of the last hour that is over
+(:mod:`central.guidance.od`), and deletes passages past their short
+retention.
 
 An incident is kept with its evidence and raises an alarm on the police
 alarm desk (kind ``incident``, the police console's list) and a live
@@ -49,7 +50,7 @@ from edge.protocol.messages import parse_body
 from edge.protocol.plates import PlateEventBody
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from pathlib import Path
 
     import sqlalchemy as sa
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TYPES = frozenset({"plate", "detector"})
+TYPES = frozenset({"plate"})
 FORGET_S = 30.0  # how long the links' devices are known before reading again
 SECRET_FILE = "guidance-plate.key"  # noqa: S105 - a file name, not a secret
 DECISIONS = {"confirmed": "acknowledged", "dismissed": "false_alarm"}
@@ -73,6 +74,8 @@ class GuidanceRules:
     min_trip_s: float = 10.0
     grace_s: float = 30.0  # a minute is computed this long after it ends
     catch_up_min: int = 15  # minutes computed per tick at most
+    loop_tick_s: float = 5.0  # how often the loop pairs are stepped
+    loop_lookback_min: int = 5  # a station's minute later than this is skipped
     filters: traveltime.Rules = field(default_factory=traveltime.Rules)
     thresholds: incident.Thresholds = field(default_factory=incident.Thresholds)
     watch: incident.WatchRules = field(default_factory=incident.WatchRules)
@@ -147,7 +150,8 @@ class GuidanceService:
         self.rules = rules or GuidanceRules()
         self.tick_s = tick_s
         self._next_tick = 0.0
-        self._known: tuple[frozenset[str], frozenset[str]] | None = None
+        self._known: frozenset[str] | None = None
+        self._next_loops = 0.0
         self._od_done: set[datetime] = set()
         self._forget_at = 0.0
 
@@ -158,20 +162,14 @@ class GuidanceService:
         """Keep the passages and run the loop detectors; return the after-commit."""
         del now  # the minutes are the events' own
         out = Outbound()
-        cameras, detectors = self._devices(session)
-        if not any(
-            str(e["device"]) in (cameras if e["type"] == "plate" else detectors)
-            for e in events
-        ):
-            return lambda: None  # most batches: no link's device (no query)
-        links = session.exec(select(GuidanceLink)).all()
+        cameras = self._cameras(session)
+        if not any(str(e["device"]) in cameras for e in events):
+            return lambda: None  # most batches: no link's camera (no query)
         for event in events:
             device = str(event["device"])
             try:
                 if event["type"] == "plate" and device in cameras:
                     self._passage(session, event)
-                elif event["type"] == "detector" and device in detectors:
-                    out.extend(self._loops(session, links, event))
             except (KeyError, TypeError, ValueError) as exc:
                 logger.warning(
                     "Guidance: %s event from %s not used: %s",
@@ -181,19 +179,12 @@ class GuidanceService:
                 )
         return lambda: self.sender.deliver(out)
 
-    def _devices(self, session: Session) -> tuple[frozenset[str], frozenset[str]]:
-        """The links' cameras and loop stations (cached for :data:`FORGET_S`)."""
+    def _cameras(self, session: Session) -> frozenset[str]:
+        """The links' cameras (cached for :data:`FORGET_S`)."""
         if self._known is None or self.clock.monotonic() >= self._forget_at:
             links = session.exec(select(GuidanceLink)).all()
             cameras = {x for link in links for x in (link.origin, link.destination)}
-            detectors = {
-                str(pair[k])
-                for link in links
-                for pair in link.loops
-                for k in ("up", "down")
-                if k in pair
-            }
-            self._known = (frozenset(cameras - {""}), frozenset(detectors))
+            self._known = frozenset(cameras - {""})
             self._forget_at = self.clock.monotonic() + FORGET_S
         return self._known
 
@@ -224,40 +215,50 @@ class GuidanceService:
             .on_conflict_do_nothing(index_elements=["read_id"])
         )
 
-    def _loops(
-        self,
-        session: Session,
-        links: Sequence[GuidanceLink],
-        event: dict[str, Any],
-    ) -> Outbound:
-        """Step every station pair this detector minute completes."""
+    def step_loops(self, session: Session, now: datetime) -> Outbound:
+        """Step every station pair over the minutes both its stations have sent.
+
+        Run by the timer, not inside ingest: the two stations of a pair may
+        be taken by two ingest workers at once (partitions, shared
+        subscriptions), each unable to see the other's uncommitted minute.
+        Minutes are stepped in order; one a station never sent is skipped.
+        """
         out = Outbound()
-        device = str(event["device"])
-        start = str(event["body"]["start"])
+        links = [
+            link for link in session.exec(select(GuidanceLink)).all() if link.loops
+        ]
+        devices = {
+            str(p[k]) for link in links for p in link.loops for k in ("up", "down")
+        }
+        if not devices:
+            return out
+        since = now - timedelta(minutes=self.rules.loop_lookback_min)
+        minutes: dict[str, dict[str, dict[str, Any]]] = {}
+        for device, body in session.exec(
+            select(Event.device, Event.body).where(
+                col(Event.device).in_(sorted(devices)),
+                Event.type == "detector",
+                col(Event.ts) >= since,
+            )
+        ).all():
+            if isinstance(body, dict) and "start" in body:
+                minutes.setdefault(device, {})[str(body["start"])] = dict(body)
         for link in links:
             for i, pair in enumerate(link.loops):
-                if device not in (pair.get("up"), pair.get("down")):
-                    continue
-                other = pair["down"] if device == pair["up"] else pair["up"]
-                other_body = self._minute(session, str(other), start)
-                if other_body is None:
-                    continue  # the other station's minute steps the pair
-                up, down = (
-                    (event["body"], other_body)
-                    if device == pair["up"]
-                    else (other_body, event["body"])
-                )
-                out.extend(
-                    self._step_pair(
-                        session,
-                        link=link,
-                        index=i,
-                        pair=pair,
-                        start=start,
-                        up=up,
-                        down=down,
+                up = minutes.get(str(pair.get("up")), {})
+                down = minutes.get(str(pair.get("down")), {})
+                for start in sorted(up.keys() & down.keys()):
+                    out.extend(
+                        self._step_pair(
+                            session,
+                            link=link,
+                            index=i,
+                            pair=pair,
+                            start=start,
+                            up=up[start],
+                            down=down[start],
+                        )
                     )
-                )
         return out
 
     @staticmethod
@@ -432,13 +433,23 @@ class GuidanceService:
 
     # -- every minute ----------------------------------------------------------
     def tick(self, engine: sa.Engine) -> None:
-        """Compute the minutes that closed, run the watch, purge old passages."""
-        if self.clock.monotonic() < self._next_tick:
+        """Step the loop pairs every few seconds, and the minutes every ``tick_s``.
+
+        The minutes: each link's closed minutes, the watch, the OD hour and
+        the purge of passages past their retention.
+        """
+        mono = self.clock.monotonic()
+        loops, minutes = mono >= self._next_loops, mono >= self._next_tick
+        if not (loops or minutes):
             return
-        self._next_tick = self.clock.monotonic() + self.tick_s
         out = Outbound()
         with Session(engine) as session:
-            out.extend(self.compute(session, self.clock.now()))
+            if loops:
+                self._next_loops = mono + self.rules.loop_tick_s
+                out.extend(self.step_loops(session, self.clock.now()))
+            if minutes:
+                self._next_tick = mono + self.tick_s
+                out.extend(self.compute(session, self.clock.now()))
             session.commit()
         self.sender.deliver(out)
 

@@ -156,6 +156,23 @@ def _check_od(api: TestClient, svc: Services, clock: ManualClock) -> None:
     assert f'count="{pair["trips"]}"' in xml.text
 
 
+def _loop_minutes() -> list[tuple[str, str, dict[str, Any]]]:
+    """Four detector minutes of two stations; lane 2 empties from the third."""
+    minutes = []
+    for m in range(4):
+        at = START + timedelta(minutes=m)
+        blocked = m >= 2
+        minutes.append(_minute("det-1", at, {1: 6.0, 2: 5.0}))
+        minutes.append(
+            _minute(
+                "det-2",
+                at,
+                {1: 9.0 if blocked else 6.0, 2: 0.0 if blocked else 5.0},
+            )
+        )
+    return minutes
+
+
 def _check_sign(api: TestClient, who: dict[str, str]) -> None:
     """The incident wins the sign; a sign too small for it refuses it."""
     url = "/api/v1/guidance/links/bl-eb/message"
@@ -193,22 +210,10 @@ def test_travel_times_and_an_incident_end_to_end(
         assert len(stored) > 300
         assert not any("湘F" in p.plate_hash or "湘F" in p.read_id for p in stored)
 
-        # the loops: lane 2 empties between the stations for two minutes
-        minutes = []
-        for m in range(4):
-            at = START + timedelta(minutes=m)
-            blocked = m >= 2
-            minutes.append(_minute("det-1", at, {1: 6.0, 2: 5.0}))
-            minutes.append(
-                _minute(
-                    "det-2",
-                    at,
-                    {1: 9.0 if blocked else 6.0, 2: 0.0 if blocked else 5.0},
-                )
-            )
-        _feed(svc, minutes)
-
-        clock.advance(13 * 60)
+        _feed(svc, _loop_minutes())  # lane 2 empties between the stations
+        clock.advance(4 * 60 + 10)  # the timer steps the loop pairs
+        svc.guidance.tick(svc.engine)
+        clock.advance(9 * 60 - 10)
         svc.guidance.tick(svc.engine)
         r = api.get("/api/v1/guidance/links/bl-eb/travel-times", headers=police)
         assert r.status_code == 200
