@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from central.errors import ConflictError, NotFoundError
+from central.errors import ConfigError, ConflictError, NotFoundError
 from central.guidance import incident, od, reid, traveltime
 from central.guidance.models import (
     GuidanceLink,
@@ -82,14 +82,23 @@ class GuidanceRules:
 
 
 def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> bytes:
-    """Central's key for plate hashes in ``data_dir``, made on first use (0600)."""
+    """Central's key for plate hashes in ``data_dir``, made on first use (0600).
+
+    Raises:
+        ConfigError: the file holds fewer than 32 bytes.
+    """
     path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(secrets.token_bytes(reid.KEY_BYTES))
-    return path.read_bytes()
+    secret = path.read_bytes()
+    if len(secret) < reid.KEY_BYTES:
+        raise ConfigError(
+            f"expected a key of {reid.KEY_BYTES}+ bytes in {path}, got {len(secret)}"
+        )
+    return secret
 
 
 def incident_view(row: Incident, link: GuidanceLink | None) -> dict[str, Any]:

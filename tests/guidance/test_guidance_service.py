@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from sqlmodel import Session, col, select
 from support.central import central_services
 
+from central.errors import ConfigError
 from central.guidance.models import GuidanceLink, Incident, TravelTime
-from central.guidance.service import GuidanceService
+from central.guidance.service import (
+    SECRET_FILE,
+    GuidanceService,
+    load_or_create_secret,
+)
 from central.police.models import Alarm
 from edge.clock import ManualClock
 
@@ -69,3 +75,13 @@ def test_a_slowed_link_raises_an_incident_and_clears_it(
         assert alarm.state == "resolved"
         assert "行程时间异常" in alarm.detail["text"]
     svc.engine.dispose()
+
+
+def test_the_hash_key_is_made_once_private_and_long_enough(tmp_path: Path) -> None:
+    key = load_or_create_secret(tmp_path)
+    assert len(key) == 32
+    assert load_or_create_secret(tmp_path) == key
+    assert (tmp_path / SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    (tmp_path / SECRET_FILE).write_bytes(b"short")
+    with pytest.raises(ConfigError, match="32"):
+        load_or_create_secret(tmp_path)
