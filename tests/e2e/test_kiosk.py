@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
+from support.console import sign_in
 from support.kiosks import enrol_node
 from support.waiting import wait_until
 
@@ -296,9 +297,7 @@ def _department_replies_in_console(page: Any, centre: Centre, code: str) -> None
     """The department signs, works and replies in the console."""
     console = f"http://127.0.0.1:{centre.settings.http_port}/console/#complaints"
     page.goto(console)
-    page.fill("input[name=username]", "staff")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    sign_in(page, "staff", PASSWORD)
     # A department is not shown the 查询码 (the citizen's key); it picks by id.
     filed = centre.complaint(code)
     assert filed is not None

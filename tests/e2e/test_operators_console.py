@@ -9,12 +9,10 @@ access token is renewed silently from the refresh cookie.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import pytest
 from sqlmodel import Session
 from support.api import token
@@ -46,14 +44,11 @@ def services(sqlite_url: str, tmp_path: Path) -> Iterator[Services]:
 
 
 def _me(base: str, token: str) -> int:
-    req = urllib.request.Request(  # noqa: S310 - loopback http
-        f"{base}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback
-            return int(r.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+    return httpx2.get(
+        f"{base}/api/v1/auth/me",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).status_code
 
 
 def _change_disable_reset(page: Any, base: str, one_time: str) -> str:

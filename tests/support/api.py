@@ -1,18 +1,18 @@
 """Log in to central's API and register devices, the way most tests start.
 
 ``login`` takes either a FastAPI ``TestClient`` or a base URL of a served
-app (then it speaks plain HTTP through :mod:`urllib`); ``register`` puts
-devices in the registry directly, as a technician's enrolment would. Making
-operators and starting central are left to the fixtures that need them.
+app (then it speaks plain HTTP through httpx2, the project's one client);
+``register`` puts devices in the registry directly, as a technician's
+enrolment would. Making operators and starting central are left to the
+fixtures that need them.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
+
+import httpx2
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -56,26 +56,17 @@ def token(target: FormPoster | str, user: str, password: str) -> str:
         The bearer token.
     """
     form = {"username": user, "password": password}
+    answer: _Answer
     if isinstance(target, str):
-        body = urllib.parse.urlencode(form).encode()
-        request = urllib.request.Request(  # noqa: S310 - a loopback test server
-            target.rstrip("/") + TOKEN_PATH, data=body
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-                data = json.load(answer)
-        except urllib.error.HTTPError as exc:
-            raise LoginFailedError(
-                f"expected 200 logging in as {user!r}, got {exc.code}"
-            ) from exc
+        answer = httpx2.post(target.rstrip("/") + TOKEN_PATH, data=form, timeout=10)
     else:
         answer = target.post(TOKEN_PATH, data=form)
-        if answer.status_code != 200:
-            raise LoginFailedError(
-                f"expected 200 logging in as {user!r}, got {answer.status_code}: "
-                f"{answer.text[:200]}"
-            )
-        data = answer.json()
+    if answer.status_code != 200:
+        raise LoginFailedError(
+            f"expected 200 logging in as {user!r}, got {answer.status_code}: "
+            f"{answer.text[:200]}"
+        )
+    data = answer.json()
     if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
         raise LoginFailedError(f"expected an access_token, got {data!r:.200}")
     return str(data["access_token"])

@@ -6,23 +6,16 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from georeport import GeoReport
 from sqlmodel import Session
 from support.api import login
+from support.central import central_services
 from support.kiosks import enrol_node
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
 from central.main import load_or_create_ca
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,23 +27,8 @@ KEY = "open311-test-key"
 
 @pytest.fixture
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    engine = make_engine(db_url)
-    migrate(engine)
-    settings = CentralSettings(
-        database_url=db_url,
-        jwt_secret="s" * 40,
-        data_dir=tmp_path,
-        open311_api_keys=[KEY],
-    )
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=settings,
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
-    with Session(engine) as session:
+    services = central_services(db_url, tmp_path, settings={"open311_api_keys": [KEY]})
+    with Session(services.engine) as session:
         for user, role in (
             ("desk", "complaints"),
             ("staff", "department"),
@@ -91,7 +69,7 @@ def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
             headers=desk,
         )
         yield c
-    engine.dispose()
+    services.engine.dispose()
 
 
 def test_desk_and_department_walk_a_complaint_to_its_rating(client: TestClient) -> None:
