@@ -21,6 +21,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from central.errors import InvalidError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
@@ -36,8 +38,8 @@ COLOURS = ("red", "green", "yellow")
 MIN_FONT_PX = 8
 
 
-class SignError(ValueError):
-    """A message the sign cannot show, naming what does not fit."""
+class SignError(InvalidError):
+    """A message the sign cannot show, naming what does not fit (a ValueError)."""
 
 
 @dataclass(frozen=True, slots=True)
