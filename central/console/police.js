@@ -18,6 +18,10 @@ const police = (() => {
   let devicesDue = false;  // the map waits for the officers before the devices
   const officerRows = new Map();  // device → [li, what it shows]
 
+  // Officers clustered, labelled with their names (labels never overlap).
+  const OFFICERS = { cluster: true, label: "label", accuracy: "accuracy_m",
+    color: ["match", ["get", "state"], "sos", "#b42318", "offline", "#8a939c", "#0b3d5c"] };
+
   function drawMap() {
     mapReady = mapReady || (async () => {
       // early: the officers' layer loads beside the base map's first tiles.
@@ -29,9 +33,8 @@ const police = (() => {
       map.lines("draft", [], { color: "#b42318", width: 2, dash: [2, 2] });
       map.circles("sos-radius", [], { color: "#b42318" });
       map.lines("playback", [], { color: "#7c3aed", width: 4 });
-      map.points("officers", [], { cluster: true, label: "label", accuracy: "accuracy_m",
-        color: ["match", ["get", "state"], "sos", "#b42318", "offline", "#8a939c", "#0b3d5c"] });
-      map.onPoint("officers", (p) => { $("#police-msg").textContent = p.title; });
+      // The officers' layers come with their data (renderOfficers): added
+      // empty, the map would cut and draw their tiles twice.
       map.onClick(([lon, lat]) => {
         if (!$("#beat-form").open) return;
         view.draft.push([Number(lon.toFixed(6)), Number(lat.toFixed(6))]);
@@ -163,8 +166,14 @@ const police = (() => {
       if (f) features.push(f);
     }
     if (!map) return;
+    if (!map.map.getSource("officers")) {
+      if (!view.loaded) { redrawAll = true; return; }  // the list is on its way
+      map.points("officers", features, OFFICERS);
+      map.onPoint("officers", (p) => { $("#police-msg").textContent = p.title; });
+    } else {
+      map.points("officers", features);
+    }
     view.onMap = new Map(features.map((f) => [f.properties.device, f.properties]));
-    map.points("officers", features);
     if (devicesDue && (features.length || view.loaded)) {
       devicesDue = false;
       map.map.once("idle", () => {
