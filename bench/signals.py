@@ -187,6 +187,7 @@ def variant_routes(scenario_dir: Path, scn: str, name: str, out: Path) -> Path:
     tree = ET.parse(scenario_dir / "routes.rou.xml")  # noqa: S314 - the judge's file
     root = tree.getroot()
     factors = VARIANTS[name]
+    parts = []
     for flow in list(root.iter("flow")):
         kinds = _kind(flow.get("id", ""))
         mult = next(
@@ -200,11 +201,16 @@ def variant_routes(scenario_dir: Path, scn: str, name: str, out: Path) -> Path:
         rate = float(flow.get("period", "exp(0)")[4:-1])
         root.remove(flow)
         for q, m in enumerate(mult):
-            part = ET.SubElement(root, "flow", dict(flow.attrib))
+            part = ET.Element("flow", dict(flow.attrib))
             part.set("id", f"{flow.get('id')}_q{q}")
             part.set("begin", str(q * 900))
             part.set("end", str((q + 1) * 900))
             part.set("period", f"exp({rate * m:.6f})")
+            parts.append((q, part))
+    # SUMO reads a route file in departure order: a flow that begins before
+    # one already read is dropped (unsorted, only each flow's last quarter
+    # but the first ran)
+    root.extend(part for _q, part in sorted(parts, key=lambda x: x[0]))
     routes = out / f"routes_{name}.rou.xml"
     tree.write(routes, encoding="unicode")
     if name == "closure":
