@@ -19,7 +19,11 @@ It also times the engine planning 500 junctions, and checks the chain's
 rules: no green under 5 s, no unfinished vehicles.
 
     python -m bench.signals [--demand NAME] [--seeds 1-3] [--speed 50]
-                            [--judge ../shared/bench/sumo]
+                            [--judge ../shared/bench/sumo] [--fast]
+
+``--fast`` runs Baling's side as the junctions' controllers alone on SUMO
+(no central, broker or cabinets; seconds instead of minutes a seed), for
+quick comparisons of the controller's logic.
 
 Every SUMO run has the junction collision check on
 (``--collision.check-junctions true --collision.action warn``);
@@ -45,7 +49,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from baling.closedloop import closed_loop
+from baling.closedloop import START, closed_loop, start_controller
 from central.signals import engine
 from firmware_sim.traffic import STAGES, SumoCoSim, read_collisions
 
@@ -371,6 +375,68 @@ def adaptive(
     return out
 
 
+def controllers_only(
+    judge: ModuleType,
+    scenario_dir: Path,
+    scn: str,
+    seeds: list[int],
+    *,
+    demand: str | None,
+    stages: dict[str, list[list[engine.Group]]],
+) -> dict[str, Any]:
+    """SUMO and the junctions' controllers alone, as fast as they go (``--fast``).
+
+    No central, broker or cabinets: each controller runs vehicle-actuated on
+    its own loops (and box detectors) under the maxima of Baling's best fixed
+    plan for the design flows, as it would before central re-times them.
+    For quick comparisons of the controller's logic; the benchmark's figure
+    is the whole chain's.
+    """
+    from edge.clock import ManualClock  # noqa: PLC0415
+    from signal_controller.junction import Plan  # noqa: PLC0415
+
+    runs, collisions = [], 0
+    for seed in seeds:
+        work = Path(tempfile.mkdtemp(prefix=f"signals-fast-{scn}-{seed}-"))
+        clock = ManualClock(START)
+        sim = SumoCoSim(scenario_dir, seed=seed, work_dir=work / "sumo", demand=demand)
+        started = time.monotonic()
+        try:
+            for tls, j in sim.junctions.items():
+                c = start_controller(j, STAGES[scn], clock, work / f"{tls}.json")
+                best = engine.optimise(stages[tls])
+                c.pending = Plan(
+                    junction=tls,
+                    version="fast",
+                    greens=best.greens,
+                    cycle=best.cycle,
+                    actuated=True,
+                )
+                j.controller = c
+            sim.start()
+            while not sim.done():
+                sim.step(clock)
+        finally:
+            sim.stop()
+            for j in sim.junctions.values():
+                if j.controller is not None:
+                    j.controller.stop()
+        crashes = sim.collisions()
+        collisions += len(crashes)
+        m = dict(judge.parse_tripinfo(str(sim.tripinfo)))
+        m["seed"], m["wall_s"] = seed, time.monotonic() - started
+        runs.append(m)
+        print(
+            f"  {scn} controllers alone, seed {seed}: {m['mean_delay']:.2f} s/veh, "
+            f"unfinished {m['unfinished']}, collisions {len(crashes)}",
+            flush=True,
+        )
+    out = dict(judge.aggregate(runs))
+    out["min_green"] = 5.0  # the junction's minimum: the plan is not central's
+    out["collisions"] = collisions
+    return out
+
+
 def planning_speed(stages: list[list[engine.Group]]) -> float:
     """Seconds to plan 500 junctions (optimise), median of 3."""
     times = []
@@ -396,6 +462,11 @@ def main() -> None:
     )
     p.add_argument(
         "--judge", type=Path, default=ROOT.parent / "shared" / "bench" / "sumo"
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="adaptive: the controllers alone on SUMO (no central, MQTT, cabinets)",
     )
     args = p.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -437,7 +508,13 @@ def main() -> None:
             row[name], row[f"{name}_collisions"] = score_plan(
                 judge, plans[name], seeds, demand
             )
-        result = adaptive(judge, scenario_dir, scn, seeds, args.speed, demand=demand)
+        result = (
+            controllers_only(
+                judge, scenario_dir, scn, seeds, demand=demand, stages=stages
+            )
+            if args.fast
+            else adaptive(judge, scenario_dir, scn, seeds, args.speed, demand=demand)
+        )
         row["adaptive"] = result["mean_delay"]
         row["adaptive_collisions"] = result["collisions"]
         row["unfinished"] = result["unfinished"]
