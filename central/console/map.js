@@ -128,6 +128,14 @@ const countyMap = (() => {
     await ready;
     const markers = new Map();
     const layerGroups = new Map();
+    // An empty layer given nothing again is left alone: new data makes the
+    // map cut the source's tiles again and draw once more, for nothing.
+    const empty = new Set();
+    function update(src, id, data) {
+      if (!data.features.length && empty.has(id)) return;
+      if (data.features.length) empty.delete(id); else empty.add(id);
+      src.setData(data);
+    }
 
     const handle = {
       map, base,
@@ -137,12 +145,14 @@ const countyMap = (() => {
 
       // Points, optionally clustered, with a name label that does not collide.
       // spec: { color: expression or colour, label: property, cluster: bool,
-      // radius: px, accuracy: property in metres drawn as a circle }.
+      // radius: px, accuracy: property in metres drawn as a circle, before:
+      // the layer to draw beneath (every helper takes it; default: on top) }.
       points(id, features, spec = {}) {
         const data = collection(features);
         const src = map.getSource(id);
-        if (src) { src.setData(data); return; }
+        if (src) { update(src, id, data); return; }
         map.addSource(id, { type: "geojson", data, cluster: !!spec.cluster, clusterRadius: 44, clusterMaxZoom: 16 });
+        if (!data.features.length) empty.add(id);
         const single = ["!", ["has", "point_count"]];
         const added = [];
         if (spec.cluster) {
@@ -165,7 +175,7 @@ const countyMap = (() => {
             layout: { "text-field": ["get", spec.label], "text-font": FONT, "text-size": 13, "text-anchor": "left", "text-offset": [0.9, 0], "text-optional": true },
             paint: { "text-color": "#0b3d5c", "text-halo-color": "#fff", "text-halo-width": 1.5 } });
         }
-        for (const layer of added) map.addLayer(layer);
+        for (const layer of added) map.addLayer(layer, spec.before);
         layerGroups.set(id, added.map((l) => l.id));
         if (spec.cluster) {
           map.on("click", id + "-cluster", async (ev) => {
@@ -189,32 +199,35 @@ const countyMap = (() => {
       // Lines: a list of [[lon, lat], ...]; polygons as rings with a label.
       lines(id, paths, spec = {}) {
         const data = collection(paths.filter((p) => p.length > 1).map((p) => ({ type: "Feature", geometry: { type: "LineString", coordinates: p }, properties: {} })));
-        if (map.getSource(id)) { map.getSource(id).setData(data); return; }
+        if (map.getSource(id)) { update(map.getSource(id), id, data); return; }
         map.addSource(id, { type: "geojson", data });
+        if (!data.features.length) empty.add(id);
         const paint = { "line-color": spec.color || "#7c3aed", "line-width": spec.width || 4 };
         if (spec.dash) paint["line-dasharray"] = spec.dash;
-        map.addLayer({ id: id + "-line", type: "line", source: id, layout: { "line-cap": "round", "line-join": "round" }, paint });
+        map.addLayer({ id: id + "-line", type: "line", source: id, layout: { "line-cap": "round", "line-join": "round" }, paint }, spec.before);
       },
 
       polygons(id, features, spec = {}) {
         const data = collection(features);
-        if (map.getSource(id)) { map.getSource(id).setData(data); return; }
+        if (map.getSource(id)) { update(map.getSource(id), id, data); return; }
         map.addSource(id, { type: "geojson", data });
-        map.addLayer({ id: id + "-fill", type: "fill", source: id, paint: { "fill-color": spec.color || "#0b3d5c", "fill-opacity": 0.08 } });
-        map.addLayer({ id: id + "-line", type: "line", source: id, paint: { "line-color": spec.color || "#0b3d5c", "line-width": 2, "line-dasharray": [3, 2] } });
+        if (!data.features.length) empty.add(id);
+        map.addLayer({ id: id + "-fill", type: "fill", source: id, paint: { "fill-color": spec.color || "#0b3d5c", "fill-opacity": 0.08 } }, spec.before);
+        map.addLayer({ id: id + "-line", type: "line", source: id, paint: { "line-color": spec.color || "#0b3d5c", "line-width": 2, "line-dasharray": [3, 2] } }, spec.before);
         map.addLayer({ id: id + "-label", type: "symbol", source: id,
           layout: { "text-field": ["get", spec.label || "name"], "text-font": FONT, "text-size": 13 },
-          paint: { "text-color": spec.color || "#0b3d5c", "text-halo-color": "#fff", "text-halo-width": 1.5 } });
+          paint: { "text-color": spec.color || "#0b3d5c", "text-halo-color": "#fff", "text-halo-width": 1.5 } }, spec.before);
       },
 
       // Circles of a radius in metres: [{ lon, lat, metres }].
       circles(id, list, spec = {}) {
         const data = collection(list.map((c) => point(c.lon, c.lat, { metres: c.metres })));
-        if (map.getSource(id)) { map.getSource(id).setData(data); return; }
+        if (map.getSource(id)) { update(map.getSource(id), id, data); return; }
         map.addSource(id, { type: "geojson", data });
+        if (!data.features.length) empty.add(id);
         map.addLayer({ id: id + "-circle", type: "circle", source: id,
           paint: { "circle-radius": metresToPixels(CENTRE[1], ["get", "metres"]), "circle-color": spec.color || "#b42318", "circle-opacity": 0.1,
-            "circle-stroke-color": spec.color || "#b42318", "circle-stroke-width": 2 } });
+            "circle-stroke-color": spec.color || "#b42318", "circle-stroke-width": 2 } }, spec.before);
       },
 
       // An HTML marker (an SOS pulse, a playhead, a camera): kept by key, moved

@@ -18,23 +18,38 @@ const police = (() => {
   let devicesDue = false;  // the map waits for the officers before the devices
   const officerRows = new Map();  // device → [li, what it shows]
 
-  // Officers clustered, labelled with their names (labels never overlap).
-  const OFFICERS = { cluster: true, label: "label", accuracy: "accuracy_m",
-    color: ["match", ["get", "state"], "sos", "#b42318", "offline", "#8a939c", "#0b3d5c"] };
+  // Bottom to top: devices, beats, the beat being drawn, SOS radii, a
+  // played-back track, officers (clustered, labels never overlap); each
+  // with the first of its map layers and how it is drawn.
+  const STACK = [
+    ["devices", "devices-cluster", { cluster: true, color: "#6b7785", clusterColor: "#8a939c", radius: 4 }],
+    ["beats", "beats-fill", { label: "name" }],
+    ["draft", "draft-line", { color: "#b42318", width: 2, dash: [2, 2] }],
+    ["sos-radius", "sos-radius-circle", { color: "#b42318" }],
+    ["playback", "playback-line", { color: "#7c3aed", width: 4 }],
+    ["officers", "officers-cluster", { cluster: true, label: "label", accuracy: "accuracy_m",
+      color: ["match", ["get", "state"], "sos", "#b42318", "offline", "#8a939c", "#0b3d5c"] }],
+  ];
+
+  // Give layer `id` its data (draw: "points", "lines", "polygons" or
+  // "circles"); the first time it has any, add it beneath the layers above
+  // it. Returns true when it was added.
+  function layer(draw, id, data) {
+    if (map.map.getSource(id)) { map[draw](id, data); return false; }
+    if (!data.length) return false;
+    const at = STACK.findIndex(([name]) => name === id);
+    const before = STACK.slice(at + 1).map(([, first]) => first).find((l) => map.map.getLayer(l));
+    map[draw](id, data, { ...STACK[at][2], before });
+    return true;
+  }
 
   function drawMap() {
     mapReady = mapReady || (async () => {
       // early: the officers' layer loads beside the base map's first tiles.
       try { map = await countyMap.create($("#police-map"), { early: true, lateNames: true }); } catch (e) { $("#police-msg").textContent = e.message; return; }
-      // Bottom to top: devices, beats, the beat being drawn, SOS radii, a
-      // played-back track, officers (clustered, labels never overlap).
-      map.points("devices", [], { cluster: true, color: "#6b7785", clusterColor: "#8a939c", radius: 4 });
-      map.polygons("beats", [], { label: "name" });
-      map.lines("draft", [], { color: "#b42318", width: 2, dash: [2, 2] });
-      map.circles("sos-radius", [], { color: "#b42318" });
-      map.lines("playback", [], { color: "#7c3aed", width: 4 });
-      // The officers' layers come with their data (renderOfficers): added
-      // empty, the map would cut and draw their tiles twice.
+      // Each layer comes with its data (layer()): added empty, the map
+      // would cut and draw its tiles for nothing on the way to the first
+      // picture.
       map.onClick(([lon, lat]) => {
         if (!$("#beat-form").open) return;
         view.draft.push([Number(lon.toFixed(6)), Number(lat.toFixed(6))]);
@@ -60,13 +75,13 @@ const police = (() => {
       offset += page.items.length;
       if (!page.items.length || offset >= page.total) break;
     }
-    map.points("devices", features);
+    layer("points", "devices", features);
   }
 
   function drawBeats() {
     if (!map) return;
-    map.polygons("beats", view.beats.map((b) => ({ type: "Feature", geometry: b.geometry, properties: { name: `${b.name}（${b.unit}）` } })));
-    map.lines("draft", view.draft.length ? [view.draft] : []);
+    layer("polygons", "beats", view.beats.map((b) => ({ type: "Feature", geometry: b.geometry, properties: { name: `${b.name}（${b.unit}）` } })));
+    layer("lines", "draft", view.draft.length ? [view.draft] : []);
     map.prune("corner-");
     view.draft.forEach(([lon, lat], i) => map.marker(`corner-${i}`, lon, lat, { className: "draft-corner" }));
   }
@@ -166,13 +181,8 @@ const police = (() => {
       if (f) features.push(f);
     }
     if (!map) return;
-    if (!map.map.getSource("officers")) {
-      if (!view.loaded) { redrawAll = true; return; }  // the list is on its way
-      map.points("officers", features, OFFICERS);
-      map.onPoint("officers", (p) => { $("#police-msg").textContent = p.title; });
-    } else {
-      map.points("officers", features);
-    }
+    if (!map.map.getSource("officers") && !view.loaded) { redrawAll = true; return; }  // the list is on its way
+    if (layer("points", "officers", features)) map.onPoint("officers", (p) => { $("#police-msg").textContent = p.title; });
     view.onMap = new Map(features.map((f) => [f.properties.device, f.properties]));
     if (devicesDue && (features.length || view.loaded)) {
       devicesDue = false;
@@ -189,7 +199,7 @@ const police = (() => {
       map.marker(`sos-${a.id}`, a.lon, a.lat, { className: "sos-pulse" + (a.state === "raised" ? " flashing" : ""), title: `紧急求救 · ${(view.officers.get(a.device) || {}).name || a.device}` });
     }
     map.prune("sos-", keep);
-    map.circles("sos-radius", radii);
+    layer("circles", "sos-radius", radii);
   }
 
   // The officer list beside the map: one row per officer, redrawn when it changes.
@@ -454,10 +464,10 @@ const police = (() => {
     if (!map) return;
     if (view.playing) cancelAnimationFrame(view.playing);
     map.prune("playhead");
-    map.lines("playback", []);
+    layer("lines", "playback", []);
     if (!route.length) { $("#playback-state").textContent = "该时段没有轨迹"; return; }
     const track = route.map((r) => [r.longitude, r.latitude]);
-    map.lines("playback", [track]);
+    layer("lines", "playback", [track]);
     map.fit(track);
     const speed = Number(f.speed), t0 = Date.parse(route[0].fixTime), started = performance.now();
     let i = 0;
