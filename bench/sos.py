@@ -22,7 +22,10 @@ Where the time goes: press → central's SOS lane (outbox, broker), the lane
 bulk lane beside it (positions stored per second, their lag).
 
     python -m bench.sos [--handhelds 1000] [--fleet 0] [--agents 20]
-        [--presses 200] [--workers 2] [--db postgres|sqlite]
+        [--presses 200] [--workers 2] [--db postgres|sqlite] [--lane-process]
+
+``--lane-process`` runs the SOS lane in a central process of its own
+(``CENTRAL_SOS_LANE``) instead of a thread beside each process's ingest.
 
 Last line: ``sos_p99_ms=<ms> limit_p99_ms=<ms> sos_raised=<n>/<presses>
 fleet_devices=<n>``.
@@ -225,8 +228,14 @@ def register(engine: sa.Engine, handhelds: list[str], fleet: int) -> None:
         session.commit()
 
 
-def start_world(devices: list[str], *, fleet: int, workers: int, db: str) -> World:
-    """Broker, database with every device registered, central's processes."""
+def start_world(
+    devices: list[str], *, fleet: int, workers: int, db: str, lane_process: bool
+) -> World:
+    """Broker, database with every device registered, central's processes.
+
+    ``lane_process``: the SOS lane in a central process of its own (no
+    ingest workers) instead of a thread beside each process's ingest.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="bench-sos-"))
     broker = Mosquitto(data_dir=tmp / "broker")
     broker.start()
@@ -242,30 +251,50 @@ def start_world(devices: list[str], *, fleet: int, workers: int, db: str) -> Wor
     # The command centre is not in this benchmark: no repeats or escalations.
     os.environ["CENTRAL_POLICE_SOS_REPEAT_S"] = "600"
     os.environ["CENTRAL_POLICE_SOS_ESCALATE_S"] = "3600"
+    if lane_process:
+        os.environ["CENTRAL_SOS_LANE"] = "false"
     if workers == 1:
         centrals = [start_central(tmp, url, broker.port)]
         dirs = [tmp / "central"]
     else:
         centrals = _start_workers(url, broker.port, workers, tmp)
         dirs = [tmp / f"central-{w}" for w in range(workers)]
+    if lane_process:
+        lane = {
+            "CENTRAL_SOS_LANE": "true",
+            "CENTRAL_WORKERS": "0",
+            "CENTRAL_INGEST_PRESENCE": "false",
+            "CENTRAL_WORKER_ID": "sos",
+        }
+        centrals.append(start_central(tmp, url, broker.port, name="sos", env=lane))
+        dirs.append(tmp / "central-sos")
     return World(tmp, broker, engine, centrals, dirs, schema)
 
 
-def start_central(tmp: Path, url: str, port: int) -> subprocess.Popen[bytes]:
-    """One central process (the laptop layout)."""
+def start_central(
+    tmp: Path,
+    url: str,
+    port: int,
+    *,
+    name: str = "",
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """One central process (the laptop layout, or the SOS lane's own)."""
     http = free_port()
+    folder = f"central-{name}" if name else "central"
     env = {
         **os.environ,
         "CENTRAL_DATABASE_URL": url,
         "CENTRAL_JWT_SECRET": "b" * 48,
-        "CENTRAL_DATA_DIR": str(tmp / "central"),
+        "CENTRAL_DATA_DIR": str(tmp / folder),
         "CENTRAL_BROKER_PORT": str(port),
         "CENTRAL_HTTP_PORT": str(http),
+        **(env or {}),
     }
     central = subprocess.Popen(
         [sys.executable, "-m", "baling.cli", "central"],
         env=env,
-        stdout=(tmp / "central-0.log").open("wb"),
+        stdout=(tmp / f"central-{name or 0}.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
     wait_http(f"http://127.0.0.1:{http}/healthz", 60)
@@ -364,7 +393,7 @@ def press_at_random(
 
     def press(pin: Path) -> None:
         set_level(pin, pressed=True)  # the default long press is 2 s
-        time.sleep(2.3)
+        time.sleep(3.0)  # a loaded machine may run the agent's loop late
         set_level(pin, pressed=False)
 
     busy_until = [0.0] * len(pins)
@@ -549,6 +578,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--gap", type=float, default=0.25, help="seconds between presses")
     ap.add_argument("--workers", type=int, default=2, help="central processes")
     ap.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    ap.add_argument(
+        "--lane-process",
+        action="store_true",
+        help="the SOS lane in a central process of its own (CENTRAL_SOS_LANE)",
+    )
     return ap.parse_args()
 
 
@@ -570,6 +604,7 @@ def main() -> None:
         fleet=args.fleet,
         workers=args.workers,
         db=args.db,
+        lane_process=args.lane_process,
     )
     ctx = mp.get_context("spawn")
     done, stop = ctx.Event(), threading.Event()

@@ -220,7 +220,7 @@ class Central:
         # The SOS lane: its own topic, link, thread and transaction per SOS,
         # so nothing bulk stands before it (central/police/lane.py).
         self.sos_lane: SosLane | None = None
-        if settings.workers > 0:
+        if settings.workers > 0 if settings.sos_lane is None else settings.sos_lane:
             self.sos_lane = SosLane(
                 bus=make_sos_link(
                     client_id=sos_identity(settings.worker_id),

@@ -66,6 +66,11 @@ class CentralSettings(BaseSettings):
     # repeats, rollouts). When several processes share the ingest, exactly
     # one keeps it; the others set this false.
     ingest_presence: bool = True
+    # The SOS lane (central/police/lane.py): None runs it beside the ingest
+    # workers (a thread in each process that has any); false leaves it to
+    # another process; true runs it here even with CENTRAL_WORKERS=0 — a
+    # process of its own for SOS, whose GIL no bulk batch holds.
+    sos_lane: bool | None = None
     offline_after_s: Annotated[float, Field(ge=5)] = 120.0
     # How long a plan push waits for the cabinet's acknowledgement (504 after).
     signal_push_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
