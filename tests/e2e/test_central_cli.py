@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx2
 import pytest
+from support.waiting import wait_until
 
 from baling.broker import free_port
 
@@ -27,6 +26,15 @@ def _env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CENTRAL_")}
     env.update(values)
     return env
+
+
+def _health(port: int) -> dict[str, Any] | None:
+    """Central's health answer, or None while it does not answer 200."""
+    try:
+        answer = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    except httpx2.TransportError:
+        return None
+    return dict(answer.json()) if answer.status_code == 200 else None
 
 
 def test_weak_secret_stops_central_at_start(tmp_path: Path) -> None:
@@ -58,16 +66,7 @@ def test_central_serves_and_stops_on_sigterm(tmp_path: Path, broker: Mosquitto) 
         ),
     )
     try:
-        deadline = time.monotonic() + 30
-        health = None
-        while time.monotonic() < deadline and health is None:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/healthz", timeout=2
-                ) as resp:
-                    health = json.loads(resp.read())
-            except OSError:
-                time.sleep(0.2)
+        health = wait_until(lambda: _health(port), 30, "central's /healthz")
         assert health == {"ok": True, "broker": True}
         assert (tmp_path / "d" / "admin-password.txt").exists()
     finally:

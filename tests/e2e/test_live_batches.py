@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 from sqlmodel import Session
+from support.api import login
 from support.central import central_services
 
 from central.app import create_app
@@ -31,31 +31,18 @@ if TYPE_CHECKING:
 PASSWORD = "batches of positions 18"
 
 
-def _post(url: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
-    with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310
-        answer: dict[str, Any] = json.loads(resp.read())
-    return answer
-
-
 def _ticket(base: str, user: str) -> str:
-    token = _post(
-        f"{base}/api/v1/auth/token",
-        urllib.parse.urlencode({"username": user, "password": PASSWORD}).encode(),
-        {"Content-Type": "application/x-www-form-urlencoded"},
-    )["access_token"]
-    return str(
-        _post(
-            f"{base}/api/v1/stream/ticket", b"", {"Authorization": f"Bearer {token}"}
-        )["ticket"]
+    answer = httpx2.post(
+        f"{base}/api/v1/stream/ticket", headers=login(base, user, PASSWORD), timeout=20
     )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["ticket"])
 
 
 def _listen(url: str, into: list[dict[str, Any]]) -> threading.Thread:
     def read() -> None:
-        with urllib.request.urlopen(url, timeout=20) as events:  # noqa: S310
-            for raw in events:
-                line = raw.decode().rstrip("\r\n")
+        with httpx2.stream("GET", url, timeout=20) as events:
+            for line in events.iter_lines():
                 if line.startswith("data: "):
                     into.append(json.loads(line.removeprefix("data: ")))
                     if into[-1].get("type") == "alarm":
