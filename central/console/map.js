@@ -131,10 +131,21 @@ const countyMap = (() => {
     // An empty layer given nothing again is left alone: new data makes the
     // map cut the source's tiles again and draw once more, for nothing.
     const empty = new Set();
+    const bulk = new Set();  // layers whose data go to the worker as JSON text
     function update(src, id, data) {
       if (!data.features.length && empty.has(id)) return;
       if (data.features.length) empty.delete(id); else empty.add(id);
-      src.setData(data);
+      src.setData(bulk.has(id) ? asText(data) : data);
+    }
+    // Thousands of points (the county's devices): handed to MapLibre's worker
+    // as a JSON file it reads itself. Handed as an object, MapLibre copies
+    // them field by field on this thread first (seconds at 10,000 on a slow
+    // machine); JSON.stringify is native and quick. Such a layer cannot take
+    // diffs (updateData); it is redrawn whole.
+    function asText(data) {
+      const url = URL.createObjectURL(new Blob([JSON.stringify(data)], { type: "application/json" }));
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      return url;
     }
 
     const handle = {
@@ -145,13 +156,15 @@ const countyMap = (() => {
 
       // Points, optionally clustered, with a name label that does not collide.
       // spec: { color: expression or colour, label: property, cluster: bool,
-      // radius: px, accuracy: property in metres drawn as a circle, before:
-      // the layer to draw beneath (every helper takes it; default: on top) }.
+      // radius: px, accuracy: property in metres drawn as a circle, bulk:
+      // thousands of points, handed over as JSON text, before: the layer to
+      // draw beneath (every helper takes it; default: on top) }.
       points(id, features, spec = {}) {
         const data = collection(features);
         const src = map.getSource(id);
         if (src) { update(src, id, data); return; }
-        map.addSource(id, { type: "geojson", data, cluster: !!spec.cluster, clusterRadius: 44, clusterMaxZoom: 16 });
+        if (spec.bulk) bulk.add(id);
+        map.addSource(id, { type: "geojson", data: spec.bulk ? asText(data) : data, cluster: !!spec.cluster, clusterRadius: 44, clusterMaxZoom: 16 });
         if (!data.features.length) empty.add(id);
         const single = ["!", ["has", "point_count"]];
         const added = [];

@@ -22,7 +22,7 @@ const police = (() => {
   // played-back track, officers (clustered, labels never overlap); each
   // with the first of its map layers and how it is drawn.
   const STACK = [
-    ["devices", "devices-cluster", { cluster: true, color: "#6b7785", clusterColor: "#8a939c", radius: 4 }],
+    ["devices", "devices-cluster", { cluster: true, color: "#6b7785", clusterColor: "#8a939c", radius: 4, bulk: true }],
     ["beats", "beats-fill", { label: "name" }],
     ["draft", "draft-line", { color: "#b42318", width: 2, dash: [2, 2] }],
     ["sos-radius", "sos-radius-circle", { color: "#b42318" }],
