@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import pytest
 import sqlalchemy as sa
 from support.api import register
@@ -148,14 +149,13 @@ def start_worker(
         "CENTRAL_INGEST_BATCH": "200",
     }
     proc = subprocess.Popen([sys.executable, "-m", "baling.cli", "central"], env=env)
-    import urllib.request  # noqa: PLC0415
 
     def healthy() -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=2):
-                return True
-        except OSError:
+            answer = httpx2.get(f"http://127.0.0.1:{http}/healthz", timeout=2)
+        except httpx2.TransportError:
             return False
+        return answer.is_success
 
     wait_until(healthy, 60, f"central worker {worker}")
     return proc

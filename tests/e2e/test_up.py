@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import pytest
+from support.api import token as support_token
 
 from baling.broker import free_port
 
@@ -24,9 +24,9 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
 
 def _get(url: str, token: str) -> Any:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - our own loopback server
-        return json.loads(resp.read())
+    answer = httpx2.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    answer.raise_for_status()
+    return answer.json()
 
 
 def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
@@ -61,13 +61,7 @@ def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{port}/console/" in out
         login = re.search(r"^login:   (\S+) / (\S+)", out, re.MULTILINE)
         assert login, out
-        form = urllib.parse.urlencode(
-            {"username": login[1], "password": login[2]}
-        ).encode()
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/v1/auth/token", data=form, timeout=5
-        ) as resp:
-            token = json.loads(resp.read())["access_token"]
+        token = support_token(f"http://127.0.0.1:{port}", login[1], login[2])
         deadline = time.monotonic() + 20
         device: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -78,16 +72,10 @@ def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert device["online"] is True
         assert device["drift"] is False
         # Central signs commands; the node was set up to trust its key only.
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v1/devices/sim-1/commands/ping",
-            data=b"{}",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-            },
+        ping = _post(
+            f"http://127.0.0.1:{port}/api/v1/devices/sim-1/commands/ping", token, {}
         )
-        with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
-            assert json.loads(resp.read())["ok"] is True
+        assert ping["ok"] is True
         _sos_reaches_the_squad(port, token, tmp_path / "data")
         _listed_car_alarms(port, token)
         kiosk = re.search(r"^kiosk:   (http://\S+)", out, re.MULTILINE)
@@ -105,16 +93,11 @@ def test_baling_up_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
 
 
 def _post(url: str, token: str, body: dict[str, Any]) -> Any:
-    req = urllib.request.Request(  # noqa: S310 - our own loopback server
-        url,
-        data=json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-        },
+    answer = httpx2.post(
+        url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
     )
-    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
-        return json.loads(resp.read())
+    answer.raise_for_status()
+    return answer.json()
 
 
 def _traffic_operator_pushes_a_plan(port: int, token: str) -> None:
@@ -259,20 +242,26 @@ def _kiosk_complaint_reaches_the_desk(kiosk: str, port: int, token: str) -> None
     form_page = ""
     while time.monotonic() < deadline and "噪音扰民" not in form_page:
         try:
-            with urllib.request.urlopen(f"{kiosk}complaint", timeout=5) as resp:  # noqa: S310
-                form_page = resp.read().decode()
-        except OSError:
+            answer = httpx2.get(f"{kiosk}complaint", timeout=5)
+        except httpx2.TransportError:
+            answer = None
+        if answer is not None and answer.is_success:
+            form_page = answer.text
+        else:
             time.sleep(0.5)
     assert "噪音扰民" in form_page  # request types synced from central
-    data = urllib.parse.urlencode(
-        {
+    filed = httpx2.post(
+        f"{kiosk}complaint",
+        data={
             "service_code": "noise",
             "description": "夜间施工噪音",
             "identity": "anonymous",
-        }
-    ).encode()
-    with urllib.request.urlopen(f"{kiosk}complaint", data=data, timeout=15) as resp:  # noqa: S310
-        code = resp.url.rsplit("/", 1)[1].split("?")[0]
+        },
+        timeout=15,
+        follow_redirects=True,  # to the receipt page, named by the code
+    )
+    filed.raise_for_status()
+    code = filed.url.path.rsplit("/", 1)[1]
     assert len(code) == 8
     base = f"http://127.0.0.1:{port}/api/v1/complaints"
     codes: list[str] = []
