@@ -167,7 +167,9 @@ VARIANTS: dict[str, dict[str, tuple[float, float, float, float]]] = {
     "swap": {"peak": (1.25, 1.25, 0.75, 0.75), "counter": (0.75, 0.75, 1.25, 1.25)},
     "closure": {},  # steady demand, one through lane closed 20-35 min
 }
-CLOSED = {"A": ("W_in", "W_in_1"), "B": ("J2_J3", "J2_J3_1")}
+# a through lane of the main (peak) direction's entry: no movement depends on
+# it alone (closing J2_J3_1 left N2's left turn, whose only lane it is, no route)
+CLOSED = {"A": ("W_in", "W_in_1"), "B": ("W0_J1", "W0_J1_1")}
 
 
 def _kind(flow_id: str) -> set[str]:
