@@ -16,6 +16,10 @@ running stage gives way to whoever waits. With no one waiting anywhere
 the green rests. The controller keeps the clock:
 minimum green, slots, maxima and every intergreen.
 
+A vehicle standing on a stop-line loop adds its waiting time to its
+stage's pressure (one vehicle per ``age_s``), so a queue past the advance
+loop, which the count cannot see, still gets its turn.
+
 Counting errors heal: a vehicle that changes lane between the loops is
 counted into one zone and out of another. A vehicle standing on a stop-line
 loop always calls its green, counted or not. When a green lane's stop-line
@@ -39,6 +43,7 @@ class Zone:
     count: int = 0
     waiting: bool = False  # a vehicle stands on the stop-line loop
     last_out: float = float("-inf")
+    stand_since: float = float("inf")  # a vehicle stands on the stop line since
     entries: deque[float] = field(default_factory=lambda: deque(maxlen=64))
 
 
@@ -57,9 +62,10 @@ def lane_weights(groups: set[str], stages: list[dict[str, str]]) -> dict[int, fl
 class Pressure:
     """The zones of one junction and the pressure they put on each stage."""
 
-    def __init__(self, *, heal_s: float = 6.0) -> None:
+    def __init__(self, *, heal_s: float = 6.0, age_s: float = 20.0) -> None:
         self.zones: dict[str, Zone] = {}
         self.heal_s = heal_s
+        self.age_s = age_s  # 0: waiting time adds nothing
 
     def wire(self, zone: str, weights: dict[int, float]) -> None:
         """Connect a lane's loop pair (``zone``) to the stages it presses on."""
@@ -81,14 +87,16 @@ class Pressure:
         z.count = max(0, z.count - n)
         z.last_out = t
 
-    def standing(self, zone: str, *, occupied: bool) -> None:
-        """Whether a vehicle stands on the zone's stop-line loop now.
+    def standing(self, zone: str, *, occupied: bool, t: float | None = None) -> None:
+        """Whether a vehicle stands on the zone's stop-line loop now (at ``t``).
 
         One that joined the lane past its advance loop (a late lane change)
         was never counted in; standing there it still calls its green.
         """
         z = self.zones.get(zone)
         if z is not None:
+            if occupied and not z.waiting and t is not None:
+                z.stand_since = t
             z.waiting = occupied
 
     def heal(self, green: int, green_since: float, now: float) -> None:
@@ -129,11 +137,22 @@ class Pressure:
             if z.weights.get(stage, 0.0) >= least
         )
 
-    def of(self, stages: int) -> list[float]:
-        """Each stage's pressure now."""
+    def of(self, stages: int, now: float | None = None) -> list[float]:
+        """Each stage's pressure ``now``.
+
+        With ``now``, a vehicle standing on a stop-line loop that nobody has
+        crossed since it stopped adds one vehicle per ``age_s`` it has waited
+        to the stage that protects it: a queue longer than the loops can
+        count (a left turn yielding to heavy opposing traffic) is not starved.
+        """
         out = [0.0] * stages
         for z in self.zones.values():
             count = max(z.count, 1) if z.waiting else z.count
+            if self.age_s and now is not None and z.waiting:
+                waited = now - max(z.stand_since, z.last_out)
+                for stage, w in z.weights.items():
+                    if w == 1.0 and stage < stages and waited > 0:
+                        out[stage] += waited / self.age_s
             for stage, w in z.weights.items():
                 if stage < stages:
                     out[stage] += w * count

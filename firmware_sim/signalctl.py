@@ -148,7 +148,7 @@ class ControllerSim:
                 for g in self.lane_groups.get(zone, ()):
                     self.crossed_at[g] = t
             if occupied is not None:
-                self.zones.standing(zone, occupied=occupied)
+                self.zones.standing(zone, occupied=occupied, t=t)
 
     def _actuated(self, now: float) -> dict[str, str]:
         """The vehicle-actuated stage machine's signals at ``now``.
@@ -242,7 +242,7 @@ class ControllerSim:
         if now < self.act_check and not at_max:
             return False
         self.zones.heal(self.act_stage, self.act_since, now)
-        pressure = self.zones.of(len(self.junction.stages))
+        pressure = self.zones.of(len(self.junction.stages), now)
         serving = (
             None
             if self.GAP_OUT is None

@@ -85,3 +85,14 @@ def test_serving_counts_the_lanes_a_green_protects() -> None:
     assert p.serving(0, least=0.5) == 2
     p.standing("through", occupied=True)  # uncounted, on the stop line
     assert p.serving(0) == 1
+
+
+def test_a_vehicle_standing_long_at_its_stop_line_presses_harder() -> None:
+    p = Pressure(age_s=20.0)
+    p.wire("left", {0: 0.5, 1: 1.0})
+    p.entered("left", 0.0, 8)  # the loops count 8; the queue goes on past them
+    p.standing("left", occupied=True, t=10.0)
+    assert p.of(2) == [4.0, 8.0]  # without a clock: the count alone
+    assert p.of(2, now=50.0) == [4.0, 8.0 + 40 / 20]  # 40 s waited: 2 more
+    p.left("left", 55.0)  # one got through: the wait starts again
+    assert p.of(2, now=60.0) == [3.5, 7.0 + 5 / 20]
