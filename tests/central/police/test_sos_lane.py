@@ -183,3 +183,35 @@ def test_an_offline_handhelds_sos_is_delivered_once(
     assert lane.count(Event, Event.type == "sos") == sos["attempt"]
     assert lane.count(Alarm, Alarm.kind == "sos") == 1
     assert len(lane.take_alerts()) == 1  # the officer nearby was alerted once
+
+
+def test_a_site_may_run_the_sos_lane_in_a_process_of_its_own(
+    broker: Mosquitto, make_central: Callable[..., Central], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'central.sqlite3'}"
+    bulk = make_central(url, sos_lane=False)
+    lane = make_central(
+        url, workers=0, sos_lane=True, ingest_presence=False, worker_id="sos"
+    )
+    assert bulk.sos_lane is None
+    assert lane.workers == []
+    assert lane.sos_lane is not None
+    now = datetime.now(UTC)
+    with Session(bulk.services.engine) as session:
+        registry.register(
+            session, device_id="hh-caller", kind="handheld", site="rjw", now=now
+        )
+        session.commit()
+    caller = PahoBus(client_id="hh-caller", host="127.0.0.1", port=broker.port)
+    caller.start()
+    try:
+        assert caller.wait_connected(10)
+        body = {"sos_id": "alone-1", "phase": "raised", "pressed_at": now.isoformat()}
+        env = make("hh-caller", "sos", body, now=now)
+        caller.publish(topics.sos("hh-caller"), encode(env))
+        wait_until(lambda: lane.sos_lane and lane.sos_lane.taken, what="the lane")
+    finally:
+        caller.stop()
+    with Session(bulk.services.engine) as session:
+        [alarm] = session.exec(select(Alarm)).all()
+    assert (alarm.key, alarm.device) == ("alone-1", "hh-caller")
