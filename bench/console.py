@@ -82,7 +82,8 @@ window.__steps = {}; window.__map = { renders: 0, updates: 0, tiles: 0 };
       const map = box && box.balingMap;
       step("map created", map);
       if (map) {
-        step("style in, officer layers added", map.getLayer("officers-point"));
+        step("style in", map.style && map.style._loaded);
+        step("officer layers added with the list", map.getLayer("officers-point"));
         const src = map.getSource("officers");
         const data = src && src._data;
         const held = data && (data.geojson ? data.geojson.features.length
@@ -262,6 +263,15 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 )
                 tti = float(page.evaluate("window.__tti"))
                 steps = page.evaluate("window.__steps")
+                # When the officer list came (resource timing, read afterwards).
+                for name, at in page.evaluate(
+                    "(() => { const e = performance.getEntriesByType('resource')"
+                    ".find((r) => new URL(r.name).pathname"
+                    " === '/api/v1/police/officers');"
+                    " return e ? [['officer list requested', e.startTime],"
+                    " ['officer list received', e.responseEnd]] : []; })()"
+                ):
+                    steps[name] = at
                 page.wait_for_selector("#live.on", timeout=60_000)
                 page.wait_for_timeout(1000)
                 # Baseline in the same run: the same page with nothing arriving.
