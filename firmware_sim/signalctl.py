@@ -114,7 +114,8 @@ class ControllerSim:
         if self.plan is None:
             return 0, 0.0
         if self.plan.actuated and not self.plan.coordinated:
-            return self.act_stage + 1, now - self.act_since
+            # the traffic's thread may have moved the stage machine past ``now``
+            return self.act_stage + 1, max(0.0, now - self.act_since)
         if now < self.epoch:
             return 1, 0.0
         into = (now - self.epoch) % self.plan.cycle
