@@ -150,21 +150,53 @@ class SosLane:
             try:
                 self.process(pending)
             except sa.exc.SQLAlchemyError as exc:
-                if self.metrics is not None:
-                    self.metrics.db_errors.inc()
-                delay = backoff.next()
-                logger.warning(
-                    "SOS commit failed (%s); retrying %d in %.1fs",
-                    type(exc).__name__,
-                    len(pending),
-                    delay,
-                )
-                self._idle(delay)
+                self._db_failed(exc, len(pending), backoff)
+                continue
+            except Exception:
+                logger.exception("SOS lane: a batch failed; taking it one by one")
+                pending = self._apart(pending, backoff)
                 continue
             backoff.reset()
             for msg in pending:
                 self.bus.ack(msg)
             pending = []
+
+    def _db_failed(self, exc: Exception, count: int, backoff: Backoff) -> None:
+        if self.metrics is not None:
+            self.metrics.db_errors.inc()
+        delay = backoff.next()
+        logger.warning(
+            "SOS commit failed (%s); retrying %d in %.1fs",
+            type(exc).__name__,
+            count,
+            delay,
+        )
+        self._idle(delay)
+
+    def _apart(self, msgs: list[Received], backoff: Backoff) -> list[Received]:
+        """Take each message on its own; drop (ack) those the code cannot take.
+
+        One handheld's SOS that passes the schema but breaks the alarm desk
+        (a bug, a body nobody foresaw) is logged and counted as
+        ``unprocessable``; the others in its batch and after it go on.
+
+        Returns:
+            The messages left for a retry (from the first database error on).
+        """
+        for i, msg in enumerate(msgs):
+            try:
+                self.process([msg])
+            except sa.exc.SQLAlchemyError as exc:
+                self._db_failed(exc, len(msgs) - i, backoff)
+                return msgs[i:]
+            except Exception:
+                logger.exception(
+                    "Dropped an SOS on %.120s: it cannot be taken", msg.topic
+                )
+                self._count_rejected("unprocessable")
+            self.bus.ack(msg)
+        backoff.reset()
+        return []
 
     def _collect(self) -> list[Received]:
         """Wait (serving the link) for SOS; return every one that is here."""
