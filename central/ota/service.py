@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from central.audit.log import AuditLog
-    from central.messaging.link import CentralLink
-    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -58,19 +55,25 @@ class OtaService:
         *,
         clock: Clock,
         data_dir: Path,
-        link: CentralLink | None = None,
-        broadcaster: Broadcaster | None = None,
-        audit: AuditLog | None = None,
+        sender: Sender | None = None,
         tick_s: float = 5.0,
         release_keys: Path | None = None,
         balena: BalenaFleet | None = None,
-        sender: Sender | None = None,
     ) -> None:
-        """Build the service; a ``sender`` given wins over link, broadcaster, audit."""
+        """Build the service over its collaborators.
+
+        Args:
+            clock: the time of waves, timeouts and audit records.
+            data_dir: the director's and image repositories live under
+                ``<data_dir>/ota``, their keys beside it.
+            sender: what a commit sends (update commands, console updates,
+                audit); none sends nothing, for callers that read only.
+            tick_s: how often :meth:`tick` acts on the rollouts.
+            release_keys: the offline targets key (demo only).
+            balena: deliver through balena-cloud instead of the director.
+        """
         self.clock = clock
-        self.sender = sender or Sender(
-            clock=clock, link=link, broadcaster=broadcaster, audit=audit
-        )
+        self.sender = sender or Sender(clock=clock)
         self.tick_s = tick_s
         self.release_keys = release_keys  # the offline targets key: demo only
         self.balena = balena  # deliver through balena-cloud instead of the director

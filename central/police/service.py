@@ -49,9 +49,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-    from central.audit.log import AuditLog
-    from central.messaging.link import CentralLink
-    from central.messaging.live import Broadcaster
     from edge.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -63,9 +60,8 @@ TYPES = frozenset({"position", "sos", "dispatch_ack", "lookup", "phone_report"})
 class PoliceService:
     """SOS, beats, dispatch and look-ups around the pure cores.
 
-    Its collaborators are arguments: the clock, a :class:`Sender` (or the
-    link, broadcaster and audit log to build one from) and the
-    :class:`AlarmDesk` it builds over its clock and rules.
+    Its collaborators are arguments: the clock and the :class:`Sender` it
+    sends through; it builds its :class:`AlarmDesk` over the clock and rules.
     """
 
     types = TYPES
@@ -74,18 +70,21 @@ class PoliceService:
         self,
         *,
         clock: Clock,
-        link: CentralLink | None = None,
-        broadcaster: Broadcaster | None = None,
-        audit: AuditLog | None = None,
+        sender: Sender | None = None,
         access: Access | None = None,
         rules: PoliceRules | None = None,
-        sender: Sender | None = None,
     ) -> None:
-        """Build the service; a ``sender`` given wins over link, broadcaster, audit."""
+        """Build the service over its collaborators.
+
+        Args:
+            clock: the time of alarms, beats and repeats.
+            sender: what a commit sends (alerts, console updates, audit);
+                none sends nothing, for callers that read only the database.
+            access: who may see and look up what.
+            rules: repeats, escalation, beats and the site's time zone.
+        """
         self.clock = clock
-        self.sender = sender or Sender(
-            clock=clock, link=link, broadcaster=broadcaster, audit=audit
-        )
+        self.sender = sender or Sender(clock=clock)
         self.access = access or Access()
         self.rules = rules or PoliceRules()
         self.alarms = AlarmDesk(clock=clock, rules=self.rules)

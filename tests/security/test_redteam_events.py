@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from districtworld import build
 from sqlmodel import Session, select
+from support.central import sender
 
 from central.fleet import registry
 from central.ingest.presence import Presence
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 @pytest.fixture
 def world(sqlite_url: str, tmp_path: Path) -> Iterator[World]:
     w = build(sqlite_url, tmp_path)
-    w.services.police = PoliceService(clock=w.clock, audit=w.services.audit)
+    w.services.police = PoliceService(clock=w.clock, sender=sender(w.services))
     with Session(w.services.engine) as session:
         registry.register(
             session, device_id="hh-x", kind="handheld", site="north", now=w.clock.now()
