@@ -19,22 +19,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.central import central_services
 from support.kiosks import NodeCredential, enrol_node
 from support.nodes import node_config
 
 from baling.broker import free_port
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
 from central.complaints.models import Slot
-from central.db import make_engine, migrate
+from central.db import make_engine
 from central.main import load_or_create_ca
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
-from central.settings import CentralSettings
 from edge.clock import ManualClock
 from edge.node import build_agent
 from edge.protocol import decode
@@ -369,20 +364,11 @@ def test_when_central_is_away_lookups_and_bookings_say_so(
 # -- with central's real app on loopback --------------------------------------------
 @pytest.fixture
 def central_url(sqlite_url: str, tmp_path: Path, serve_app: Any) -> Iterator[str]:
-    engine = make_engine(sqlite_url)
-    migrate(engine)
-    settings = CentralSettings(
-        database_url=sqlite_url, jwt_secret="s" * 40, data_dir=tmp_path / "central"
+    services = central_services(
+        sqlite_url, tmp_path / "central", clock=ManualClock(START)
     )
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=settings,
-        engine=engine,
-        metrics=Metrics(),
-        clock=ManualClock(START),
-        broadcaster=Broadcaster(),
-        ca=load_or_create_ca(settings, now=START),
-    )
+    services.ca = load_or_create_ca(services.settings, now=START)
+    engine = services.engine
     with Session(engine) as session:
         session.add(
             Slot(

@@ -9,23 +9,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from support.api import login
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
 from edge.clock import ManualClock
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from central.api.deps import Services
 
 PASSWORD = "correct horse battery"
 START = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
@@ -64,19 +60,8 @@ class World:
 
 def build(db_url: str, tmp_path: Path) -> World:
     """A fresh app on ``db_url`` with an admin operator ``root``."""
-    engine = make_engine(db_url)
-    migrate(engine)
     clock = ManualClock(START)
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=db_url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=clock,
-        broadcaster=Broadcaster(),
-    )
+    services = central_services(db_url, tmp_path, clock=clock)
     world = World(
         services=services, clock=clock, client=TestClient(create_app(services))
     )
