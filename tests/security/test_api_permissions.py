@@ -13,28 +13,21 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from support.api import login
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
 from central.fleet import registry
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
 from central.models import Event, PolicyLayer
 from central.operators.access import render_matrix
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
 from edge import SystemClock
 
 if TYPE_CHECKING:
@@ -64,18 +57,8 @@ POSITION = {"lat": 29.14, "lon": 113.12, "fix_ts": "2026-12-01T08:00:00Z"}
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=CLOCK,
-        broadcaster=Broadcaster(),
-    )
+    services = central_services(url, tmp_path, clock=CLOCK)
+    engine = services.engine
     now = CLOCK.now()
     with Session(engine) as s:
         for user, (role, scope) in OPERATORS.items():
@@ -383,20 +366,19 @@ def test_the_matrix_names_every_role() -> None:
 # -- the live stream ----------------------------------------------------------
 
 
-def _post(url: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
-    with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310
-        answer: dict[str, Any] = json.loads(resp.read())
-    return answer
+def _ticket(base: str, user: str) -> str:
+    answer = httpx2.post(
+        f"{base}/api/v1/stream/ticket", headers=login(base, user, PASSWORD), timeout=20
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["ticket"])
 
 
 def _listen(base: str, ticket: str, into: list[dict[str, Any]]) -> threading.Thread:
     def read() -> None:
-        query = urllib.parse.urlencode({"ticket": ticket})
-        url = f"{base}/api/v1/stream?{query}"
-        with urllib.request.urlopen(url, timeout=20) as events:  # noqa: S310
-            for raw in events:
-                line = raw.decode().rstrip("\r\n")
+        url = f"{base}/api/v1/stream"
+        with httpx2.stream("GET", url, params={"ticket": ticket}, timeout=20) as events:
+            for line in events.iter_lines():
                 if line.startswith("data: "):
                     into.append(json.loads(line.removeprefix("data: ")))
                     if into[-1].get("last"):
@@ -413,18 +395,8 @@ def test_the_live_stream_shows_each_role_only_what_it_may_read(
     # Finding 5 again, through the console's event stream: officer positions
     # and complaint codes went to every signed-in operator.
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=CLOCK,
-        broadcaster=Broadcaster(),
-    )
+    services = central_services(url, tmp_path, clock=CLOCK)
+    engine = services.engine
     with Session(engine) as s:
         for user in ("desk", "officer", "tech-n"):
             role, scope = OPERATORS[user]
@@ -445,14 +417,7 @@ def test_the_live_stream_shows_each_role_only_what_it_may_read(
     seen: dict[str, list[dict[str, Any]]] = {}
     threads = []
     for user in ("desk", "officer", "tech-n"):
-        token = _post(
-            f"{base}/api/v1/auth/token",
-            urllib.parse.urlencode({"username": user, "password": PASSWORD}).encode(),
-            {"Content-Type": "application/x-www-form-urlencoded"},
-        )["access_token"]
-        ticket = _post(
-            f"{base}/api/v1/stream/ticket", b"", {"Authorization": f"Bearer {token}"}
-        )["ticket"]
+        ticket = _ticket(base, user)
         seen[user] = []
         threads.append(_listen(base, ticket, seen[user]))
     deadline = time.monotonic() + 10
