@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
@@ -51,7 +51,7 @@ class SosBody(_Body):
 
     sos_id: Id
     phase: Literal["raised", "cancelled"]
-    pressed_at: datetime
+    pressed_at: AwareDatetime  # central subtracts it from its aware clock
     lat: Lat | None = None
     lon: Lon | None = None
     attempt: Annotated[int, Field(ge=1)] = 1

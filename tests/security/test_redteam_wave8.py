@@ -1,10 +1,12 @@
 """Wave 8 of the red team: the kiosk credential, the SOS lane, guidance.
 
-An attacker holding one enrolled handheld publishes an SOS whose body
-passes the schema but that the alarm desk cannot take (a ``pressed_at``
+An attacker holding one enrolled handheld published an SOS whose body
+passed the schema but that the alarm desk could not take (a ``pressed_at``
 without a time zone: Python refuses to subtract it from central's aware
-clock). The lane must drop that one message and go on: an officer's real
-SOS after it still raises the alarm.
+clock); the TypeError ended the SOS lane's thread, and no later SOS was
+taken. Now the SOS body refuses a time without a zone, and the lane
+drops a message it cannot take and goes on: an officer's real SOS after
+the poison one still raises the alarm.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import ValidationError
 from siteworld import Site, running_site
 from sqlmodel import Session, select
 from support.waiting import wait_until
 
+from central.models import Event
 from central.police.models import Alarm
 from edge.protocol import encode, make, topics
 from edge.protocol.messages import to_body
@@ -31,6 +35,13 @@ if TYPE_CHECKING:
 def secure_site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
     with running_site(tmp_path, sqlite_url) as site:
         yield site
+
+
+def _taken(site: Site, device: str) -> bool:
+    dropped = site.central.services.metrics.rejected.labels("unprocessable")
+    with Session(site.central.services.engine) as session:
+        stored = session.exec(select(Event).where(Event.device == device)).first()
+    return stored is not None or dropped._value.get() >= 1
 
 
 def _alarm_keys(site: Site) -> list[str]:
@@ -59,13 +70,8 @@ def test_a_poison_sos_does_not_stop_the_lane(secure_site: Site) -> None:
         encode(make(attacker.device_id, "sos", body, now=now)),
     )
     wait_until(
-        lambda: (
-            secure_site.central.services.metrics.rejected.labels(
-                "unprocessable"
-            )._value.get()
-            >= 1
-        ),
-        what="the lane to drop the SOS it cannot take",
+        lambda: _taken(secure_site, attacker.device_id),
+        what="the lane to take (and not apply) the SOS without a time zone",
     )
     real = SosBody(sos_id="real-1", phase="raised", pressed_at=now, lat=29.1, lon=113.1)
     good.publish(
@@ -76,3 +82,13 @@ def test_a_poison_sos_does_not_stop_the_lane(secure_site: Site) -> None:
         lambda: "real-1" in _alarm_keys(secure_site),
         what="the officer's SOS after the poison one",
     )
+    assert "poison-1" not in _alarm_keys(secure_site)
+
+
+def test_an_sos_time_without_a_zone_is_refused_by_the_schema() -> None:
+    # The alarm desk subtracts pressed_at from central's aware clock: a
+    # naive time raised TypeError there (the SOS lane's thread died of it).
+    with pytest.raises(ValidationError, match="timezone"):
+        SosBody.model_validate(
+            {"sos_id": "s-1", "phase": "raised", "pressed_at": "2026-12-05T08:00:00"}
+        )
