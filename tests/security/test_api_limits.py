@@ -20,22 +20,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from support.central import central_services
 from support.waiting import wait_until
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
 from central.fleet import registry
 from central.messaging.link import PacketTooLargeError
-from central.messaging.live import Broadcaster
 from central.messaging.outbound import Outbound, Sender
-from central.metrics import Metrics
 from central.operators.auth import create_operator
-from central.settings import CentralSettings
 from edge import Agent, NodeSettings, SystemClock, build_agent
 from edge.protocol.signing import public_key_text
 from firmware_sim.eventnode import SimAgent
@@ -181,18 +175,8 @@ def test_an_oversize_policy_or_config_is_refused_before_it_is_stored(
 @pytest.fixture
 def served(tmp_path: Path, serve_app: Any) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
-    services = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=CLOCK,
-        broadcaster=Broadcaster(),
-    )
+    services = central_services(url, tmp_path, clock=CLOCK)
+    engine = services.engine
     with Session(engine) as s:
         create_operator(
             s, username="tech", password=PASSWORD, role="technician", now=CLOCK.now()

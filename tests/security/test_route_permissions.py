@@ -10,17 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import APIRoute
+from support.central import central_services
 
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
-from central.settings import CentralSettings
-from edge import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -59,20 +52,9 @@ def _flatten(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
 
 def _app_routes(tmp_path: Path) -> list[APIRoute]:
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, Ed25519PrivateKey.generate()),
-        settings=CentralSettings(
-            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
+    svc = central_services(url, tmp_path)
     routes = list(_flatten(create_app(svc).routes))
-    engine.dispose()
+    svc.engine.dispose()
     return routes
 
 

@@ -19,16 +19,10 @@ import annotated_types
 import pytest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from support.central import central_services
 
 import edge.protocol
-from central.api.deps import Services
 from central.app import create_app
-from central.audit.log import AuditLog
-from central.db import make_engine, migrate
-from central.messaging.live import Broadcaster
-from central.metrics import Metrics
-from central.settings import CentralSettings
-from edge import SystemClock
 from edge.protocol.messages import CameraConfig, validate_config
 
 if TYPE_CHECKING:
@@ -132,34 +126,15 @@ def test_an_oversize_camera_config_string_is_refused() -> None:
 
 def _body_models(tmp_path: Path) -> list[tuple[str, Any]]:
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
-    svc = Services(
-        audit=AuditLog(engine, _key()),
-        settings=CentralSettings(
-            database_url=url, jwt_secret="s" * 40, data_dir=tmp_path
-        ),
-        engine=engine,
-        metrics=Metrics(),
-        clock=SystemClock(),
-        broadcaster=Broadcaster(),
-    )
+    svc = central_services(url, tmp_path)
     app = create_app(svc)
-    engine.dispose()
+    svc.engine.dispose()
     spec_routes = list(_flatten(app.routes))
     return [
         (f"{sorted(r.methods or ())} {r.path} {p.name}", p.field_info)
         for r in spec_routes
         for p in r.dependant.body_params
     ]
-
-
-def _key() -> Any:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
-        Ed25519PrivateKey,
-    )
-
-    return Ed25519PrivateKey.generate()
 
 
 def _flatten(routes: Any) -> Iterator[Any]:
