@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlmodel import Session
+from support.console import sign_in
 
 from central.fleet import registry
 from central.operators.auth import create_operator
@@ -68,9 +69,7 @@ def test_publish_roll_out_and_a_drill_that_halts_itself(
     base = ota_site
     page = browser_page
     page.goto(f"{base}/console/#ota")
-    page.fill("input[name=username]", "ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "ops", PASSWORD)
     page.wait_for_selector("#live.on")
 
     # publish 0.2.0 and roll it out: canary of 1, then waves of 3. The kinds
