@@ -92,3 +92,38 @@ def test_an_sos_time_without_a_zone_is_refused_by_the_schema() -> None:
         SosBody.model_validate(
             {"sos_id": "s-1", "phase": "raised", "pressed_at": "2026-12-05T08:00:00"}
         )
+
+
+@pytest.mark.mqtt
+@pytest.mark.slow
+def test_a_naive_time_in_a_position_does_not_stop_the_bulk_ingest(
+    secure_site: Site,
+) -> None:
+    attacker = secure_site.enrol("handheld")
+    officer = secure_site.enrol("handheld")
+    bad = secure_site.bus(attacker.tls, attacker.device_id)
+    good = secure_site.bus(officer.tls, officer.device_id)
+    assert bad.wait_connected(10)
+    assert good.wait_connected(10)
+    now = datetime.now(UTC)
+    fix = {"lat": 29.1, "lon": 113.1}
+    naive = {**fix, "fix_ts": now.replace(tzinfo=None).isoformat()}
+    bad.publish(
+        topics.event(attacker.device_id, "position"),
+        encode(make(attacker.device_id, "position", naive, now=now)),
+    )
+    wait_until(
+        lambda: _taken(secure_site, attacker.device_id),
+        what="the ingest to take (and not apply) the fix without a time zone",
+        timeout=10,
+    )
+    aware = {**fix, "fix_ts": now.isoformat()}
+    good.publish(
+        topics.event(officer.device_id, "position"),
+        encode(make(officer.device_id, "position", aware, now=now)),
+    )
+    wait_until(
+        lambda: _taken(secure_site, officer.device_id),
+        what="the officer's fix after the naive one",
+        timeout=10,
+    )
