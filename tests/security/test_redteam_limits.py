@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import httpx2
 import pytest
 import uvicorn
 from authworld import PASSWORD
@@ -123,11 +121,12 @@ def test_x_forwarded_for_is_believed_only_from_named_proxies(
         wait_until(lambda: server.started)
         port = server.servers[0].sockets[0].getsockname()[1]
         codes = [
-            _post_form(
+            httpx2.post(
                 f"http://127.0.0.1:{port}/api/v1/auth/token",
-                {"username": f"nobody{i}", "password": "wrong password"},
-                {"X-Forwarded-For": f"10.9.{i}.1"},
-            )
+                data={"username": f"nobody{i}", "password": "wrong password"},
+                headers={"X-Forwarded-For": f"10.9.{i}.1"},
+                timeout=10,
+            ).status_code
             for i in range(ADDRESS_POLICY.free + 2)
         ]
         assert codes[-1] == 429, codes  # one address, whatever the header said
@@ -178,17 +177,6 @@ def test_changing_ones_password_is_throttled(world: World) -> None:
         headers=auth,
     )
     assert right.status_code == 429  # even the right one waits out the lock
-
-
-def _post_form(url: str, fields: dict[str, str], headers: dict[str, str]) -> int:
-    request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
-        url, data=urllib.parse.urlencode(fields).encode(), headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def test_guessing_complaint_follow_up_codes_is_throttled(world: World) -> None:
