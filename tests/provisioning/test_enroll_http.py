@@ -102,6 +102,7 @@ def test_central_s_refusals_reach_the_technician(
         "central.example/api/v1/enrolment/K7QP",  # no scheme
         "http://[::1/api/v1/enrolment/K7QP",  # not a URL
     ],
+    ids=["nobody-listens", "no-scheme", "not-a-url"],  # stable across workers
 )
 def test_an_unreachable_central_is_an_enrol_error_with_advice(url: str) -> None:
     with pytest.raises(EnrolError, match="check the address"):
