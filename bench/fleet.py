@@ -35,13 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -171,11 +171,10 @@ def _wait_healthy(http: int, why: str) -> None:
     """Until the worker answers (one at a time: each migrates first)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=2):
+        with contextlib.suppress(httpx2.HTTPError):
+            if httpx2.get(f"http://127.0.0.1:{http}/healthz", timeout=2).is_success:
                 return
-        except OSError:
-            time.sleep(0.3)
+        time.sleep(0.3)
     raise RuntimeError(why)
 
 

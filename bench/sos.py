@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -48,12 +49,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiomqtt
+import httpx2
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
@@ -158,11 +159,10 @@ def wait_http(url: str, timeout: float) -> None:
     """Wait until central answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+        with contextlib.suppress(httpx2.HTTPError):
+            if httpx2.get(url, timeout=1).is_success:
                 return
-        except OSError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     raise SystemExit(f"central did not answer at {url}")
 
 
