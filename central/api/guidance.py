@@ -128,6 +128,30 @@ def list_links(svc: ServicesDep, session: SessionDep, p: Reader) -> dict[str, An
     return {"items": items}
 
 
+def _check_devices(
+    svc: ServicesDep, session: SessionDep, p: Principal, body: LinkIn
+) -> None:
+    """Each camera and loop station a link names: registered, in its district.
+
+    A link's travel times are its devices' data: a district's operator who
+    could name another district's cameras would read that district's
+    traffic through a link of their own (403).
+    """
+    named = [body.origin, body.destination]
+    named += [x for pair in body.loops for x in (pair.up, pair.down)]
+    for device_id in dict.fromkeys(x for x in named if x):
+        device = session.get(Device, device_id)
+        if device is None:
+            raise InvalidError(f"expected a registered device, got {device_id!r}")
+        check_scope(svc, p, site=device.site, obj="guidance", act="write")
+        if body.site not in ("*", device.site):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"expected devices of site {body.site!r} on its link, got "
+                f"{device_id!r} of site {device.site!r}",
+            )
+
+
 @router.put(
     "/links/{link_id}",
     responses={422: refusal("A field is out of range, or the link has no detector")},
@@ -142,6 +166,7 @@ def put_link(
             "expected cameras at both ends (origin and destination) or loops, "
             "got neither"
         )
+    _check_devices(svc, session, p, body)
     link = session.get(GuidanceLink, link_id)
     if link is not None:
         check_scope(svc, p, site=link.site, obj="guidance", act="write")
