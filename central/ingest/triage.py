@@ -35,6 +35,9 @@ class Rejected:
     detail: str
 
 
+_NUL = b"\\u0000"  # JSON's escape of NUL (a raw one is not JSON)
+
+
 def triage(
     topic: str,
     payload: bytes,
@@ -50,8 +53,15 @@ def triage(
     connection it belongs to, which may be long ago. An event from a node
     whose clock is far off (a Pi that booted without NTP, a broken RTC) is
     still the node's event: it is accepted with ``ts`` set to ``now`` and
-    ``skew`` saying which way the clock was off — never dropped.
+    ``skew`` saying which way the clock was off — never dropped. A NUL
+    character anywhere is refused (``nul``): PostgreSQL stores none in text,
+    and a batch whose commit fails is retried, blocking all after it.
     """
+    if _NUL in payload:  # PostgreSQL stores no NUL in text: the commit would fail
+        return Rejected(
+            reason="nul",
+            detail="expected no NUL character (\\u0000) in any string, got one",
+        )
     try:
         env = decode(payload, max_bytes=max_bytes)
         parsed = check_topic(topic, env)

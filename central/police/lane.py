@@ -149,6 +149,10 @@ class SosLane:
                 continue
             try:
                 self.process(pending)
+            except sa.exc.DataError:  # a value the database refuses: no retry helps
+                logger.exception("SOS lane: the database refused a batch's data")
+                pending = self._apart(pending, backoff)
+                continue
             except sa.exc.SQLAlchemyError as exc:
                 self._db_failed(exc, len(pending), backoff)
                 continue
@@ -177,8 +181,9 @@ class SosLane:
         """Take each message on its own; drop (ack) those the code cannot take.
 
         One handheld's SOS that passes the schema but breaks the alarm desk
-        (a bug, a body nobody foresaw) is logged and counted as
-        ``unprocessable``; the others in its batch and after it go on.
+        (a bug, a body nobody foresaw) or holds a value the database refuses
+        (retrying would block every SOS after it for good) is logged and
+        counted as ``unprocessable``; the others in its batch and after it go on.
 
         Returns:
             The messages left for a retry (from the first database error on).
@@ -186,6 +191,11 @@ class SosLane:
         for i, msg in enumerate(msgs):
             try:
                 self.process([msg])
+            except sa.exc.DataError:
+                logger.exception(
+                    "Dropped an SOS on %.120s: its data is refused", msg.topic
+                )
+                self._count_rejected("unprocessable")
             except sa.exc.SQLAlchemyError as exc:
                 self._db_failed(exc, len(msgs) - i, backoff)
                 return msgs[i:]

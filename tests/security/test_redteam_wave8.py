@@ -20,6 +20,7 @@ from siteworld import Site, running_site
 from sqlmodel import Session, select
 from support.waiting import wait_until
 
+from central.ingest.triage import Rejected, triage
 from central.models import Event
 from central.police.models import Alarm
 from edge.protocol import encode, make, topics
@@ -127,3 +128,16 @@ def test_a_naive_time_in_a_position_does_not_stop_the_bulk_ingest(
         what="the officer's fix after the naive one",
         timeout=10,
     )
+
+
+def test_a_nul_character_is_refused_before_any_database_sees_it() -> None:
+    # PostgreSQL refuses NUL in text (DataError): an SOS id or a look-up's
+    # reason holding one failed its batch's commit, and the lane and the
+    # bulk ingest retried that batch for good, blocking all after it.
+    now = datetime.now(UTC)
+    body = {"sos_id": "a\x00b", "phase": "raised", "pressed_at": now.isoformat()}
+    raw = encode(make("handheld-1", "sos", body, now=now))
+    assert b"\\u0000" in raw
+    result = triage(topics.sos("handheld-1"), raw, now=now, max_bytes=16 * 1024)
+    assert isinstance(result, Rejected)
+    assert result.reason == "nul"
