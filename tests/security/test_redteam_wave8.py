@@ -141,3 +141,37 @@ def test_a_nul_character_is_refused_before_any_database_sees_it() -> None:
     result = triage(topics.sos("handheld-1"), raw, now=now, max_bytes=16 * 1024)
     assert isinstance(result, Rejected)
     assert result.reason == "nul"
+
+
+@pytest.mark.mqtt
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Finding (medium, open): one handheld raises any number of SOS alarms "
+        "at once, each with a new sos_id and a place of its choosing, and each "
+        "alerts the officers near that place; nothing bounds the open SOS "
+        "alarms of one device (a second SOS while one is open could join it)"
+    ),
+)
+def test_one_handheld_cannot_flood_the_desk_with_sos(secure_site: Site) -> None:
+    attacker = secure_site.enrol("handheld")
+    bus = secure_site.bus(attacker.tls, attacker.device_id)
+    assert bus.wait_connected(10)
+    now = datetime.now(UTC)
+    for i in range(20):
+        body = SosBody(
+            sos_id=f"flood-{i}", phase="raised", pressed_at=now, lat=29.1, lon=113.1
+        )
+        bus.publish(
+            topics.sos(attacker.device_id),
+            encode(make(attacker.device_id, "sos", to_body(body), now=now)),
+        )
+    wait_until(
+        lambda: (
+            len(_alarm_keys(secure_site)) >= 20
+            or secure_site.central.services.metrics.rejected.labels("rate")._value.get()
+        ),
+        what="the lane to take the flood",
+    )
+    assert len(_alarm_keys(secure_site)) <= 3
