@@ -84,6 +84,9 @@ class GuidanceRules:
 def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> bytes:
     """Central's key for plate hashes in ``data_dir``, made on first use (0600).
 
+    One found readable by others (copied, restored from a backup) is made
+    0600: with it, the hashes of the small plate space can be reversed.
+
     Raises:
         ConfigError: the file holds fewer than 32 bytes.
     """
@@ -93,6 +96,14 @@ def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(secrets.token_bytes(reid.KEY_BYTES))
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:  # copied or restored with others' access: close it
+        logger.warning(
+            "%s was readable by others (%o): made it 0600 (the plate hashes' key)",
+            path,
+            mode,
+        )
+        path.chmod(0o600)
     secret = path.read_bytes()
     if len(secret) < reid.KEY_BYTES:
         raise ConfigError(

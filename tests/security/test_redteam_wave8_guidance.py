@@ -5,6 +5,7 @@ a link's cameras and loop stations were never checked: a north operator
 defined a north link between two south cameras and read, through it, the
 south's travel times (every vehicle the south's cameras re-identify). Now
 each device a link names must be registered and in the caller's scope.
+The plate hashes' key, found readable by others, is made private again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import pytest
 from authworld import World, build
 from support.api import register
 
+from central.guidance.service import SECRET_FILE, load_or_create_secret
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +50,13 @@ def test_a_link_names_only_devices_in_the_callers_district(world: World) -> None
     loops = [{"up": "det-s1", "down": "det-s2", "lanes": [1]}]
     assert _put(world, "n-loops", loops=loops) == 403
     assert _put(world, "n-ghost", origin="cam-n1", destination="cam-x") == 422
+
+
+def test_a_plate_key_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    # With the key, the ~10^8 plates' hashes are reversed in minutes.
+    first = load_or_create_secret(tmp_path)
+    key = tmp_path / SECRET_FILE
+    assert key.stat().st_mode & 0o777 == 0o600
+    key.chmod(0o644)  # as a copy or a restore from a backup leaves it
+    assert load_or_create_secret(tmp_path) == first
+    assert key.stat().st_mode & 0o777 == 0o600
