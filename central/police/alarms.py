@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from edge.protocol.police import SosBody
 
 logger = logging.getLogger(__name__)
+JOINED_MAX = 20  # SOS ids kept on the open alarm they joined
 
 
 class AlarmDesk:
@@ -235,6 +236,8 @@ class AlarmDesk:
             )
         ).first()
         if alarm is None:
+            alarm = self._join_open(session, device, sos)
+        if alarm is None:
             taken = session.exec(
                 select(Alarm.id).where(Alarm.key == sos.sos_id)
             ).first()
@@ -291,9 +294,45 @@ class AlarmDesk:
                         ),
                     )
                 )
-        out.commands.append(("sos_ack", device, self._sos_ack(alarm)))
+        out.commands.append(("sos_ack", device, self._sos_ack(alarm, sos.sos_id)))
         out.live.append(alarm_view(alarm))
         return out
+
+    def _join_open(self, session: Session, device: str, sos: SosBody) -> Alarm | None:
+        """The device's open SOS alarm, which a new SOS joins (red team wave 8).
+
+        One officer in distress is one alarm: a second press (or a handheld
+        that makes up SOS ids) while one is open moves that alarm to the
+        newest place and counts the press, instead of raising another and
+        alerting more officers. The ids that joined are kept (at most
+        :data:`JOINED_MAX`) so their repeats and cancels find the alarm.
+        """
+        alarm = session.exec(
+            select(Alarm).where(
+                Alarm.device == device,
+                Alarm.kind == "sos",
+                col(Alarm.state).in_(sos_rules.OPEN),
+            )
+        ).first()
+        if alarm is None:
+            return None
+        joined = [str(x) for x in alarm.detail.get("joined", [])]
+        presses = int(alarm.detail.get("presses", 1))
+        if sos.sos_id not in joined and sos.phase == "raised":
+            joined = [*joined, sos.sos_id][-JOINED_MAX:]
+            presses += 1
+            if sos.lat is not None and sos.lon is not None:
+                alarm.lat, alarm.lon = sos.lat, sos.lon
+        alarm.detail = {**alarm.detail, "joined": joined, "presses": presses}
+        session.add(alarm)
+        logger.warning(
+            "SOS %s from %s joins its open alarm %s (press %d)",
+            sos.sos_id,
+            device,
+            alarm.key,
+            presses,
+        )
+        return alarm
 
     def _alert_nearby(
         self,
@@ -347,10 +386,10 @@ class AlarmDesk:
         ]
         return out
 
-    def _sos_ack(self, alarm: Alarm) -> dict[str, Any]:
+    def _sos_ack(self, alarm: Alarm, sos_id: str | None = None) -> dict[str, Any]:
         return to_body(
             SosAckArgs(
-                sos_id=str(alarm.detail.get("sos_id", alarm.key)),
+                sos_id=sos_id or str(alarm.detail.get("sos_id", alarm.key)),
                 phase=alarm.state,  # type: ignore[arg-type]
                 responders=alarm.responders,
                 text=SOS_TEXT.get(alarm.state, ""),
