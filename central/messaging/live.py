@@ -35,6 +35,12 @@ class Broadcaster:
         with self._lock:
             self._subs = {s for s in self._subs if s[1] is not q}
 
+    @property
+    def subscribers(self) -> int:
+        """How many streams listen now (tests wait for theirs to start)."""
+        with self._lock:
+            return len(self._subs)
+
     def publish(self, item: dict[str, Any]) -> None:
         """Send ``item`` to every subscriber (dropped for a full one)."""
         with self._lock:

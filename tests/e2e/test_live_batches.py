@@ -72,7 +72,7 @@ def test_positions_come_gathered_and_an_alarm_at_once(
         _listen(f"{base}/api/v1/stream?ticket={_ticket(base, 'cmd')}", single),
     ]
     deadline = time.monotonic() + 10
-    while len(services.broadcaster._subs) < 2 and time.monotonic() < deadline:
+    while services.broadcaster.subscribers < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
 
     # 200 positions of two officers in well under the batch window, then a

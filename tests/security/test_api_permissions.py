@@ -421,7 +421,7 @@ def test_the_live_stream_shows_each_role_only_what_it_may_read(
         seen[user] = []
         threads.append(_listen(base, ticket, seen[user]))
     deadline = time.monotonic() + 10
-    while len(services.broadcaster._subs) < 3 and time.monotonic() < deadline:
+    while services.broadcaster.subscribers < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     updates: list[dict[str, Any]] = [
         {"type": "officer", "device": "hh-n", "lat": 29.1, "lon": 113.1},

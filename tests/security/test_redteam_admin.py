@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from districtworld import build
+from support.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -102,7 +102,10 @@ def test_the_live_stream_shows_a_rollout_only_in_its_district(world: World) -> N
         return {"type": "rollout", "id": rid, "kind": "camera", "site": site}
 
     def publish() -> None:
-        time.sleep(1.0)
+        wait_until(
+            lambda: world.services.broadcaster.subscribers > 0,
+            what="the stream to listen",
+        )
         for item in (rollout(1, "south"), rollout(2, ""), rollout(3, "north")):
             world.services.broadcaster.publish(item)
         world.services.broadcaster.publish({"type": "device", "id": "cab-n"})
