@@ -115,7 +115,10 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
     for p in procs:
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # slow to stop under load: never leave it
+            p.kill()
             p.wait(timeout=15)
 
 
