@@ -50,6 +50,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -386,8 +387,33 @@ def wait_online(engine: sa.Engine, total: int, timeout: float) -> int:
     return online
 
 
+def resolve_open(engine: sa.Engine, device: str) -> None:
+    """Close the device's open SOS, as the command centre does once it is handled.
+
+    An officer has one open SOS at a time (a new press joins it), so an
+    officer pressed again is first taken off the desk, as in the field.
+    """
+    with Session(engine) as session:
+        for alarm in session.exec(
+            select(Alarm).where(
+                Alarm.kind == "sos",
+                Alarm.device == device,
+                col(Alarm.state).in_(["raised", "acknowledged", "assigned"]),
+            )
+        ).all():
+            alarm.state = "resolved"
+            alarm.closed_at = datetime.now(UTC)
+            alarm.closed_by = "bench"
+            session.add(alarm)
+        session.commit()
+
+
 def press_at_random(
-    pins: list[Path], presses: int, gap: float, rng: random.Random
+    engine: sa.Engine,
+    pins: list[Path],
+    presses: int,
+    gap: float,
+    rng: random.Random,
 ) -> None:
     """Long-press random handhelds' SOS buttons, ``gap`` seconds apart."""
 
@@ -405,6 +431,7 @@ def press_at_random(
         i = rng.choice(free)
         # Past the 5 s cancel window: a new press is a new SOS, not a cancel.
         busy_until[i] = time.monotonic() + 8.0
+        resolve_open(engine, pins[i].stem)
         threading.Thread(target=press, args=(pins[i],), daemon=True).start()
         time.sleep(gap)
 
@@ -627,7 +654,7 @@ def main() -> None:
         print(f"handhelds online and placed: {placed} of {len(fleet) + len(agents_at)}")
         time.sleep(5.0)  # one full round of positions before the first press
         cpu0, t0, wall0 = world.cpu_s(children), time.monotonic(), time.time()
-        press_at_random(pins, args.presses, args.gap, rng)
+        press_at_random(world.engine, pins, args.presses, args.gap, rng)
         time.sleep(5.0)
         seconds = time.monotonic() - t0
         cpu = {
